@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# ftvm: per-session fault tolerance for stateful services on Linux hosts.
+#
+#   make            build ftvm.ko, the BPF objects and the userspace tools
+#   make check      install what is missing, build, run every test
+#                   (host tests natively, kernel-module tests in a qemu guest)
+#   make demo       install what is missing, build, show a failover
+#   make bench      run the benchmarks, one "BENCH name value" line each
+#
+# KDIR selects the kernel the module is built for (default: Debian's
+# linux-headers-amd64); V=1 shows the commands.
+
+KVER	?= $(shell ls /lib/modules 2>/dev/null | grep -E -- '-amd64$$' | sort -V | tail -n1)
+KDIR	?= /lib/modules/$(KVER)/build
+V	?= 0
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+MAKEFLAGS += --no-print-directory
+endif
+
+export Q V KDIR KVER
+
+# Debian packages the build, the tests and the demo need.  "make deps"
+# installs the missing ones; it is idempotent and quiet when nothing is
+# missing.  linux-image-amd64 is the kernel the guest boots.
+DEPS_PKGS := make gcc libc6-dev pkg-config clang llvm \
+	libbpf-dev bpftool libelf-dev zlib1g-dev \
+	libnl-3-dev libnl-genl-3-dev liburcu-dev \
+	linux-headers-amd64 linux-image-amd64 sparse kmod \
+	qemu-system-x86 busybox-static cpio \
+	iproute2 iputils-ping ethtool python3 procps gcc-multilib
+
+.PHONY: all deps kmod bpf user check check-host check-guest demo bench \
+	sparse w1 style clean help
+
+all: kmod bpf user
+
+help:
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	$(Q)./selftests/lib/deps.sh $(DEPS_PKGS)
+
+kmod:
+	$(Q)$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
+
+bpf:
+	$(Q)$(MAKE) -C bpf
+
+user: bpf
+	$(Q)$(MAKE) -C user
+
+# sparse over the module (the kernel's "make C=1"); warnings fail it.
+sparse:
+	$(Q)$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 C=2 \
+		CHECK="$(CURDIR)/selftests/lib/sparse-strict.sh" modules
+
+style:
+	$(Q)$(KDIR)/scripts/checkpatch.pl --no-tree --terse --show-types \
+		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES,LINUX_VERSION_CODE \
+		-f kmod/*.c kmod/*.h 2>/dev/null || \
+		echo "checkpatch.pl not shipped with the headers; skipped"
+
+check: deps
+	$(Q)$(MAKE) all
+	$(Q)$(MAKE) sparse
+	$(Q)./selftests/run.sh
+
+check-host: deps all
+	$(Q)./selftests/run.sh --host-only
+
+check-guest: deps all
+	$(Q)./selftests/run.sh --guest-only
+
+demo: deps
+	$(Q)$(MAKE) all
+	$(Q)./selftests/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) all
+	$(Q)./bench/run.sh
+
+clean:
+	$(Q)$(MAKE) -C $(KDIR) M=$(CURDIR) clean >/dev/null 2>&1 || true
+	$(Q)$(MAKE) -C bpf clean
+	$(Q)$(MAKE) -C user clean
+	$(Q)rm -rf .build

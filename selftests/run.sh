@@ -1,0 +1,141 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The test runner behind "make check".
+#
+#   selftests/run.sh [--host-only | --guest-only] [TEST...]
+#   selftests/run.sh --in-guest [TEST...]     (what the guest runs)
+#
+# Host tests (selftests/host.tests) run on this machine's kernel; guest
+# tests (selftests/guest.tests) run inside a qemu guest booting Debian's
+# kernel with ftvm.ko loaded (selftests/vm-run.sh).  Each test prints
+# TAP; every "ok"/"not ok" line counts, a test that dies without saying
+# "not ok" counts as one failure.  The last line is
+# "N passed, N failed, N skipped".
+
+set -u
+cd "$(dirname "$0")" || exit 1
+SELFTESTS=$PWD
+export FTVM_TOP=${FTVM_TOP:-$(cd .. && pwd)}
+
+mode=all
+tests=()
+while (($#)); do
+	case $1 in
+	--host-only) mode=host ;;
+	--guest-only) mode=guest ;;
+	--in-guest) mode=in-guest ;;
+	-h|--help) sed -n '4,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) tests+=("$1") ;;
+	esac
+	shift
+done
+
+pass=0 fail=0 skip=0
+
+list_tests() {
+	grep -v -e '^#' -e '^[[:space:]]*$' "$SELFTESTS/$1"
+}
+
+# The timeout of a test: "timeout=N" in the settings file of its folder.
+test_timeout() {
+	local s
+	s=$(dirname "$SELFTESTS/$1")/settings
+	if [[ -f $s ]] && grep -q '^timeout=' "$s"; then
+		sed -n 's/^timeout=//p' "$s" | head -n1
+	else
+		echo 300
+	fi
+}
+
+# count_tap OUTPUT RC: add the test's results to the totals.
+count_tap() {
+	local out=$1 rc=$2 p f s
+	p=$(grep -cE '^ok [0-9]+' <<<"$out")
+	s=$(grep -cE '^ok [0-9]+.*# *SKIP' <<<"$out")
+	f=$(grep -cE '^not ok [0-9]+' <<<"$out")
+	p=$((p - s))
+	if ((rc != 0 && rc != 4 && f == 0)); then
+		f=1
+	fi
+	if ((p + f + s == 0)); then
+		if ((rc == 4)); then s=1; elif ((rc == 0)); then p=1; else f=1; fi
+	fi
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+	(( f == 0 ))
+}
+
+TMP=$(mktemp -d /tmp/ftvm-run.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+# run_list LIST [FILTER...]: run the tests of LIST (those whose path
+# contains one of the FILTER words, if any), streaming their output
+# indented, kselftest style.
+run_list() {
+	local list=$1; shift
+	local sel=("$@") all want=() t a b n=0 rc to
+	mapfile -t all < <(list_tests "$list")
+	if ((${#sel[@]})); then
+		for a in "${all[@]}"; do
+			for b in "${sel[@]}"; do
+				[[ $a == *"$b"* ]] && { want+=("$a"); break; }
+			done
+		done
+		all=("${want[@]}")
+	fi
+	echo "TAP version 13"
+	echo "1..${#all[@]}"
+	for t in "${all[@]}"; do
+		n=$((n + 1))
+		to=$(test_timeout "$t")
+		echo "# selftests: $t"
+		(cd "$(dirname "$SELFTESTS/$t")" && \
+		 exec timeout -k 10 "$to" "$SELFTESTS/$t" </dev/null) 2>&1 | \
+			tee "$TMP/out" | sed -u 's/^/  /'
+		rc=${PIPESTATUS[0]}
+		((rc == 124)) && echo "# $t: timed out after ${to}s"
+		if count_tap "$(cat "$TMP/out")" "$rc"; then
+			if ((rc == 4)); then
+				echo "ok $n selftests: $t # SKIP"
+			else
+				echo "ok $n selftests: $t"
+			fi
+		else
+			echo "not ok $n selftests: $t # exit=$rc"
+		fi
+	done
+}
+
+case $mode in
+in-guest)
+	run_list guest.tests "${tests[@]}"
+	echo "$pass passed, $fail failed, $skip skipped"
+	((fail == 0))
+	exit
+	;;
+host|all)
+	echo "# host tests ($(uname -r))"
+	run_list host.tests "${tests[@]}"
+	;;
+esac
+
+if [[ $mode == guest || $mode == all ]]; then
+	echo "# guest tests (qemu, $(ls /lib/modules | grep -- '-amd64$' | sort -V | tail -n1))"
+	"$SELFTESTS/vm-run.sh" --tests "${tests[@]}" 2>&1 | \
+		tee "$TMP/guest" | sed -u 's/^/  /'
+	rc=${PIPESTATUS[0]}
+	totals=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$TMP/guest" | tail -n1)
+	if [[ $totals =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)? ]]; then
+		pass=$((pass + BASH_REMATCH[1]))
+		fail=$((fail + BASH_REMATCH[2]))
+		skip=$((skip + ${BASH_REMATCH[4]:-0}))
+	fi
+	# vm-run.sh fails on its own for a bad kernel log, a timeout or a
+	# guest that never reported: count that as one more failure.
+	if ((rc != 0)) && { [[ -z $totals ]] || [[ $totals =~ ^[0-9]+\ passed,\ 0\ failed ]]; }; then
+		fail=$((fail + 1))
+	fi
+fi
+
+echo "$pass passed, $fail failed, $skip skipped"
+((fail == 0))

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ftctl: the operator's tool for ftvm.
+ *
+ *   ftctl [OPTIONS] OBJECT { COMMAND | help }
+ *
+ * Words may be abbreviated to any unique prefix, as with ip(8).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "ftctl.h"
+
+struct ftctl_opts opts;
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} objects[] = {
+	{ "vm",		cmd_vm },
+	{ "monitor",	cmd_monitor },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: ftctl [OPTIONS] OBJECT { COMMAND | help }\n"
+		"where  OBJECT := { vm | monitor }\n"
+		"       OPTIONS := { -j[son] | -p[retty] | -V[ersion] | -h[elp] }\n");
+}
+
+int missing_arg(const char *key)
+{
+	pr_err("\"%s\" needs a value", key);
+	return 1;
+}
+
+int unknown_arg(const char *object, const char *word)
+{
+	pr_err("unknown argument \"%s\" for \"%s\"; try \"ftctl %s help\"",
+	       word, object, object);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *obj;
+
+	for (argc--, argv++; argc > 0 && argv[0][0] == '-'; argc--, argv++) {
+		const char *o = argv[0] + 1;
+
+		if (*o == '-')
+			o++;
+		if (matches(o, "json")) {
+			opts.json = true;
+		} else if (matches(o, "pretty")) {
+			opts.pretty = true;
+		} else if (matches(o, "Version")) {
+			printf("ftctl, ftvm netlink version %d\n",
+			       FTVM_GENL_VERSION);
+			return 0;
+		} else if (matches(o, "help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			pr_err("unknown option \"%s\"", argv[0]);
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (opts.pretty)
+		opts.json = true;
+	if (argc < 1) {
+		const char *list[] = { "list" };
+
+		/* With no arguments, show the most useful view (as wg does). */
+		return cmd_vm(1, (char **)list);
+	}
+	obj = argv[0];
+	if (matches(obj, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(objects); i++)
+		if (matches(obj, objects[i].name))
+			return objects[i].fn(argc - 1, argv + 1);
+	pr_err("object \"%s\" is unknown, try \"ftctl help\"", obj);
+	return 1;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef FTCTL_H
+#define FTCTL_H
+
+#include <stdbool.h>
+
+#include "../lib/json_print.h"
+#include "../lib/ftnl.h"
+#include "../lib/util.h"
+
+struct ftctl_opts {
+	bool json;
+	bool pretty;
+};
+
+extern struct ftctl_opts opts;
+
+/*
+ * One entry point per object; argv[0] is the verb (or empty).  Each
+ * returns the process exit code: 0, or 1 after printing "Error: ...".
+ */
+int cmd_vm(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
+
+/* Shift helpers in the style of iproute2. */
+#define NEXT_ARG() do { argv++; argc--; } while (0)
+#define NEXT_ARG_OK() (argc - 1 > 0)
+
+/* Report a missing value for @key and return 1. */
+int missing_arg(const char *key);
+/* Report an unknown word and return 1. */
+int unknown_arg(const char *object, const char *word);
+
+#endif
