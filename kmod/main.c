@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ftvm.ko: per-session fault tolerance for the VMs of a hypervisor host.
+ *
+ * Subsystems come up in dependency order and go down in exact reverse:
+ * the per-netns VM registry, the netdevice notifier that detects failed
+ * VMs, and last the generic netlink family that exposes them (so that no
+ * request can arrive before everything behind it exists).
+ */
+#include <linux/module.h>
+#include <net/genetlink.h>
+
+#include "uapi/ftvm.h"
+#include "device.h"
+#include "netlink.h"
+#include "vm.h"
+
+static int __init ftvm_init(void)
+{
+	int err;
+
+	err = ftvm_vm_init();
+	if (err)
+		return err;
+	err = ftvm_device_init();
+	if (err)
+		goto err_vm;
+	err = ftvm_genl_init();
+	if (err)
+		goto err_device;
+	pr_info("loaded, netlink family %s version %d\n", FTVM_GENL_NAME,
+		FTVM_GENL_VERSION);
+	return 0;
+
+err_device:
+	ftvm_device_uninit();
+err_vm:
+	ftvm_vm_uninit();
+	return err;
+}
+
+static void __exit ftvm_exit(void)
+{
+	ftvm_genl_uninit();
+	ftvm_device_uninit();
+	ftvm_vm_uninit();
+	pr_info("unloaded\n");
+}
+
+module_init(ftvm_init);
+module_exit(ftvm_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("ftvm: per-session fault tolerance for VMs");
+MODULE_AUTHOR("The ftvm developers");
+MODULE_ALIAS_GENL_FAMILY(FTVM_GENL_NAME);

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The VM registry: one per network namespace, indexed by VM id.
+ *
+ * Locking: every change to a registry (add, delete, rebind, state) is
+ * made under RTNL.  RTNL is what the netdevice notifier already holds
+ * when it reports a device going away, so taking it for the netlink
+ * writers too makes "look up the device, then register the VM on it"
+ * atomic against that device's unregistration, with one lock and no
+ * ordering rules.  Readers (dumps, lookups for replies) use RCU: the
+ * xarray is RCU-safe, and a VM is freed only after a grace period.
+ *
+ * The identity of a VM (name, MAC, device) is immutable once published;
+ * changing it publishes a new copy (xa_store) and frees the old after a
+ * grace period, so a reader always sees one consistent identity.  The
+ * state triple (state, reason, time) is changed in place with
+ * WRITE_ONCE() so that marking a VM failed can never fail for want of
+ * memory; readers use READ_ONCE() and may see the state a moment before
+ * its reason and time.  Events are built by the writer, under RTNL, so
+ * they are always consistent.
+ */
+#ifndef _FTVM_VM_H
+#define _FTVM_VM_H
+
+#include <linux/if_ether.h>
+#include <linux/rcupdate.h>
+#include <linux/types.h>
+#include <linux/xarray.h>
+#include <net/net_namespace.h>
+
+#include "uapi/ftvm.h"
+
+struct ftvm_vm {
+	u32 id;
+	int ifindex;		/* host-side device, 0 once it is gone */
+	u8 state;		/* enum ftvm_vm_state */
+	u8 fail_reason;		/* enum ftvm_fail_reason */
+	u8 mac[ETH_ALEN];	/* the VM's own address */
+	u64 fail_time;		/* CLOCK_MONOTONIC ns of the last failure */
+	char name[FTVM_VM_NAME_LEN];
+	struct rcu_head rcu;
+};
+
+struct ftvm_net {
+	struct xarray vms;	/* id -> struct ftvm_vm; RCU readers */
+	u32 gen;		/* bumped on every change, for dumps */
+};
+
+int ftvm_vm_init(void);
+void ftvm_vm_uninit(void);
+
+struct ftvm_net *ftvm_net(const struct net *net);
+
+/* Lookups: RCU read side or RTNL. */
+struct ftvm_vm *ftvm_vm_find(struct ftvm_net *fn, u32 id);
+struct ftvm_vm *ftvm_vm_find_name(struct ftvm_net *fn, const char *name);
+struct ftvm_vm *ftvm_vm_find_ifindex(struct ftvm_net *fn, int ifindex);
+
+/* Changes: RTNL held. */
+struct ftvm_vm *ftvm_vm_alloc(gfp_t gfp);
+void ftvm_vm_free(struct ftvm_vm *vm);
+int ftvm_vm_insert(struct ftvm_net *fn, struct ftvm_vm *vm);
+void ftvm_vm_replace(struct ftvm_net *fn, struct ftvm_vm *old,
+		     struct ftvm_vm *new);
+void ftvm_vm_remove(struct ftvm_net *fn, struct ftvm_vm *vm);
+/* Returns true when the VM went from up to failed. */
+bool ftvm_vm_set_failed(struct ftvm_net *fn, struct ftvm_vm *vm,
+			enum ftvm_fail_reason reason);
+void ftvm_vm_set_up(struct ftvm_net *fn, struct ftvm_vm *vm);
+
+#endif /* _FTVM_VM_H */

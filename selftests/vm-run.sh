@@ -1,0 +1,211 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot Debian's kernel in qemu with this machine's root shared read-only
+# over 9p, load ftvm.ko, and run the kernel-module tests inside.
+#
+#   selftests/vm-run.sh                  run every guest test
+#   selftests/vm-run.sh --tests T...     run the guest tests matching T
+#   selftests/vm-run.sh --shell          drop into a shell in the guest
+#   selftests/vm-run.sh --cmd 'CMD'      run CMD in the guest (bench, ...)
+#
+# Environment: KVER (guest kernel release), FTVM_VM_TIMEOUT (seconds,
+# default 1800), FTVM_VM_MEM (MiB, default 2048), FTVM_VM_SMP (default 2),
+# FTVM_VM_ACCEL (kvm or tcg; probed when unset), FTVM_VM_KEEP_LOG (path
+# to keep the whole console log at).
+#
+# The guest's output streams here.  The run fails when the tests fail,
+# when the guest times out or never reports, and when the guest kernel's
+# log has any oops, BUG, WARN, lockdep, RCU stall, KASAN/UBSAN or
+# kmemleak report, or the kernel taints itself for one, even if every
+# test passed.
+
+set -u
+SELFTESTS=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$SELFTESTS/.." && pwd)
+BUILD=$TOP/.build/vm
+KVER=${KVER:-$(ls /lib/modules 2>/dev/null | grep -E -- '-amd64$' | sort -V | tail -n1)}
+KERNEL=/boot/vmlinuz-$KVER
+TIMEOUT=${FTVM_VM_TIMEOUT:-1800}
+MEM=${FTVM_VM_MEM:-2048}
+SMP=${FTVM_VM_SMP:-2}
+
+mode=tests
+cmd=
+args=()
+while (($#)); do
+	case $1 in
+	--tests) shift; args=("$@"); break ;;
+	--shell) mode=shell ;;
+	--cmd) mode=cmd; cmd=$2; shift ;;
+	-h|--help) sed -n '4,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) args+=("$1") ;;
+	esac
+	shift
+done
+
+die() { echo "vm-run: $*" >&2; exit 1; }
+
+[[ -n $KVER && -r $KERNEL ]] || die "no guest kernel: install linux-image-amd64 (make deps)"
+[[ -r /lib/modules/$KVER/modules.dep ]] || die "no modules for $KVER"
+[[ -f $TOP/ftvm.ko ]] || die "ftvm.ko is not built: run make"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86 is not installed"
+BUSYBOX=$(command -v busybox) || die "busybox-static is not installed"
+
+# Modules needed before the root file system exists, in load order.
+modules_for() {
+	local m dep path
+	for m in "$@"; do
+		path=$(modinfo -k "$KVER" -n "$m" 2>/dev/null) || die "module $m not found for $KVER"
+		for dep in $(modinfo -k "$KVER" -F depends "$m" | tr ',' ' '); do
+			modules_for "$dep"
+		done
+		echo "$path"
+	done
+}
+
+build_initramfs() {
+	local dir=$BUILD/initramfs mods m
+	mods=$(modules_for virtio_pci 9pnet_virtio 9p | awk '!seen[$0]++')
+	rm -rf "$dir"
+	mkdir -p "$dir"/{bin,dev,proc,sys,root,modules}
+	cp "$BUSYBOX" "$dir/bin/busybox"
+	for m in sh mount umount mkdir insmod chroot poweroff cat echo sleep cp ls ln; do
+		ln -s busybox "$dir/bin/$m"
+	done
+	for m in $mods; do
+		cp "$m" "$dir/modules/"
+		basename "$m" >>"$dir/modules/order"
+	done
+	cat >"$dir/init" <<'EOF'
+#!/bin/sh
+# ftvm guest init: bring up 9p, mount the host's root, hand over.
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /modules/order); do
+	insmod /modules/$m || echo "ftvm-init: cannot load $m"
+done
+if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 \
+		hostroot /root; then
+	echo "ftvm-init: cannot mount the host root"
+	poweroff -f
+fi
+for d in tmp run var/tmp root; do
+	mount -t tmpfs -o mode=1777 tmpfs /root/$d 2>/dev/null
+done
+mount -t proc proc /root/proc
+mount -t sysfs sys /root/sys
+mount -t devtmpfs dev /root/dev
+mkdir -p /root/dev/pts /root/dev/shm
+mount -t devpts devpts /root/dev/pts
+mount -t tmpfs tmpfs /root/dev/shm
+cp /ftvm-env /root/run/ftvm-env
+exec chroot /root /bin/bash "$(cat /ftvm-top)/selftests/lib/guest-init.sh"
+echo "ftvm-init: cannot start the guest side"
+poweroff -f
+EOF
+	chmod +x "$dir/init"
+	(cd "$dir" && find . | cpio -o -H newc --quiet) >"$BUILD/base.cpio"
+	echo "$KVER $(stat -c %Y "$BUSYBOX")" >"$BUILD/base.stamp"
+}
+
+mkdir -p "$BUILD"
+if [[ ! -f $BUILD/base.cpio || "$(cat "$BUILD/base.stamp" 2>/dev/null)" != "$KVER $(stat -c %Y "$BUSYBOX")" ]]; then
+	build_initramfs
+fi
+
+# What the guest runs: a second cpio appended to the first.
+run=$(mktemp -d /tmp/ftvm-vm.XXXXXX)
+trap 'rm -rf "$run"' EXIT
+mkdir -p "$run/cpio"
+echo "$TOP" >"$run/cpio/ftvm-top"
+{
+	echo "FTVM_MODE=$mode"
+	printf 'FTVM_CMD=%q\n' "$cmd"
+	printf 'FTVM_ARGS=('; printf '%q ' "${args[@]}"; printf ')\n'
+	echo "FTVM_CI=${CI:-}"
+} >"$run/cpio/ftvm-env"
+(cd "$run/cpio" && find . | cpio -o -H newc --quiet) >"$run/extra.cpio"
+cat "$BUILD/base.cpio" "$run/extra.cpio" >"$run/initramfs.cpio"
+
+# KVM where it works (it does not on every host that has /dev/kvm).
+accel=${FTVM_VM_ACCEL:-}
+if [[ -z $accel ]]; then
+	accel=tcg
+	if [[ -w /dev/kvm ]] && grep -qwE 'vmx|svm' /proc/cpuinfo; then
+		if timeout 15 qemu-system-x86_64 -enable-kvm -cpu host -m 256 \
+			-nodefaults -display none -no-reboot -serial stdio \
+			-kernel "$KERNEL" -append "console=ttyS0 panic=-1 rdinit=/bin/false" \
+			</dev/null 2>/dev/null | grep -q "Linux version"; then
+			accel=kvm
+		fi
+	fi
+fi
+if [[ $accel == kvm ]]; then
+	accel_args=(-enable-kvm -cpu host)
+else
+	accel_args=(-accel tcg,thread=multi -cpu max)
+fi
+
+append="console=ttyS0 panic=-1 oops=panic slab_nomerge loglevel=4 quiet"
+append+=" rcupdate.rcu_cpu_stall_timeout=60 init=/init"
+qemu=(qemu-system-x86_64 "${accel_args[@]}" -m "$MEM" -smp "$SMP"
+      -nodefaults -no-reboot -nic none
+      -kernel "$KERNEL" -initrd "$run/initramfs.cpio" -append "$append"
+      -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+      -device virtio-rng-pci)
+
+echo "# vm-run: kernel $KVER, accel $accel, $SMP cpus, ${MEM} MiB"
+if [[ $mode == shell ]]; then
+	exec "${qemu[@]}" -nographic
+fi
+
+log=$run/console.log
+start=$(date +%s.%N)
+timeout -k 10 "$TIMEOUT" "${qemu[@]}" -display none -serial stdio -monitor none \
+	</dev/null 2>&1 | tr -d '\r' | tee "$log"
+qrc=${PIPESTATUS[0]}
+end=$(date +%s.%N)
+[[ -n ${FTVM_VM_KEEP_LOG:-} ]] && cp "$log" "$FTVM_VM_KEEP_LOG"
+
+rc=0
+if ((qrc == 124)); then
+	echo "# vm-run: the guest timed out after ${TIMEOUT}s"
+	rc=1
+fi
+boot=$(sed -n 's/^# ftvm-guest: booted in \([0-9.]*\)s$/\1/p' "$log" | head -n1)
+echo "# vm-run: guest up in ${boot:-?}s (kernel uptime at start), total $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')s"
+
+# The kernel log: the guest prints dmesg between markers at the end;
+# a guest that died early still left its oops on the console.
+bad='(BUG:|WARNING:|Oops|general protection fault|Kernel panic|kernel BUG|'
+bad+='INFO: rcu_|rcu: INFO|self-detected stall|detected stalls|'
+bad+='possible circular locking|possible recursive locking|lockdep|'
+bad+='inconsistent lock state|suspicious RCU usage|KASAN:|UBSAN:|'
+bad+='kmemleak:|unreferenced object|refcount_t:|list_(add|del) corruption|'
+bad+='sleeping function called from invalid context|scheduling while atomic)'
+if grep -aEn "$bad" "$log" >"$run/bad"; then
+	echo "# vm-run: the guest kernel log reports a problem:"
+	sed 's/^/#   /' "$run/bad" | head -n 40
+	rc=1
+fi
+taint=$(sed -n 's/^# ftvm-guest: tainted \([0-9]*\)$/\1/p' "$log" | tail -n1)
+# Taints that mean trouble: B bad page (5), D died (7), W warned (9),
+# L soft lockup (14).  E (unsigned module) and O (out of tree) are ours.
+if [[ -n $taint ]] && (((taint >> 5 | taint >> 7 | taint >> 9 | taint >> 14) & 1)); then
+	echo "# vm-run: the guest kernel is tainted ($taint)"
+	rc=1
+fi
+if [[ $mode == tests ]]; then
+	if ! grep -aqE '^[0-9]+ passed, [0-9]+ failed' "$log"; then
+		echo "# vm-run: the guest never reported its results"
+		rc=1
+	elif ! grep -aqE '^[0-9]+ passed, 0 failed' "$log"; then
+		rc=1
+	fi
+else
+	grc=$(sed -n 's/^# ftvm-guest: exit \([0-9]*\)$/\1/p' "$log" | tail -n1)
+	[[ ${grc:-1} == 0 ]] || rc=1
+fi
+exit $rc
