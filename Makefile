@@ -34,10 +34,10 @@ DEPS_PKGS := make gcc libc6-dev pkg-config clang llvm \
 	qemu-system-x86 busybox-static cpio \
 	iproute2 iputils-ping ethtool python3 procps gcc-multilib
 
-.PHONY: all deps kmod bpf user check check-host check-guest demo bench \
+.PHONY: all deps kmod bpf user tests check check-host check-guest demo bench \
 	sparse w1 style clean help
 
-all: kmod bpf user
+all: kmod bpf user tests
 
 help:
 	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
@@ -53,6 +53,10 @@ bpf:
 
 user: bpf
 	$(Q)$(MAKE) -C user
+
+# Test programs (C tests under selftests/*/).
+tests: user
+	$(Q)$(MAKE) -C selftests
 
 # sparse over the module (the kernel's "make C=1"); warnings fail it.
 sparse:
@@ -88,4 +92,5 @@ clean:
 	$(Q)$(MAKE) -C $(KDIR) M=$(CURDIR) clean >/dev/null 2>&1 || true
 	$(Q)$(MAKE) -C bpf clean
 	$(Q)$(MAKE) -C user clean
+	$(Q)$(MAKE) -C selftests clean
 	$(Q)rm -rf .build
