@@ -92,13 +92,21 @@ static int ftvm_device_event(struct notifier_block *nb, unsigned long event,
 	vm = ftvm_vm_find_ifindex(fn, dev->ifindex);
 	if (!vm)
 		return NOTIFY_DONE;
-	if (event == NETDEV_UNREGISTER)
-		/* Never match a device that reuses the index. */
-		WRITE_ONCE(vm->ifindex, 0);
 	if (ftvm_vm_set_failed(fn, vm, reason)) {
 		pr_debug("vm %u (%s) failed: %s event on %s\n", vm->id,
 			 vm->name, netdev_cmd_to_name(event), dev->name);
 		ftvm_nl_notify_vm(dev_net(dev), vm, FTVM_CMD_VM_FAILED);
+	}
+	if (event == NETDEV_UNREGISTER) {
+		/*
+		 * A device being deleted went down first, and that was
+		 * the failure; now say it is gone, and never match a
+		 * device that reuses its index.
+		 */
+		WRITE_ONCE(vm->ifindex, 0);
+		WRITE_ONCE(vm->fail_reason, FTVM_FAIL_DEV_UNREGISTERED);
+		ftvm_vm_changed(fn);
+		ftvm_nl_notify_vm(dev_net(dev), vm, FTVM_CMD_VM_SET);
 	}
 	return NOTIFY_DONE;
 }

@@ -42,8 +42,10 @@ static const struct nla_policy ftvm_vm_policy[FTVM_A_VM_MAX + 1] = {
 	[FTVM_A_VM_STATE] = NLA_POLICY_RANGE(NLA_U8, FTVM_VM_STATE_UP,
 					     FTVM_VM_STATE_UP),
 	/* Reported by the kernel, never taken from a request. */
-	[FTVM_A_VM_FAIL_REASON] = { .type = NLA_REJECT },
-	[FTVM_A_VM_FAIL_TIME] = { .type = NLA_REJECT },
+	[FTVM_A_VM_FAIL_REASON] = { .type = NLA_REJECT,
+				    .reject_message = "the failure reason is set by the kernel" },
+	[FTVM_A_VM_FAIL_TIME] = { .type = NLA_REJECT,
+				  .reject_message = "the failure time is set by the kernel" },
 	[FTVM_A_VM_PAD] = { .type = NLA_REJECT },
 };
 
@@ -133,8 +135,10 @@ void ftvm_nl_notify_vm(struct net *net, const struct ftvm_vm *vm, u8 cmd)
 /* The FTVM_A_VM nest of a request, parsed; it is required. */
 static int ftvm_nl_vm_attrs(struct genl_info *info, struct nlattr **tb)
 {
-	if (GENL_REQ_ATTR_CHECK(info, FTVM_A_VM))
+	if (GENL_REQ_ATTR_CHECK(info, FTVM_A_VM)) {
+		NL_SET_ERR_MSG(info->extack, "the request needs a VM (FTVM_A_VM)");
 		return -EINVAL;
+	}
 	/* Already validated against ftvm_vm_policy by the core. */
 	return nla_parse_nested(tb, FTVM_A_VM_MAX, info->attrs[FTVM_A_VM],
 				ftvm_vm_policy, info->extack);
@@ -268,9 +272,14 @@ static int ftvm_nl_vm_new(struct sk_buff *skb, struct genl_info *info)
 	err = ftvm_nl_vm_attrs(info, tb);
 	if (err)
 		return err;
-	if (NL_REQ_ATTR_CHECK(extack, info->attrs[FTVM_A_VM], tb, FTVM_A_VM_ID) ||
-	    NL_REQ_ATTR_CHECK(extack, info->attrs[FTVM_A_VM], tb, FTVM_A_VM_NAME))
+	if (NL_REQ_ATTR_CHECK(extack, info->attrs[FTVM_A_VM], tb, FTVM_A_VM_ID)) {
+		NL_SET_ERR_MSG(extack, "the VM id is required");
 		return -EINVAL;
+	}
+	if (NL_REQ_ATTR_CHECK(extack, info->attrs[FTVM_A_VM], tb, FTVM_A_VM_NAME)) {
+		NL_SET_ERR_MSG(extack, "the VM name is required");
+		return -EINVAL;
+	}
 	if (!tb[FTVM_A_VM_IFINDEX] && !tb[FTVM_A_VM_IFNAME]) {
 		NL_SET_ERR_MSG(extack, "the VM's device is required (ifindex or ifname)");
 		return -EINVAL;

@@ -113,6 +113,12 @@ bool ftvm_vm_set_failed(struct ftvm_net *fn, struct ftvm_vm *vm,
 	return true;
 }
 
+void ftvm_vm_changed(struct ftvm_net *fn)
+{
+	ASSERT_RTNL();
+	fn->gen++;
+}
+
 void ftvm_vm_set_up(struct ftvm_net *fn, struct ftvm_vm *vm)
 {
 	ASSERT_RTNL();

@@ -13,10 +13,11 @@
  * The identity of a VM (name, MAC, device) is immutable once published;
  * changing it publishes a new copy (xa_store) and frees the old after a
  * grace period, so a reader always sees one consistent identity.  The
- * state triple (state, reason, time) is changed in place with
- * WRITE_ONCE() so that marking a VM failed can never fail for want of
- * memory; readers use READ_ONCE() and may see the state a moment before
- * its reason and time.  Events are built by the writer, under RTNL, so
+ * state triple (state, reason, time) and the device index (cleared when
+ * the device is unregistered) are changed in place with WRITE_ONCE() so
+ * that marking a VM failed can never fail for want of memory; readers
+ * use READ_ONCE() and may see the state a moment before its reason and
+ * time.  Events are built by the writer, under RTNL, so
  * they are always consistent.
  */
 #ifndef _FTVM_VM_H
@@ -66,6 +67,8 @@ void ftvm_vm_remove(struct ftvm_net *fn, struct ftvm_vm *vm);
 /* Returns true when the VM went from up to failed. */
 bool ftvm_vm_set_failed(struct ftvm_net *fn, struct ftvm_vm *vm,
 			enum ftvm_fail_reason reason);
+/* A field of a published VM was changed in place (dumps must know). */
+void ftvm_vm_changed(struct ftvm_net *fn);
 void ftvm_vm_set_up(struct ftvm_net *fn, struct ftvm_vm *vm);
 
 #endif /* _FTVM_VM_H */

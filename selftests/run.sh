@@ -82,6 +82,11 @@ run_list() {
 			done
 		done
 		all=("${want[@]}")
+		if ((${#all[@]} == 0)); then
+			echo "# no test in $list matches: ${sel[*]}"
+			fail=$((fail + 1))
+			return
+		fi
 	fi
 	echo "TAP version 13"
 	echo "1..${#all[@]}"

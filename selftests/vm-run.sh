@@ -100,6 +100,10 @@ mount -t devtmpfs dev /root/dev
 mkdir -p /root/dev/pts /root/dev/shm
 mount -t devpts devpts /root/dev/pts
 mount -t tmpfs tmpfs /root/dev/shm
+ln -s /proc/self/fd /root/dev/fd
+ln -s /proc/self/fd/0 /root/dev/stdin
+ln -s /proc/self/fd/1 /root/dev/stdout
+ln -s /proc/self/fd/2 /root/dev/stderr
 cp /ftvm-env /root/run/ftvm-env
 exec chroot /root /bin/bash "$(cat /ftvm-top)/selftests/lib/guest-init.sh"
 echo "ftvm-init: cannot start the guest side"
@@ -107,11 +111,12 @@ poweroff -f
 EOF
 	chmod +x "$dir/init"
 	(cd "$dir" && find . | cpio -o -H newc --quiet) >"$BUILD/base.cpio"
-	echo "$KVER $(stat -c %Y "$BUSYBOX")" >"$BUILD/base.stamp"
+	echo "$stamp" >"$BUILD/base.stamp"
 }
 
 mkdir -p "$BUILD"
-if [[ ! -f $BUILD/base.cpio || "$(cat "$BUILD/base.stamp" 2>/dev/null)" != "$KVER $(stat -c %Y "$BUSYBOX")" ]]; then
+stamp="$KVER $(stat -c %Y "$BUSYBOX") $(sha1sum <"$0" | cut -c1-12)"
+if [[ ! -f $BUILD/base.cpio || "$(cat "$BUILD/base.stamp" 2>/dev/null)" != "$stamp" ]]; then
 	build_initramfs
 fi
 

@@ -32,6 +32,11 @@ enum ftvm_cmd {
 	FTVM_CMD_VM_FAIL,	/* userspace declares a VM failed */
 	FTVM_CMD_VM_FAILED,	/* event: a VM was declared failed */
 	FTVM_CMD_VM_UP,		/* event: a failed VM was brought back up */
+	FTVM_CMD_SESSION_GET,	/* dump: snapshot the sessions of a service */
+	FTVM_CMD_SESSION_RESTORE, /* restore (or stage) session records */
+	FTVM_CMD_SESSION_ACTIVATE, /* make a VM's staged records live */
+	FTVM_CMD_CKPT_SET,	/* libftvm: attach application state to a socket */
+	FTVM_CMD_CKPT_GET,	/* libftvm: read a socket's application state */
 
 	__FTVM_CMD_MAX,
 	FTVM_CMD_MAX = __FTVM_CMD_MAX - 1
@@ -61,6 +66,11 @@ enum ftvm_fail_reason {
 enum ftvm_a {
 	FTVM_A_UNSPEC,
 	FTVM_A_VM,		/* nest: enum ftvm_a_vm */
+	FTVM_A_SNAP,		/* nest: enum ftvm_a_snap */
+	FTVM_A_SESSION,		/* nest: enum ftvm_a_sess, one session record */
+	FTVM_A_SNDQ,		/* binary: send-queue bytes of the last record */
+	FTVM_A_RCVQ,		/* binary: receive-queue bytes of the last record */
+	FTVM_A_CKPT,		/* nest: enum ftvm_a_ckpt */
 
 	__FTVM_A_MAX,
 	FTVM_A_MAX = __FTVM_A_MAX - 1
@@ -77,9 +87,110 @@ enum ftvm_a_vm {
 	FTVM_A_VM_FAIL_REASON,	/* u8: enum ftvm_fail_reason */
 	FTVM_A_VM_FAIL_TIME,	/* u64: ns, CLOCK_MONOTONIC, when declared failed */
 	FTVM_A_VM_PAD,
+	FTVM_A_VM_NETNS_FD,	/* s32: the VM's network namespace (requests) */
+	FTVM_A_VM_NETNS_ID,	/* s32: its nsid as the requester sees it (replies) */
 
 	__FTVM_A_VM_MAX,
 	FTVM_A_VM_MAX = __FTVM_A_VM_MAX - 1
+};
+
+/*
+ * Session state: see Documentation/state-format.rst.
+ *
+ * A record is an FTVM_A_SESSION nest followed, at the same level, by the
+ * FTVM_A_SNDQ and FTVM_A_RCVQ attributes that carry its queues (each at
+ * most FTVM_QCHUNK bytes; concatenated in order they are the queue, and
+ * their lengths add up to FTVM_A_TCP_SNDQ_LEN and FTVM_A_TCP_RCVQ_LEN).
+ * A message carries one or more records.
+ */
+#define FTVM_STATE_VERSION	1
+#define FTVM_BLOB_MAX		4096	/* application state, bytes */
+#define FTVM_QCHUNK		32768	/* queue bytes per attribute, at most */
+
+enum ftvm_a_snap {
+	FTVM_A_SNAP_UNSPEC,
+	FTVM_A_SNAP_PORT,	/* u16: the service's local port */
+	FTVM_A_SNAP_PROTO,	/* u8: IPPROTO_TCP or IPPROTO_UDP; both if absent */
+	FTVM_A_SNAP_SINCE,	/* u64: only sessions changed after this gen */
+	FTVM_A_SNAP_COOKIE,	/* u64, repeated: only these sessions */
+	FTVM_A_SNAP_GEN,	/* u64 (replies): generation of this snapshot */
+	FTVM_A_SNAP_FLAGS,	/* u32: FTVM_SNAP_F_* */
+	FTVM_A_SNAP_COUNT,	/* u32 (replies): records restored or activated */
+	FTVM_A_SNAP_PAD,
+
+	__FTVM_A_SNAP_MAX,
+	FTVM_A_SNAP_MAX = __FTVM_A_SNAP_MAX - 1
+};
+
+/* FTVM_A_SNAP_FLAGS of FTVM_CMD_SESSION_RESTORE and _ACTIVATE. */
+#define FTVM_SNAP_F_STAGE	(1U << 0)	/* hold the records, do not activate */
+#define FTVM_SNAP_F_DISCARD	(1U << 1)	/* activate: drop the staged records */
+
+enum ftvm_a_sess {
+	FTVM_A_SESS_UNSPEC,
+	FTVM_A_SESS_VERSION,	/* u8: FTVM_STATE_VERSION; required first */
+	FTVM_A_SESS_PROTO,	/* u8: IPPROTO_TCP or IPPROTO_UDP */
+	FTVM_A_SESS_FAMILY,	/* u8: AF_INET or AF_INET6 */
+	FTVM_A_SESS_LADDR,	/* binary[4|16]: the service's address */
+	FTVM_A_SESS_RADDR,	/* binary[4|16]: the client's address */
+	FTVM_A_SESS_LPORT,	/* u16: the service's port */
+	FTVM_A_SESS_RPORT,	/* u16: the client's port (0: unconnected UDP) */
+	FTVM_A_SESS_COOKIE,	/* u64: socket cookie where it was captured */
+	FTVM_A_SESS_GEN,	/* u64: generation of its last change */
+	FTVM_A_SESS_FLAGS,	/* u32: FTVM_SESS_F_* */
+	FTVM_A_SESS_TCP,	/* nest: enum ftvm_a_tcp */
+	FTVM_A_SESS_BLOB,	/* binary: application state, <= FTVM_BLOB_MAX */
+	FTVM_A_SESS_PAD,
+
+	__FTVM_A_SESS_MAX,
+	FTVM_A_SESS_MAX = __FTVM_A_SESS_MAX - 1
+};
+
+/* FTVM_A_SESS_FLAGS */
+#define FTVM_SESS_F_BLOB	(1U << 0)	/* the service attached state */
+#define FTVM_SESS_F_STALE	(1U << 1)	/* the socket moved past the blob */
+
+/* Send and receive state of a TCP session; sequence numbers are raw. */
+enum ftvm_a_tcp {
+	FTVM_A_TCP_UNSPEC,
+	FTVM_A_TCP_STATE,	/* u8: TCP_ESTABLISHED (1) */
+	FTVM_A_TCP_SND_UNA,	/* u32: first byte of the send queue */
+	FTVM_A_TCP_SND_NXT,	/* u32: next byte to send (informational) */
+	FTVM_A_TCP_SNDQ_LEN,	/* u32: unacknowledged + unsent bytes */
+	FTVM_A_TCP_COPIED_SEQ,	/* u32: first byte of the receive queue */
+	FTVM_A_TCP_RCVQ_LEN,	/* u32: received, not yet read bytes */
+	FTVM_A_TCP_SND_WL1,	/* u32 */
+	FTVM_A_TCP_SND_WND,	/* u32 */
+	FTVM_A_TCP_MAX_WINDOW,	/* u32 */
+	FTVM_A_TCP_RCV_WND,	/* u32 */
+	FTVM_A_TCP_RCV_WUP,	/* u32 */
+	FTVM_A_TCP_MSS,		/* u16: the peer's MSS (mss_clamp) */
+	FTVM_A_TCP_SND_WSCALE,	/* u8: 0..14 */
+	FTVM_A_TCP_RCV_WSCALE,	/* u8: 0..14 */
+	FTVM_A_TCP_OPTS,	/* u32: FTVM_TCP_OPT_* negotiated */
+	FTVM_A_TCP_TS_VAL,	/* u32: our timestamp clock at capture */
+	FTVM_A_TCP_TS_RECENT,	/* u32: the peer's last timestamp */
+	FTVM_A_TCP_SNDBUF,	/* u32: bytes */
+	FTVM_A_TCP_RCVBUF,	/* u32: bytes */
+
+	__FTVM_A_TCP_MAX,
+	FTVM_A_TCP_MAX = __FTVM_A_TCP_MAX - 1
+};
+
+#define FTVM_TCP_OPT_SACK	(1U << 0)
+#define FTVM_TCP_OPT_TSTAMP	(1U << 1)
+#define FTVM_TCP_OPT_WSCALE	(1U << 2)
+
+/* libftvm: a service's own checkpoint of one of its sockets. */
+enum ftvm_a_ckpt {
+	FTVM_A_CKPT_UNSPEC,
+	FTVM_A_CKPT_FD,		/* s32: the connected socket, in the caller */
+	FTVM_A_CKPT_BLOB,	/* binary: <= FTVM_BLOB_MAX bytes */
+	FTVM_A_CKPT_GEN,	/* u64 (replies): generation of the checkpoint */
+	FTVM_A_CKPT_PAD,
+
+	__FTVM_A_CKPT_MAX,
+	FTVM_A_CKPT_MAX = __FTVM_A_CKPT_MAX - 1
 };
 
 #endif /* _UAPI_LINUX_FTVM_H */
