@@ -19,13 +19,21 @@ static const struct {
 } objects[] = {
 	{ "vm",		cmd_vm },
 	{ "monitor",	cmd_monitor },
+	{ "service",	cmd_service },
+	{ "session",	cmd_session },
+	{ "stats",	cmd_stats },
+	{ "placement",	cmd_placement },
+	{ "target",	cmd_target },
+	{ "attach",	cmd_attach },
+	{ "detach",	cmd_detach },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: ftctl [OPTIONS] OBJECT { COMMAND | help }\n"
-		"where  OBJECT := { vm | monitor }\n"
+		"where  OBJECT := { vm | monitor | service | session | stats |\n"
+		"                  placement | target | attach | detach }\n"
 		"       OPTIONS := { -j[son] | -p[retty] | -V[ersion] | -h[elp] }\n");
 }
 

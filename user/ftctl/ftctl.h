@@ -7,6 +7,7 @@
 #include "../lib/json_print.h"
 #include "../lib/ftnl.h"
 #include "../lib/util.h"
+#include "../lib/steer.h"
 
 struct ftctl_opts {
 	bool json;
@@ -21,6 +22,16 @@ extern struct ftctl_opts opts;
  */
 int cmd_vm(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
+int cmd_service(int argc, char **argv);
+int cmd_session(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_placement(int argc, char **argv);
+int cmd_target(int argc, char **argv);
+
+/* Open the pinned data plane maps; prints the error and returns 1. */
+int ftctl_dp_open(struct ftvm_dp **dp);
 
 /* Shift helpers in the style of iproute2. */
 #define NEXT_ARG() do { argv++; argc--; } while (0)

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: ((GPL-2.0 WITH Linux-syscall-note) OR MIT) */
+/*
+ * The ftvm data plane ABI: what the BPF programs (ftvm_steer, ftvm_fence)
+ * and userspace (user/lib/steer.c) both see.  Documentation/dataplane.rst
+ * explains the design; keep the two in step.
+ *
+ * Every map is pinned by name under FTVM_DP_PIN_DIR, the directory
+ * iproute2 uses for "pinning by name", so that
+ *
+ *	ip link set dev DEV xdp obj bpf/ftvm_steer.bpf.o sec xdp
+ *
+ * and "ftctl attach" share one set of maps.  Changing any structure or
+ * limit below changes the ABI: bump FTVM_DP_ABI_VERSION and rename
+ * struct ftvm_abi_v<N> accordingly (userspace reads the version from
+ * the BTF name of the value type of the pinned "ftvm_abi" map).
+ */
+#ifndef FTVM_DP_H
+#define FTVM_DP_H
+
+#include <linux/types.h>
+
+#define FTVM_DP_ABI_VERSION	1
+#define FTVM_DP_ABI_TYPE	"ftvm_abi_v1"
+#define FTVM_DP_PIN_DIR		"/sys/fs/bpf/tc/globals"
+
+/* VM ids index the VM tables: the same ids as ftvm.ko's VM registry. */
+#ifndef FTVM_VM_ID_MIN
+#define FTVM_VM_ID_MIN		1
+#define FTVM_VM_ID_MAX		1023
+#endif
+#define FTVM_VM_SLOTS		(FTVM_VM_ID_MAX + 1)
+
+/* Limits; every one is part of the ABI (map sizes). */
+#ifndef FTVM_MAX_SERVICES
+#define FTVM_MAX_SERVICES	256	/* service indexes 0..255 */
+#endif
+#ifndef FTVM_MAX_PLACEMENTS
+#define FTVM_MAX_PLACEMENTS	4096	/* placement ids 1..4095; 0 = none */
+#endif
+#ifndef FTVM_MAX_SESSIONS
+#define FTVM_MAX_SESSIONS	262144	/* LRU: must exceed live sessions */
+#endif
+#ifndef FTVM_MAGLEV_SIZE
+#define FTVM_MAGLEV_SIZE	4099	/* prime, >> placements per service */
+#endif
+/* IPv6 extension headers skipped before giving up (passing the packet). */
+#ifndef FTVM_IPV6_MAX_EXT
+#define FTVM_IPV6_MAX_EXT	4
+#endif
+/* 802.1Q/802.1ad tags parsed (and popped on redirect). */
+#define FTVM_MAX_VLAN_TAGS	2
+
+#define FTVM_FAMILY_V4		4
+#define FTVM_FAMILY_V6		6
+
+/*
+ * A flow: the session key.  Addresses are in network order; IPv4 uses
+ * word 0 and leaves the others zero.  40 bytes, no implicit padding.
+ */
+struct ftvm_flow {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family;		/* FTVM_FAMILY_V4 / _V6 */
+	__u16 pad;		/* zero */
+};
+
+/* A service: (virtual address, port, protocol).  20 bytes. */
+struct ftvm_service_key {
+	__be32 vaddr[4];
+	__be16 port;
+	__u8 proto;
+	__u8 family;
+};
+
+struct ftvm_service {
+	__u32 index;		/* 0..FTVM_MAX_SERVICES-1: stats, Maglev row */
+	__u32 flags;		/* reserved, zero */
+};
+
+/*
+ * A session's entry.  It names a placement, never a VM: failing over
+ * rewrites placements, and every session of a placement follows.
+ */
+struct ftvm_session {
+	__u32 placement;	/* 1..FTVM_MAX_PLACEMENTS-1 */
+	__u32 service;		/* service index, for the counters */
+	__u64 created_ns;	/* bpf_ktime_get_ns() at creation */
+};
+
+/*
+ * A placement: which VM holds the primary state of its sessions and
+ * which the backup.  The data plane reads only @primary, one aligned
+ * 32-bit word, so a session moves as a whole from one VM to the next.
+ */
+struct ftvm_placement {
+	__u32 primary;		/* VM id; 0: unused placement */
+	__u32 backup;		/* VM id; 0: none */
+};
+
+#define FTVM_VM_F_FENCED	(1U << 0)	/* egress to clients dropped */
+
+/* A VM as a steering target; indexed by VM id. */
+struct ftvm_vm {
+	__u32 ifindex;		/* host-side tap/veth; 0: not registered */
+	__u8 mac[6];		/* the VM's own address (new destination) */
+	__u16 flags;		/* FTVM_VM_F_* */
+};
+
+/* Per-CPU counters, one set per service and one per VM. */
+struct ftvm_counters {
+	__u64 packets;		/* steered to a VM (redirect attempted) */
+	__u64 bytes;
+	__u64 new_sessions;
+	__u64 pass;		/* handed to the stack (no placement) */
+	__u64 drop;		/* dropped (placement's VM not registered) */
+	__u64 redirect_err;	/* devmap slot empty */
+	__u64 fence_drop;	/* VM only: egress dropped by ftvm_fence */
+	__u64 fence_pass;	/* VM only: egress let through, for a session */
+};
+
+/* Global per-CPU counters (map ftvm_dp_stats), one __u64 each. */
+enum ftvm_dp_stat {
+	FTVM_DP_NOT_IP,		/* not IPv4/IPv6 (ARP, LLDP, ...) */
+	FTVM_DP_MALFORMED,	/* truncated or inconsistent headers */
+	FTVM_DP_FRAGMENT,	/* IP fragments: always passed */
+	FTVM_DP_NOT_L4,		/* neither TCP nor UDP, or unparsed ext hdr */
+	FTVM_DP_NOT_SERVICE,	/* no session and no service */
+	FTVM_DP_SESSION_NEW,
+	FTVM_DP_SESSION_RACE,	/* lost a creation race; used the winner */
+	FTVM_DP_SESSION_FULL,	/* creation failed otherwise */
+	FTVM_DP_FENCE_DROP,	/* ftvm_fence drops, all VMs */
+	__FTVM_DP_STAT_MAX,
+};
+
+/* The marker whose BTF name carries the ABI version. */
+struct ftvm_abi_v1 {
+	__u32 version;
+};
+
+/*
+ * The flow hash that picks a Maglev slot for a new session: murmur3's
+ * mixing over the ten words of the flow.  Shared so that tests can
+ * predict placements; the data plane computes it only on a miss.
+ */
+static inline __u32 ftvm_rol32(__u32 w, unsigned int s)
+{
+	return (w << s) | (w >> (32 - s));
+}
+
+static inline __u32 ftvm_flow_hash(const struct ftvm_flow *f)
+{
+	__u32 h = 0x6674766d;	/* "ftvm" */
+	int i;
+
+#ifdef __clang__
+#pragma unroll
+#endif
+	for (i = 0; i < (int)(sizeof(*f) / 4); i++) {
+		__u32 k;
+
+		__builtin_memcpy(&k, (const char *)f + i * 4, 4);
+		k *= 0xcc9e2d51;
+		k = ftvm_rol32(k, 15) * 0x1b873593;
+		h ^= k;
+		h = ftvm_rol32(h, 13) * 5 + 0xe6546b64;
+	}
+	h ^= sizeof(*f);
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
+
+#endif

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ftvm_steer: XDP session steering for the host NIC.
+ *
+ * Every TCP/UDP packet of a registered service goes to the VM that holds
+ * the primary state of its session:
+ *
+ *	5-tuple --ftvm_sessions--> placement --ftvm_placements--> VM id
+ *	VM id --ftvm_vms--> MAC, --ftvm_devmap--> device
+ *
+ * A session's first packet finds no entry: the service's Maglev row
+ * picks a placement from the flow hash and the entry is created here,
+ * so later changes to the Maglev row never move an existing session.
+ * Failover rewrites placements (at most VMs x VMs of them), never
+ * sessions.  Anything that is not parsed or not for a service goes to
+ * the stack untouched.  Documentation/dataplane.rst has the details.
+ *
+ * Loadable by libbpf (ftctl attach) or by iproute2:
+ *	ip link set dev DEV xdp obj ftvm_steer.bpf.o sec xdp
+ */
+#include <linux/bpf.h>
+#include <linux/errno.h>
+#include <bpf/bpf_helpers.h>
+
+#include "ftvm_maps.h"
+#include "parsing.h"
+
+/* Look up a new session's placement and create its entry. */
+static __always_inline int new_session(struct ftvm_flow *flow,
+				       struct ftvm_session *out)
+{
+	struct ftvm_service_key sk;
+	struct ftvm_session *winner;
+	struct ftvm_counters *sc;
+	struct ftvm_service *svc;
+	__u32 slot, *pid;
+	long err;
+
+	__builtin_memcpy(sk.vaddr, flow->daddr, sizeof(sk.vaddr));
+	sk.port = flow->dport;
+	sk.proto = flow->proto;
+	sk.family = flow->family;
+	svc = bpf_map_lookup_elem(&ftvm_services, &sk);
+	if (!svc) {
+		dp_count(FTVM_DP_NOT_SERVICE);
+		return XDP_PASS;
+	}
+	out->service = svc->index;
+	if (out->service >= FTVM_MAX_SERVICES)
+		return XDP_PASS;
+	sc = bpf_map_lookup_elem(&ftvm_svc_stats, &out->service);
+	slot = out->service * FTVM_MAGLEV_SIZE +
+	       ftvm_flow_hash(flow) % FTVM_MAGLEV_SIZE;
+	pid = bpf_map_lookup_elem(&ftvm_maglev, &slot);
+	if (!pid || !*pid) {
+		/* No live placement: let the stack answer (or not). */
+		if (sc)
+			sc->pass++;
+		return XDP_PASS;
+	}
+	out->placement = *pid;
+	out->created_ns = bpf_ktime_get_ns();
+
+	err = bpf_map_update_elem(&ftvm_sessions, flow, out, BPF_NOEXIST);
+	if (!err) {
+		dp_count(FTVM_DP_SESSION_NEW);
+		if (sc)
+			sc->new_sessions++;
+	} else if (err == -EEXIST) {
+		/* Another CPU created it first: its choice stands. */
+		dp_count(FTVM_DP_SESSION_RACE);
+		winner = bpf_map_lookup_elem(&ftvm_sessions, flow);
+		if (winner)
+			*out = *winner;
+	} else {
+		/* Steer this packet anyway; the next one tries again. */
+		dp_count(FTVM_DP_SESSION_FULL);
+	}
+	return XDP_REDIRECT;
+}
+
+/*
+ * Rewrite the Ethernet header for the VM: the VM's MAC as destination,
+ * the address the frame was sent to (ours) as source, VLAN tags popped.
+ */
+static __always_inline int rewrite_l2(struct xdp_md *ctx, __u32 tags,
+				      __be16 l3_proto, const __u8 *vm_mac)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u8 our_mac[ETH_ALEN];
+
+	if ((void *)(eth + 1) > data_end)
+		return -1;
+	if (!tags) {
+		__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+		__builtin_memcpy(eth->h_dest, vm_mac, ETH_ALEN);
+		return 0;
+	}
+	__builtin_memcpy(our_mac, eth->h_dest, ETH_ALEN);
+	if (bpf_xdp_adjust_head(ctx, (int)(tags * sizeof(struct ftvm_vlan_hdr))))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return -1;
+	__builtin_memcpy(eth->h_dest, vm_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, our_mac, ETH_ALEN);
+	eth->h_proto = l3_proto;
+	return 0;
+}
+
+SEC("xdp")
+int ftvm_steer(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 bytes = data_end - data;
+	struct ftvm_counters *sc, *vc;
+	struct ftvm_session *sess, s;
+	struct ftvm_placement *pl;
+	struct ftvm_pkt pkt;
+	struct ftvm_vm *vm;
+	__u32 vm_id;
+	long act;
+	int res;
+
+	res = ftvm_parse(data, data_end, &pkt);
+	if (res != PARSE_OK) {
+		dp_count(res);
+		return XDP_PASS;
+	}
+
+	sess = bpf_map_lookup_elem(&ftvm_sessions, &pkt.flow);
+	if (sess) {
+		s.placement = sess->placement;
+		s.service = sess->service;
+	} else {
+		act = new_session(&pkt.flow, &s);
+		if (act != XDP_REDIRECT)
+			return act;
+	}
+
+	sc = bpf_map_lookup_elem(&ftvm_svc_stats, &s.service);
+	pl = bpf_map_lookup_elem(&ftvm_placements, &s.placement);
+	/* One load of one word: the whole placement decides, or none. */
+	vm_id = pl ? *(volatile __u32 *)&pl->primary : 0;
+	vm = bpf_map_lookup_elem(&ftvm_vms, &vm_id);
+	if (!vm_id || !vm || !vm->ifindex) {
+		if (sc)
+			sc->drop++;
+		return XDP_DROP;
+	}
+	vc = bpf_map_lookup_elem(&ftvm_vm_stats, &vm_id);
+
+	if (rewrite_l2(ctx, pkt.vlan_tags, pkt.l3_proto, vm->mac))
+		goto drop;
+	act = bpf_redirect_map(&ftvm_devmap, vm_id, 0);
+	if (act != XDP_REDIRECT) {
+		if (sc)
+			sc->redirect_err++;
+		if (vc)
+			vc->redirect_err++;
+		return XDP_DROP;
+	}
+	if (sc) {
+		sc->packets++;
+		sc->bytes += bytes;
+	}
+	if (vc) {
+		vc->packets++;
+		vc->bytes += bytes;
+		if (!sess)
+			vc->new_sessions++;
+	}
+	return XDP_REDIRECT;
+
+drop:
+	if (sc)
+		sc->drop++;
+	if (vc)
+		vc->drop++;
+	return XDP_DROP;
+}
+
+char _license[] SEC("license") = "GPL";

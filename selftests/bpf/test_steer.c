@@ -1,0 +1,817 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Packet-level tests of ftvm_steer (XDP) and ftvm_fence (tc) through
+ * BPF_PROG_TEST_RUN, in katran's manner: frames are built from
+ * descriptions (frames.c), each run asserts the verdict, the target
+ * (the VM whose counters move and whose MAC the frame now carries) and
+ * the bytes that come out, and counters are compared before and after.
+ *
+ * The matrix (IPv4/IPv6 x TCP/UDP x no tag/802.1Q/QinQ x IP options or
+ * extension headers) is generated; each member is also cut at every
+ * length.  Runs in its own network namespace (veths for the VMs) with
+ * unpinned maps, so it leaves nothing behind.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "../../user/lib/steer.h"
+#include "../../bpf/ftvm_steer.skel.h"
+#include "../../bpf/ftvm_fence.skel.h"
+#include "frames.h"
+#include "ktap.h"
+
+#define VIP4	"198.19.0.10"
+#define VIP4_EMPTY "198.19.0.20"
+#define VIP4_DEAD "198.19.0.30"
+#define VIP6	"2001:db8:f::10"
+#define CLI4	"198.18.0.1"
+#define CLI6	"2001:db8:c::1"
+#define NVMS	3
+
+static struct ftvm_steer *steer;
+static struct ftvm_fence *fence;
+static struct ftvm_dp *dp;
+static int vm_ifindex[NVMS + 1];
+static uint8_t vm_mac[NVMS + 1][6];
+
+/* ------------------------------------------------------------------ */
+
+static int run_xdp(const uint8_t *in, size_t len, uint8_t *out, size_t *outlen,
+		   int *verdict)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in,
+		    .data_size_in = (uint32_t)len, .data_out = out,
+		    .data_size_out = FRAME_MAX, .repeat = 1);
+	int err;
+
+	err = bpf_prog_test_run_opts(bpf_program__fd(steer->progs.ftvm_steer),
+				     &o);
+	if (err)
+		return -errno;
+	*verdict = (int)o.retval;
+	*outlen = o.data_size_out;
+	return 0;
+}
+
+static int run_tc(const uint8_t *in, size_t len, int ifindex, int *verdict)
+{
+	struct __sk_buff ctx = { .ifindex = (uint32_t)ifindex };
+	uint8_t out[FRAME_MAX];
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in,
+		    .data_size_in = (uint32_t)len, .data_out = out,
+		    .data_size_out = sizeof(out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(fence->progs.ftvm_fence),
+				   &o))
+		return -errno;
+	*verdict = (int)o.retval;
+	return 0;
+}
+
+static void spec_flow(const struct frame_spec *s, struct ftvm_flow *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->family = s->family == 6 ? FTVM_FAMILY_V6 : FTVM_FAMILY_V4;
+	inet_pton(s->family == 6 ? AF_INET6 : AF_INET, s->saddr, f->saddr);
+	inet_pton(s->family == 6 ? AF_INET6 : AF_INET, s->daddr, f->daddr);
+	f->sport = htons(s->sport);
+	f->dport = htons(s->dport);
+	f->proto = s->proto;
+}
+
+/* Where the data plane must send @s: from the session, or the model. */
+static int predict(const struct frame_spec *s, uint32_t *placement,
+		   uint32_t *vm)
+{
+	static uint32_t row[FTVM_MAGLEV_SIZE];
+	struct ftvm_service_key k = {};
+	struct ftvm_placement pl;
+	struct ftvm_session sess;
+	struct ftvm_service svc;
+	struct ftvm_flow f;
+
+	spec_flow(s, &f);
+	if (!ftvm_dp_session_get(dp, &f, &sess)) {
+		*placement = sess.placement;
+	} else {
+		memcpy(k.vaddr, f.daddr, sizeof(k.vaddr));
+		k.port = f.dport;
+		k.proto = f.proto;
+		k.family = f.family;
+		if (ftvm_dp_service_get(dp, &k, &svc) ||
+		    ftvm_dp_maglev_read(dp, svc.index, row))
+			return -1;
+		*placement = row[ftvm_flow_hash(&f) % FTVM_MAGLEV_SIZE];
+	}
+	if (ftvm_dp_placement_get(dp, *placement, &pl))
+		return -1;
+	*vm = pl.primary;
+	return 0;
+}
+
+static uint64_t gstat(unsigned int which)
+{
+	uint64_t g[__FTVM_DP_STAT_MAX];
+
+	if (ftvm_dp_global_stats(dp, g))
+		return ~0ull;
+	return g[which];
+}
+
+static struct ftvm_counters vstat(uint32_t vm)
+{
+	struct ftvm_counters c = {};
+
+	ftvm_dp_vm_stats(dp, vm, &c);
+	return c;
+}
+
+/* The frame ftvm_steer must emit for @f going to @vm. */
+static size_t expected_out(const struct frame *f, size_t len, uint32_t vm,
+			   uint8_t *out)
+{
+	size_t hdr = 14, l3 = f->l3_off;
+
+	memcpy(out, vm_mac[vm], 6);
+	memcpy(out + 6, f->data, 6);		/* our MAC becomes source */
+	memcpy(out + 12, f->data + l3 - 2, 2);	/* the inner ethertype */
+	memcpy(out + hdr, f->data + l3, len - l3);
+	return hdr + len - l3;
+}
+
+/*
+ * Send the first @len bytes of @f and check it is steered to the VM the
+ * model predicts, byte for byte, with the VM's counters moving.
+ */
+static int expect_steered(const char *what, const struct frame_spec *s,
+			  const struct frame *f, size_t len, uint32_t *vm_out)
+{
+	uint8_t out[FRAME_MAX], want[FRAME_MAX];
+	struct ftvm_counters before, after;
+	struct ftvm_session sess;
+	uint32_t placement, vm;
+	struct ftvm_flow flow;
+	size_t outlen, wantlen;
+	int verdict;
+
+	if (predict(s, &placement, &vm) || vm < 1 || vm > NVMS) {
+		ktap_diag("%s: no prediction", what);
+		return -1;
+	}
+	before = vstat(vm);
+	if (run_xdp(f->data, len, out, &outlen, &verdict)) {
+		ktap_diag("%s: test run failed: %s", what, strerror(errno));
+		return -1;
+	}
+	after = vstat(vm);
+	if (verdict != XDP_REDIRECT) {
+		ktap_diag("%s (len %zu): verdict %d, want XDP_REDIRECT", what,
+			  len, verdict);
+		return -1;
+	}
+	wantlen = expected_out(f, len, vm, want);
+	if (outlen != wantlen || memcmp(out, want, outlen)) {
+		ktap_diag("%s (len %zu): wrong bytes out", what, len);
+		frame_hexdump("got", out, outlen);
+		frame_hexdump("want", want, wantlen);
+		return -1;
+	}
+	if (after.packets != before.packets + 1 ||
+	    after.bytes != before.bytes + len) {
+		ktap_diag("%s: VM %u counters did not move (%llu -> %llu)",
+			  what, vm, (unsigned long long)before.packets,
+			  (unsigned long long)after.packets);
+		return -1;
+	}
+	spec_flow(s, &flow);
+	if (ftvm_dp_session_get(dp, &flow, &sess) ||
+	    sess.placement != placement) {
+		ktap_diag("%s: session entry missing or on another placement",
+			  what);
+		return -1;
+	}
+	if (vm_out)
+		*vm_out = vm;
+	return 0;
+}
+
+/* Send @len bytes; want @verdict and (for PASS) the frame untouched. */
+static int expect_verdict(const char *what, const uint8_t *in, size_t len,
+			  int want)
+{
+	uint8_t out[FRAME_MAX];
+	size_t outlen;
+	int verdict;
+
+	if (run_xdp(in, len, out, &outlen, &verdict)) {
+		ktap_diag("%s (len %zu): test run failed: %s", what, len,
+			  strerror(errno));
+		return -1;
+	}
+	if (verdict != want) {
+		ktap_diag("%s (len %zu): verdict %d, want %d", what, len,
+			  verdict, want);
+		return -1;
+	}
+	if (want == XDP_PASS && (outlen != len || memcmp(in, out, len))) {
+		ktap_diag("%s (len %zu): passed frame was modified", what, len);
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The generated matrix.                                               */
+
+static uint16_t next_sport = 10000;
+
+static void test_matrix_one(int family, uint8_t proto, int vlans, int variant)
+{
+	static const int v4_opts[] = { 0, 4, 40 };
+	struct frame_spec s = {
+		.family = family, .proto = proto, .vlans = vlans,
+		.saddr = family == 4 ? CLI4 : CLI6,
+		.daddr = family == 4 ? VIP4 : VIP6,
+		.dport = proto == IPPROTO_TCP ? 80 : 53,
+		.payload = 32,
+	};
+	char what[96];
+	struct frame f;
+	uint32_t vm1, vm2;
+	uint64_t mal0, new0;
+	int ok = 1;
+
+	if (family == 4)
+		s.ip_opts = v4_opts[variant];
+	else if (variant == 1)
+		s.ext_hdrs = 3;
+	else if (variant == 2)
+		s.ext_hdrs = 2, s.ext_ah = true;
+	snprintf(what, sizeof(what), "ipv%d %s %s %s", family,
+		 proto == IPPROTO_TCP ? "tcp" : "udp",
+		 vlans == 0 ? "untagged" : vlans == 1 ? "802.1Q" : "QinQ",
+		 family == 4 ? (variant == 0 ? "no-options" : variant == 1 ?
+				"options=4" : "options=40") :
+			       (variant == 0 ? "no-ext" : variant == 1 ?
+				"ext=hop,dst,rt" : "ext=hop,dst,ah"));
+
+	/* A new session, then a hit: same VM, one session. */
+	s.sport = next_sport++;
+	new0 = gstat(FTVM_DP_SESSION_NEW);
+	if (frame_build(&s, &f) ||
+	    expect_steered(what, &s, &f, f.len, &vm1) ||
+	    expect_steered(what, &s, &f, f.len, &vm2) || vm1 != vm2 ||
+	    gstat(FTVM_DP_SESSION_NEW) != new0 + 1) {
+		ok = 0;
+		goto out;
+	}
+
+	/* The same packet of a new session cut at every length. */
+	s.sport = next_sport++;
+	frame_build(&s, &f);
+	mal0 = gstat(FTVM_DP_MALFORMED);
+	for (size_t len = 0; len < 14 && ok; len++) {
+		uint8_t out[FRAME_MAX];
+		size_t outlen;
+		int v;
+
+		/* The kernel never runs XDP on less than an Ethernet header. */
+		if (run_xdp(f.data, len, out, &outlen, &v) != -EINVAL) {
+			ktap_diag("%s: %zu-byte frame was run", what, len);
+			ok = 0;
+		}
+	}
+	for (size_t len = 14; len <= f.len && ok; len++) {
+		if (len < f.l4_end)
+			ok = !expect_verdict(what, f.data, len, XDP_PASS);
+		else
+			ok = !expect_steered(what, &s, &f, len, NULL);
+	}
+	if (ok && gstat(FTVM_DP_MALFORMED) - mal0 != f.l4_end - 14) {
+		ktap_diag("%s: malformed counted %llu times, want %zu", what,
+			  (unsigned long long)(gstat(FTVM_DP_MALFORMED) - mal0),
+			  f.l4_end - 14);
+		ok = 0;
+	}
+out:
+	ktap_result(ok, "steer %s: new, hit, cut at every length", what);
+}
+
+static void test_matrix(void)
+{
+	for (int family = 4; family <= 6; family += 2)
+		for (int p = 0; p < 2; p++)
+			for (int vlans = 0; vlans <= 2; vlans++)
+				for (int var = 0; var < 3; var++)
+					test_matrix_one(family, p ? IPPROTO_UDP :
+							IPPROTO_TCP, vlans, var);
+}
+#define MATRIX_TESTS (2 * 2 * 3 * 3)
+
+/* ------------------------------------------------------------------ */
+/* Fixtures: frames the data plane must leave (or drop) as described.  */
+
+enum mutation { MUT_NONE, MUT_IHL4, MUT_VERSION, MUT_TOTLEN };
+
+static const struct fixture {
+	const char *desc;
+	struct frame_spec s;
+	enum mutation mut;
+	int verdict;
+	int stat;		/* global counter that moves by one, or -1 */
+} fixtures[] = {
+	{ "ipv4 first fragment to a service is passed",
+	  { 4, IPPROTO_UDP, .frag = FRAG_FIRST, .saddr = CLI4, .daddr = VIP4,
+	    .sport = 7, .dport = 53 }, MUT_NONE, XDP_PASS, FTVM_DP_FRAGMENT },
+	{ "ipv4 later fragment to a service is passed",
+	  { 4, IPPROTO_UDP, .frag = FRAG_LATER, .saddr = CLI4, .daddr = VIP4,
+	    .sport = 7, .dport = 53 }, MUT_NONE, XDP_PASS, FTVM_DP_FRAGMENT },
+	{ "ipv6 first fragment to a service is passed",
+	  { 6, IPPROTO_UDP, .frag = FRAG_FIRST, .saddr = CLI6, .daddr = VIP6,
+	    .sport = 7, .dport = 53 }, MUT_NONE, XDP_PASS, FTVM_DP_FRAGMENT },
+	{ "ipv6 later fragment behind hop-by-hop is passed",
+	  { 6, IPPROTO_TCP, .ext_hdrs = 1, .frag = FRAG_LATER, .saddr = CLI6,
+	    .daddr = VIP6, .sport = 7, .dport = 80 }, MUT_NONE, XDP_PASS,
+	  FTVM_DP_FRAGMENT },
+	{ "ipv4 fragment in QinQ is passed",
+	  { 4, IPPROTO_TCP, .vlans = 2, .frag = FRAG_FIRST, .saddr = CLI4,
+	    .daddr = VIP4, .sport = 7, .dport = 80 }, MUT_NONE, XDP_PASS,
+	  FTVM_DP_FRAGMENT },
+	{ "ipv4 to the VIP on another port is passed",
+	  { 4, IPPROTO_TCP, .saddr = CLI4, .daddr = VIP4, .sport = 7,
+	    .dport = 81 }, MUT_NONE, XDP_PASS, FTVM_DP_NOT_SERVICE },
+	{ "ipv4 udp to the tcp-only port is passed",
+	  { 4, IPPROTO_UDP, .saddr = CLI4, .daddr = VIP4, .sport = 7,
+	    .dport = 80 }, MUT_NONE, XDP_PASS, FTVM_DP_NOT_SERVICE },
+	{ "ipv4 to another address is passed",
+	  { 4, IPPROTO_TCP, .saddr = CLI4, .daddr = "198.18.7.7", .sport = 7,
+	    .dport = 80 }, MUT_NONE, XDP_PASS, FTVM_DP_NOT_SERVICE },
+	{ "ipv6 to another address is passed",
+	  { 6, IPPROTO_UDP, .saddr = CLI6, .daddr = "2001:db8:f::11",
+	    .sport = 7, .dport = 53 }, MUT_NONE, XDP_PASS,
+	  FTVM_DP_NOT_SERVICE },
+	{ "ipv4 address of a v6 service is not the service",
+	  { 4, IPPROTO_UDP, .saddr = CLI4, .daddr = "198.19.0.11", .sport = 7,
+	    .dport = 53 }, MUT_NONE, XDP_PASS, FTVM_DP_NOT_SERVICE },
+	{ "arp is passed",
+	  { 4, 0, .l2_proto = 0x0806 }, MUT_NONE, XDP_PASS, FTVM_DP_NOT_IP },
+	{ "lldp in 802.1Q is passed",
+	  { 4, 0, .vlans = 1, .l2_proto = 0x88cc }, MUT_NONE, XDP_PASS,
+	  FTVM_DP_NOT_IP },
+	{ "three vlan tags are passed",
+	  { 4, IPPROTO_TCP, .vlans = 3, .saddr = CLI4, .daddr = VIP4,
+	    .sport = 7, .dport = 80 }, MUT_NONE, XDP_PASS, FTVM_DP_NOT_IP },
+	{ "icmp to the VIP is passed",
+	  { 4, IPPROTO_ICMP, .saddr = CLI4, .daddr = VIP4 }, MUT_NONE,
+	  XDP_PASS, FTVM_DP_NOT_L4 },
+	{ "icmpv6 behind two extension headers is passed",
+	  { 6, 58, .ext_hdrs = 2, .saddr = CLI6, .daddr = VIP6 }, MUT_NONE,
+	  XDP_PASS, FTVM_DP_NOT_L4 },
+	{ "ipv6 esp is passed",
+	  { 6, IPPROTO_UDP, .ext_esp = true, .saddr = CLI6, .daddr = VIP6,
+	    .sport = 7, .dport = 53 }, MUT_NONE, XDP_PASS, FTVM_DP_NOT_L4 },
+	{ "ipv6 with more extension headers than parsed is passed",
+	  { 6, IPPROTO_UDP, .ext_hdrs = 4, .ext_ah = true, .saddr = CLI6,
+	    .daddr = VIP6, .sport = 7, .dport = 53 }, MUT_NONE, XDP_PASS,
+	  FTVM_DP_NOT_L4 },
+	{ "ipv4 ihl 4 is malformed",
+	  { 4, IPPROTO_TCP, .saddr = CLI4, .daddr = VIP4, .sport = 7,
+	    .dport = 80 }, MUT_IHL4, XDP_PASS, FTVM_DP_MALFORMED },
+	{ "ipv4 header with version 5 is malformed",
+	  { 4, IPPROTO_TCP, .saddr = CLI4, .daddr = VIP4, .sport = 7,
+	    .dport = 80 }, MUT_VERSION, XDP_PASS, FTVM_DP_MALFORMED },
+	{ "ipv4 total length below the header is malformed",
+	  { 4, IPPROTO_TCP, .ip_opts = 8, .saddr = CLI4, .daddr = VIP4,
+	    .sport = 7, .dport = 80 }, MUT_TOTLEN, XDP_PASS,
+	  FTVM_DP_MALFORMED },
+	{ "ipv6 header with version 4 is malformed",
+	  { 6, IPPROTO_TCP, .saddr = CLI6, .daddr = VIP6, .sport = 7,
+	    .dport = 80 }, MUT_VERSION, XDP_PASS, FTVM_DP_MALFORMED },
+	{ "tcp data offset 3 is malformed",
+	  { 4, IPPROTO_TCP, .tcp_doff = 3, .saddr = CLI4, .daddr = VIP4,
+	    .sport = 7, .dport = 80 }, MUT_NONE, XDP_PASS, FTVM_DP_MALFORMED },
+	{ "service without live placements is passed",
+	  { 4, IPPROTO_TCP, .saddr = CLI4, .daddr = VIP4_EMPTY, .sport = 7,
+	    .dport = 443 }, MUT_NONE, XDP_PASS, -1 },
+	{ "session of a placement whose VM is unknown is dropped",
+	  { 4, IPPROTO_TCP, .saddr = CLI4, .daddr = VIP4_DEAD, .sport = 7,
+	    .dport = 80 }, MUT_NONE, XDP_DROP, -1 },
+};
+
+static void test_fixtures(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fixtures); i++) {
+		const struct fixture *fx = &fixtures[i];
+		uint64_t before = fx->stat >= 0 ? gstat((unsigned int)fx->stat) : 0;
+		struct frame f;
+		int ok;
+
+		ok = !frame_build(&fx->s, &f);
+		if (fx->mut == MUT_IHL4)
+			f.data[f.l3_off] = 0x44;
+		else if (fx->mut == MUT_VERSION)
+			f.data[f.l3_off] = fx->s.family == 4 ? 0x55 : 0x40;
+		else if (fx->mut == MUT_TOTLEN)
+			f.data[f.l3_off + 2] = 0, f.data[f.l3_off + 3] = 24;
+		ok = ok && !expect_verdict(fx->desc, f.data, f.len, fx->verdict);
+		if (ok && fx->stat >= 0 &&
+		    gstat((unsigned int)fx->stat) != before + 1) {
+			ktap_diag("counter %s did not move",
+				  ftvm_dp_stat_name((unsigned int)fx->stat));
+			ok = 0;
+		}
+		ktap_result(ok, "%s", fx->desc);
+	}
+}
+
+/* Service counters for "pass" and "drop" and the devmap error path. */
+static void test_service_counters(void)
+{
+	struct ftvm_service_key k;
+	struct ftvm_service svc;
+	struct ftvm_counters c0, c1;
+	struct frame_spec s = { 4, IPPROTO_TCP, .saddr = CLI4,
+				.daddr = VIP4_EMPTY, .sport = 8, .dport = 443 };
+	struct frame f;
+	uint32_t key = 2;
+	int ok;
+
+	ftvm_dp_service_parse(VIP4_EMPTY ":443/tcp", &k);
+	ftvm_dp_service_get(dp, &k, &svc);
+	ftvm_dp_service_stats(dp, svc.index, &c0);
+	frame_build(&s, &f);
+	ok = !expect_verdict("empty row", f.data, f.len, XDP_PASS);
+	ftvm_dp_service_stats(dp, svc.index, &c1);
+	ktap_result(ok && c1.pass == c0.pass + 1 && c1.packets == c0.packets,
+		    "service without placements counts a pass");
+
+	ftvm_dp_service_parse(VIP4_DEAD ":80/tcp", &k);
+	ftvm_dp_service_get(dp, &k, &svc);
+	ftvm_dp_service_stats(dp, svc.index, &c0);
+	s.daddr = VIP4_DEAD;
+	s.dport = 80;
+	frame_build(&s, &f);
+	ok = !expect_verdict("dead VM", f.data, f.len, XDP_DROP);
+	ftvm_dp_service_stats(dp, svc.index, &c1);
+	ktap_result(ok && c1.drop == c0.drop + 1,
+		    "service whose VM is unknown counts a drop");
+
+	/* VM 2 registered but its devmap slot gone: a redirect error. */
+	ftvm_dp_service_parse(VIP4 ":80/tcp", &k);
+	ftvm_dp_service_get(dp, &k, &svc);
+	bpf_map_delete_elem(bpf_map__fd(steer->maps.ftvm_devmap), &key);
+	ftvm_dp_placement_set(dp, 1, 2, 0);
+	ftvm_dp_placement_set(dp, 2, 2, 0);
+	ftvm_dp_placement_set(dp, 3, 2, 0);
+	ftvm_dp_service_stats(dp, svc.index, &c0);
+	s.daddr = VIP4;
+	s.sport = 9;
+	frame_build(&s, &f);
+	ok = !expect_verdict("no devmap slot", f.data, f.len, XDP_DROP);
+	ftvm_dp_service_stats(dp, svc.index, &c1);
+	ok = ok && c1.redirect_err == c0.redirect_err + 1;
+	ok = ok && vstat(2).redirect_err >= 1;
+	ftvm_dp_vm_set(dp, 2, vm_ifindex[2], vm_mac[2]);
+	ftvm_dp_placement_set(dp, 1, 1, 2);
+	ftvm_dp_placement_set(dp, 2, 2, 3);
+	ftvm_dp_placement_set(dp, 3, 3, 1);
+	ktap_result(ok, "empty devmap slot counts a redirect error and drops");
+}
+
+/* Random frames: nothing crashes, nothing is steered or changed. */
+static void test_garbage(void)
+{
+	static const uint16_t types[] = { 0x0800, 0x86dd, 0x8100, 0x88a8,
+					  0x0806, 0x1234 };
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	uint8_t buf[FRAME_MAX];
+	int ok = 1;
+
+	for (int i = 0; i < 4000 && ok; i++) {
+		size_t len = 14 + (size_t)(x % 200);
+
+		for (size_t j = 0; j < len; j++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			buf[j] = (uint8_t)x;
+		}
+		if (i % 2) {
+			uint16_t t = types[x % ARRAY_SIZE(types)];
+
+			buf[12] = (uint8_t)(t >> 8);
+			buf[13] = (uint8_t)t;
+			if (i % 4 == 1 && t == 0x0800)
+				buf[14] = 0x45;
+		}
+		ok = !expect_verdict("garbage", buf, len, XDP_PASS);
+	}
+	ktap_result(ok, "4000 random frames are passed untouched");
+}
+
+/* ------------------------------------------------------------------ */
+/* Sessions: Maglev changes and failover.                              */
+
+#define NFLOWS 300
+
+static int send_flows(uint16_t base, const char *vip, uint16_t port,
+		      uint32_t *vm)
+{
+	for (int i = 0; i < NFLOWS; i++) {
+		struct frame_spec s = { 4, IPPROTO_UDP, .saddr = CLI4,
+					.daddr = vip, .sport = (uint16_t)(base + i),
+					.dport = port, .payload = 8 };
+		struct frame f;
+
+		if (frame_build(&s, &f) ||
+		    expect_steered("flow", &s, &f, f.len, &vm[i]))
+			return -1;
+	}
+	return 0;
+}
+
+static void test_sessions(void)
+{
+	static const struct ftvm_dp_backend all[] = { { 1, 1 }, { 2, 1 }, { 3, 1 } };
+	static const struct ftvm_dp_backend only2[] = { { 2, 1 } };
+	uint32_t vm0[NFLOWS], vm1[NFLOWS], vmn[NFLOWS];
+	unsigned int per_vm[NVMS + 1] = {}, moved = 0, wrong = 0;
+	struct ftvm_dp_failover r;
+	struct ftvm_service_key k;
+	int ok;
+
+	ftvm_dp_service_parse(VIP4 ":53/udp", &k);
+	ok = !send_flows(30000, VIP4, 53, vm0);
+	for (int i = 0; ok && i < NFLOWS; i++)
+		per_vm[vm0[i]]++;
+	ok = ok && per_vm[1] > NFLOWS / 6 && per_vm[2] > NFLOWS / 6 &&
+	     per_vm[3] > NFLOWS / 6;
+	ktap_result(ok, "%d new sessions spread over 3 placements (%u/%u/%u)",
+		    NFLOWS, per_vm[1], per_vm[2], per_vm[3]);
+
+	/* A new Maglev row moves no existing session, only new ones. */
+	ok = !ftvm_dp_service_set_backends(dp, &k, only2, 1);
+	ok = ok && !send_flows(30000, VIP4, 53, vm1);
+	for (int i = 0; ok && i < NFLOWS; i++)
+		wrong += vm1[i] != vm0[i];
+	ok = ok && !wrong && !send_flows(40000, VIP4, 53, vmn);
+	for (int i = 0; ok && i < NFLOWS; i++)
+		ok = vmn[i] == 2;
+	ktap_result(ok, "Maglev row change keeps sessions (%u moved), new ones follow it",
+		    wrong);
+	ftvm_dp_service_set_backends(dp, &k, all, 3);
+
+	/* Failing VM 1 over: exactly its sessions move, to VM 2. */
+	ok = !ftvm_dp_failover_vm(dp, 1, &r);
+	ok = ok && r.moved == 1 && r.backups_lost == 1 && !r.stranded;
+	ok = ok && !send_flows(30000, VIP4, 53, vm1);
+	for (int i = 0; ok && i < NFLOWS; i++) {
+		if (vm0[i] == 1) {
+			moved++;
+			ok = vm1[i] == 2;
+		} else {
+			ok = vm1[i] == vm0[i];
+		}
+	}
+	ktap_result(ok && moved == per_vm[1],
+		    "failover of VM 1: one placement update moves its %u sessions, no other",
+		    moved);
+	ftvm_dp_placement_set(dp, 1, 1, 2);
+	ftvm_dp_placement_set(dp, 3, 3, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* ftvm_fence.                                                         */
+
+static void reply_spec(struct frame_spec *s, uint16_t client_port)
+{
+	memset(s, 0, sizeof(*s));
+	s->family = 4;
+	s->proto = IPPROTO_UDP;
+	s->saddr = VIP4;
+	s->daddr = CLI4;
+	s->sport = 53;
+	s->dport = client_port;
+	s->payload = 16;
+}
+
+static int fence_case(const char *desc, const struct frame_spec *s,
+		      int ifindex, int want)
+{
+	struct frame f;
+	int verdict = -1, ok;
+
+	ok = !frame_build(s, &f) && !run_tc(f.data, f.len, ifindex, &verdict);
+	if (ok && verdict != want) {
+		ktap_diag("%s: verdict %d, want %d", desc, verdict, want);
+		ok = 0;
+	}
+	ktap_result(ok, "fence: %s", desc);
+	return ok;
+}
+
+static void test_fence(void)
+{
+	struct frame_spec s, q;
+	uint32_t placement, owner, other;
+	struct ftvm_counters c0, c1;
+	struct frame f;
+	uint8_t out[FRAME_MAX];
+	size_t outlen;
+	int v;
+
+	/* A session from client port 50000, created by a client packet. */
+	q = (struct frame_spec){ 4, IPPROTO_UDP, .saddr = CLI4, .daddr = VIP4,
+				 .sport = 50000, .dport = 53 };
+	frame_build(&q, &f);
+	run_xdp(f.data, f.len, out, &outlen, &v);
+	predict(&q, &placement, &owner);
+	other = owner % NVMS + 1;
+	reply_spec(&s, 50000);
+
+	c0 = vstat(owner);
+	fence_case("the primary's reply passes", &s, vm_ifindex[owner],
+		   TC_ACT_OK);
+	c1 = vstat(owner);
+	ktap_result(c1.fence_pass == c0.fence_pass + 1,
+		    "fence: the pass is counted on the VM");
+	c0 = vstat(other);
+	fence_case("another VM's reply for the session is dropped", &s,
+		   vm_ifindex[other], TC_ACT_SHOT);
+	c1 = vstat(other);
+	ktap_result(c1.fence_drop == c0.fence_drop + 1,
+		    "fence: the drop is counted on the VM");
+
+	/* Fail the owner over: its reply must now be dropped. */
+	ftvm_dp_placement_set(dp, placement, other, 0);
+	fence_case("the old primary's reply after failover is dropped", &s,
+		   vm_ifindex[owner], TC_ACT_SHOT);
+	fence_case("the new primary's reply after failover passes", &s,
+		   vm_ifindex[other], TC_ACT_OK);
+	ftvm_dp_placement_set(dp, placement, owner, other);
+
+	reply_spec(&s, 50001);
+	fence_case("a reply for an unknown session passes", &s,
+		   vm_ifindex[owner], TC_ACT_OK);
+
+	ftvm_dp_vm_set_fenced(dp, owner, true);
+	reply_spec(&s, 50000);
+	fence_case("a fenced VM's reply for its own session is dropped", &s,
+		   vm_ifindex[owner], TC_ACT_SHOT);
+	reply_spec(&s, 50001);
+	fence_case("a fenced VM's reply for an unknown session is dropped", &s,
+		   vm_ifindex[owner], TC_ACT_SHOT);
+	reply_spec(&s, 50000);
+	s.frag = FRAG_LATER;
+	fence_case("a fenced VM's IP fragment is dropped", &s,
+		   vm_ifindex[owner], TC_ACT_SHOT);
+	reply_spec(&s, 50000);
+	s.sport = 40000;
+	s.dport = 53;
+	s.daddr = "198.18.9.9";
+	fence_case("a fenced VM's own traffic passes", &s, vm_ifindex[owner],
+		   TC_ACT_OK);
+	s = (struct frame_spec){ 4, 0, .l2_proto = 0x0806 };
+	fence_case("a fenced VM's ARP passes", &s, vm_ifindex[owner],
+		   TC_ACT_OK);
+	reply_spec(&s, 50000);
+	fence_case("a device that is no VM's is not fenced", &s, 1, TC_ACT_OK);
+	ftvm_dp_vm_set_fenced(dp, owner, false);
+
+	/* IPv6, through the same path. */
+	q = (struct frame_spec){ 6, IPPROTO_TCP, .saddr = CLI6, .daddr = VIP6,
+				 .sport = 50002, .dport = 80 };
+	frame_build(&q, &f);
+	run_xdp(f.data, f.len, out, &outlen, &v);
+	predict(&q, &placement, &owner);
+	other = owner % NVMS + 1;
+	s = (struct frame_spec){ 6, IPPROTO_TCP, .saddr = VIP6, .daddr = CLI6,
+				 .sport = 80, .dport = 50002 };
+	fence_case("ipv6: the primary's reply passes", &s, vm_ifindex[owner],
+		   TC_ACT_OK);
+	fence_case("ipv6: another VM's reply is dropped", &s,
+		   vm_ifindex[other], TC_ACT_SHOT);
+}
+#define FENCE_TESTS 15
+
+/* ------------------------------------------------------------------ */
+
+static int setup(void)
+{
+	static const char *const services[] = {
+		VIP4 ":80/tcp", VIP4 ":53/udp", "[" VIP6 "]:80/tcp",
+		"[" VIP6 "]:53/udp", VIP4_EMPTY ":443/tcp", VIP4_DEAD ":80/tcp",
+	};
+	static const struct ftvm_dp_backend all[] = { { 1, 1 }, { 2, 1 }, { 3, 1 } };
+	static const struct ftvm_dp_backend dead[] = { { 9, 1 } };
+	struct bpf_map *m;
+	char cmd[128];
+	int err;
+
+	/* Our own netns: VM devices that vanish with us. */
+	if (unshare(CLONE_NEWNET)) {
+		ktap_diag("unshare: %s", strerror(errno));
+		return -1;
+	}
+	for (int i = 1; i <= NVMS; i++) {
+		char name[IF_NAMESIZE];
+
+		snprintf(name, sizeof(name), "ftvmt%d", i);
+		snprintf(cmd, sizeof(cmd),
+			 "ip link add name %s type veth peer name %sp", name,
+			 name);
+		if (system(cmd))
+			return -1;
+		vm_ifindex[i] = (int)if_nametoindex(name);
+		memcpy(vm_mac[i], (uint8_t[6]){ 0x02, 0, 0, 0, 1, (uint8_t)i }, 6);
+	}
+
+	steer = ftvm_steer__open();
+	if (!steer)
+		return -1;
+	bpf_object__for_each_map(m, steer->obj)
+		bpf_map__set_pin_path(m, NULL);
+	err = ftvm_steer__load(steer);
+	if (err) {
+		ktap_diag("cannot load ftvm_steer: %s", strerror(-err));
+		return -1;
+	}
+	fence = ftvm_fence__open();
+	if (!fence)
+		return -1;
+	bpf_object__for_each_map(m, fence->obj) {
+		bpf_map__set_pin_path(m, NULL);
+		if (!bpf_map__is_internal(m) &&
+		    bpf_map__reuse_fd(m, bpf_object__find_map_fd_by_name(
+				steer->obj, bpf_map__name(m))))
+			return -1;
+	}
+	err = ftvm_fence__load(fence);
+	if (err) {
+		ktap_diag("cannot load ftvm_fence: %s", strerror(-err));
+		return -1;
+	}
+	if (ftvm_dp_open_obj(steer->obj, &dp))
+		goto err;
+
+	for (int i = 1; i <= NVMS; i++)
+		if (ftvm_dp_vm_set(dp, (uint32_t)i, vm_ifindex[i], vm_mac[i]))
+			goto err;
+	if (ftvm_dp_placement_set(dp, 1, 1, 2) ||
+	    ftvm_dp_placement_set(dp, 2, 2, 3) ||
+	    ftvm_dp_placement_set(dp, 3, 3, 1) ||
+	    ftvm_dp_placement_set(dp, 9, 7, 0))
+		goto err;
+	for (size_t i = 0; i < ARRAY_SIZE(services); i++) {
+		struct ftvm_service_key k;
+
+		if (ftvm_dp_service_parse(services[i], &k) ||
+		    ftvm_dp_service_add(dp, &k, NULL))
+			goto err;
+		if (i < 4 && ftvm_dp_service_set_backends(dp, &k, all, 3))
+			goto err;
+		if (i == 5 && ftvm_dp_service_set_backends(dp, &k, dead, 1))
+			goto err;
+	}
+	return 0;
+err:
+	ktap_diag("setup: %s", ftvm_dp_errmsg());
+	return -1;
+}
+
+int main(void)
+{
+	libbpf_set_print(NULL);
+	if (geteuid())
+		ktap_skip_all("needs root (BPF_PROG_TEST_RUN, netns)");
+	if (setup()) {
+		ktap_print_header(1);
+		ktap_result(0, "setup");
+		return ktap_finish();
+	}
+	ktap_print_header(MATRIX_TESTS + ARRAY_SIZE(fixtures) + 3 + 1 + 3 +
+			  FENCE_TESTS);
+	test_matrix();
+	test_fixtures();
+	test_service_counters();
+	test_garbage();
+	test_sessions();
+	test_fence();
+
+	ftvm_dp_close(dp);
+	ftvm_fence__destroy(fence);
+	ftvm_steer__destroy(steer);
+	return ktap_finish();
+}
