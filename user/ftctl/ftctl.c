@@ -32,7 +32,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: ftctl [OPTIONS] OBJECT { COMMAND | help }\n"
-		"where  OBJECT := { vm | monitor | service | session | stats |\n"
+		"where  OBJECT := { status | vm | monitor | service | session | stats |\n"
 		"                  placement | target | attach | detach }\n"
 		"       OPTIONS := { -j[son] | -p[retty] | -V[ersion] | -h[elp] }\n");
 }
@@ -80,8 +80,11 @@ int main(int argc, char **argv)
 		opts.json = true;
 	if (argc < 1) {
 		const char *list[] = { "list" };
+		char *status[] = { (char *)"status" };
 
 		/* With no arguments, show the most useful view (as wg does). */
+		if (ftd_running())
+			return ftd_forward(1, status);
 		return cmd_vm(1, (char **)list);
 	}
 	obj = argv[0];
@@ -89,6 +92,14 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	/* What ftd manages goes through it while it runs (ftd_client.c). */
+	if (!strcmp(obj, "status") ||
+	    (strlen(obj) >= 5 && matches(obj, "status")))
+		return ftd_forward(argc, argv);
+	if ((matches(obj, "vm") || matches(obj, "service") ||
+	     matches(obj, "session") || matches(obj, "monitor")) &&
+	    ftd_running())
+		return ftd_forward(argc, argv);
 	for (size_t i = 0; i < ARRAY_SIZE(objects); i++)
 		if (matches(obj, objects[i].name))
 			return objects[i].fn(argc - 1, argv + 1);

@@ -33,6 +33,14 @@ int cmd_target(int argc, char **argv);
 /* Open the pinned data plane maps; prints the error and returns 1. */
 int ftctl_dp_open(struct ftvm_dp **dp);
 
+/*
+ * ftd's control socket (ftd_client.c): is ftd there, pass a command
+ * (argv[0] is the object) to it, or say that it is needed.
+ */
+bool ftd_running(void);
+int ftd_forward(int argc, char **argv);
+int ftd_not_running(void);
+
 /* Shift helpers in the style of iproute2. */
 #define NEXT_ARG() do { argv++; argc--; } while (0)
 #define NEXT_ARG_OK() (argc - 1 > 0)

@@ -1,0 +1,395 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Failover and re-protection.
+ *
+ * Failover of VM X (ftd.lock held, main thread):
+ *   1. fence X: ftvm_fence drops whatever X still sends from a service
+ *      address, so a VM that is only hung cannot answer for sessions it
+ *      is losing;
+ *   2. every placement (X, B) with B alive becomes (B, none): one map
+ *      write per placement, so every session of it switches at once and
+ *      the cost depends on the number of VMs, never on the sessions;
+ *      every placement (P, X) becomes (P, none);
+ *   3. the Maglev rows are rebuilt without X (new sessions only).
+ * The time from the failure event to the last write of step 2 is the
+ * failover time ("ftctl status").
+ *
+ * Re-protection (reprotect thread): every session whose placement has no
+ * live backup moves, one map write each, to a placement (P, C) with C
+ * chosen by the service's criterion and anti-affinity; sessions whose
+ * replicas both died get a new primary as well.  It works in batches of
+ * reprotect-batch sessions at reprotect-rate sessions per second, taking
+ * ftd.lock per batch only, so failovers and the data plane never wait
+ * for it.  Everything it does is recomputed from the placements: it is
+ * idempotent, and ftd restarting mid-way simply finishes the job.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ftd.h"
+
+static void vm_loads_all(long *load)
+{
+	memset(load, 0, sizeof(long) * (FTVM_VM_ID_MAX + 1));
+	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
+		const struct ftd_placement *p = &ftd.pl[id];
+		long n = uatomic_read(&p->sessions);
+
+		if (!p->primary || !n)
+			continue;
+		load[p->primary] += n;
+		if (p->backup)
+			load[p->backup] += n;
+	}
+}
+
+static bool vm_failed(uint32_t id)
+{
+	const struct ftd_vm *vm = &ftd.cfg.vms[id];
+
+	return !id || !vm->used || vm->state == VM_FAILED || vm->ifindex <= 0;
+}
+
+/* Does a session on placement @id need re-protection work? */
+static bool needs_work(uint32_t id)
+{
+	const struct ftd_placement *p;
+
+	if (!id || id >= FTVM_MAX_PLACEMENTS)
+		return false;
+	p = &ftd.pl[id];
+	if (!p->primary)
+		return false;
+	return vm_failed(p->primary) || !p->backup || vm_failed(p->backup) ||
+	       ftd.cfg.vms[p->primary].state == VM_DRAINING ||
+	       ftd.cfg.vms[p->backup].state == VM_DRAINING;
+}
+
+long work_remaining(void)
+{
+	long n = 0;
+
+	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++)
+		if (needs_work(id))
+			n += uatomic_read(&ftd.pl[id].sessions);
+	return n;
+}
+
+static void rows_changed(void)
+{
+	maglev_refresh_all();
+}
+
+int failover_vm(uint32_t x, int reason, uint64_t event_ns)
+{
+	struct ftd_vm *vm = &ftd.cfg.vms[x];
+	uint32_t moved = 0, lost = 0, stranded = 0;
+	bool was_failed = vm->state == VM_FAILED;
+	uint64_t done;
+	int err;
+
+	if (!vm->used)
+		return -ENOENT;
+	vm->state = VM_FAILED;
+	vm->reason = reason;
+	if (!was_failed)
+		vm->fail_ns = event_ns;
+	err = dp_vm_fence(ftd.dp, x, true);
+	if (err)
+		ftd_log(LOG_ERR, "vm %s: %s", vm->name, dp_errmsg());
+	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
+		struct ftd_placement *p = &ftd.pl[id];
+		uint32_t np, nb;
+
+		if (p->primary == x) {
+			if (!p->backup || vm_failed(p->backup)) {
+				stranded++;
+				continue;
+			}
+			np = p->backup;
+			nb = 0;
+		} else if (p->primary && p->backup == x) {
+			np = p->primary;
+			nb = 0;
+		} else {
+			continue;
+		}
+		if (dp_placement_set(ftd.dp, id, np, nb)) {
+			ftd_log(LOG_ERR, "placement %u: %s", id, dp_errmsg());
+			continue;
+		}
+		if (ftd.pair[(p->primary << 10) | p->backup] == id)
+			ftd.pair[(p->primary << 10) | p->backup] = 0;
+		if (p->primary == x)
+			moved++;
+		else
+			lost++;
+		p->primary = np;
+		p->backup = nb;
+	}
+	done = monotonic_ns();
+	if (!was_failed) {
+		ftd.failovers++;
+		memset(&ftd.last, 0, sizeof(ftd.last));
+		ftd.last.vm = x;
+		snprintf(ftd.last.name, sizeof(ftd.last.name), "%s", vm->name);
+		ftd.last.event_ns = event_ns;
+		ftd.last.switch_us = (done - event_ns) / 1000;
+		ftd.last.placements = moved + lost;
+		ftd.last.reprotect_start_ns = done;
+	}
+	rows_changed();
+	if (!was_failed || moved || lost) {
+		ftd_log(LOG_INFO, "vm %s failed (%s): %u placements switched to their backup, %u lost their backup, %u without a live replica; switched in %llu us",
+			vm->name, fail_reason_name(reason), moved, lost,
+			stranded, (unsigned long long)((done - event_ns) / 1000));
+		ctl_event("{\"event\":\"failover\",\"vm\":\"%s\",\"id\":%u,\"reason\":\"%s\",\"placements_switched\":%u,\"backups_lost\":%u,\"stranded\":%u,\"switch_us\":%llu}",
+			  vm->name, x, fail_reason_name(reason), moved, lost,
+			  stranded, (unsigned long long)((done - event_ns) / 1000));
+	}
+	reprotect_kick();
+	return 0;
+}
+
+int vm_rejoin(uint32_t x)
+{
+	struct ftd_vm *vm = &ftd.cfg.vms[x];
+	int err;
+
+	if (vm->state == VM_UP)
+		return 0;
+	if (vm->ifindex <= 0)
+		return -ENODEV;
+	err = dp_vm_set(ftd.dp, x, vm->ifindex, vm->mac, false);
+	if (err)
+		return err;
+	vm->state = VM_UP;
+	vm->reason = FTVM_FAIL_NONE;
+	vm->missed = 0;
+	rows_changed();
+	ftd_log(LOG_INFO, "vm %s is up: a target for new sessions and backups",
+		vm->name);
+	ctl_event("{\"event\":\"vm-up\",\"vm\":\"%s\",\"id\":%u}", vm->name, x);
+	reprotect_kick();
+	return 0;
+}
+
+int vm_drain(uint32_t x)
+{
+	struct ftd_vm *vm = &ftd.cfg.vms[x];
+
+	if (vm->state == VM_FAILED)
+		return -EINVAL;
+	vm->state = VM_DRAINING;
+	rows_changed();
+	ftd_log(LOG_INFO, "vm %s draining: its sessions move to other VMs",
+		vm->name);
+	ctl_event("{\"event\":\"vm-drain\",\"vm\":\"%s\",\"id\":%u}", vm->name, x);
+	reprotect_kick();
+	return 0;
+}
+
+void reprotect_kick(void)
+{
+	uatomic_set(&ftd.reprotect_pending, 1);
+	pthread_cond_signal(&ftd.kick);
+}
+
+/* Where a session of placement @id goes; 0 when nowhere fits now. */
+static uint32_t target_of(uint32_t id, const struct ftd_service *s,
+			  const struct ftvm_flow *flow, const long *load)
+{
+	const struct ftd_placement *p = &ftd.pl[id];
+	uint32_t np = p->primary, nb = p->backup;
+
+	if (vm_failed(np)) {
+		/* Both replicas gone: the session starts over elsewhere. */
+		np = choose_primary_load(s, flow, load);
+		if (!np)
+			return 0;
+		nb = choose_backup_load(s, np, flow, load);
+	} else if (ftd.cfg.vms[np].state == VM_DRAINING && nb &&
+		   !vm_failed(nb)) {
+		/* Hand the primary to the backup, which has the state. */
+		np = p->backup;
+		nb = choose_backup_load(s, np, flow, load);
+		if (!nb)
+			nb = p->primary;
+	} else if (!nb || vm_failed(nb) ||
+		   ftd.cfg.vms[nb].state == VM_DRAINING) {
+		nb = choose_backup_load(s, np, flow, load);
+		if (!nb)
+			return 0;
+	} else {
+		return 0;
+	}
+	if (np == p->primary && nb == p->backup)
+		return 0;
+	return placement_get(np, nb);
+}
+
+static struct ftvm_flow cursor;
+static bool have_cursor;
+
+long reprotect_pass(long budget, bool *more)
+{
+	static long load[FTVM_VM_ID_MAX + 1];
+	const struct ftd_service *by_index[FTVM_MAX_SERVICES] = {};
+	struct ftvm_flow *batch;
+	struct cds_lfht_iter it;
+	struct ftd_session *s;
+	long n = 0, moved = 0;
+
+	*more = false;
+	batch = malloc(sizeof(*batch) * (size_t)budget);
+	if (!batch)
+		return -ENOMEM;
+
+	/* Collect: lock-free, resuming after the last session handled. */
+	urcu_memb_read_lock();
+	if (have_cursor) {
+		cds_lfht_lookup(ftd.sessions, (unsigned long)flow_hash(&cursor),
+				session_match, &cursor, &it);
+		if (cds_lfht_iter_get_node(&it))
+			cds_lfht_next(ftd.sessions, &it);
+		else
+			cds_lfht_first(ftd.sessions, &it);
+	} else {
+		cds_lfht_first(ftd.sessions, &it);
+	}
+	for (struct cds_lfht_node *node; (node = cds_lfht_iter_get_node(&it));
+	     cds_lfht_next(ftd.sessions, &it)) {
+		s = caa_container_of(node, struct ftd_session, node);
+		if (!needs_work(CMM_LOAD_SHARED(s->placement)))
+			continue;
+		batch[n++] = s->flow;
+		if (n == budget) {
+			*more = true;
+			break;
+		}
+	}
+	urcu_memb_read_unlock();
+	have_cursor = *more;
+	if (*more)
+		cursor = batch[n - 1];
+	if (!n) {
+		free(batch);
+		return 0;
+	}
+
+	/* Apply: under the model lock, each decision made again. */
+	pthread_mutex_lock(&ftd.lock);
+	for (int i = 0; i < FTVM_MAX_SERVICES; i++)
+		if (ftd.cfg.svcs[i].used &&
+		    ftd.cfg.svcs[i].index < FTVM_MAX_SERVICES)
+			by_index[ftd.cfg.svcs[i].index] = &ftd.cfg.svcs[i];
+	vm_loads_all(load);
+	urcu_memb_read_lock();
+	for (long i = 0; i < n; i++) {
+		uint32_t old, nid;
+		const struct ftd_placement *o, *np;
+		int err;
+
+		s = session_lookup(&batch[i]);
+		if (!s)
+			continue;
+		old = s->placement;
+		if (!needs_work(old))
+			continue;
+		nid = target_of(old,
+				s->service < FTVM_MAX_SERVICES ?
+				by_index[s->service] : NULL, &s->flow, load);
+		if (!nid)
+			continue;
+		err = dp_session_move(ftd.dp, &s->flow, nid);
+		if (err)
+			continue;	/* gone from the map: sync drops it */
+		CMM_STORE_SHARED(s->placement, nid);
+		uatomic_dec(&ftd.pl[old].sessions);
+		uatomic_inc(&ftd.pl[nid].sessions);
+		o = &ftd.pl[old];
+		np = &ftd.pl[nid];
+		if (o->primary)
+			load[o->primary]--;
+		if (o->backup)
+			load[o->backup]--;
+		load[np->primary]++;
+		if (np->backup)
+			load[np->backup]++;
+		moved++;
+	}
+	urcu_memb_read_unlock();
+	ftd.last.reprotected += (uint64_t)moved;
+	pthread_mutex_unlock(&ftd.lock);
+	free(batch);
+	return moved;
+}
+
+static void sleep_until(uint64_t t)
+{
+	uint64_t now = monotonic_ns();
+	struct timespec ts;
+
+	if (t <= now)
+		return;
+	ts.tv_sec = (time_t)((t - now) / 1000000000ull);
+	ts.tv_nsec = (long)((t - now) % 1000000000ull);
+	nanosleep(&ts, NULL);
+}
+
+static void reprotect_finish(void)
+{
+	long left;
+
+	pthread_mutex_lock(&ftd.lock);
+	left = work_remaining();
+	if (!left && ftd.last.event_ns && !ftd.last.done) {
+		ftd.last.done = true;
+		ftd.last.reprotect_done_ns = monotonic_ns();
+		ftd_log(LOG_INFO, "re-protection after %s's failure done: %llu sessions in %llu ms",
+			ftd.last.name, (unsigned long long)ftd.last.reprotected,
+			(unsigned long long)((ftd.last.reprotect_done_ns -
+					      ftd.last.reprotect_start_ns) / 1000000));
+		ctl_event("{\"event\":\"reprotect-done\",\"vm\":\"%s\",\"sessions\":%llu,\"ms\":%llu}",
+			  ftd.last.name, (unsigned long long)ftd.last.reprotected,
+			  (unsigned long long)((ftd.last.reprotect_done_ns -
+						ftd.last.reprotect_start_ns) / 1000000));
+	}
+	pthread_mutex_unlock(&ftd.lock);
+}
+
+void *reprotect_thread(void *arg)
+{
+	(void)arg;
+	urcu_memb_register_thread();
+	while (!CMM_LOAD_SHARED(ftd.stop)) {
+		uint64_t t0;
+		long moved = 0, n;
+		bool more;
+		struct timespec ts;
+
+		pthread_mutex_lock(&ftd.lock);
+		if (!uatomic_read(&ftd.reprotect_pending)) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&ftd.kick, &ftd.lock, &ts);
+		}
+		uatomic_set(&ftd.reprotect_pending, 0);
+		pthread_mutex_unlock(&ftd.lock);
+
+		t0 = monotonic_ns();
+		do {
+			n = reprotect_pass(ftd.cfg.reprotect_batch, &more);
+			if (n > 0)
+				moved += n;
+			if (ftd.cfg.reprotect_rate)
+				sleep_until(t0 + (uint64_t)moved * 1000000000ull /
+					    ftd.cfg.reprotect_rate);
+		} while ((more || n > 0) && !CMM_LOAD_SHARED(ftd.stop));
+		reprotect_finish();
+	}
+	urcu_memb_unregister_thread();
+	return NULL;
+}

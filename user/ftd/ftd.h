@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ftd: the ftvm control plane.  Documentation/ftd.rst explains it.
+ *
+ * Threads (every one registered with urcu-memb):
+ *   main      epoll loop: control socket, ftvm.ko events or rtnetlink
+ *             link events, prober verdicts, signals, the tick; runs
+ *             failovers (they are short: placements only).
+ *   prober    heartbeats: one probe per VM every interval.
+ *   sync      mirrors the sessions map into the session table.
+ *   reprotect gives every session without a backup a new one, paced.
+ *
+ * The model (VMs, services, placements, policies) is guarded by
+ * ftd.lock; the session table is an RCU lock-free hash table read
+ * without locks (ctl listings, status) while sync and reprotect write.
+ */
+#ifndef FTD_H
+#define FTD_H
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define _LGPL_SOURCE
+#include <urcu/urcu-memb.h>
+#include <urcu/rculfhash.h>
+
+#include "../../kmod/uapi/ftvm.h"
+#include "../lib/util.h"
+#include "dataplane.h"
+
+#define FTD_CONF		"/etc/ftvm/ftd.conf"
+#define FTD_SOCK		"/run/ftvm/ftd.sock"
+#define FTD_NAME_LEN		32
+#define FTD_MAX_ATTACH		8
+
+enum vm_state {
+	VM_UP = 1,
+	VM_FAILED,
+	VM_DRAINING,
+};
+
+/* Why a VM failed: ftvm.ko's reasons, then ftd's own. */
+enum {
+	FTD_FAIL_HEARTBEAT = FTVM_FAIL_MAX + 1,
+};
+
+enum probe_kind {
+	PROBE_NONE,
+	PROBE_ICMP,
+	PROBE_TCP,
+};
+
+struct probe_cfg {
+	enum probe_kind kind;
+	struct sockaddr_storage addr;	/* port set for TCP */
+	socklen_t addrlen;
+	uint32_t interval_ms;
+	uint32_t misses;
+};
+
+struct ftd_vm {
+	bool used;
+	uint32_t id;
+	char name[FTD_NAME_LEN];
+	char dev[IF_NAMESIZE];
+	int ifindex;			/* 0: device gone */
+	uint8_t mac[6];
+	bool has_mac;
+	uint32_t capacity;		/* relative weight, 1..1000 */
+	char domain[FTD_NAME_LEN];	/* failure domain ("" = own name) */
+	struct probe_cfg probe;
+	enum vm_state state;
+	int reason;			/* enum ftvm_fail_reason or FTD_FAIL_* */
+	uint64_t fail_ns;		/* CLOCK_MONOTONIC */
+	/* prober bookkeeping, prober thread only */
+	uint32_t missed;
+	uint64_t probe_due_ns;
+};
+
+enum criterion {
+	CRIT_HASH = 1,		/* consistent hashing, weighted by capacity */
+	CRIT_LEAST_LOADED,	/* fewest sessions per unit of capacity */
+};
+
+struct ftd_service {
+	bool used;
+	char name[FTD_NAME_LEN];
+	struct ftvm_service_key key;
+	uint32_t index;			/* data-plane index */
+	enum criterion criterion;
+	bool anti_affinity;
+	uint32_t repl_interval_ms;	/* for state replication */
+};
+
+/* A placement as ftd sees it; sessions counts the session table. */
+struct ftd_placement {
+	uint32_t primary, backup;	/* VM ids; primary 0: free */
+	long sessions;			/* uatomic */
+};
+
+/* One entry of the session table. */
+struct ftd_session {
+	struct cds_lfht_node node;
+	struct ftvm_flow flow;
+	uint32_t placement;		/* CMM_LOAD/STORE_SHARED */
+	uint32_t service;
+	uint64_t seen;			/* sync generation */
+	struct rcu_head rcu;
+};
+
+struct ftd_cfg {
+	char path[256];			/* the config file */
+	char sock[108];
+	char pin_dir[256];
+	enum criterion criterion;	/* default for services */
+	bool anti_affinity;
+	uint32_t repl_interval_ms;
+	uint32_t reprotect_rate;	/* sessions per second, 0 = unpaced */
+	uint32_t reprotect_batch;
+	uint32_t scan_ms;		/* session map scan period */
+	struct {
+		char dev[IF_NAMESIZE];
+		bool generic;
+	} attach[FTD_MAX_ATTACH];
+	int nattach;
+	struct ftd_vm vms[FTVM_VM_ID_MAX + 1];
+	struct ftd_service svcs[FTVM_MAX_SERVICES];
+};
+
+struct failover_rec {
+	uint32_t vm;
+	char name[FTD_NAME_LEN];
+	uint64_t event_ns;		/* failure event received */
+	uint64_t switch_us;		/* event to last placement written */
+	uint32_t placements;		/* rewritten */
+	uint64_t reprotect_start_ns, reprotect_done_ns;
+	uint64_t reprotected;		/* sessions given a new backup */
+	bool done;
+};
+
+struct ftd {
+	pthread_mutex_t lock;		/* the model below */
+	pthread_cond_t kick;		/* wakes reprotect */
+	struct ftd_cfg cfg;		/* vms[] and svcs[] are the model */
+	struct ftd_placement pl[FTVM_MAX_PLACEMENTS];
+	uint16_t *pair;			/* [primary << 10 | backup] -> id */
+	struct dp *dp;
+	bool have_module;		/* ftvm.ko answered */
+	struct cds_lfht *sessions;
+	unsigned long nsessions;	/* uatomic */
+	uint64_t hash_seed;
+	volatile bool stop;
+	struct failover_rec last;	/* the last failover */
+	unsigned long failovers;
+	uint64_t reprotect_pending;	/* work flag for reprotect */
+	uint64_t start_ns;
+};
+
+extern struct ftd ftd;
+
+/* log.c-like helpers in main.c */
+void ftd_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define LOG_ERR		3
+#define LOG_WARN	4
+#define LOG_INFO	6
+#define LOG_DBG		7
+
+/* config.c */
+struct cfg_err {
+	char msg[256];
+};
+int cfg_load(const char *path, struct ftd_cfg *c, struct cfg_err *e);
+int cfg_save(const struct ftd_cfg *c);
+void cfg_defaults(struct ftd_cfg *c);
+/* Parse "vm NAME ..." words into @vm (argv[0] is the name); 0 or -1. */
+int cfg_parse_vm(struct ftd_cfg *c, int argc, char **argv, struct ftd_vm *vm,
+		 bool update, char *err, size_t errlen);
+int cfg_parse_service(struct ftd_cfg *c, int argc, char **argv,
+		      struct ftd_service *s, bool update, char *err,
+		      size_t errlen);
+int cfg_parse_service_key(const char *s, struct ftvm_service_key *k);
+void cfg_format_service_key(const struct ftvm_service_key *k, char *buf,
+			    size_t len);
+void cfg_format_vm(const struct ftd_vm *vm, FILE *f);
+void cfg_format_service(const struct ftd_service *s, FILE *f);
+const char *crit_name(enum criterion c);
+const char *fail_reason_name(int r);
+const char *vm_state_name(enum vm_state s);
+
+/* model.c */
+int model_init(void);
+struct ftd_vm *vm_by_name(const char *name);
+struct ftd_vm *vm_by_ifindex(int ifindex);
+struct ftd_service *svc_by_name(const char *name);
+bool vm_target(const struct ftd_vm *vm);
+/* Placement (primary, backup), allocated when new; 0 when full. */
+uint32_t placement_get(uint32_t primary, uint32_t backup);
+/* Pick a backup for a session on @primary; 0 if none fits. */
+uint32_t choose_backup(const struct ftd_service *s, uint32_t primary,
+		       const struct ftvm_flow *flow);
+uint32_t choose_backup_load(const struct ftd_service *s, uint32_t primary,
+			    const struct ftvm_flow *flow, const long *load);
+uint32_t choose_primary_load(const struct ftd_service *s,
+			     const struct ftvm_flow *flow, const long *load);
+void placement_gc(uint64_t scan_start_ns);
+void maglev_forget(uint32_t index);
+void maglev_refresh_least_loaded(void);
+int maglev_refresh(const struct ftd_service *s);
+int maglev_refresh_all(void);
+bool session_protected(uint32_t placement);
+/* Load placements and sessions back from the pinned maps. */
+int model_recover(void);
+void vm_counts(uint32_t id, long *primary, long *backup);
+long unprotected_sessions(void);
+uint64_t flow_hash(const struct ftvm_flow *f);
+
+/* sessions.c */
+int sessions_init(void);
+void *sync_thread(void *arg);
+/* One sync pass; returns the session count or a negative errno. */
+long sessions_sync(void);
+struct ftd_session *session_lookup(const struct ftvm_flow *flow);
+int session_match(struct cds_lfht_node *node, const void *key);
+long work_remaining(void);
+
+/* failover.c */
+/* Fail @vm: fence, switch placements, kick re-protection. Lock held. */
+int failover_vm(uint32_t vm, int reason, uint64_t event_ns);
+/* Bring a failed VM back as a target (nothing moves back). Lock held. */
+int vm_rejoin(uint32_t vm);
+int vm_drain(uint32_t vm);
+void *reprotect_thread(void *arg);
+/* Re-protect up to @budget sessions now; returns how many moved. */
+long reprotect_pass(long budget, bool *more);
+void reprotect_kick(void);
+
+/* detect.c */
+int detect_module_open(void);
+int detect_module_fd(void);
+void detect_module_read(void);
+int module_vm_register(struct ftd_vm *vm, char *err, size_t len);
+int module_vm_unregister(struct ftd_vm *vm, char *err, size_t len);
+int module_vm_fail(struct ftd_vm *vm);
+int module_vm_up(struct ftd_vm *vm, char *err, size_t len);
+int module_sync_registry(void);
+int detect_rtnl_open(void);
+int detect_rtnl_fd(void);
+void detect_rtnl_read(void);
+void detect_link_check_all(void);
+void *prober_thread(void *arg);
+int prober_fd(void);		/* eventfd: verdicts to collect */
+void prober_collect(void);
+
+/* ctl.c */
+int ctl_open(const char *path);
+void ctl_accept(void);
+void ctl_event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int ctl_listen_fd(void);
+void ctl_close(void);
+int ctl_handle_fd(int fd);	/* a client fd became readable */
+
+#endif

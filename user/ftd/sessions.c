@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The session table: an RCU lock-free hash table (rculfhash, urcu-memb)
+ * mirroring the data plane's sessions map, keyed by the flow.
+ *
+ * Writers: the sync thread adds the sessions ftvm_steer created and
+ * removes those the LRU map dropped; the reprotect thread changes the
+ * placement of existing ones (under ftd.lock, after the map).  Readers
+ * (listings, status) take no lock.  The per-placement session counts
+ * (ftd.pl[].sessions) follow every change atomically.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ftd.h"
+
+int sessions_init(void)
+{
+	ftd.sessions = cds_lfht_new_flavor(1024, 1024, 0,
+					   CDS_LFHT_AUTO_RESIZE |
+					   CDS_LFHT_ACCOUNTING,
+					   &urcu_memb_flavor, NULL);
+	return ftd.sessions ? 0 : -ENOMEM;
+}
+
+int session_match(struct cds_lfht_node *node, const void *key)
+{
+	const struct ftd_session *s =
+		caa_container_of(node, struct ftd_session, node);
+
+	return !memcmp(&s->flow, key, sizeof(s->flow));
+}
+
+/* Caller in a read-side critical section. */
+struct ftd_session *session_lookup(const struct ftvm_flow *flow)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	cds_lfht_lookup(ftd.sessions, (unsigned long)flow_hash(flow),
+			session_match, flow, &it);
+	node = cds_lfht_iter_get_node(&it);
+	return node ? caa_container_of(node, struct ftd_session, node) : NULL;
+}
+
+static void session_free(struct rcu_head *head)
+{
+	free(caa_container_of(head, struct ftd_session, rcu));
+}
+
+struct sync_ctx {
+	uint64_t gen;
+	long added;
+};
+
+static void sync_one(const struct ftvm_flow *flow, const struct ftvm_session *v,
+		     void *arg)
+{
+	struct sync_ctx *c = arg;
+	struct ftd_session *s, *old;
+	struct cds_lfht_node *ret;
+
+	urcu_memb_read_lock();
+	old = session_lookup(flow);
+	if (old) {
+		CMM_STORE_SHARED(old->seen, c->gen);
+		urcu_memb_read_unlock();
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		urcu_memb_read_unlock();
+		return;
+	}
+	cds_lfht_node_init(&s->node);
+	s->flow = *flow;
+	s->placement = v->placement < FTVM_MAX_PLACEMENTS ? v->placement : 0;
+	s->service = v->service;
+	s->seen = c->gen;
+	/* Counted before it becomes visible to reprotect. */
+	uatomic_inc(&ftd.pl[s->placement].sessions);
+	ret = cds_lfht_add_unique(ftd.sessions, (unsigned long)flow_hash(flow),
+				  session_match, &s->flow, &s->node);
+	if (ret != &s->node) {
+		uatomic_dec(&ftd.pl[s->placement].sessions);
+		free(s);
+	} else {
+		uatomic_inc(&ftd.nsessions);
+		c->added++;
+	}
+	urcu_memb_read_unlock();
+}
+
+/*
+ * One pass: add what the map has and the table lacks, then remove what
+ * this pass did not see (the LRU map evicted it).  A session the data
+ * plane creates during the pass is either seen or added next time.
+ */
+long sessions_sync(void)
+{
+	static uint64_t gen;
+	struct sync_ctx c = { .gen = ++gen };
+	struct cds_lfht_iter it;
+	struct ftd_session *s;
+	uint64_t start = monotonic_ns();
+	long n, removed = 0;
+
+	n = dp_session_scan(ftd.dp, sync_one, &c);
+	if (n < 0) {
+		ftd_log(LOG_ERR, "session scan: %s", dp_errmsg());
+		return n;
+	}
+	urcu_memb_read_lock();
+	cds_lfht_for_each_entry(ftd.sessions, &it, s, node) {
+		if (CMM_LOAD_SHARED(s->seen) == c.gen)
+			continue;
+		pthread_mutex_lock(&ftd.lock);
+		if (!cds_lfht_del(ftd.sessions, &s->node)) {
+			uatomic_dec(&ftd.pl[s->placement].sessions);
+			uatomic_dec(&ftd.nsessions);
+			urcu_memb_call_rcu(&s->rcu, session_free);
+			removed++;
+		}
+		pthread_mutex_unlock(&ftd.lock);
+	}
+	urcu_memb_read_unlock();
+	pthread_mutex_lock(&ftd.lock);
+	placement_gc(start);
+	if (c.added || removed)
+		maglev_refresh_least_loaded();
+	pthread_mutex_unlock(&ftd.lock);
+	if (c.added)
+		reprotect_kick();
+	return n;
+}
+
+void *sync_thread(void *arg)
+{
+	(void)arg;
+	urcu_memb_register_thread();
+	while (!CMM_LOAD_SHARED(ftd.stop)) {
+		struct timespec ts = {
+			.tv_sec = ftd.cfg.scan_ms / 1000,
+			.tv_nsec = (long)(ftd.cfg.scan_ms % 1000) * 1000000,
+		};
+
+		sessions_sync();
+		nanosleep(&ts, NULL);
+	}
+	urcu_memb_unregister_thread();
+	return NULL;
+}
