@@ -1,0 +1,173 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The VM registry through ftctl, as an operator uses it (in the guest).
+#
+#   ftvm-$$-host                       ftvm-$$-vmN (N = 1..3)
+#   +-----------------------+          +----------------+
+#   | ftctl, ftctl monitor  |          |                |
+#   |   hN ==================== veth ===== eth0        |
+#   |   dum0 (dummy)        |          | 02:00:00:00:0N |
+#   +-----------------------+          +----------------+
+#
+# Checks ftctl's vm commands and its errors (the kernel's extack text,
+# non-zero exit, nothing changed), vm-failed events through ftctl
+# monitor when a VM's namespace disappears, that only CAP_NET_ADMIN may
+# change the registry, and that ftvm.ko unloads with VMs registered and
+# a listener subscribed, and loads again.
+
+set -u
+source "$(dirname "$0")/../lib/ktap.sh"
+
+TOP=${FTVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+FTCTL=$TOP/user/ftctl/ftctl
+H=ftvm-$$-host
+TMP=$(mktemp -d /tmp/ftvm-registry.XXXXXX)
+MONPID=
+
+[[ -x $FTCTL ]] || ktap_skip_all "ftctl is not built"
+grep -q '^ftvm ' /proc/modules || ktap_skip_all "ftvm.ko is not loaded (run in the guest: selftests/vm-run.sh)"
+
+cleanup() {
+	[[ -n $MONPID ]] && kill "$MONPID" 2>/dev/null
+	for ns in $H ftvm-$$-vm1 ftvm-$$-vm2 ftvm-$$-vm3; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	grep -q '^ftvm ' /proc/modules || insmod "$TOP/ftvm.ko" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+nh() { ip netns exec "$H" "$@"; }
+ft() { ip netns exec "$H" "$FTCTL" "$@"; }
+
+# wait_for SECONDS CMD...: poll until CMD succeeds.
+wait_for() {
+	local t=$1 i; shift
+	for ((i = 0; i < t * 20; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+ip netns add "$H"
+nh ip link set lo up
+for i in 1 2 3; do
+	ip netns add "ftvm-$$-vm$i"
+	nh ip link add "h$i" type veth peer name eth0 netns "ftvm-$$-vm$i"
+	ip -n "ftvm-$$-vm$i" link set eth0 address "02:00:00:00:00:0$i"
+	ip -n "ftvm-$$-vm$i" link set eth0 up
+	nh ip link set "h$i" up
+done
+modprobe -q dummy
+nh ip link add dum0 type dummy
+nh ip link add dum1 type dummy
+nh ip link set dum1 up
+nh ip link set dum0 up
+
+ktap_begin 30
+
+# An empty registry lists nothing, in text and JSON.
+ktap_check "empty registry: JSON list is []" \
+	bash -c "[[ \$(ip netns exec $H $FTCTL -j vm list) == '[]' ]]"
+
+ktap_check "vm add on a veth, MAC from its peer" ft vm add vm1 id 1 dev h1
+ktap_check "vm add with an abbreviated verb" ft vm a vm2 id 2 dev h2
+ktap_check "vm add on a device without a peer, with mac" \
+	ft vm add vm3 id 3 dev dum0 mac 02:00:00:00:00:33
+
+ft -j vm list >"$TMP/list.json"
+ktap_check "vm list -j shows the three VMs with their MACs and devices" \
+	python3 - "$TMP/list.json" <<'EOF'
+import json, sys
+vms = {v["id"]: v for v in json.load(open(sys.argv[1]))}
+assert sorted(vms) == [1, 2, 3], vms
+assert vms[1]["name"] == "vm1" and vms[1]["dev"] == "h1", vms[1]
+assert vms[1]["mac"] == "02:00:00:00:00:01", vms[1]
+assert vms[2]["mac"] == "02:00:00:00:00:02", vms[2]
+assert vms[3]["mac"] == "02:00:00:00:00:33" and vms[3]["dev"] == "dum0", vms[3]
+assert all(v["state"] == "up" and v["ifindex"] > 0 for v in vms.values()), vms
+EOF
+ktap_check "vm show by name" bash -c "ip netns exec $H $FTCTL vm show vm2 | grep -q '^2 .*vm2 .*h2 .*02:00:00:00:00:02 up'"
+ktap_check "vm show by id" bash -c "ip netns exec $H $FTCTL -j vm show id 3 | grep -q '\"name\":\"vm3\"'"
+
+# expect_error DESC MESSAGE ARGS...: ftctl fails, prints MESSAGE on
+# stderr as "Error: ...", and the registry is unchanged.
+expect_error() {
+	local desc=$1 msg=$2 before after err rc; shift 2
+	before=$(ft -j vm list)
+	err=$(ft "$@" 2>&1 >/dev/null)
+	rc=$?
+	after=$(ft -j vm list)
+	if ((rc != 0)) && [[ $err == *"Error: "*"$msg"* ]] && [[ $before == "$after" ]]; then
+		ktap_ok "$desc: $err"
+	else
+		ktap_fail "$desc"
+		ktap_diag "exit $rc, stderr: $err" "wanted: $msg" \
+			"registry $([[ $before == "$after" ]] && echo unchanged || echo CHANGED)"
+	fi
+}
+
+expect_error "a VM id added twice" "VM id already registered" vm add again id 1 dev dum0 mac 02:00:00:00:00:44
+expect_error "a VM name added twice" "VM name already in use" vm add vm1 id 9 dev dum0 mac 02:00:00:00:00:44
+expect_error "a device that does not exist" "unknown device" vm add vm9 id 9 dev nosuch0
+expect_error "a device that carries another VM" "another VM" vm add vm9 id 9 dev h1
+expect_error "a multicast MAC" "bad MAC" vm add vm9 id 9 dev dum1 mac 01:00:5e:00:00:01
+expect_error "a malformed MAC" "invalid MAC address" vm add vm9 id 9 dev dum0 mac 02:00:00:00:00
+expect_error "an id out of range" "invalid VM id" vm add vm9 id 4096 dev dum0
+expect_error "a missing id" "needs NAME" vm add vm9 dev dum0
+expect_error "a key without its value" "needs a value" vm add vm9 id
+expect_error "deleting a VM that is not there" "no VM with this name" vm del nosuch
+expect_error "an unknown verb" "unknown command" vm frobnicate
+expect_error "an unknown object" "unknown" frobnicate
+
+# Only CAP_NET_ADMIN may change the registry; anyone may read it.
+ktap_check "an unprivileged user may list" \
+	ip netns exec "$H" setpriv --reuid=65534 --regid=65534 --clear-groups "$FTCTL" vm list
+if out=$(ip netns exec "$H" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	"$FTCTL" vm del vm3 2>&1); then
+	ktap_fail "an unprivileged user may not delete"
+else
+	[[ $out == *"not permitted"* ]] && ft vm show vm3 >/dev/null &&
+		ktap_ok "an unprivileged user may not delete: $out" ||
+		ktap_fail "an unprivileged user may not delete: $out"
+fi
+
+# Events: a VM whose namespace disappears takes its veth with it.
+ft -j monitor >"$TMP/mon" 2>&1 &
+MONPID=$!
+probe=0
+monitor_ready() {
+	probe=$((probe + 1))
+	ft vm add probe id 99 dev dum1 mac 02:00:00:00:00:99 >/dev/null 2>&1
+	ft vm del probe >/dev/null 2>&1
+	grep -q '"event":"vm-del","id":99' "$TMP/mon"
+}
+ktap_check "ftctl monitor is listening" wait_for 10 monitor_ready
+ip netns del "ftvm-$$-vm2"
+ktap_check "vm-failed for vm2 when its namespace is deleted" \
+	wait_for 10 grep -q '"event":"vm-failed","id":2,"name":"vm2","state":"failed"' "$TMP/mon"
+ip -n "ftvm-$$-vm1" link set eth0 down
+ktap_check "vm-failed for vm1 when the VM's side goes down (carrier lost)" \
+	wait_for 10 grep -q '"event":"vm-failed","id":1,.*"reason":"carrier-lost"' "$TMP/mon"
+ktap_check "ftctl vm fail reports a hung VM" ft vm fail vm3
+ktap_check "... and monitor shows it" \
+	wait_for 10 grep -q '"event":"vm-failed","id":3,.*"reason":"reported"' "$TMP/mon"
+ktap_check "vm list shows the failed VMs with their reasons" \
+	bash -c "ip netns exec $H $FTCTL vm list | grep -q 'vm1 .* failed (carrier-lost)'"
+
+# Unload with VMs registered and a listener subscribed; load again.
+if rmmod ftvm; then
+	ktap_ok "rmmod with VMs registered and a listener subscribed"
+else
+	ktap_fail "rmmod with VMs registered and a listener subscribed"
+fi
+ktap_check "load again" insmod "$TOP/ftvm.ko"
+ktap_check "the new instance starts with an empty registry" \
+	bash -c "[[ \$(ip netns exec $H $FTCTL -j vm list) == '[]' ]]"
+kill "$MONPID" 2>/dev/null
+wait "$MONPID" 2>/dev/null
+MONPID=
+
+ktap_end
