@@ -63,11 +63,22 @@ sparse:
 	$(Q)$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 C=2 \
 		CHECK="$(CURDIR)/selftests/lib/sparse-strict.sh" modules
 
-style:
-	$(Q)$(KDIR)/scripts/checkpatch.pl --no-tree --terse --show-types \
-		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES,LINUX_VERSION_CODE \
-		-f kmod/*.c kmod/*.h 2>/dev/null || \
-		echo "checkpatch.pl not shipped with the headers; skipped"
+# checkpatch from the kernel source (linux-source-6.1 ships it; the
+# headers package does not).
+CHECKPATCH_SRC := $(lastword $(sort $(wildcard /usr/src/linux-source-*.tar.xz)))
+CHECKPATCH := .build/checkpatch/scripts/checkpatch.pl
+
+$(CHECKPATCH):
+	$(Q)test -n "$(CHECKPATCH_SRC)" || { echo "style: install linux-source-6.1"; exit 1; }
+	$(Q)mkdir -p .build/checkpatch
+	$(Q)tar -C .build/checkpatch --strip-components=1 -xf $(CHECKPATCH_SRC) \
+		--wildcards '*/scripts/checkpatch.pl' '*/scripts/spelling.txt' \
+		'*/scripts/const_structs.checkpatch'
+
+style: $(CHECKPATCH)
+	$(Q)$(CHECKPATCH) --no-tree --terse --show-types \
+		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES \
+		-f kmod/*.c kmod/*.h kmod/uapi/*.h
 
 check: deps
 	$(Q)$(MAKE) all
