@@ -73,7 +73,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ftvm_vms SEC(".maps");
 
-/* Redirect targets: VM id -> host-side ifindex (mirrors ftvm_vms). */
+/*
+ * Redirect targets: VM id -> host-side ifindex (mirrors ftvm_vms).  The
+ * kernel marks a devmap BPF_F_RDONLY_PROG, which libbpf 1.1's check
+ * for reusing a pinned map does not expect: ftctl reuses pins itself.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP);
 	__uint(max_entries, FTVM_VM_SLOTS);

@@ -2,8 +2,9 @@
 /*
  * sessgen: many TCP or UDP sessions at once, for the end-to-end tests.
  *
- *   sessgen serve NAME PORT
- *	(in a VM) answer every UDP datagram and every TCP read with NAME
+ *   sessgen serve NAME PORT ADDR
+ *	(in a VM) answer every UDP datagram and every TCP read to ADDR:PORT
+ *	with NAME
  *   sessgen client ADDR PORT {tcp|udp} N
  *	(the client) open N sessions to ADDR:PORT, then obey stdin:
  *	  round TAG    send TAG on each session; print "SPORT REPLY" per
@@ -70,23 +71,26 @@ static int local_port(int fd)
 		     ((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-static __attribute__((noreturn)) void serve(const char *name, int port)
+static __attribute__((noreturn)) void serve(const char *name, int port,
+					    const char *addr)
 {
-	struct sockaddr_in6 a = { .sin6_family = AF_INET6,
-				  .sin6_port = htons((uint16_t)port) };
 	struct epoll_event ev, evs[64];
-	int one = 1, u, l, ep;
+	struct sockaddr_storage a;
+	int one = 1, u, l, ep, family;
+	socklen_t alen;
 	char buf[2048];
 
-	u = socket(AF_INET6, SOCK_DGRAM, 0);
-	l = socket(AF_INET6, SOCK_STREAM, 0);
+	/* Bound to the service address, UDP answers come from it. */
+	family = sockaddr_of(addr, port, &a, &alen);
+	u = socket(family, SOCK_DGRAM, 0);
+	l = socket(family, SOCK_STREAM, 0);
 	ep = epoll_create1(0);
 	if (u < 0 || l < 0 || ep < 0)
 		die("socket");
 	setsockopt(u, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(u, (struct sockaddr *)&a, sizeof(a)) ||
-	    bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1024))
+	if (bind(u, (struct sockaddr *)&a, alen) ||
+	    bind(l, (struct sockaddr *)&a, alen) || listen(l, 1024))
 		die("bind");
 	ev.events = EPOLLIN;
 	ev.data.fd = u;
@@ -285,13 +289,13 @@ static int spray(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	if (argc == 4 && !strcmp(argv[1], "serve"))
-		serve(argv[2], atoi(argv[3]));
+	if (argc == 5 && !strcmp(argv[1], "serve"))
+		serve(argv[2], atoi(argv[3]), argv[4]);
 	if (argc == 6 && !strcmp(argv[1], "client"))
 		return client(argv[2], atoi(argv[3]), !strcmp(argv[4], "tcp"),
 			      atoi(argv[5]));
 	if (argc >= 7 && !strcmp(argv[1], "spray"))
 		return spray(argc - 2, argv + 2);
-	fprintf(stderr, "usage: sessgen serve NAME PORT | client ADDR PORT tcp|udp N | spray SRC PORT DST DATA SPORT...\n");
+	fprintf(stderr, "usage: sessgen serve NAME PORT ADDR | client ADDR PORT tcp|udp N | spray SRC PORT DST DATA SPORT...\n");
 	return 2;
 }

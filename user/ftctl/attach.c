@@ -77,7 +77,7 @@ int cmd_attach(int argc, char **argv)
 		return 1;
 	if (fence ? ftvm_dp_attach_fence(NULL, ifindex) :
 		    ftvm_dp_attach_xdp(NULL, ifindex, mode)) {
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 		return 1;
 	}
 	return 0;
@@ -106,7 +106,7 @@ int cmd_detach(int argc, char **argv)
 		return 1;
 	if (fence ? ftvm_dp_detach_fence(ifindex) :
 		    ftvm_dp_detach_xdp(ifindex)) {
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 		return 1;
 	}
 	return 0;

@@ -32,6 +32,8 @@ int cmd_target(int argc, char **argv);
 
 /* Open the pinned data plane maps; prints the error and returns 1. */
 int ftctl_dp_open(struct ftvm_dp **dp);
+/* Print ftvm_dp_errmsg() as "Error: ..." (JSON under -j). */
+void ftctl_dp_err(void);
 
 /*
  * ftd's control socket (ftd_client.c): is ftd there, pass a command

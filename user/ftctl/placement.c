@@ -64,7 +64,7 @@ static int placement_set(int argc, char **argv)
 	if (ftctl_dp_open(&dp))
 		return 1;
 	if (ftvm_dp_placement_set(dp, id, primary, backup)) {
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 		ret = 1;
 	}
 	ftvm_dp_close(dp);
@@ -84,7 +84,7 @@ static int placement_del(int argc, char **argv)
 	if (ftctl_dp_open(&dp))
 		return 1;
 	if (ftvm_dp_placement_del(dp, id)) {
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 		ret = 1;
 	}
 	ftvm_dp_close(dp);
@@ -118,7 +118,7 @@ static int placement_list(void)
 	ret = ftvm_dp_placement_foreach(dp, print_placement, NULL);
 	delete_json_obj();
 	if (ret)
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 	ftvm_dp_close(dp);
 	return !!ret;
 }
@@ -137,7 +137,7 @@ static int placement_failover(int argc, char **argv)
 	if (ftctl_dp_open(&dp))
 		return 1;
 	if (ftvm_dp_failover_vm(dp, vm, &r)) {
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 		ret = 1;
 	} else {
 		new_json_doc(opts.json, opts.pretty);

@@ -30,10 +30,18 @@ static void service_usage(FILE *f)
 		FTVM_DP_MAX_WEIGHT);
 }
 
+void ftctl_dp_err(void)
+{
+	/* Under -j the error is JSON even before any output began. */
+	if (!is_json_context())
+		new_json_doc(opts.json, opts.pretty);
+	pr_err("%s", ftvm_dp_errmsg());
+}
+
 int ftctl_dp_open(struct ftvm_dp **dp)
 {
 	if (ftvm_dp_open(NULL, dp)) {
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 		return 1;
 	}
 	return 0;
@@ -91,7 +99,7 @@ static int service_add_set(int argc, char **argv, bool add)
 		return missing_arg(argv[0]);
 	NEXT_ARG();
 	if (ftvm_dp_service_parse(argv[0], &key)) {
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 		return 1;
 	}
 	while (NEXT_ARG_OK()) {
@@ -118,7 +126,7 @@ static int service_add_set(int argc, char **argv, bool add)
 	ret = 0;
 	goto out;
 err:
-	pr_err("%s", ftvm_dp_errmsg());
+	ftctl_dp_err();
 out:
 	ftvm_dp_close(dp);
 	return ret;
@@ -135,13 +143,13 @@ static int service_del(int argc, char **argv)
 	if (argc > 2)
 		return unknown_arg("service", argv[2]);
 	if (ftvm_dp_service_parse(argv[1], &key)) {
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 		return 1;
 	}
 	if (ftctl_dp_open(&dp))
 		return 1;
 	if (ftvm_dp_service_del(dp, &key)) {
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 		ret = 1;
 	}
 	ftvm_dp_close(dp);
@@ -215,7 +223,7 @@ static int service_list(void)
 	new_json_obj(opts.json, opts.pretty);
 	if (ftvm_dp_service_foreach(c.dp, print_service, &c)) {
 		delete_json_obj();
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 		goto out;
 	}
 	delete_json_obj();

@@ -78,7 +78,7 @@ static int session_list(int argc, char **argv)
 				return missing_arg("service");
 			NEXT_ARG();
 			if (ftvm_dp_service_parse(argv[0], &c.filter)) {
-				pr_err("%s", ftvm_dp_errmsg());
+				ftctl_dp_err();
 				return 1;
 			}
 			c.filtered = true;
@@ -93,7 +93,7 @@ static int session_list(int argc, char **argv)
 	err = ftvm_dp_session_foreach(c.dp, print_session, &c);
 	delete_json_obj();
 	if (err)
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 	ftvm_dp_close(c.dp);
 	return !!err;
 }

@@ -104,7 +104,7 @@ int cmd_stats(int argc, char **argv)
 	delete_json_obj();
 out:
 	if (err)
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 	ftvm_dp_close(dp);
 	return !!err;
 }

@@ -82,7 +82,7 @@ static int target_set(int argc, char **argv)
 	if (ftctl_dp_open(&dp))
 		return 1;
 	if (ftvm_dp_vm_set(dp, vm, ifindex, mac)) {
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 		ret = 1;
 	}
 	ftvm_dp_close(dp);
@@ -109,7 +109,7 @@ static int target_vm_op(int argc, char **argv)
 	else
 		err = ftvm_dp_vm_set_fenced(dp, vm, argv[0][0] == 'f');
 	if (err)
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 	ftvm_dp_close(dp);
 	return !!err;
 }
@@ -147,7 +147,7 @@ static int target_list(void)
 	err = ftvm_dp_vm_foreach(dp, print_target, NULL);
 	delete_json_obj();
 	if (err)
-		pr_err("%s", ftvm_dp_errmsg());
+		ftctl_dp_err();
 	ftvm_dp_close(dp);
 	return !!err;
 }

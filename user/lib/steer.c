@@ -1113,6 +1113,42 @@ static int check_existing_pins(const char *pin_dir)
 	return 0;
 }
 
+/*
+ * Hand the maps already pinned under @pin_dir to @obj (checked by
+ * check_existing_pins() first) and leave libbpf to create and pin only
+ * the missing ones.  libbpf's own reuse path refuses the devmap, whose
+ * flags the kernel amends.
+ */
+static int reuse_pins(struct bpf_object *obj, const char *pin_dir)
+{
+	char path[PATH_MAX];
+	struct bpf_map *m;
+
+	bpf_object__for_each_map(m, obj) {
+		int fd, err;
+
+		if (bpf_map__is_internal(m))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin_dir,
+			 bpf_map__name(m));
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			return dp_err(-errno, "cannot open %s: %s", path,
+				      strerror(errno));
+		}
+		err = bpf_map__reuse_fd(m, fd);
+		close(fd);
+		if (!err)
+			err = bpf_map__set_pin_path(m, NULL);
+		if (err)
+			return dp_err(err, "cannot reuse %s: %s", path,
+				      strerror(-err));
+	}
+	return 0;
+}
+
 static int prog_name_of(uint32_t id, char *name, size_t len)
 {
 	struct bpf_prog_info info = {};
@@ -1167,6 +1203,9 @@ int ftvm_dp_attach_xdp(const char *pin_dir, int ifindex,
 	if (!skel)
 		return dp_err(-errno, "cannot open ftvm_steer: %s",
 			      strerror(errno));
+	err = reuse_pins(skel->obj, pin_dir);
+	if (err)
+		goto cleanup;
 	err = ftvm_steer__load(skel);
 	if (err) {
 		err = dp_err(err, "cannot load ftvm_steer (pins in %s): %s",
@@ -1243,6 +1282,9 @@ int ftvm_dp_attach_fence(const char *pin_dir, int ifindex)
 	if (!skel)
 		return dp_err(-errno, "cannot open ftvm_fence: %s",
 			      strerror(errno));
+	err = reuse_pins(skel->obj, pin_dir);
+	if (err)
+		goto cleanup;
 	err = ftvm_fence__load(skel);
 	if (err) {
 		err = dp_err(err, "cannot load ftvm_fence (pins in %s): %s",

@@ -1,0 +1,326 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# ftvm_steer and ftvm_fence end to end on this host's kernel: hundreds of
+# real TCP and UDP sessions to a service address land on the VMs their
+# placements name, stay there, follow a failover, and a fenced VM's
+# replies never reach the client.
+#
+#  ftvm-$$-cli             ftvm-$$-host                          ftvm-$$-vmN, N=1..3
+# +--------------+       +----------------------------------+   +----------------+
+# | c0           |       | hc  198.18.0.254                 |   |                |
+# | 198.18.0.1   |=veth==| [XDP ftvm_steer]                 |   |                |
+# | sessgen      |       |                                  |   |                |
+# | client       |       | hvN 198.18.N.254 [tc ftvm_fence] |=veth=| vN 198.18.N.1 |
+# +--------------+       |                                  |   | lo 198.19.0.10 |
+#                        | ft$$tap  [tc ftvm_fence]         |   | sessgen serve  |
+#                        |   read by tap_reader (VM 4)      |   +----------------+
+#                        +----------------------------------+
+#
+# Service 198.19.0.10:7/udp over placements 1..4, 198.19.0.10:7/tcp over
+# 1..3; placement N has primary VM N (backup N % 3 + 1), placement 4 is
+# the tap.  Maps are pinned where iproute2 pins them; the test skips if
+# a data plane already uses that directory.
+
+set -u
+cd "$(dirname "$0")" || exit 1
+. ../lib/ktap.sh
+
+TOP=$(cd ../.. && pwd)
+FTCTL=$TOP/user/ftctl/ftctl
+SESSGEN=$PWD/sessgen
+TAPREADER=$PWD/tap_reader
+PIN=/sys/fs/bpf/tc/globals
+VIP=198.19.0.10
+PORT=7
+NUDP=200
+NTCP=100
+P=ftvm-$$
+HOST=$P-host CLI=$P-cli
+TAP=ft$$tap
+TMP=$(mktemp -d /tmp/ftvm-e2e.XXXXXX)
+pids=()
+
+H() { nsenter --net=/run/netns/$HOST "$@"; }
+C() { ip netns exec $CLI "$@"; }
+V() { local n=$1; shift; ip netns exec $P-vm$n "$@"; }
+
+cleanup() {
+	local pid
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+	wait 2>/dev/null
+	for ns in $HOST $CLI $P-vm1 $P-vm2 $P-vm3; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	# Our pins only (the netns, and so the programs, are gone).
+	if [[ -n ${pinned:-} ]]; then
+		rm -f "$PIN"/ftvm_*
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+((EUID == 0)) || ktap_skip_all "needs root"
+for f in "$FTCTL" "$SESSGEN" "$TAPREADER" "$TOP/bpf/ftvm_steer.bpf.o"; do
+	[[ -x $f || -f $f ]] || ktap_skip_all "$f not built (make)"
+done
+if [[ -e $PIN/ftvm_abi ]]; then
+	ktap_skip_all "a data plane is pinned in $PIN already"
+fi
+
+ktap_begin 13
+
+# wait_for CMD...: poll until CMD succeeds (5 s).
+wait_for() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		read -r -t 0.05 <> <(:) || true
+	done
+	return 1
+}
+
+setup() {
+	local n
+	ip netns add $HOST && ip netns add $CLI || return 1
+	H sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.default.rp_filter=0 || return 1
+	H ip link set lo up
+	H ip link add name hc address 02:00:00:00:00:fe type veth \
+		peer name c0 netns $CLI address 02:00:00:00:00:c1 || return 1
+	H ip addr add 198.18.0.254/24 dev hc
+	H ip link set hc up
+	C ip link set lo up
+	C ip addr add 198.18.0.1/24 dev c0
+	C ip link set c0 up
+	# A veth hands on checksums still to be done (CHECKSUM_PARTIAL);
+	# frames XDP redirects must be complete, as from a real NIC.
+	C ethtool -K c0 tx off >/dev/null || return 1
+	C ip route add 198.19.0.0/16 via 198.18.0.254
+	for n in 1 2 3; do
+		ip netns add $P-vm$n || return 1
+		H ip link add name hv$n type veth peer name v$n netns $P-vm$n \
+			address 02:00:00:00:0$n:01 || return 1
+		H ip addr add 198.18.$n.254/24 dev hv$n
+		H ip link set hv$n up
+		V $n ip link set lo up
+		V $n ip addr add $VIP/32 dev lo
+		V $n ip addr add 198.18.$n.1/24 dev v$n
+		V $n ip link set v$n up
+		V $n ip route add default via 198.18.$n.254
+		# XDP frames redirected into a veth need its peer's NAPI.
+		V $n ethtool -K v$n gro on >/dev/null || return 1
+		ip netns exec $P-vm$n "$SESSGEN" serve vm$n $PORT $VIP \
+			>"$TMP/serve$n" 2>&1 &
+		pids+=($!)
+	done
+	nsenter --net=/run/netns/$HOST "$TAPREADER" $TAP >"$TMP/tap" 2>&1 &
+	pids+=($!)
+	wait_for grep -q ready "$TMP/tap" || return 1
+	H ip link set $TAP address 02:00:00:00:04:fe up || return 1
+	for n in 1 2 3; do
+		wait_for grep -q ready "$TMP/serve$n" || return 1
+	done
+}
+
+if ! setup; then
+	ktap_fail "topology"
+	ktap_end
+fi
+
+# 1. The operators' way: iproute2 loads the object, ftctl finds the maps.
+pinned=1
+ktap_check "ip link loads ftvm_steer; ftctl finds its pinned maps" \
+	bash -c "nsenter --net=/run/netns/$HOST ip link set dev hc xdp obj \
+		$TOP/bpf/ftvm_steer.bpf.o sec xdp && \
+		nsenter --net=/run/netns/$HOST $FTCTL stats >/dev/null"
+ktap_check "ftctl detach, then ftctl attach in native mode" \
+	bash -c "H() { nsenter --net=/run/netns/$HOST \"\$@\"; }; \
+		H $FTCTL detach hc && ! H ip link show hc | grep -q xdp && \
+		H $FTCTL attach hc mode native && \
+		H ip link show hc | grep -q 'xdp '"
+
+ok=1
+for d in hv1 hv2 hv3 $TAP; do
+	H "$FTCTL" attach $d fence || ok=0
+done
+ktap_check "ftctl attach DEV fence on the VM devices" test $ok = 1
+
+# 2. Clear errors.
+errs() {
+	local out
+	out=$(H "$FTCTL" attach nosuchdev 2>&1) && return 1
+	grep -q 'Error: device "nosuchdev" does not exist' <<<"$out" || return 1
+	out=$(H "$FTCTL" service add 198.18.0.300:80/tcp 2>&1) && return 1
+	grep -q 'not an IPv4 address' <<<"$out" || return 1
+	out=$(H env FTVM_PIN_DIR=/sys/fs/bpf/ftvm-none-$$ "$FTCTL" -j stats 2>/dev/null) && return 1
+	grep -q '"error":.*is not pinned' <<<"$out" || return 1
+}
+ktap_check "bad device, bad address, missing pins: clear errors" errs
+
+# 3. VMs, placements, services.
+configure() {
+	local n
+	for n in 1 2 3; do
+		H "$FTCTL" target set $n dev hv$n mac 02:00:00:00:0$n:01 || return 1
+		H "$FTCTL" placement set $n primary $n backup $((n % 3 + 1)) || return 1
+	done
+	H "$FTCTL" target set 4 dev $TAP mac 02:00:00:00:04:04 || return 1
+	H "$FTCTL" placement set 4 primary 4 backup 1 || return 1
+	H "$FTCTL" service add $VIP:$PORT/udp placements 1,2,3,4 || return 1
+	H "$FTCTL" service add $VIP:$PORT/tcp placements 1,2,3 || return 1
+	H "$FTCTL" service list | grep -q "$VIP:$PORT/udp"
+}
+ktap_check "ftctl target, placement, service configure the data plane" configure
+
+# The client processes: coprocesses that obey "round"/"listen".
+coproc UDPC { exec ip netns exec $CLI "$SESSGEN" client $VIP $PORT udp $NUDP 2>/dev/null; }
+pids+=($UDPC_PID)
+{ coproc TCPC { exec ip netns exec $CLI "$SESSGEN" client $VIP $PORT tcp $NTCP 2>/dev/null; } } 2>/dev/null
+pids+=($TCPC_PID)
+read -r -t 10 l1 <&"${UDPC[0]}"
+read -r -t 10 l2 <&"${TCPC[0]}"
+ktap_diag "udp client: ${l1:-nothing}, tcp client: ${l2:-nothing}"
+
+# round FD_IN FD_OUT TAG FILE: one round, "port reply" lines into FILE.
+round() {
+	local line
+	echo "round $3" >&"$2"
+	: >"$4"
+	while read -r -t 10 line <&"$1"; do
+		[[ $line == end ]] && return 0
+		echo "$line" >>"$4"
+	done
+	return 1
+}
+
+# expected PROTO FILE: "port vmN" per session, from ftctl session list.
+expected() {
+	H "$FTCTL" -j session list service $VIP:$PORT/$1 | python3 -c '
+import json, sys
+for s in json.load(sys.stdin):
+    print(s["client"].rsplit(":", 1)[1], "vm%d" % s["primary"])
+' | sort -n >"$2"
+}
+
+# check_round PROTO GOT EXPECTED: every answer from the expected VM; the
+# tap's sessions (vm4) unanswered, but seen on the tap with VM 4's MAC.
+check_round() {
+	local proto=$1 got=$2 exp=$3 port vm ans bad=0 tap=0 n=0
+	declare -A want
+	while read -r port vm; do want[$port]=$vm; done <"$exp"
+	while read -r port ans; do
+		n=$((n + 1))
+		vm=${want[$port]:-none}
+		if [[ $vm == vm4 ]]; then
+			tap=$((tap + 1))
+			if [[ $ans != - ]] || ! grep -q "^02:00:00:00:04:04 $proto 198.18.0.1 $port $VIP $PORT\$" "$TMP/tap"; then
+				bad=$((bad + 1))
+			fi
+		elif [[ $ans != "$vm" ]]; then
+			bad=$((bad + 1))
+			((bad <= 3)) && ktap_diag "$proto session $port: answered by $ans, placed on $vm"
+		fi
+	done <"$got"
+	ktap_diag "$proto: $n sessions, $tap on the tap, $bad wrong"
+	((n > 0 && bad == 0))
+}
+
+round "${UDPC[0]}" "${UDPC[1]}" r1 "$TMP/udp1"
+round "${TCPC[0]}" "${TCPC[1]}" r1 "$TMP/tcp1"
+# The tap's frames are read asynchronously: wait until all are there.
+expected udp "$TMP/udp.exp"
+expected tcp "$TMP/tcp.exp"
+ntap=$(grep -c ' vm4$' "$TMP/udp.exp")
+wait_for test "$(grep -c "^02:00:00:00:04:04 udp" "$TMP/tap")" -ge "$ntap"
+ktap_check "$NUDP udp sessions land on their placements' VMs (tap: read by fd)" \
+	check_round udp "$TMP/udp1" "$TMP/udp.exp"
+ktap_check "$NTCP tcp sessions land on their placements' VMs" \
+	check_round tcp "$TMP/tcp1" "$TMP/tcp.exp"
+
+round "${UDPC[0]}" "${UDPC[1]}" r2 "$TMP/udp2"
+round "${TCPC[0]}" "${TCPC[1]}" r2 "$TMP/tcp2"
+ktap_check "second round: every session answered by the same VM" \
+	bash -c "cmp -s $TMP/udp1 $TMP/udp2 && cmp -s $TMP/tcp1 $TMP/tcp2"
+
+# listen FD_IN FD_OUT MS FILE: whatever arrives unasked.
+listen() {
+	local line
+	echo "listen $3" >&"$2"
+	: >"$4"
+	while read -r -t 10 line <&"$1"; do
+		[[ $line == end ]] && return 0
+		echo "$line" >>"$4"
+	done
+	return 1
+}
+
+vm1_ports=$(awk '$2 == "vm1" { print $1 }' "$TMP/udp.exp")
+spray_vm1() {
+	# shellcheck disable=SC2086
+	V 1 "$SESSGEN" spray $VIP $PORT 198.18.0.1 "$1" $vm1_ports
+}
+spray_vm1 vm1-speaks
+listen "${UDPC[0]}" "${UDPC[1]}" 500 "$TMP/spray0"
+ktap_check "control: VM 1 reaches its clients while it is primary" \
+	test "$(grep -c vm1-speaks "$TMP/spray0")" -eq "$(wc -w <<<"$vm1_ports")"
+
+# 4. VM 1 fails: fence it, fail its placements over to their backups.
+H "$FTCTL" target fence 1
+fo=$(H "$FTCTL" -j placement failover 1)
+ktap_diag "failover: $fo"
+
+check_failover() {
+	local proto=$1 before=$2 after=$3 port ans old moved=0 bad=0
+	declare -A was
+	while read -r port ans; do was[$port]=$ans; done <"$before"
+	while read -r port ans; do
+		old=${was[$port]}
+		if [[ $old == vm1 ]]; then
+			moved=$((moved + 1))
+			# UDP is answered by the backup; TCP reaches the backup,
+			# which has no state for it (no replication yet): a reset.
+			if [[ $proto == udp && $ans != vm2 ]] ||
+			   [[ $proto == tcp && $ans != reset ]]; then
+				bad=$((bad + 1))
+			fi
+		elif [[ $ans != "$old" ]]; then
+			bad=$((bad + 1))
+		fi
+	done <"$after"
+	ktap_diag "$proto: $moved sessions of VM 1 moved, $bad wrong"
+	((moved > 0 && bad == 0))
+}
+round "${UDPC[0]}" "${UDPC[1]}" r3 "$TMP/udp3"
+round "${TCPC[0]}" "${TCPC[1]}" r3 "$TMP/tcp3"
+ktap_check "after failover, exactly VM 1's udp sessions are answered by VM 2" \
+	check_failover udp "$TMP/udp2" "$TMP/udp3"
+ktap_check "after failover, exactly VM 1's tcp sessions reach VM 2 (reset: no state)" \
+	check_failover tcp "$TMP/tcp2" "$TMP/tcp3"
+
+# 5. The fenced VM still speaks: nothing of it may reach the client.
+fence_before=$(H "$FTCTL" -j stats | python3 -c '
+import json, sys
+print([v["fence_drop"] for v in json.load(sys.stdin)["vms"] if v["vm"] == 1][0])')
+spray_vm1 vm1-zombie
+listen "${UDPC[0]}" "${UDPC[1]}" 500 "$TMP/spray1"
+fence_after=$(H "$FTCTL" -j stats | python3 -c '
+import json, sys
+print([v["fence_drop"] for v in json.load(sys.stdin)["vms"] if v["vm"] == 1][0])')
+ktap_diag "fence drops of VM 1: $fence_before -> $fence_after"
+ktap_check "a fenced VM's replies never reach the client (and are counted)" \
+	bash -c "! grep -q vm1-zombie $TMP/spray1 && \
+		(( $fence_after - $fence_before >= $(wc -w <<<"$vm1_ports") ))"
+
+count_sessions() {
+	local n
+	n=$(H "$FTCTL" -j session list | python3 -c '
+import json, sys; print(len(json.load(sys.stdin)))')
+	ktap_diag "ftctl session list: $n sessions"
+	((n >= NUDP + NTCP))
+}
+ktap_check "ftctl session list -j shows every session" count_sessions
+
+echo quit >&"${UDPC[1]}"
+echo quit >&"${TCPC[1]}"
+ktap_end
