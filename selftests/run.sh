@@ -73,7 +73,7 @@ trap 'rm -rf "$TMP"' EXIT
 # indented, kselftest style.
 run_list() {
 	local list=$1; shift
-	local sel=("$@") all want=() t a b n=0 rc to
+	local sel=("$@") all want=() t a b n=0 rc to pid
 	mapfile -t all < <(list_tests "$list")
 	if ((${#sel[@]})); then
 		for a in "${all[@]}"; do
@@ -94,10 +94,20 @@ run_list() {
 		n=$((n + 1))
 		to=$(test_timeout "$t")
 		echo "# selftests: $t"
+		# The test writes to a file, not a pipe, so that a process it
+		# leaves behind cannot hold the runner; timeout(1) makes the
+		# test a process group of its own, killed once the test ends.
+		: >"$TMP/out"
 		(cd "$(dirname "$SELFTESTS/$t")" && \
-		 exec timeout -k 10 "$to" "$SELFTESTS/$t" </dev/null) 2>&1 | \
-			tee "$TMP/out" | sed -u 's/^/  /'
-		rc=${PIPESTATUS[0]}
+		 exec timeout -k 10 "$to" "$SELFTESTS/$t" </dev/null >"$TMP/out" 2>&1) &
+		pid=$!
+		tail -n +1 -s 0.2 -f --pid=$pid "$TMP/out" | sed -u 's/^/  /'
+		wait $pid
+		rc=$?
+		if kill -0 -- -$pid 2>/dev/null; then
+			echo "# $t: left processes behind; killing them"
+			kill -KILL -- -$pid 2>/dev/null
+		fi
 		((rc == 124)) && echo "# $t: timed out after ${to}s"
 		if count_tap "$(cat "$TMP/out")" "$rc"; then
 			if ((rc == 4)); then
