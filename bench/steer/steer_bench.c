@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * steer_bench: what ftvm_steer costs against two baselines measured in
+ * the same run (baseline.bpf.c): a bare devmap redirect, and the least
+ * any session steering can do.
+ *
+ * 1. ns per packet through BPF_PROG_TEST_RUN with repeat (median of
+ *    trials): session hit, bare redirect, least steering.  A miss cannot
+ *    repeat (its first run creates the session), so its cost is the hit
+ *    cost plus the difference between single runs of fresh and of known
+ *    sessions, each averaged over many flows.
+ * 2. packets per second through veths: a generator (XDP_TX of live
+ *    frames) in a client netns sends into the host end, where ftvm_steer
+ *    or least_steer redirects to a VM veth whose XDP program counts.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "../../user/lib/steer.h"
+#include "../../bpf/ftvm_steer.skel.h"
+#include "../../selftests/bpf/frames.h"
+#include "baseline.skel.h"
+
+#define VIP	"198.19.0.10"
+#define CLI	"198.18.0.1"
+#define PORT	9
+#define TRIALS	5
+#define REPEAT	1000000
+#define MISS_FLOWS 20000
+#define PPS_PACKETS 2000000
+#define PPS_ROUNDS 3
+
+static char ns_cli[64], ns_host[64], ns_vm[64];
+static const uint8_t vm_mac[6] = { 0x02, 0, 0, 0, 1, 1 };
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd) ? -1 : 0;
+}
+
+static int enter(const char *ns)
+{
+	char path[128];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	err = setns(fd, CLONE_NEWNET);
+	close(fd);
+	return err;
+}
+
+static void cleanup(void)
+{
+	sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; "
+	   "ip netns del %s 2>/dev/null", ns_cli, ns_host, ns_vm);
+}
+
+static int topology(void)
+{
+	snprintf(ns_cli, sizeof(ns_cli), "ftvm-%d-bcli", getpid());
+	snprintf(ns_host, sizeof(ns_host), "ftvm-%d-bhost", getpid());
+	snprintf(ns_vm, sizeof(ns_vm), "ftvm-%d-bvm", getpid());
+	return sh("ip netns add %s && ip netns add %s && ip netns add %s", ns_cli,
+		  ns_host, ns_vm) ||
+	       sh("ip -n %s link add name hc type veth peer name c0 netns %s",
+		  ns_host, ns_cli) ||
+	       sh("ip -n %s link add name hv1 type veth peer name v1 netns %s "
+		  "address 02:00:00:00:01:01", ns_host, ns_vm) ||
+	       sh("ip -n %s link set hc up && ip -n %s link set hv1 up && "
+		  "ip -n %s link set c0 up && ip -n %s link set v1 up", ns_host,
+		  ns_host, ns_cli, ns_vm);
+}
+
+static double median(double *v, int n)
+{
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			double t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return v[n / 2];
+}
+
+/* ns per run of @prog on @f, repeated @repeat times in the kernel. */
+static double run_ns(int prog, const struct frame *f, uint32_t repeat)
+{
+	uint8_t out[FRAME_MAX];
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->data,
+		    .data_size_in = (uint32_t)f->len, .data_out = out,
+		    .data_size_out = sizeof(out), .repeat = repeat);
+
+	if (bpf_prog_test_run_opts(prog, &o) || o.retval != XDP_REDIRECT) {
+		fprintf(stderr, "steer_bench: test run failed (%s, verdict %u)\n",
+			strerror(errno), o.retval);
+		exit(1);
+	}
+	return (double)o.duration;
+}
+
+static double trials(int prog, const struct frame *f)
+{
+	double v[TRIALS];
+
+	run_ns(prog, f, 1000);	/* warm up, and create the session */
+	for (int i = 0; i < TRIALS; i++)
+		v[i] = run_ns(prog, f, REPEAT);
+	return median(v, TRIALS);
+}
+
+static void udp_frame(struct frame *f, uint16_t sport)
+{
+	struct frame_spec s = { 4, IPPROTO_UDP, .saddr = CLI, .daddr = VIP,
+				.sport = sport, .dport = PORT, .payload = 18 };
+
+	frame_build(&s, f);
+}
+
+static uint64_t sink_total(struct baseline *b, int ncpus)
+{
+	uint64_t v[ncpus], sum = 0;
+	uint32_t k = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(b->maps.sink_count), &k, v))
+		return 0;
+	for (int i = 0; i < ncpus; i++)
+		sum += v[i];
+	return sum;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Steering program @prog on hc; @n live frames from c0; pps at the VM. */
+static double pps(int prog, struct baseline *b, const struct frame *f,
+		  int ncpus)
+{
+	struct xdp_md ctx = {};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->data,
+		    .data_size_in = (uint32_t)f->len, .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = PPS_PACKETS,
+		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
+	uint64_t before, after;
+	double t0, t1;
+	int hc;
+
+	if (enter(ns_host))
+		return -1;
+	hc = (int)if_nametoindex("hc");
+	if (bpf_xdp_attach(hc, prog, XDP_FLAGS_DRV_MODE, NULL))
+		return -1;
+	if (enter(ns_cli))
+		return -1;
+	ctx.ingress_ifindex = if_nametoindex("c0");
+	ctx.data_end = (uint32_t)f->len;	/* the kernel insists */
+	before = sink_total(b, ncpus);
+	t0 = now_s();
+	if (bpf_prog_test_run_opts(bpf_program__fd(b->progs.gen_tx), &o)) {
+		fprintf(stderr, "steer_bench: live frames: %s\n", strerror(errno));
+		return -1;
+	}
+	t1 = now_s();
+	after = sink_total(b, ncpus);
+	enter(ns_host);
+	bpf_xdp_detach(hc, XDP_FLAGS_DRV_MODE, NULL);
+	return (double)(after - before) / (t1 - t0);
+}
+
+int main(void)
+{
+	static const struct ftvm_dp_backend one[] = { { 1, 1 } };
+	struct ftvm_service_key svc;
+	struct ftvm_steer *steer = NULL;
+	struct baseline *base = NULL;
+	double hit, miss, bare, least, hit1 = 0, miss1 = 0;
+	double p_steer[PPS_ROUNDS], p_least[PPS_ROUNDS];
+	struct bpf_map *m;
+	struct ftvm_dp *dp = NULL;
+	struct frame f;
+	int hv1, ncpus, rc = 1;
+	uint32_t zero = 0, ifi;
+	int self;
+
+	if (geteuid()) {
+		printf("# steer: needs root\n");
+		return 4;
+	}
+	libbpf_set_print(NULL);
+	ncpus = libbpf_num_possible_cpus();
+	self = open("/proc/self/ns/net", O_RDONLY);
+	if (topology() || enter(ns_host)) {
+		fprintf(stderr, "steer_bench: cannot build the topology\n");
+		goto out;
+	}
+	hv1 = (int)if_nametoindex("hv1");
+
+	/* ftvm_steer, unpinned: one VM, one placement, one service. */
+	steer = ftvm_steer__open();
+	if (!steer)
+		goto out;
+	bpf_object__for_each_map(m, steer->obj)
+		bpf_map__set_pin_path(m, NULL);
+	if (ftvm_steer__load(steer) || ftvm_dp_open_obj(steer->obj, &dp) ||
+	    ftvm_dp_vm_set(dp, 1, hv1, vm_mac) ||
+	    ftvm_dp_placement_set(dp, 1, 1, 0) ||
+	    ftvm_dp_service_parse(VIP ":9/udp", &svc) ||
+	    ftvm_dp_service_add(dp, &svc, NULL) ||
+	    ftvm_dp_service_set_backends(dp, &svc, one, 1)) {
+		fprintf(stderr, "steer_bench: ftvm_steer: %s\n", ftvm_dp_errmsg());
+		goto out;
+	}
+	base = baseline__open_and_load();
+	if (!base)
+		goto out;
+	ifi = (uint32_t)hv1;
+	{
+		struct { __be32 s, d; __be16 sp, dp; __u32 proto; } key = {
+			.sp = htons(1000), .dp = htons(PORT), .proto = IPPROTO_UDP };
+
+		inet_pton(AF_INET, CLI, &key.s);
+		inet_pton(AF_INET, VIP, &key.d);
+		if (bpf_map_update_elem(bpf_map__fd(base->maps.base_devmap),
+					&zero, &ifi, BPF_ANY) ||
+		    bpf_map_update_elem(bpf_map__fd(base->maps.base_flows),
+					&key, &zero, BPF_ANY))
+			goto out;
+	}
+
+	/* 1. ns per packet. */
+	udp_frame(&f, 1000);
+	hit = trials(bpf_program__fd(steer->progs.ftvm_steer), &f);
+	bare = trials(bpf_program__fd(base->progs.bare_redirect), &f);
+	least = trials(bpf_program__fd(base->progs.least_steer), &f);
+	for (int i = 0; i < MISS_FLOWS; i++) {
+		udp_frame(&f, (uint16_t)(20000 + i));
+		miss1 += run_ns(bpf_program__fd(steer->progs.ftvm_steer), &f, 1);
+	}
+	for (int i = 0; i < MISS_FLOWS; i++) {
+		udp_frame(&f, (uint16_t)(20000 + i));
+		hit1 += run_ns(bpf_program__fd(steer->progs.ftvm_steer), &f, 1);
+	}
+	miss = hit + (miss1 - hit1) / MISS_FLOWS;
+
+	/* 2. Packets per second through the veths. */
+	if (enter(ns_vm) ||
+	    bpf_xdp_attach((int)if_nametoindex("v1"),
+			   bpf_program__fd(base->progs.sink),
+			   XDP_FLAGS_DRV_MODE, NULL))
+		goto out;
+	udp_frame(&f, 1000);
+	for (int i = 0; i < PPS_ROUNDS; i++) {
+		p_steer[i] = pps(bpf_program__fd(steer->progs.ftvm_steer), base,
+				 &f, ncpus);
+		p_least[i] = pps(bpf_program__fd(base->progs.least_steer), base,
+				 &f, ncpus);
+		if (p_steer[i] <= 0 || p_least[i] <= 0) {
+			fprintf(stderr, "steer_bench: pps run failed\n");
+			goto out;
+		}
+	}
+
+	printf("# BPF_PROG_TEST_RUN, 64-byte IPv4/UDP frame, median of %d trials x %d repeats\n",
+	       TRIALS, REPEAT);
+	printf("# miss: hit + (fresh - known session) over %d single runs each\n",
+	       MISS_FLOWS);
+	printf("BENCH steer_hit_ns %.1f\n", hit);
+	printf("BENCH steer_miss_ns %.1f\n", miss);
+	printf("BENCH bare_redirect_ns %.1f\n", bare);
+	printf("BENCH least_steer_ns %.1f\n", least);
+	printf("BENCH steer_hit_ratio %.2f\n", hit / least);
+	printf("# veth pps: %d live frames (XDP_TX) from the client netns per run, %d alternating runs, medians\n",
+	       PPS_PACKETS, PPS_ROUNDS);
+	printf("# ftvm_steer %.0f pps, least_steer %.0f pps\n",
+	       median(p_steer, PPS_ROUNDS), median(p_least, PPS_ROUNDS));
+	printf("BENCH steer_pps_ratio %.2f\n",
+	       median(p_steer, PPS_ROUNDS) / median(p_least, PPS_ROUNDS));
+	rc = 0;
+out:
+	if (self >= 0) {
+		setns(self, CLONE_NEWNET);
+		close(self);
+	}
+	ftvm_dp_close(dp);
+	baseline__destroy(base);
+	ftvm_steer__destroy(steer);
+	cleanup();
+	return rc;
+}
