@@ -3,9 +3,10 @@
  * ftvm.ko: per-session fault tolerance for the VMs of a hypervisor host.
  *
  * Subsystems come up in dependency order and go down in exact reverse:
- * the per-netns VM registry, the netdevice notifier that detects failed
- * VMs, and last the generic netlink family that exposes them (so that no
- * request can arrive before everything behind it exists).
+ * the per-netns VM registry, the per-netns session stores, the netdevice
+ * notifier that detects failed VMs, and last the generic netlink family
+ * that exposes them (so that no request can arrive before everything
+ * behind it exists).
  */
 #include <linux/module.h>
 #include <net/genetlink.h>
@@ -13,6 +14,7 @@
 #include "uapi/ftvm.h"
 #include "device.h"
 #include "netlink.h"
+#include "state.h"
 #include "vm.h"
 
 static int __init ftvm_init(void)
@@ -22,9 +24,12 @@ static int __init ftvm_init(void)
 	err = ftvm_vm_init();
 	if (err)
 		return err;
-	err = ftvm_device_init();
+	err = ftvm_state_init();
 	if (err)
 		goto err_vm;
+	err = ftvm_device_init();
+	if (err)
+		goto err_state;
 	err = ftvm_genl_init();
 	if (err)
 		goto err_device;
@@ -34,6 +39,8 @@ static int __init ftvm_init(void)
 
 err_device:
 	ftvm_device_uninit();
+err_state:
+	ftvm_state_uninit();
 err_vm:
 	ftvm_vm_uninit();
 	return err;
@@ -43,6 +50,7 @@ static void __exit ftvm_exit(void)
 {
 	ftvm_genl_uninit();
 	ftvm_device_uninit();
+	ftvm_state_uninit();
 	ftvm_vm_uninit();
 	pr_info("unloaded\n");
 }

@@ -15,12 +15,14 @@
 #include <linux/rtnetlink.h>
 #include <net/genetlink.h>
 #include <net/sock.h>
+#include <net/tcp.h>
+#include <uapi/linux/net_namespace.h>
 
 #include "device.h"
 #include "netlink.h"
+#include "restore.h"
+#include "state.h"
 #include "vm.h"
-
-static struct genl_family ftvm_genl_family;
 
 enum ftvm_mcgrp {
 	FTVM_MCGRP_EVENTS_ID,
@@ -47,16 +49,93 @@ static const struct nla_policy ftvm_vm_policy[FTVM_A_VM_MAX + 1] = {
 	[FTVM_A_VM_FAIL_TIME] = { .type = NLA_REJECT,
 				  .reject_message = "the failure time is set by the kernel" },
 	[FTVM_A_VM_PAD] = { .type = NLA_REJECT },
+	[FTVM_A_VM_NETNS_FD] = NLA_POLICY_MIN(NLA_S32, 0),
+	[FTVM_A_VM_NETNS_ID] = { .type = NLA_REJECT },
 };
 
 static const struct nla_policy ftvm_policy[FTVM_A_MAX + 1] = {
 	[FTVM_A_VM] = NLA_POLICY_NESTED(ftvm_vm_policy),
 };
 
+/* Session snapshots and restores (state.c, restore.c). */
+const struct nla_policy ftvm_snap_policy[FTVM_A_SNAP_MAX + 1] = {
+	[FTVM_A_SNAP_PORT] = NLA_POLICY_MIN(NLA_U16, 1),
+	[FTVM_A_SNAP_PROTO] = { .type = NLA_U8 },
+	[FTVM_A_SNAP_SINCE] = { .type = NLA_U64 },
+	[FTVM_A_SNAP_COOKIE] = { .type = NLA_U64 },
+	[FTVM_A_SNAP_GEN] = { .type = NLA_REJECT },
+	[FTVM_A_SNAP_FLAGS] = NLA_POLICY_MASK(NLA_U32, FTVM_SNAP_F_STAGE |
+					      FTVM_SNAP_F_DISCARD),
+	[FTVM_A_SNAP_COUNT] = { .type = NLA_REJECT },
+	[FTVM_A_SNAP_PAD] = { .type = NLA_REJECT },
+};
+
+const struct nla_policy ftvm_tcp_policy[FTVM_A_TCP_MAX + 1] = {
+	[FTVM_A_TCP_STATE] = { .type = NLA_U8 },
+	[FTVM_A_TCP_SND_UNA] = { .type = NLA_U32 },
+	[FTVM_A_TCP_SND_NXT] = { .type = NLA_U32 },
+	[FTVM_A_TCP_SNDQ_LEN] = { .type = NLA_U32 },
+	[FTVM_A_TCP_COPIED_SEQ] = { .type = NLA_U32 },
+	[FTVM_A_TCP_RCVQ_LEN] = { .type = NLA_U32 },
+	[FTVM_A_TCP_SND_WL1] = { .type = NLA_U32 },
+	[FTVM_A_TCP_SND_WND] = { .type = NLA_U32 },
+	[FTVM_A_TCP_MAX_WINDOW] = { .type = NLA_U32 },
+	[FTVM_A_TCP_RCV_WND] = { .type = NLA_U32 },
+	[FTVM_A_TCP_RCV_WUP] = { .type = NLA_U32 },
+	[FTVM_A_TCP_MSS] = NLA_POLICY_MIN(NLA_U16, 8),
+	[FTVM_A_TCP_SND_WSCALE] = NLA_POLICY_MAX(NLA_U8, TCP_MAX_WSCALE),
+	[FTVM_A_TCP_RCV_WSCALE] = NLA_POLICY_MAX(NLA_U8, TCP_MAX_WSCALE),
+	[FTVM_A_TCP_OPTS] = NLA_POLICY_MASK(NLA_U32, FTVM_TCP_OPT_SACK |
+					    FTVM_TCP_OPT_TSTAMP |
+					    FTVM_TCP_OPT_WSCALE),
+	[FTVM_A_TCP_TS_VAL] = { .type = NLA_U32 },
+	[FTVM_A_TCP_TS_RECENT] = { .type = NLA_U32 },
+	[FTVM_A_TCP_SNDBUF] = { .type = NLA_U32 },
+	[FTVM_A_TCP_RCVBUF] = { .type = NLA_U32 },
+};
+
+const struct nla_policy ftvm_sess_policy[FTVM_A_SESS_MAX + 1] = {
+	[FTVM_A_SESS_VERSION] = { .type = NLA_U8 },
+	[FTVM_A_SESS_PROTO] = { .type = NLA_U8 },
+	[FTVM_A_SESS_FAMILY] = { .type = NLA_U8 },
+	[FTVM_A_SESS_LADDR] = NLA_POLICY_RANGE(NLA_BINARY, 4, 16),
+	[FTVM_A_SESS_RADDR] = NLA_POLICY_RANGE(NLA_BINARY, 4, 16),
+	[FTVM_A_SESS_LPORT] = { .type = NLA_U16 },
+	[FTVM_A_SESS_RPORT] = { .type = NLA_U16 },
+	[FTVM_A_SESS_COOKIE] = { .type = NLA_U64 },
+	[FTVM_A_SESS_GEN] = { .type = NLA_U64 },
+	[FTVM_A_SESS_FLAGS] = NLA_POLICY_MASK(NLA_U32, FTVM_SESS_F_BLOB |
+					      FTVM_SESS_F_STALE),
+	[FTVM_A_SESS_TCP] = NLA_POLICY_NESTED(ftvm_tcp_policy),
+	[FTVM_A_SESS_BLOB] = { .type = NLA_BINARY, .len = FTVM_BLOB_MAX },
+	[FTVM_A_SESS_PAD] = { .type = NLA_BINARY },
+};
+
+const struct nla_policy ftvm_session_policy[FTVM_A_MAX + 1] = {
+	[FTVM_A_VM] = NLA_POLICY_NESTED(ftvm_vm_policy),
+	[FTVM_A_SNAP] = NLA_POLICY_NESTED(ftvm_snap_policy),
+	[FTVM_A_SESSION] = NLA_POLICY_NESTED(ftvm_sess_policy),
+	[FTVM_A_SNDQ] = { .type = NLA_BINARY, .len = FTVM_QCHUNK },
+	[FTVM_A_RCVQ] = { .type = NLA_BINARY, .len = FTVM_QCHUNK },
+};
+
+const struct nla_policy ftvm_ckpt_attr_policy[FTVM_A_CKPT_MAX + 1] = {
+	[FTVM_A_CKPT_FD] = NLA_POLICY_MIN(NLA_S32, 0),
+	[FTVM_A_CKPT_BLOB] = { .type = NLA_BINARY, .len = FTVM_BLOB_MAX },
+	[FTVM_A_CKPT_GEN] = { .type = NLA_REJECT },
+	[FTVM_A_CKPT_PAD] = { .type = NLA_REJECT },
+};
+
+const struct nla_policy ftvm_ckpt_policy[FTVM_A_MAX + 1] = {
+	[FTVM_A_CKPT] = NLA_POLICY_NESTED(ftvm_ckpt_attr_policy),
+};
+
 /* Reply and event building. */
 
-static int ftvm_nl_put_vm(struct sk_buff *skb, const struct ftvm_vm *vm)
+static int ftvm_nl_put_vm(struct sk_buff *skb, struct net *net,
+			  const struct ftvm_vm *vm)
 {
+	int nsid = ftvm_vm_netns_id(net, vm);
 	u8 state = READ_ONCE(vm->state);
 	struct nlattr *nest;
 
@@ -68,6 +147,9 @@ static int ftvm_nl_put_vm(struct sk_buff *skb, const struct ftvm_vm *vm)
 	    nla_put_u32(skb, FTVM_A_VM_IFINDEX, READ_ONCE(vm->ifindex)) ||
 	    nla_put(skb, FTVM_A_VM_MAC, ETH_ALEN, vm->mac) ||
 	    nla_put_u8(skb, FTVM_A_VM_STATE, state))
+		goto cancel;
+	if (nsid != NETNSA_NSID_NOT_ASSIGNED &&
+	    nla_put_s32(skb, FTVM_A_VM_NETNS_ID, nsid))
 		goto cancel;
 	if (state == FTVM_VM_STATE_FAILED &&
 	    (nla_put_u8(skb, FTVM_A_VM_FAIL_REASON, READ_ONCE(vm->fail_reason)) ||
@@ -89,12 +171,13 @@ static size_t ftvm_nl_vm_size(void)
 	       nla_total_size(sizeof(u32)) +		/* IFINDEX */
 	       nla_total_size(ETH_ALEN) +		/* MAC */
 	       nla_total_size(sizeof(u8)) +		/* STATE */
+	       nla_total_size(sizeof(s32)) +		/* NETNS_ID */
 	       nla_total_size(sizeof(u8)) +		/* FAIL_REASON */
 	       nla_total_size_64bit(sizeof(u64));	/* FAIL_TIME */
 }
 
-static struct sk_buff *ftvm_nl_vm_msg(const struct ftvm_vm *vm, u32 portid,
-				      u32 seq, u8 cmd, gfp_t gfp)
+static struct sk_buff *ftvm_nl_vm_msg(struct net *net, const struct ftvm_vm *vm,
+				      u32 portid, u32 seq, u8 cmd, gfp_t gfp)
 {
 	struct sk_buff *skb;
 	void *hdr;
@@ -103,7 +186,7 @@ static struct sk_buff *ftvm_nl_vm_msg(const struct ftvm_vm *vm, u32 portid,
 	if (!skb)
 		return NULL;
 	hdr = genlmsg_put(skb, portid, seq, &ftvm_genl_family, 0, cmd);
-	if (!hdr || ftvm_nl_put_vm(skb, vm)) {
+	if (!hdr || ftvm_nl_put_vm(skb, net, vm)) {
 		nlmsg_free(skb);
 		return NULL;
 	}
@@ -118,10 +201,9 @@ void ftvm_nl_notify_vm(struct net *net, const struct ftvm_vm *vm, u8 cmd)
 	ASSERT_RTNL();
 	if (!genl_has_listeners(&ftvm_genl_family, net, FTVM_MCGRP_EVENTS_ID))
 		return;
-	skb = ftvm_nl_vm_msg(vm, 0, 0, cmd, GFP_KERNEL);
+	skb = ftvm_nl_vm_msg(net, vm, 0, 0, cmd, GFP_KERNEL);
 	if (!skb) {
-		/* Listeners learn of the loss through ENOBUFS-like gaps
-		 * only if we tell them: say it loudly instead. */
+		/* Listeners cannot see a lost event: say it loudly. */
 		pr_warn_ratelimited("event %u for vm %u lost: out of memory\n",
 				    cmd, vm->id);
 		return;
@@ -257,6 +339,64 @@ static int ftvm_nl_check_name(struct ftvm_net *fn, struct nlattr *attr,
 	return 0;
 }
 
+/*
+ * The namespace FTVM_A_VM_NETNS_FD names, with a reference, NULL when
+ * the request names none.  An nsid is allocated for it in @net so that
+ * replies can name it.
+ */
+static struct net *ftvm_nl_netns(struct net *net, struct nlattr **tb,
+				 struct netlink_ext_ack *extack)
+{
+	struct nlattr *attr = tb[FTVM_A_VM_NETNS_FD];
+	struct net *vnet;
+
+	if (!attr)
+		return NULL;
+	vnet = get_net_ns_by_fd(nla_get_s32(attr));
+	if (IS_ERR(vnet)) {
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "not a network namespace file descriptor");
+		return vnet;
+	}
+	peernet2id_alloc(net, vnet, GFP_KERNEL);
+	return vnet;
+}
+
+/*
+ * The namespace of the VM the FTVM_A_VM nest @attr selects, with a
+ * reference: what session requests operate on.
+ */
+struct net *ftvm_nl_vm_netns(struct net *net, const struct nlattr *attr,
+			     struct netlink_ext_ack *extack)
+{
+	struct nlattr *tb[FTVM_A_VM_MAX + 1];
+	struct ftvm_vm *vm;
+	struct net *vnet;
+	int err;
+
+	if (!attr) {
+		NL_SET_ERR_MSG(extack, "the VM is required (FTVM_A_VM)");
+		return ERR_PTR(-EINVAL);
+	}
+	err = nla_parse_nested(tb, FTVM_A_VM_MAX, attr, ftvm_vm_policy, extack);
+	if (err)
+		return ERR_PTR(err);
+	rcu_read_lock();
+	vm = ftvm_nl_select(ftvm_net(net), tb, extack);
+	if (IS_ERR(vm)) {
+		rcu_read_unlock();
+		return ERR_CAST(vm);
+	}
+	vnet = ftvm_vm_get_netns(vm);
+	rcu_read_unlock();
+	if (!vnet) {
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "the VM has no network namespace (or it is gone)");
+		return ERR_PTR(-ENOENT);
+	}
+	return vnet;
+}
+
 /* Handlers. */
 
 static int ftvm_nl_vm_new(struct sk_buff *skb, struct genl_info *info)
@@ -267,6 +407,7 @@ static int ftvm_nl_vm_new(struct sk_buff *skb, struct genl_info *info)
 	struct netlink_ext_ack *extack = info->extack;
 	struct net_device *dev;
 	struct ftvm_vm *vm;
+	struct net *vnet;
 	int err;
 
 	err = ftvm_nl_vm_attrs(info, tb);
@@ -290,9 +431,14 @@ static int ftvm_nl_vm_new(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 
+	vnet = ftvm_nl_netns(net, tb, extack);
+	if (IS_ERR(vnet))
+		return PTR_ERR(vnet);
 	vm = ftvm_vm_alloc(GFP_KERNEL);
-	if (!vm)
-		return -ENOMEM;
+	if (!vm) {
+		err = -ENOMEM;
+		goto err_net;
+	}
 	vm->id = nla_get_u32(tb[FTVM_A_VM_ID]);
 	nla_strscpy(vm->name, tb[FTVM_A_VM_NAME], sizeof(vm->name));
 	vm->state = FTVM_VM_STATE_UP;
@@ -316,16 +462,23 @@ static int ftvm_nl_vm_new(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		goto err_unlock;
 	vm->ifindex = dev->ifindex;
+	RCU_INIT_POINTER(vm->netns, vnet);
 	err = ftvm_vm_insert(fn, vm);
 	if (err)
 		goto err_unlock;
 	ftvm_nl_notify_vm(net, vm, FTVM_CMD_VM_NEW);
 	rtnl_unlock();
+	/* Not counted: the namespace's exit forgets it (see vm.h). */
+	if (vnet)
+		put_net(vnet);
 	return 0;
 
 err_unlock:
 	rtnl_unlock();
 	ftvm_vm_free(vm);
+err_net:
+	if (vnet)
+		put_net(vnet);
 	return err;
 }
 
@@ -369,7 +522,8 @@ static int ftvm_nl_vm_get(struct sk_buff *skb, struct genl_info *info)
 		rcu_read_unlock();
 		return PTR_ERR(vm);
 	}
-	reply = ftvm_nl_vm_msg(vm, info->snd_portid, info->snd_seq,
+	reply = ftvm_nl_vm_msg(genl_info_net(info), vm, info->snd_portid,
+			       info->snd_seq,
 			       FTVM_CMD_VM_GET, GFP_ATOMIC);
 	rcu_read_unlock();
 	if (!reply)
@@ -402,7 +556,7 @@ static int ftvm_nl_vm_dump(struct sk_buff *skb, struct netlink_callback *cb)
 			break;
 		}
 		genl_dump_check_consistent(cb, hdr);
-		if (ftvm_nl_put_vm(skb, vm)) {
+		if (ftvm_nl_put_vm(skb, sock_net(skb->sk), vm)) {
 			genlmsg_cancel(skb, hdr);
 			err = -EMSGSIZE;
 			break;
@@ -427,6 +581,7 @@ static int ftvm_nl_vm_set(struct sk_buff *skb, struct genl_info *info)
 	struct net_device *dev = NULL;
 	struct ftvm_vm *vm, *new;
 	bool rename, rebind, up;
+	struct net *vnet;
 	int err;
 
 	err = ftvm_nl_vm_attrs(info, tb);
@@ -436,10 +591,14 @@ static int ftvm_nl_vm_set(struct sk_buff *skb, struct genl_info *info)
 	rename = tb[FTVM_A_VM_ID] && tb[FTVM_A_VM_NAME];
 	rebind = tb[FTVM_A_VM_IFINDEX] || tb[FTVM_A_VM_IFNAME];
 	up = !!tb[FTVM_A_VM_STATE];
-	if (!rename && !rebind && !up && !tb[FTVM_A_VM_MAC]) {
-		NL_SET_ERR_MSG(extack, "nothing to change: give a name, device, MAC or state");
+	if (!rename && !rebind && !up && !tb[FTVM_A_VM_MAC] &&
+	    !tb[FTVM_A_VM_NETNS_FD]) {
+		NL_SET_ERR_MSG(extack, "nothing to change: give a name, device, MAC, netns or state");
 		return -EINVAL;
 	}
+	vnet = ftvm_nl_netns(net, tb, extack);
+	if (IS_ERR(vnet))
+		return PTR_ERR(vnet);
 
 	rtnl_lock();
 	vm = ftvm_nl_select(fn, tb, extack);
@@ -489,6 +648,8 @@ static int ftvm_nl_vm_set(struct sk_buff *skb, struct genl_info *info)
 	}
 	if (rebind)
 		new->ifindex = dev->ifindex;
+	if (vnet)
+		RCU_INIT_POINTER(new->netns, vnet);
 	ftvm_vm_replace(fn, vm, new);
 	ftvm_nl_notify_vm(net, new, FTVM_CMD_VM_SET);
 	if (up && new->state != FTVM_VM_STATE_UP) {
@@ -497,6 +658,8 @@ static int ftvm_nl_vm_set(struct sk_buff *skb, struct genl_info *info)
 	}
 out:
 	rtnl_unlock();
+	if (vnet)
+		put_net(vnet);
 	return err;
 }
 
@@ -558,9 +721,45 @@ static const struct genl_ops ftvm_genl_ops[] = {
 		.policy = ftvm_policy,
 		.maxattr = FTVM_A_MAX,
 	},
+	{
+		.cmd = FTVM_CMD_SESSION_GET,
+		.flags = GENL_UNS_ADMIN_PERM,
+		.start = ftvm_state_dump_start,
+		.dumpit = ftvm_state_dump,
+		.done = ftvm_state_dump_done,
+		.policy = ftvm_session_policy,
+		.maxattr = FTVM_A_MAX,
+	},
+	{
+		.cmd = FTVM_CMD_SESSION_RESTORE,
+		.flags = GENL_UNS_ADMIN_PERM,
+		.doit = ftvm_restore_doit,
+		.policy = ftvm_session_policy,
+		.maxattr = FTVM_A_MAX,
+	},
+	{
+		.cmd = FTVM_CMD_SESSION_ACTIVATE,
+		.flags = GENL_UNS_ADMIN_PERM,
+		.doit = ftvm_activate_doit,
+		.policy = ftvm_session_policy,
+		.maxattr = FTVM_A_MAX,
+	},
+	/* A service checkpoints its own sockets: owning the fd is enough. */
+	{
+		.cmd = FTVM_CMD_CKPT_SET,
+		.doit = ftvm_ckpt_set_doit,
+		.policy = ftvm_ckpt_policy,
+		.maxattr = FTVM_A_MAX,
+	},
+	{
+		.cmd = FTVM_CMD_CKPT_GET,
+		.doit = ftvm_ckpt_get_doit,
+		.policy = ftvm_ckpt_policy,
+		.maxattr = FTVM_A_MAX,
+	},
 };
 
-static struct genl_family ftvm_genl_family __ro_after_init = {
+struct genl_family ftvm_genl_family __ro_after_init = {
 	.name = FTVM_GENL_NAME,
 	.version = FTVM_GENL_VERSION,
 	.maxattr = FTVM_A_MAX,

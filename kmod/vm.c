@@ -7,6 +7,7 @@
 #include <linux/string.h>
 #include <linux/timekeeping.h>
 #include <net/netns/generic.h>
+#include <uapi/linux/net_namespace.h>
 
 #include "vm.h"
 
@@ -127,6 +128,61 @@ void ftvm_vm_set_up(struct ftvm_net *fn, struct ftvm_vm *vm)
 	fn->gen++;
 }
 
+struct net *ftvm_vm_get_netns(const struct ftvm_vm *vm)
+{
+	struct net *net;
+
+	rcu_read_lock();
+	net = rcu_dereference_check(vm->netns, lockdep_rtnl_is_held());
+	net = net ? maybe_get_net(net) : NULL;
+	rcu_read_unlock();
+	return net;
+}
+
+int ftvm_vm_netns_id(struct net *net, const struct ftvm_vm *vm)
+{
+	struct net *vnet;
+	int id = NETNSA_NSID_NOT_ASSIGNED;
+
+	rcu_read_lock();
+	vnet = rcu_dereference_check(vm->netns, lockdep_rtnl_is_held());
+	if (vnet)
+		id = peernet2id(net, vnet);
+	rcu_read_unlock();
+	return id;
+}
+
+/*
+ * @dying is going away: forget it in every registry.  Its refcount is
+ * already zero, so no new ftvm_vm_get_netns() can succeed; waiting a
+ * grace period after clearing the pointers makes sure no reader still
+ * dereferences it when it is freed.  RTNL held.
+ */
+static void ftvm_vm_forget_netns(struct net *dying)
+{
+	bool cleared = false;
+	struct ftvm_vm *vm;
+	unsigned long id;
+	struct net *net;
+
+	ASSERT_RTNL();
+	rcu_read_lock();
+	for_each_net_rcu(net) {
+		struct ftvm_net *fn = ftvm_net(net);
+
+		xa_for_each(&fn->vms, id, vm) {
+			if (rcu_access_pointer(vm->netns) != dying)
+				continue;
+			RCU_INIT_POINTER(vm->netns, NULL);
+			fn->gen++;
+			cleared = true;
+		}
+	}
+	rcu_read_unlock();
+	if (cleared)
+		synchronize_net();
+}
+
 static int __net_init ftvm_net_init(struct net *net)
 {
 	struct ftvm_net *fn = ftvm_net(net);
@@ -150,6 +206,7 @@ static void __net_exit ftvm_net_exit(struct net *net)
 	rtnl_lock();
 	xa_for_each(&fn->vms, id, vm)
 		ftvm_vm_remove(fn, vm);
+	ftvm_vm_forget_netns(net);
 	rtnl_unlock();
 	xa_destroy(&fn->vms);
 }

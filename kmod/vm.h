@@ -19,6 +19,14 @@
  * use READ_ONCE() and may see the state a moment before its reason and
  * time.  Events are built by the writer, under RTNL, so
  * they are always consistent.
+ *
+ * A VM may name its network namespace (netns).  The registry holds no
+ * reference on it: a registry in namespace H pointing at namespace V
+ * must not keep V alive (nor make H and V keep each other alive).
+ * Instead V's own exit clears every pointer to it, under RTNL, and
+ * waits a grace period before V can be freed; users take a real
+ * reference with ftvm_vm_get_netns() under RCU, which fails once V is
+ * dying.
  */
 #ifndef _FTVM_VM_H
 #define _FTVM_VM_H
@@ -39,6 +47,7 @@ struct ftvm_vm {
 	u8 mac[ETH_ALEN];	/* the VM's own address */
 	u64 fail_time;		/* CLOCK_MONOTONIC ns of the last failure */
 	char name[FTVM_VM_NAME_LEN];
+	struct net __rcu *netns;	/* the VM's namespace; not counted */
 	struct rcu_head rcu;
 };
 
@@ -70,5 +79,10 @@ bool ftvm_vm_set_failed(struct ftvm_net *fn, struct ftvm_vm *vm,
 /* A field of a published VM was changed in place (dumps must know). */
 void ftvm_vm_changed(struct ftvm_net *fn);
 void ftvm_vm_set_up(struct ftvm_net *fn, struct ftvm_vm *vm);
+
+/* The VM's namespace with a reference, or NULL.  RCU read side or RTNL. */
+struct net *ftvm_vm_get_netns(const struct ftvm_vm *vm);
+/* Its nsid as @net sees it, NETNSA_NSID_NOT_ASSIGNED if none or no netns. */
+int ftvm_vm_netns_id(struct net *net, const struct ftvm_vm *vm);
 
 #endif /* _FTVM_VM_H */

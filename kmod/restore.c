@@ -1,0 +1,834 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Session restore: rebuild captured connections in a VM's namespace and
+ * hand them to the service's listening socket, as if the client had
+ * just connected, so that an unmodified server accept()s them.
+ *
+ * A request's records are restored all or none, in three steps:
+ *
+ *  parse	every record is checked (format version, required fields,
+ *		addresses, windows, queue lengths) and copied out of the
+ *		message;
+ *  build	each connection is rebuilt in TCP repair mode, exactly as
+ *		captured (sequence numbers, options, windows, timestamps,
+ *		both queues), and bound to its 5-tuple, which fails if the
+ *		tuple is in use; the listener is found and a request sock
+ *		allocated for the accept queue.  A socket in repair mode
+ *		sends nothing, and closing it sends nothing either, so
+ *		undoing a build is invisible to the client;
+ *  commit	repair mode is left and each connection is queued on its
+ *		listener: nothing in this step allocates or can fail,
+ *		unless the listener is closed at that very moment (then
+ *		its queued connections would be reset anyway).
+ *
+ * Staged records (FTVM_SNAP_F_STAGE) stop after the parse: they are kept,
+ * parsed and compact, in the target namespace's store until an activation
+ * builds and commits them all, or discards them.
+ */
+#include <linux/net.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+#include <net/inet_connection_sock.h>
+#include <net/inet_hashtables.h>
+#include <net/inet6_hashtables.h>
+#include <net/request_sock.h>
+#include <net/tcp.h>
+#include <net/udp.h>
+
+#include "uapi/ftvm.h"
+#include "netlink.h"
+#include "restore.h"
+#include "state.h"
+
+/* Records one namespace may hold staged, and queue bytes per record. */
+#define FTVM_STAGED_MAX		(1U << 20)
+#define FTVM_QUEUE_MAX		(16U << 20)
+
+union ftvm_addr {
+	__be32 v4;
+	struct in6_addr v6;
+};
+
+/* A parsed record; staged ones live on ftvm_sstore.staged. */
+struct ftvm_rec {
+	struct list_head node;
+	union ftvm_addr laddr, raddr;
+	u16 lport, rport;
+	u8 proto, family;
+	u8 snd_wscale, rcv_wscale;
+	u16 mss;
+	u16 blob_len;
+	u32 snd_una, copied_seq, sndq_len, rcvq_len;
+	u32 snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
+	u32 opts, ts_val, sndbuf, rcvbuf;
+	u32 sndq_got, rcvq_got;		/* while parsing */
+	/* Built, not yet committed. */
+	struct socket *sock;
+	struct sock *listener;
+	struct request_sock *req;
+	u64 cookie;			/* nonzero: its state was attached */
+	const struct nlattr *attr;	/* in the request; NULL once staged */
+	u8 data[];			/* send queue, receive queue, blob */
+};
+
+static void ftvm_rec_free(struct ftvm_rec *r)
+{
+	kvfree(r);
+}
+
+static void ftvm_recs_free(struct list_head *list)
+{
+	struct ftvm_rec *r, *tmp;
+
+	list_for_each_entry_safe(r, tmp, list, node) {
+		list_del(&r->node);
+		ftvm_rec_free(r);
+	}
+}
+
+void ftvm_restore_flush(struct ftvm_sstore *st)
+{
+	lockdep_assert_held(&st->lock);
+	ftvm_recs_free(&st->staged);
+	st->n_staged = 0;
+}
+
+/* Parse. */
+
+static const u16 ftvm_tcp_required[] = {
+	FTVM_A_TCP_STATE, FTVM_A_TCP_SND_UNA, FTVM_A_TCP_SNDQ_LEN,
+	FTVM_A_TCP_COPIED_SEQ, FTVM_A_TCP_RCVQ_LEN, FTVM_A_TCP_SND_WL1,
+	FTVM_A_TCP_SND_WND, FTVM_A_TCP_MAX_WINDOW, FTVM_A_TCP_RCV_WND,
+	FTVM_A_TCP_RCV_WUP, FTVM_A_TCP_MSS, FTVM_A_TCP_SND_WSCALE,
+	FTVM_A_TCP_RCV_WSCALE, FTVM_A_TCP_OPTS, FTVM_A_TCP_TS_VAL,
+};
+
+static int ftvm_rec_parse_tcp(struct nlattr *nest, struct ftvm_rec *r,
+			      struct netlink_ext_ack *extack)
+{
+	struct nlattr *tb[FTVM_A_TCP_MAX + 1];
+	unsigned int i;
+	int err;
+
+	err = nla_parse_nested(tb, FTVM_A_TCP_MAX, nest, ftvm_tcp_policy,
+			       extack);
+	if (err)
+		return err;
+	for (i = 0; i < ARRAY_SIZE(ftvm_tcp_required); i++)
+		if (NL_REQ_ATTR_CHECK(extack, nest, tb, ftvm_tcp_required[i])) {
+			NL_SET_ERR_MSG(extack, "TCP state incomplete");
+			return -EINVAL;
+		}
+	if (nla_get_u8(tb[FTVM_A_TCP_STATE]) != TCP_ESTABLISHED) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_TCP_STATE],
+				    "only established connections can be restored");
+		return -EINVAL;
+	}
+	r->snd_una = nla_get_u32(tb[FTVM_A_TCP_SND_UNA]);
+	r->sndq_len = nla_get_u32(tb[FTVM_A_TCP_SNDQ_LEN]);
+	r->copied_seq = nla_get_u32(tb[FTVM_A_TCP_COPIED_SEQ]);
+	r->rcvq_len = nla_get_u32(tb[FTVM_A_TCP_RCVQ_LEN]);
+	r->snd_wl1 = nla_get_u32(tb[FTVM_A_TCP_SND_WL1]);
+	r->snd_wnd = nla_get_u32(tb[FTVM_A_TCP_SND_WND]);
+	r->max_window = nla_get_u32(tb[FTVM_A_TCP_MAX_WINDOW]);
+	r->rcv_wnd = nla_get_u32(tb[FTVM_A_TCP_RCV_WND]);
+	r->rcv_wup = nla_get_u32(tb[FTVM_A_TCP_RCV_WUP]);
+	r->mss = nla_get_u16(tb[FTVM_A_TCP_MSS]);
+	r->snd_wscale = nla_get_u8(tb[FTVM_A_TCP_SND_WSCALE]);
+	r->rcv_wscale = nla_get_u8(tb[FTVM_A_TCP_RCV_WSCALE]);
+	r->opts = nla_get_u32(tb[FTVM_A_TCP_OPTS]);
+	r->ts_val = nla_get_u32(tb[FTVM_A_TCP_TS_VAL]);
+	if (tb[FTVM_A_TCP_SNDBUF])
+		r->sndbuf = nla_get_u32(tb[FTVM_A_TCP_SNDBUF]);
+	if (tb[FTVM_A_TCP_RCVBUF])
+		r->rcvbuf = nla_get_u32(tb[FTVM_A_TCP_RCVBUF]);
+	if (r->sndq_len > FTVM_QUEUE_MAX || r->rcvq_len > FTVM_QUEUE_MAX) {
+		NL_SET_ERR_MSG_ATTR(extack, nest, "queue larger than 16 MiB");
+		return -EFBIG;
+	}
+	if (r->max_window < r->snd_wnd ||
+	    after(r->rcv_wup, r->copied_seq + r->rcvq_len) ||
+	    after(r->snd_wl1, r->copied_seq + r->rcvq_len + r->rcv_wnd)) {
+		NL_SET_ERR_MSG_ATTR(extack, nest,
+				    "windows inconsistent with the sequence numbers");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const u16 ftvm_sess_required[] = {
+	FTVM_A_SESS_PROTO, FTVM_A_SESS_FAMILY, FTVM_A_SESS_LADDR,
+	FTVM_A_SESS_RADDR, FTVM_A_SESS_LPORT, FTVM_A_SESS_RPORT,
+};
+
+/* Parse one FTVM_A_SESSION nest into a new record. */
+static struct ftvm_rec *ftvm_rec_parse(struct nlattr *nest,
+				       struct netlink_ext_ack *extack)
+{
+	struct nlattr *tb[FTVM_A_SESS_MAX + 1];
+	struct ftvm_rec tmp = {}, *r;
+	unsigned int i, alen;
+	int err;
+
+	err = nla_parse_nested(tb, FTVM_A_SESS_MAX, nest, ftvm_sess_policy,
+			       extack);
+	if (err)
+		return ERR_PTR(err);
+	if (NL_REQ_ATTR_CHECK(extack, nest, tb, FTVM_A_SESS_VERSION)) {
+		NL_SET_ERR_MSG_ATTR(extack, nest, "record without a format version");
+		return ERR_PTR(-EINVAL);
+	}
+	if (nla_get_u8(tb[FTVM_A_SESS_VERSION]) != FTVM_STATE_VERSION) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SESS_VERSION],
+				    "record format version not supported");
+		return ERR_PTR(-EPROTONOSUPPORT);
+	}
+	for (i = 0; i < ARRAY_SIZE(ftvm_sess_required); i++)
+		if (NL_REQ_ATTR_CHECK(extack, nest, tb, ftvm_sess_required[i])) {
+			NL_SET_ERR_MSG(extack, "record incomplete");
+			return ERR_PTR(-EINVAL);
+		}
+	tmp.proto = nla_get_u8(tb[FTVM_A_SESS_PROTO]);
+	tmp.family = nla_get_u8(tb[FTVM_A_SESS_FAMILY]);
+	if (tmp.proto != IPPROTO_TCP && tmp.proto != IPPROTO_UDP) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SESS_PROTO],
+				    "protocol must be TCP or UDP");
+		return ERR_PTR(-EPROTONOSUPPORT);
+	}
+	if (tmp.family == AF_INET) {
+		alen = 4;
+	} else if (tmp.family == AF_INET6 && IS_ENABLED(CONFIG_IPV6)) {
+		alen = 16;
+	} else {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SESS_FAMILY],
+				    "address family must be AF_INET or AF_INET6");
+		return ERR_PTR(-EAFNOSUPPORT);
+	}
+	if (nla_len(tb[FTVM_A_SESS_LADDR]) != alen ||
+	    nla_len(tb[FTVM_A_SESS_RADDR]) != alen) {
+		NL_SET_ERR_MSG_ATTR(extack, nla_len(tb[FTVM_A_SESS_LADDR]) != alen ?
+				    tb[FTVM_A_SESS_LADDR] : tb[FTVM_A_SESS_RADDR],
+				    "address length does not match the family");
+		return ERR_PTR(-EINVAL);
+	}
+	nla_memcpy(&tmp.laddr, tb[FTVM_A_SESS_LADDR], alen);
+	nla_memcpy(&tmp.raddr, tb[FTVM_A_SESS_RADDR], alen);
+	tmp.lport = nla_get_u16(tb[FTVM_A_SESS_LPORT]);
+	tmp.rport = nla_get_u16(tb[FTVM_A_SESS_RPORT]);
+	if (!tmp.lport || (tmp.proto == IPPROTO_TCP && !tmp.rport)) {
+		NL_SET_ERR_MSG_ATTR(extack, nest, "port 0 in a connection");
+		return ERR_PTR(-EINVAL);
+	}
+	if (tmp.proto == IPPROTO_TCP) {
+		if (NL_REQ_ATTR_CHECK(extack, nest, tb, FTVM_A_SESS_TCP)) {
+			NL_SET_ERR_MSG(extack, "TCP record without its TCP state");
+			return ERR_PTR(-EINVAL);
+		}
+		err = ftvm_rec_parse_tcp(tb[FTVM_A_SESS_TCP], &tmp, extack);
+		if (err)
+			return ERR_PTR(err);
+	} else if (tb[FTVM_A_SESS_TCP]) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SESS_TCP],
+				    "TCP state in a UDP record");
+		return ERR_PTR(-EINVAL);
+	}
+	if (tb[FTVM_A_SESS_BLOB])
+		tmp.blob_len = nla_len(tb[FTVM_A_SESS_BLOB]);
+	if (tmp.blob_len && tmp.proto != IPPROTO_TCP) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SESS_BLOB],
+				    "application state is kept for TCP sessions only");
+		return ERR_PTR(-EINVAL);
+	}
+
+	r = kvmalloc(struct_size(r, data, (size_t)tmp.sndq_len + tmp.rcvq_len +
+				 tmp.blob_len), GFP_KERNEL_ACCOUNT);
+	if (!r)
+		return ERR_PTR(-ENOMEM);
+	*r = tmp;
+	r->attr = nest;
+	if (tmp.blob_len)
+		nla_memcpy(r->data + r->sndq_len + r->rcvq_len,
+			   tb[FTVM_A_SESS_BLOB], r->blob_len);
+	return r;
+}
+
+static int ftvm_rec_fill(struct ftvm_rec *r, struct nlattr *a,
+			 struct netlink_ext_ack *extack)
+{
+	bool snd = nla_type(a) == FTVM_A_SNDQ;
+	u32 *got = snd ? &r->sndq_got : &r->rcvq_got;
+	u32 len = snd ? r->sndq_len : r->rcvq_len;
+	u8 *dst = r->data + (snd ? 0 : r->sndq_len);
+
+	if (nla_len(a) > len - *got) {
+		NL_SET_ERR_MSG_ATTR(extack, a, "more queue bytes than the record declares");
+		return -EINVAL;
+	}
+	memcpy(dst + *got, nla_data(a), nla_len(a));
+	*got += nla_len(a);
+	return 0;
+}
+
+static int ftvm_rec_complete(struct ftvm_rec *r, struct netlink_ext_ack *extack)
+{
+	if (r->sndq_got != r->sndq_len || r->rcvq_got != r->rcvq_len) {
+		NL_SET_ERR_MSG_ATTR(extack, r->attr,
+				    "record truncated: queue bytes missing");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Parse every record of the request onto @list. */
+static int ftvm_recs_parse(struct genl_info *info, struct list_head *list,
+			   unsigned int *n)
+{
+	struct netlink_ext_ack *extack = info->extack;
+	struct ftvm_rec *r = NULL;
+	struct nlattr *a;
+	int rem, err;
+
+	*n = 0;
+	nla_for_each_attr(a, genlmsg_data(info->genlhdr),
+			  genlmsg_len(info->genlhdr), rem) {
+		switch (nla_type(a)) {
+		case FTVM_A_SESSION:
+			if (r) {
+				err = ftvm_rec_complete(r, extack);
+				if (err)
+					goto err;
+			}
+			r = ftvm_rec_parse(a, extack);
+			if (IS_ERR(r)) {
+				err = PTR_ERR(r);
+				goto err;
+			}
+			list_add_tail(&r->node, list);
+			(*n)++;
+			break;
+		case FTVM_A_SNDQ:
+		case FTVM_A_RCVQ:
+			if (!r) {
+				NL_SET_ERR_MSG_ATTR(extack, a, "queue bytes before any record");
+				err = -EINVAL;
+				goto err;
+			}
+			err = ftvm_rec_fill(r, a, extack);
+			if (err)
+				goto err;
+			break;
+		}
+	}
+	if (!r) {
+		NL_SET_ERR_MSG(extack, "no session record (FTVM_A_SESSION)");
+		err = -EINVAL;
+		goto err;
+	}
+	err = ftvm_rec_complete(r, extack);
+	if (err)
+		goto err;
+	return 0;
+err:
+	ftvm_recs_free(list);
+	return err;
+}
+
+/* Build. */
+
+static int ftvm_tcp_opt(struct socket *sock, int opt, const void *val,
+			unsigned int len)
+{
+	return sock->ops->setsockopt(sock, SOL_TCP, opt,
+				     KERNEL_SOCKPTR((void *)val), len);
+}
+
+static int ftvm_tcp_opt_int(struct socket *sock, int opt, int val)
+{
+	return ftvm_tcp_opt(sock, opt, &val, sizeof(val));
+}
+
+static bool ftvm_rec_mapped(const struct ftvm_rec *r)
+{
+	return r->family == AF_INET6 && ipv6_addr_v4mapped(&r->laddr.v6);
+}
+
+/* The service's listener for @r in @net, referenced, or NULL. */
+static struct sock *ftvm_listener(struct net *net, const struct ftvm_rec *r)
+{
+	struct inet_hashinfo *h = net->ipv4.tcp_death_row.hashinfo;
+	struct sock *sk = NULL;
+
+	rcu_read_lock();
+	if (r->family == AF_INET || ftvm_rec_mapped(r)) {
+		__be32 l = r->family == AF_INET ? r->laddr.v4 : r->laddr.v6.s6_addr32[3];
+		__be32 p = r->family == AF_INET ? r->raddr.v4 : r->raddr.v6.s6_addr32[3];
+
+		sk = __inet_lookup_listener(net, h, NULL, 0, p, htons(r->rport),
+					    l, r->lport, 0, 0);
+	}
+#if IS_ENABLED(CONFIG_IPV6)
+	else
+		sk = inet6_lookup_listener(net, h, NULL, 0, &r->raddr.v6,
+					   htons(r->rport), &r->laddr.v6,
+					   r->lport, 0, 0);
+#endif
+	if (IS_ERR(sk) || (sk && (sk->sk_state != TCP_LISTEN ||
+				  sk->sk_protocol != IPPROTO_TCP ||
+				  !refcount_inc_not_zero(&sk->sk_refcnt))))
+		sk = NULL;
+	rcu_read_unlock();
+	return sk;
+}
+
+static int ftvm_addr(const struct ftvm_rec *r, bool local,
+		     struct sockaddr_storage *ss)
+{
+	const union ftvm_addr *a = local ? &r->laddr : &r->raddr;
+	u16 port = local ? r->lport : r->rport;
+
+	memset(ss, 0, sizeof(*ss));
+	if (r->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = a->v4;
+		sin->sin_port = htons(port);
+		return sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = a->v6;
+		sin6->sin6_port = htons(port);
+		return sizeof(*sin6);
+	}
+}
+
+/* Queue @len bytes on the queue repair mode selected. */
+static int ftvm_queue(struct socket *sock, const u8 *data, u32 len)
+{
+	while (len) {
+		struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
+		struct kvec iov = { .iov_base = (void *)data, .iov_len = len };
+		int n;
+
+		n = kernel_sendmsg(sock, &msg, &iov, 1, len);
+		if (n < 0)
+			return n;
+		if (!n)
+			return -ENOBUFS;
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int ftvm_rec_build_tcp(struct net *net, struct ftvm_rec *r,
+			      struct netlink_ext_ack *extack)
+{
+	struct tcp_repair_window win = {
+		.snd_wl1 = r->snd_wl1, .snd_wnd = r->snd_wnd,
+		.max_window = r->max_window, .rcv_wnd = r->rcv_wnd,
+		.rcv_wup = r->rcv_wup,
+	};
+	struct tcp_repair_opt opts[4];
+	struct sockaddr_storage ss;
+	unsigned int nopts = 0;
+	struct socket *sock;
+	struct sock *sk;
+	int len, err;
+
+	r->listener = ftvm_listener(net, r);
+	if (!r->listener) {
+		NL_SET_ERR_MSG_ATTR(extack, r->attr,
+				    "no listening socket for the session's service in the VM");
+		return -ECONNREFUSED;
+	}
+	r->req = inet_reqsk_alloc(r->listener->sk_prot->rsk_prot, r->listener,
+				  true);
+	if (!r->req)
+		return -ENOMEM;
+	tcp_rsk(r->req)->tfo_listener = false;
+
+	/* A user socket (it is accept()ed), counting its namespace. */
+	err = __sock_create(net, r->family, SOCK_STREAM, IPPROTO_TCP, &sock, 0);
+	if (err)
+		return err;
+	r->sock = sock;
+	sk = sock->sk;
+
+	err = ftvm_tcp_opt_int(sock, TCP_REPAIR, TCP_REPAIR_ON);
+	if (err) {
+		NL_SET_ERR_MSG(extack, "TCP repair needs CAP_NET_ADMIN in the VM's namespace");
+		return err;
+	}
+	err = ftvm_tcp_opt_int(sock, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ?:
+	      ftvm_tcp_opt_int(sock, TCP_QUEUE_SEQ, r->snd_una) ?:
+	      ftvm_tcp_opt_int(sock, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) ?:
+	      ftvm_tcp_opt_int(sock, TCP_QUEUE_SEQ, r->copied_seq);
+	if (err)
+		return err;
+
+	len = ftvm_addr(r, true, &ss);
+	err = kernel_bind(sock, (struct sockaddr *)&ss, len);
+	if (err) {
+		NL_SET_ERR_MSG_ATTR(extack, r->attr,
+				    "cannot bind the session's address in the VM");
+		return err;
+	}
+	len = ftvm_addr(r, false, &ss);
+	err = kernel_connect(sock, (struct sockaddr *)&ss, len, 0);
+	if (err == -EADDRNOTAVAIL || err == -EADDRINUSE || err == -EISCONN) {
+		NL_SET_ERR_MSG_ATTR(extack, r->attr,
+				    "the session's 5-tuple is already in use in the VM");
+		return -EADDRINUSE;
+	}
+	if (err) {
+		NL_SET_ERR_MSG_ATTR(extack, r->attr,
+				    "cannot connect the session in the VM");
+		return err;
+	}
+
+	opts[nopts++] = (struct tcp_repair_opt){ TCPOPT_MSS, r->mss };
+	if (r->opts & FTVM_TCP_OPT_WSCALE)
+		opts[nopts++] = (struct tcp_repair_opt){
+			TCPOPT_WINDOW, r->snd_wscale | (u32)r->rcv_wscale << 16 };
+	if (r->opts & FTVM_TCP_OPT_SACK)
+		opts[nopts++] = (struct tcp_repair_opt){ TCPOPT_SACK_PERM, 0 };
+	if (r->opts & FTVM_TCP_OPT_TSTAMP)
+		opts[nopts++] = (struct tcp_repair_opt){ TCPOPT_TIMESTAMP, 0 };
+	err = ftvm_tcp_opt(sock, TCP_REPAIR_OPTIONS, opts,
+			   nopts * sizeof(opts[0]));
+	if (!err && (r->opts & FTVM_TCP_OPT_TSTAMP))
+		err = ftvm_tcp_opt_int(sock, TCP_TIMESTAMP, r->ts_val);
+	if (err)
+		return err;
+
+	/* Room for the queues (never less than the original had). */
+	lock_sock(sk);
+	WRITE_ONCE(sk->sk_sndbuf, max3(sk->sk_sndbuf, (int)min_t(u32, r->sndbuf, INT_MAX),
+				       (int)(2 * r->sndq_len + SKB_TRUESIZE(0))));
+	WRITE_ONCE(sk->sk_rcvbuf, max3(sk->sk_rcvbuf, (int)min_t(u32, r->rcvbuf, INT_MAX),
+				       (int)(2 * r->rcvq_len + SKB_TRUESIZE(0))));
+	release_sock(sk);
+
+	if (r->rcvq_len) {
+		err = ftvm_tcp_opt_int(sock, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) ?:
+		      ftvm_queue(sock, r->data + r->sndq_len, r->rcvq_len);
+		if (err)
+			return err;
+	}
+	if (r->sndq_len) {
+		err = ftvm_tcp_opt_int(sock, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ?:
+		      ftvm_queue(sock, r->data, r->sndq_len);
+		if (err)
+			return err;
+	}
+	err = ftvm_tcp_opt_int(sock, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) ?:
+	      ftvm_tcp_opt(sock, TCP_REPAIR_WINDOW, &win, sizeof(win));
+	if (err) {
+		NL_SET_ERR_MSG_ATTR(extack, r->attr, "the windows were refused");
+		return err;
+	}
+
+	if (r->blob_len) {
+		lock_sock(sk);
+		err = ftvm_state_attach(sk, r->data + r->sndq_len + r->rcvq_len,
+					r->blob_len, &r->cookie);
+		release_sock(sk);
+		if (err) {
+			r->cookie = 0;
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* A UDP session is its binding: the service must have it in the VM. */
+static int ftvm_rec_build_udp(struct net *net, struct ftvm_rec *r,
+			      struct netlink_ext_ack *extack)
+{
+	struct udp_hslot *hslot = udp_hashslot(&udp_table, net, r->lport);
+	bool found = false;
+	struct sock *sk;
+
+	spin_lock_bh(&hslot->lock);
+	sk_for_each(sk, &hslot->head)
+		if (net_eq(sock_net(sk), net) && sk->sk_num == r->lport) {
+			found = true;
+			break;
+		}
+	spin_unlock_bh(&hslot->lock);
+	if (!found) {
+		NL_SET_ERR_MSG_ATTR(extack, r->attr,
+				    "no UDP socket bound to the session's port in the VM");
+		return -ECONNREFUSED;
+	}
+	return 0;
+}
+
+/* Undo a build: nothing reaches the client (repair mode). */
+static void ftvm_rec_unbuild(struct net *net, struct ftvm_rec *r)
+{
+	if (r->cookie)
+		ftvm_state_detach(net, r->cookie);
+	r->cookie = 0;
+	if (r->sock)
+		sock_release(r->sock);
+	r->sock = NULL;
+	if (r->req)
+		reqsk_free(r->req);
+	r->req = NULL;
+	if (r->listener)
+		sock_put(r->listener);
+	r->listener = NULL;
+}
+
+/*
+ * Take the socket away from its struct socket without closing it, the
+ * way a listener's child is before accept() grafts it.
+ */
+static struct sock *ftvm_sock_detach(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+
+	write_lock_bh(&sk->sk_callback_lock);
+	RCU_INIT_POINTER(sk->sk_wq, NULL);
+	sk_set_socket(sk, NULL);
+	write_unlock_bh(&sk->sk_callback_lock);
+	sock->sk = NULL;
+	sock_release(sock);
+	return sk;
+}
+
+/* Make a built connection live and queue it on its listener. */
+static void ftvm_rec_commit(struct net *net, struct ftvm_rec *r)
+{
+	struct sock *lsk = r->listener;
+	struct sock *sk;
+	bool queued;
+
+	if (r->proto != IPPROTO_TCP)
+		return;
+	ftvm_tcp_opt_int(r->sock, TCP_REPAIR, TCP_REPAIR_OFF);
+	sk = ftvm_sock_detach(r->sock);
+	r->sock = NULL;
+	refcount_set(&r->req->rsk_refcnt, 1);
+	sock_hold(sk);
+	local_bh_disable();
+	bh_lock_sock(sk);
+	queued = inet_csk_reqsk_queue_add(lsk, r->req, sk);
+	bh_unlock_sock(sk);
+	local_bh_enable();
+	if (queued) {
+		lsk->sk_data_ready(lsk);
+	} else {
+		/* The listener closed this instant; it reset the child. */
+		reqsk_put(r->req);
+		if (r->cookie)
+			ftvm_state_detach(net, r->cookie);
+	}
+	r->req = NULL;
+	r->cookie = 0;
+	sock_put(sk);
+	sock_put(lsk);
+	r->listener = NULL;
+}
+
+/*
+ * Build every record of @list in @net, then commit them all; on any
+ * failure undo every build and return the error, leaving @list as it
+ * was.  Returns the number of records restored.
+ */
+static int ftvm_recs_restore(struct net *net, struct list_head *list,
+			     struct netlink_ext_ack *extack)
+{
+	struct ftvm_rec *r, *failed = NULL;
+	int n = 0, err = 0;
+
+	list_for_each_entry(r, list, node) {
+		if (r->proto == IPPROTO_TCP)
+			err = ftvm_rec_build_tcp(net, r, extack);
+		else
+			err = ftvm_rec_build_udp(net, r, extack);
+		if (err) {
+			failed = r;
+			break;
+		}
+		cond_resched();
+	}
+	/* A listener that went away since its record was built. */
+	if (!err)
+		list_for_each_entry(r, list, node)
+			if (r->listener && READ_ONCE(r->listener->sk_state) != TCP_LISTEN) {
+				NL_SET_ERR_MSG_ATTR(extack, r->attr,
+						    "the service's listener closed during the restore");
+				err = -ECONNREFUSED;
+				break;
+			}
+	if (err) {
+		list_for_each_entry(r, list, node) {
+			ftvm_rec_unbuild(net, r);
+			if (r == failed)
+				break;
+		}
+		return err;
+	}
+	list_for_each_entry(r, list, node) {
+		ftvm_rec_commit(net, r);
+		n++;
+	}
+	return n;
+}
+
+/* Requests. */
+
+static int ftvm_restore_reply(struct genl_info *info, u8 cmd, u32 count)
+{
+	struct nlattr *nest;
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = genlmsg_new(nla_total_size(nla_total_size(sizeof(u32))), GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &ftvm_genl_family, 0, cmd);
+	if (!hdr)
+		goto err;
+	nest = nla_nest_start(msg, FTVM_A_SNAP);
+	if (!nest || nla_put_u32(msg, FTVM_A_SNAP_COUNT, count))
+		goto err;
+	nla_nest_end(msg, nest);
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+err:
+	nlmsg_free(msg);
+	return -EMSGSIZE;
+}
+
+static u32 ftvm_req_flags(struct genl_info *info, struct netlink_ext_ack *extack,
+			  int *err)
+{
+	struct nlattr *tb[FTVM_A_SNAP_MAX + 1];
+
+	*err = 0;
+	if (!info->attrs[FTVM_A_SNAP])
+		return 0;
+	*err = nla_parse_nested(tb, FTVM_A_SNAP_MAX, info->attrs[FTVM_A_SNAP],
+				ftvm_snap_policy, extack);
+	if (*err || !tb[FTVM_A_SNAP_FLAGS])
+		return 0;
+	return nla_get_u32(tb[FTVM_A_SNAP_FLAGS]);
+}
+
+int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct netlink_ext_ack *extack = info->extack;
+	struct ftvm_sstore *st;
+	unsigned int n;
+	LIST_HEAD(list);
+	struct net *net;
+	u32 flags;
+	int err;
+
+	flags = ftvm_req_flags(info, extack, &err);
+	if (err)
+		return err;
+	if (flags & FTVM_SNAP_F_DISCARD) {
+		NL_SET_ERR_MSG_ATTR(extack, info->attrs[FTVM_A_SNAP],
+				    "discard is an activation flag");
+		return -EINVAL;
+	}
+	net = ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],
+			       extack);
+	if (IS_ERR(net))
+		return PTR_ERR(net);
+	err = ftvm_recs_parse(info, &list, &n);
+	if (err)
+		goto out;
+
+	if (flags & FTVM_SNAP_F_STAGE) {
+		struct ftvm_rec *r;
+
+		list_for_each_entry(r, &list, node)
+			r->attr = NULL;
+		st = ftvm_sstore(net);
+		mutex_lock(&st->lock);
+		if (st->n_staged + n > FTVM_STAGED_MAX) {
+			mutex_unlock(&st->lock);
+			NL_SET_ERR_MSG(extack, "too many staged records for this VM");
+			ftvm_recs_free(&list);
+			err = -ENOSPC;
+			goto out;
+		}
+		list_splice_tail_init(&list, &st->staged);
+		st->n_staged += n;
+		mutex_unlock(&st->lock);
+		err = ftvm_restore_reply(info, FTVM_CMD_SESSION_RESTORE, n);
+		goto out;
+	}
+
+	err = ftvm_recs_restore(net, &list, extack);
+	ftvm_recs_free(&list);
+	if (err >= 0)
+		err = ftvm_restore_reply(info, FTVM_CMD_SESSION_RESTORE, err);
+out:
+	put_net(net);
+	return err;
+}
+
+int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct netlink_ext_ack *extack = info->extack;
+	struct ftvm_sstore *st;
+	unsigned int n;
+	LIST_HEAD(list);
+	struct net *net;
+	u32 flags;
+	int err;
+
+	flags = ftvm_req_flags(info, extack, &err);
+	if (err)
+		return err;
+	if (flags & FTVM_SNAP_F_STAGE) {
+		NL_SET_ERR_MSG_ATTR(extack, info->attrs[FTVM_A_SNAP],
+				    "stage is a restore flag");
+		return -EINVAL;
+	}
+	net = ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],
+			       extack);
+	if (IS_ERR(net))
+		return PTR_ERR(net);
+	st = ftvm_sstore(net);
+	mutex_lock(&st->lock);
+	n = st->n_staged;
+	if (flags & FTVM_SNAP_F_DISCARD) {
+		ftvm_restore_flush(st);
+		mutex_unlock(&st->lock);
+		err = ftvm_restore_reply(info, FTVM_CMD_SESSION_ACTIVATE, n);
+		goto out;
+	}
+	list_splice_init(&st->staged, &list);
+	st->n_staged = 0;
+	mutex_unlock(&st->lock);
+	if (!n) {
+		NL_SET_ERR_MSG(extack, "no records staged for this VM");
+		err = -ENOENT;
+		goto out;
+	}
+
+	err = ftvm_recs_restore(net, &list, extack);
+	if (err < 0) {
+		/* Nothing was activated: keep the records staged. */
+		mutex_lock(&st->lock);
+		list_splice(&list, &st->staged);
+		st->n_staged += n;
+		mutex_unlock(&st->lock);
+		goto out;
+	}
+	ftvm_recs_free(&list);
+	err = ftvm_restore_reply(info, FTVM_CMD_SESSION_ACTIVATE, err);
+out:
+	put_net(net);
+	return err;
+}

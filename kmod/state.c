@@ -1,0 +1,936 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Session state capture: snapshots of a service's sessions taken from
+ * the kernel's own socket tables, and the application state services
+ * attach to their sockets through libftvm (FTVM_CMD_CKPT_*).
+ *
+ * A snapshot walks the TCP established hash for the sockets of the VM's
+ * namespace whose local port is the service's.  Each socket is locked
+ * (lock_sock) only while its record is written into the dump message:
+ * the owner is never held up longer than one socket lock, and with the
+ * socket locked its queues and sequence numbers are one consistent cut
+ * (softirq input goes to the backlog meanwhile).
+ *
+ * Generations: the store's generation is bumped by every snapshot and
+ * every checkpoint.  A session's generation is the snapshot (or
+ * checkpoint) that first saw its current state; a snapshot "since G"
+ * sends only the sessions whose generation is above G.  "State" here is
+ * the four sequence numbers that move whenever data is queued, sent,
+ * acknowledged, received or read, compared without the socket lock, so
+ * an unchanged session costs no lock at all.
+ */
+#include <linux/file.h>
+#include <linux/net.h>
+#include <linux/slab.h>
+#include <linux/sock_diag.h>
+#include <net/inet_hashtables.h>
+#include <net/netns/generic.h>
+#include <net/tcp.h>
+#include <net/udp.h>
+
+#include "uapi/ftvm.h"
+#include "netlink.h"
+#include "restore.h"
+#include "state.h"
+
+static unsigned int ftvm_state_net_id __read_mostly;
+
+struct ftvm_sstore *ftvm_sstore(const struct net *net)
+{
+	return net_generic(net, ftvm_state_net_id);
+}
+
+u64 ftvm_sock_cookie(struct sock *sk)
+{
+	u32 c[2];
+
+	/* Assigns the cookie on first use, like sock_diag does. */
+	sock_diag_save_cookie(sk, c);
+	return (u64)c[1] << 32 | c[0];
+}
+
+static struct ftvm_sess *ftvm_sess_alloc(u16 blob_len)
+{
+	return kzalloc(struct_size_t(struct ftvm_sess, blob, blob_len),
+		       GFP_KERNEL_ACCOUNT);
+}
+
+/*
+ * Insert (or replace) the entry for @cookie; on failure @e is freed.
+ * Store mutex held.
+ */
+static int ftvm_sess_store(struct ftvm_sstore *st, u64 cookie,
+			   struct ftvm_sess *e)
+{
+	struct ftvm_sess *old;
+
+	lockdep_assert_held(&st->lock);
+	old = xa_load(&st->sess, cookie);
+	if (!old && st->n_sess >= FTVM_SESS_MAX) {
+		kfree(e);
+		return -ENOSPC;
+	}
+	old = xa_store(&st->sess, cookie, e, GFP_KERNEL_ACCOUNT);
+	if (xa_is_err(old)) {
+		kfree(e);
+		return xa_err(old);
+	}
+	if (old)
+		kfree(old);
+	else
+		st->n_sess++;
+	return 0;
+}
+
+static void ftvm_sess_erase(struct ftvm_sstore *st, u64 cookie)
+{
+	struct ftvm_sess *e;
+
+	lockdep_assert_held(&st->lock);
+	e = xa_erase(&st->sess, cookie);
+	if (e) {
+		kfree(e);
+		st->n_sess--;
+	}
+}
+
+static void ftvm_sess_fp(const struct tcp_sock *tp, u32 *fp)
+{
+	fp[0] = READ_ONCE(tp->snd_una);
+	fp[1] = READ_ONCE(tp->write_seq);
+	fp[2] = READ_ONCE(tp->rcv_nxt);
+	fp[3] = READ_ONCE(tp->copied_seq);
+}
+
+int ftvm_state_attach(struct sock *sk, const void *blob, u16 len, u64 *cookie)
+{
+	struct ftvm_sstore *st = ftvm_sstore(sock_net(sk));
+	struct tcp_sock *tp = tcp_sk(sk);
+	struct ftvm_sess *e;
+	int err;
+
+	e = ftvm_sess_alloc(len);
+	if (!e)
+		return -ENOMEM;
+	e->ckpt = true;
+	e->blob_len = len;
+	memcpy(e->blob, blob, len);
+	ftvm_sess_fp(tp, e->fp);
+	e->ck_copied = tp->copied_seq;
+	e->ck_write = tp->write_seq;
+	*cookie = ftvm_sock_cookie(sk);
+	mutex_lock(&st->lock);
+	e->gen = ++st->gen;
+	err = ftvm_sess_store(st, *cookie, e);
+	mutex_unlock(&st->lock);
+	return err;
+}
+
+void ftvm_state_detach(struct net *net, u64 cookie)
+{
+	struct ftvm_sstore *st = ftvm_sstore(net);
+
+	mutex_lock(&st->lock);
+	ftvm_sess_erase(st, cookie);
+	mutex_unlock(&st->lock);
+}
+
+/* Checkpoints (libftvm). */
+
+/* The TCP socket a checkpoint request names, with a file reference. */
+static struct socket *ftvm_ckpt_sock(struct nlattr **tb,
+				     struct netlink_ext_ack *extack)
+{
+	struct socket *sock;
+	int err;
+
+	if (!tb[FTVM_A_CKPT_FD]) {
+		NL_SET_ERR_MSG(extack, "the socket is required (FTVM_A_CKPT_FD)");
+		return ERR_PTR(-EINVAL);
+	}
+	sock = sockfd_lookup(nla_get_s32(tb[FTVM_A_CKPT_FD]), &err);
+	if (!sock) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_CKPT_FD], "not a socket");
+		return ERR_PTR(err);
+	}
+	if (sock->type != SOCK_STREAM || sock->sk->sk_protocol != IPPROTO_TCP ||
+	    (sock->sk->sk_family != AF_INET && sock->sk->sk_family != AF_INET6)) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_CKPT_FD],
+				    "not a TCP socket");
+		sockfd_put(sock);
+		return ERR_PTR(-EPROTOTYPE);
+	}
+	return sock;
+}
+
+static int ftvm_ckpt_attrs(struct genl_info *info, struct nlattr **tb)
+{
+	if (GENL_REQ_ATTR_CHECK(info, FTVM_A_CKPT))
+		return -EINVAL;
+	return nla_parse_nested(tb, FTVM_A_CKPT_MAX, info->attrs[FTVM_A_CKPT],
+				ftvm_ckpt_attr_policy, info->extack);
+}
+
+/*
+ * Attach the blob to the socket and cut its byte streams where they are
+ * now, in one step under the socket lock: the blob accounts for every
+ * byte read before copied_seq and written before write_seq, so blob and
+ * socket state belong together.
+ */
+int ftvm_ckpt_set_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct netlink_ext_ack *extack = info->extack;
+	struct nlattr *tb[FTVM_A_CKPT_MAX + 1];
+	struct ftvm_sstore *st;
+	struct ftvm_sess *e;
+	struct socket *sock;
+	struct sock *sk;
+	u16 len = 0;
+	u64 cookie;
+	int err;
+
+	err = ftvm_ckpt_attrs(info, tb);
+	if (err)
+		return err;
+	if (tb[FTVM_A_CKPT_BLOB])
+		len = nla_len(tb[FTVM_A_CKPT_BLOB]);
+	sock = ftvm_ckpt_sock(tb, extack);
+	if (IS_ERR(sock))
+		return PTR_ERR(sock);
+	sk = sock->sk;
+	st = ftvm_sstore(sock_net(sk));
+	e = ftvm_sess_alloc(len);
+	if (!e) {
+		err = -ENOMEM;
+		goto out;
+	}
+	e->ckpt = true;
+	e->blob_len = len;
+	if (len)
+		nla_memcpy(e->blob, tb[FTVM_A_CKPT_BLOB], len);
+	cookie = ftvm_sock_cookie(sk);
+
+	lock_sock(sk);
+	if (sk->sk_state != TCP_ESTABLISHED) {
+		release_sock(sk);
+		kfree(e);
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_CKPT_FD],
+				    "the socket is not an established connection");
+		err = -ENOTCONN;
+		goto out;
+	}
+	ftvm_sess_fp(tcp_sk(sk), e->fp);
+	e->ck_copied = tcp_sk(sk)->copied_seq;
+	e->ck_write = tcp_sk(sk)->write_seq;
+	mutex_lock(&st->lock);
+	e->gen = ++st->gen;
+	err = ftvm_sess_store(st, cookie, e);
+	mutex_unlock(&st->lock);
+	release_sock(sk);
+	if (err == -ENOSPC)
+		NL_SET_ERR_MSG(extack, "too many sessions with state in this namespace");
+out:
+	sockfd_put(sock);
+	return err;
+}
+
+int ftvm_ckpt_get_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct netlink_ext_ack *extack = info->extack;
+	struct nlattr *tb[FTVM_A_CKPT_MAX + 1];
+	struct ftvm_sstore *st;
+	struct sk_buff *reply;
+	struct nlattr *nest;
+	struct ftvm_sess *e;
+	struct socket *sock;
+	void *hdr;
+	int err;
+
+	err = ftvm_ckpt_attrs(info, tb);
+	if (err)
+		return err;
+	if (tb[FTVM_A_CKPT_BLOB]) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_CKPT_BLOB],
+				    "a read takes no blob");
+		return -EINVAL;
+	}
+	sock = ftvm_ckpt_sock(tb, extack);
+	if (IS_ERR(sock))
+		return PTR_ERR(sock);
+	st = ftvm_sstore(sock_net(sock->sk));
+	reply = genlmsg_new(nla_total_size(FTVM_BLOB_MAX) + 64, GFP_KERNEL);
+	if (!reply) {
+		err = -ENOMEM;
+		goto out;
+	}
+	hdr = genlmsg_put_reply(reply, info, &ftvm_genl_family, 0,
+				FTVM_CMD_CKPT_GET);
+	nest = hdr ? nla_nest_start(reply, FTVM_A_CKPT) : NULL;
+	if (!nest) {
+		err = -EMSGSIZE;
+		goto err_free;
+	}
+	mutex_lock(&st->lock);
+	e = xa_load(&st->sess, ftvm_sock_cookie(sock->sk));
+	if (!e || !e->ckpt) {
+		mutex_unlock(&st->lock);
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_CKPT_FD],
+				    "no application state for this socket");
+		err = -ENOENT;
+		goto err_free;
+	}
+	err = nla_put(reply, FTVM_A_CKPT_BLOB, e->blob_len, e->blob) ||
+	      nla_put_u64_64bit(reply, FTVM_A_CKPT_GEN, e->gen,
+				FTVM_A_CKPT_PAD) ? -EMSGSIZE : 0;
+	mutex_unlock(&st->lock);
+	if (err)
+		goto err_free;
+	nla_nest_end(reply, nest);
+	genlmsg_end(reply, hdr);
+	sockfd_put(sock);
+	return genlmsg_reply(reply, info);
+
+err_free:
+	nlmsg_free(reply);
+out:
+	sockfd_put(sock);
+	return err;
+}
+
+/* Snapshots. */
+
+/* Sockets taken from one hash bucket at a time, referenced. */
+#define FTVM_SNAP_BATCH		32
+
+struct ftvm_snap {
+	struct net *net;		/* the VM's namespace, referenced */
+	struct ftvm_sstore *st;
+	u64 since;
+	u64 gen;			/* this snapshot's generation */
+	u32 walk;			/* nonzero: complete, prune at the end */
+	u16 port;
+	u8 proto;			/* 0: TCP and UDP */
+	u8 phase;			/* FTVM_SNAP_TCP, _UDP, _DONE */
+	unsigned int bucket;		/* cursor: hash bucket... */
+	unsigned int skip;		/* ...and its sockets already done */
+	unsigned int n_cookies;
+	u64 cookies[];
+};
+
+enum { FTVM_SNAP_TCP, FTVM_SNAP_UDP, FTVM_SNAP_DONE };
+
+#define FTVM_SNAP_COOKIES_MAX	4096
+
+int ftvm_state_dump_start(struct netlink_callback *cb)
+{
+	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
+	struct netlink_ext_ack *extack = cb->extack;
+	struct nlattr *tb[FTVM_A_SNAP_MAX + 1];
+	unsigned int n = 0;
+	struct ftvm_snap *s;
+	struct nlattr *a;
+	struct net *net;
+	int rem, err;
+
+	if (!info->attrs[FTVM_A_SNAP]) {
+		NL_SET_ERR_MSG(extack, "the service is required (FTVM_A_SNAP)");
+		return -EINVAL;
+	}
+	err = nla_parse_nested(tb, FTVM_A_SNAP_MAX, info->attrs[FTVM_A_SNAP],
+			       ftvm_snap_policy, extack);
+	if (err)
+		return err;
+	if (NL_REQ_ATTR_CHECK(extack, info->attrs[FTVM_A_SNAP], tb,
+			      FTVM_A_SNAP_PORT))
+		return -EINVAL;
+	if (tb[FTVM_A_SNAP_PROTO] &&
+	    nla_get_u8(tb[FTVM_A_SNAP_PROTO]) != IPPROTO_TCP &&
+	    nla_get_u8(tb[FTVM_A_SNAP_PROTO]) != IPPROTO_UDP) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SNAP_PROTO],
+				    "protocol must be TCP (6) or UDP (17)");
+		return -EINVAL;
+	}
+	if (tb[FTVM_A_SNAP_FLAGS]) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SNAP_FLAGS],
+				    "a snapshot takes no flags");
+		return -EINVAL;
+	}
+	nla_for_each_nested(a, info->attrs[FTVM_A_SNAP], rem)
+		if (nla_type(a) == FTVM_A_SNAP_COOKIE)
+			n++;
+	if (n > FTVM_SNAP_COOKIES_MAX) {
+		NL_SET_ERR_MSG_ATTR(extack, info->attrs[FTVM_A_SNAP],
+				    "too many sessions named");
+		return -E2BIG;
+	}
+	net = ftvm_nl_vm_netns(sock_net(cb->skb->sk), info->attrs[FTVM_A_VM],
+			       extack);
+	if (IS_ERR(net))
+		return PTR_ERR(net);
+	s = kzalloc(struct_size(s, cookies, n), GFP_KERNEL);
+	if (!s) {
+		put_net(net);
+		return -ENOMEM;
+	}
+	s->net = net;
+	s->st = ftvm_sstore(net);
+	s->port = nla_get_u16(tb[FTVM_A_SNAP_PORT]);
+	if (tb[FTVM_A_SNAP_PROTO])
+		s->proto = nla_get_u8(tb[FTVM_A_SNAP_PROTO]);
+	if (tb[FTVM_A_SNAP_SINCE])
+		s->since = nla_get_u64(tb[FTVM_A_SNAP_SINCE]);
+	nla_for_each_nested(a, info->attrs[FTVM_A_SNAP], rem)
+		if (nla_type(a) == FTVM_A_SNAP_COOKIE)
+			s->cookies[s->n_cookies++] = nla_get_u64(a);
+	s->phase = s->proto == IPPROTO_UDP ? FTVM_SNAP_UDP : FTVM_SNAP_TCP;
+
+	mutex_lock(&s->st->lock);
+	s->gen = ++s->st->gen;
+	/* Only a snapshot of everything may prune what it did not see. */
+	if (!s->since && !s->n_cookies && !s->proto)
+		s->walk = ++s->st->walk ?: ++s->st->walk;
+	mutex_unlock(&s->st->lock);
+	cb->args[0] = (long)s;
+	return 0;
+}
+
+int ftvm_state_dump_done(struct netlink_callback *cb)
+{
+	struct ftvm_snap *s = (struct ftvm_snap *)cb->args[0];
+
+	if (s) {
+		put_net(s->net);
+		kfree(s);
+	}
+	return 0;
+}
+
+static bool ftvm_snap_wants(const struct ftvm_snap *s, u64 cookie)
+{
+	unsigned int i;
+
+	if (!s->n_cookies)
+		return true;
+	for (i = 0; i < s->n_cookies; i++)
+		if (s->cookies[i] == cookie)
+			return true;
+	return false;
+}
+
+static void *ftvm_snap_hdr(struct sk_buff *skb, struct netlink_callback *cb,
+			   const struct ftvm_snap *s)
+{
+	struct nlattr *nest;
+	void *hdr;
+
+	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			  &ftvm_genl_family, NLM_F_MULTI, FTVM_CMD_SESSION_GET);
+	if (!hdr)
+		return NULL;
+	nest = nla_nest_start(skb, FTVM_A_SNAP);
+	if (!nest || nla_put_u64_64bit(skb, FTVM_A_SNAP_GEN, s->gen,
+				       FTVM_A_SNAP_PAD)) {
+		genlmsg_cancel(skb, hdr);
+		return NULL;
+	}
+	nla_nest_end(skb, nest);
+	return hdr;
+}
+
+static int ftvm_put_tuple(struct sk_buff *skb, struct sock *sk, u64 cookie)
+{
+	const struct inet_sock *inet = inet_sk(sk);
+	int alen = sk->sk_family == AF_INET ? 4 : 16;
+	const void *laddr, *raddr;
+
+	if (sk->sk_family == AF_INET) {
+		laddr = &inet->inet_rcv_saddr;
+		raddr = &inet->inet_daddr;
+	} else {
+#if IS_ENABLED(CONFIG_IPV6)
+		laddr = &sk->sk_v6_rcv_saddr;
+		raddr = &sk->sk_v6_daddr;
+#else
+		return -EAFNOSUPPORT;
+#endif
+	}
+	if (nla_put_u8(skb, FTVM_A_SESS_VERSION, FTVM_STATE_VERSION) ||
+	    nla_put_u8(skb, FTVM_A_SESS_PROTO, sk->sk_protocol) ||
+	    nla_put_u8(skb, FTVM_A_SESS_FAMILY, sk->sk_family) ||
+	    nla_put(skb, FTVM_A_SESS_LADDR, alen, laddr) ||
+	    nla_put(skb, FTVM_A_SESS_RADDR, alen, raddr) ||
+	    nla_put_u16(skb, FTVM_A_SESS_LPORT, inet->inet_num) ||
+	    nla_put_u16(skb, FTVM_A_SESS_RPORT, ntohs(inet->inet_dport)) ||
+	    nla_put_u64_64bit(skb, FTVM_A_SESS_COOKIE, cookie, FTVM_A_SESS_PAD))
+		return -EMSGSIZE;
+	return 0;
+}
+
+/* Writes a queue's bytes as FTVM_QCHUNK-sized attributes. */
+struct ftvm_qput {
+	struct sk_buff *msg;
+	int type;
+	u32 from;		/* sequence number of the next byte wanted */
+	u32 left;		/* bytes still wanted */
+	u8 *dst;
+	u32 room;		/* left in the current attribute */
+};
+
+static int ftvm_qput_skb(struct ftvm_qput *q, const struct sk_buff *skb,
+			 u32 seq)
+{
+	u32 off = 0, len = skb->len;
+	int err;
+
+	if (before(seq, q->from)) {
+		off = q->from - seq;
+		if (off >= len)
+			return 0;
+	} else if (seq != q->from) {
+		return -EIO;	/* a hole: the queue is not what we think */
+	}
+	len -= off;
+	while (len && q->left) {
+		u32 n;
+
+		if (!q->room) {
+			struct nlattr *a;
+
+			n = min_t(u32, q->left, FTVM_QCHUNK);
+			a = nla_reserve(q->msg, q->type, n);
+			if (!a)
+				return -EMSGSIZE;
+			q->dst = nla_data(a);
+			q->room = n;
+		}
+		n = min3(len, q->room, q->left);
+		err = skb_copy_bits(skb, off, q->dst, n);
+		if (err)
+			return err;
+		q->dst += n;
+		q->room -= n;
+		q->left -= n;
+		q->from += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int ftvm_put_queues(struct sk_buff *msg, struct sock *sk)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+	struct ftvm_qput q = { .msg = msg, .type = FTVM_A_SNDQ,
+			       .from = tp->snd_una,
+			       .left = tp->write_seq - tp->snd_una };
+	struct sk_buff *skb;
+	int err;
+
+	skb_rbtree_walk(skb, &sk->tcp_rtx_queue) {
+		if (!q.left)
+			break;
+		err = ftvm_qput_skb(&q, skb, TCP_SKB_CB(skb)->seq);
+		if (err)
+			return err;
+	}
+	skb_queue_walk(&sk->sk_write_queue, skb) {
+		if (!q.left)
+			break;
+		err = ftvm_qput_skb(&q, skb, TCP_SKB_CB(skb)->seq);
+		if (err)
+			return err;
+	}
+	if (q.left)
+		return -EIO;
+
+	q = (struct ftvm_qput){ .msg = msg, .type = FTVM_A_RCVQ,
+				.from = tp->copied_seq,
+				.left = tp->rcv_nxt - tp->copied_seq };
+	skb_queue_walk(&sk->sk_receive_queue, skb) {
+		u32 seq = TCP_SKB_CB(skb)->seq;
+
+		if (!q.left)
+			break;
+		/* Data that came with a SYN starts one after it. */
+		if (TCP_SKB_CB(skb)->tcp_flags & TCPHDR_SYN)
+			seq++;
+		err = ftvm_qput_skb(&q, skb, seq);
+		if (err)
+			return err;
+	}
+	return q.left ? -EIO : 0;
+}
+
+static int ftvm_put_tcp(struct sk_buff *skb, struct sock *sk)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+	const struct tcp_options_received *rx = &tp->rx_opt;
+	struct nlattr *nest;
+	u32 opts = 0;
+
+	if (rx->sack_ok)
+		opts |= FTVM_TCP_OPT_SACK;
+	if (rx->tstamp_ok)
+		opts |= FTVM_TCP_OPT_TSTAMP;
+	if (rx->wscale_ok)
+		opts |= FTVM_TCP_OPT_WSCALE;
+	nest = nla_nest_start(skb, FTVM_A_SESS_TCP);
+	if (!nest ||
+	    nla_put_u8(skb, FTVM_A_TCP_STATE, sk->sk_state) ||
+	    nla_put_u32(skb, FTVM_A_TCP_SND_UNA, tp->snd_una) ||
+	    nla_put_u32(skb, FTVM_A_TCP_SND_NXT, tp->snd_nxt) ||
+	    nla_put_u32(skb, FTVM_A_TCP_SNDQ_LEN, tp->write_seq - tp->snd_una) ||
+	    nla_put_u32(skb, FTVM_A_TCP_COPIED_SEQ, tp->copied_seq) ||
+	    nla_put_u32(skb, FTVM_A_TCP_RCVQ_LEN, tp->rcv_nxt - tp->copied_seq) ||
+	    nla_put_u32(skb, FTVM_A_TCP_SND_WL1, tp->snd_wl1) ||
+	    nla_put_u32(skb, FTVM_A_TCP_SND_WND, tp->snd_wnd) ||
+	    nla_put_u32(skb, FTVM_A_TCP_MAX_WINDOW, tp->max_window) ||
+	    nla_put_u32(skb, FTVM_A_TCP_RCV_WND, tp->rcv_wnd) ||
+	    nla_put_u32(skb, FTVM_A_TCP_RCV_WUP, tp->rcv_wup) ||
+	    nla_put_u16(skb, FTVM_A_TCP_MSS, rx->mss_clamp) ||
+	    nla_put_u8(skb, FTVM_A_TCP_SND_WSCALE, rx->snd_wscale) ||
+	    nla_put_u8(skb, FTVM_A_TCP_RCV_WSCALE, rx->rcv_wscale) ||
+	    nla_put_u32(skb, FTVM_A_TCP_OPTS, opts) ||
+	    nla_put_u32(skb, FTVM_A_TCP_TS_VAL,
+			tcp_time_stamp_raw() + tp->tsoffset) ||
+	    nla_put_u32(skb, FTVM_A_TCP_TS_RECENT, rx->ts_recent) ||
+	    nla_put_u32(skb, FTVM_A_TCP_SNDBUF, READ_ONCE(sk->sk_sndbuf)) ||
+	    nla_put_u32(skb, FTVM_A_TCP_RCVBUF, READ_ONCE(sk->sk_rcvbuf)))
+		return -EMSGSIZE;
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+/* Room one record needs at most, beyond its queue bytes. */
+#define FTVM_REC_OVERHEAD	512
+
+/*
+ * Write one TCP session's record, if the snapshot wants it.  Returns 0
+ * when written or skipped, -EMSGSIZE when @skb is full.
+ */
+static int ftvm_snap_tcp(struct sk_buff *skb, struct netlink_callback *cb,
+			 struct ftvm_snap *s, struct sock *sk)
+{
+	struct ftvm_sstore *st = s->st;
+	struct tcp_sock *tp = tcp_sk(sk);
+	u32 fp[4], sndq, rcvq, flags = 0;
+	struct ftvm_sess *e, *new = NULL;
+	struct nlattr *nest;
+	size_t need;
+	u64 cookie;
+	void *hdr;
+	int err = 0;
+
+	cookie = ftvm_sock_cookie(sk);
+	if (!ftvm_snap_wants(s, cookie))
+		return 0;
+	/* Cheap test first: an unchanged session needs no socket lock. */
+	ftvm_sess_fp(tp, fp);
+	mutex_lock(&st->lock);
+	e = xa_load(&st->sess, cookie);
+	if (e && !memcmp(e->fp, fp, sizeof(fp)) && e->gen <= s->since) {
+		e->walk = s->walk;
+		mutex_unlock(&st->lock);
+		return 0;
+	}
+	mutex_unlock(&st->lock);
+	if (!e) {
+		new = ftvm_sess_alloc(0);
+		if (!new)
+			return -ENOMEM;
+	}
+
+	lock_sock(sk);
+	if (sk->sk_state != TCP_ESTABLISHED) {
+		/* Closing or not yet open: nothing that could go on. */
+		goto out_unlock;
+	}
+	sndq = tp->write_seq - tp->snd_una;
+	rcvq = tp->rcv_nxt - tp->copied_seq;
+	need = FTVM_REC_OVERHEAD + nla_total_size(FTVM_BLOB_MAX) + sndq + rcvq +
+	       (sndq / FTVM_QCHUNK + rcvq / FTVM_QCHUNK + 2) * NLA_HDRLEN;
+	if (need > skb_tailroom(skb)) {
+		/* Ask for a larger message next time if even an empty one
+		 * cannot hold this record. */
+		if (!skb->len)
+			cb->min_dump_alloc = need + NLMSG_GOODSIZE;
+		err = -EMSGSIZE;
+		goto out_unlock;
+	}
+	ftvm_sess_fp(tp, fp);
+
+	mutex_lock(&st->lock);
+	e = xa_load(&st->sess, cookie);
+	if (!e) {
+		new->gen = s->gen;
+		memcpy(new->fp, fp, sizeof(fp));
+		err = ftvm_sess_store(st, cookie, new);
+		new = NULL;
+		if (err) {
+			mutex_unlock(&st->lock);
+			goto out_unlock;
+		}
+		e = xa_load(&st->sess, cookie);
+	} else if (memcmp(e->fp, fp, sizeof(fp))) {
+		e->gen = s->gen;
+		memcpy(e->fp, fp, sizeof(fp));
+	}
+	e->walk = s->walk;
+	if (e->gen <= s->since) {
+		mutex_unlock(&st->lock);
+		goto out_unlock;
+	}
+	if (e->ckpt) {
+		flags |= FTVM_SESS_F_BLOB;
+		/* Read or written since the checkpoint: the blob is older
+		 * than the socket state. */
+		if (e->ck_copied != tp->copied_seq || e->ck_write != tp->write_seq)
+			flags |= FTVM_SESS_F_STALE;
+	}
+
+	err = -EMSGSIZE;
+	hdr = ftvm_snap_hdr(skb, cb, s);
+	if (!hdr) {
+		mutex_unlock(&st->lock);
+		goto out_unlock;
+	}
+	nest = nla_nest_start(skb, FTVM_A_SESSION);
+	if (!nest || ftvm_put_tuple(skb, sk, cookie) ||
+	    nla_put_u64_64bit(skb, FTVM_A_SESS_GEN, e->gen, FTVM_A_SESS_PAD) ||
+	    nla_put_u32(skb, FTVM_A_SESS_FLAGS, flags) ||
+	    ftvm_put_tcp(skb, sk) ||
+	    (e->ckpt && nla_put(skb, FTVM_A_SESS_BLOB, e->blob_len, e->blob))) {
+		mutex_unlock(&st->lock);
+		goto cancel;
+	}
+	mutex_unlock(&st->lock);
+	nla_nest_end(skb, nest);
+	err = ftvm_put_queues(skb, sk);
+	if (err)
+		goto cancel;
+	genlmsg_end(skb, hdr);
+	release_sock(sk);
+	return 0;
+
+cancel:
+	genlmsg_cancel(skb, hdr);
+	if (err == -EIO) {
+		/* Cannot happen with the socket locked; do not loop on it. */
+		pr_warn_ratelimited("inconsistent queues on a socket, not captured\n");
+		err = 0;
+	}
+out_unlock:
+	release_sock(sk);
+	kfree(new);
+	return err;
+}
+
+static int ftvm_snap_udp(struct sk_buff *skb, struct netlink_callback *cb,
+			 struct ftvm_snap *s, struct sock *sk)
+{
+	u64 cookie = ftvm_sock_cookie(sk);
+	struct nlattr *nest;
+	void *hdr;
+
+	if (!ftvm_snap_wants(s, cookie) || s->since)
+		return 0;	/* a binding has no state that changes */
+	hdr = ftvm_snap_hdr(skb, cb, s);
+	if (!hdr)
+		return -EMSGSIZE;
+	nest = nla_nest_start(skb, FTVM_A_SESSION);
+	if (!nest || ftvm_put_tuple(skb, sk, cookie) ||
+	    nla_put_u64_64bit(skb, FTVM_A_SESS_GEN, s->gen, FTVM_A_SESS_PAD)) {
+		genlmsg_cancel(skb, hdr);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+/* Collect up to FTVM_SNAP_BATCH matching TCP sockets of one bucket. */
+static unsigned int ftvm_collect_tcp(struct ftvm_snap *s,
+				     struct inet_hashinfo *h,
+				     struct sock **socks, bool *more)
+{
+	struct inet_ehash_bucket *head = &h->ehash[s->bucket];
+	spinlock_t *lock = inet_ehash_lockp(h, s->bucket);
+	struct hlist_nulls_node *node;
+	unsigned int n = 0, idx = 0;
+	struct sock *sk;
+
+	*more = false;
+	if (hlist_nulls_empty(&head->chain))
+		return 0;
+	spin_lock_bh(lock);
+	sk_nulls_for_each(sk, node, &head->chain) {
+		if (sk->sk_state == TCP_TIME_WAIT ||
+		    sk->sk_state == TCP_NEW_SYN_RECV)
+			continue;
+		if (!net_eq(sock_net(sk), s->net) || sk->sk_num != s->port)
+			continue;
+		if (idx++ < s->skip)
+			continue;
+		if (n == FTVM_SNAP_BATCH) {
+			*more = true;
+			break;
+		}
+		sock_hold(sk);
+		socks[n++] = sk;
+	}
+	spin_unlock_bh(lock);
+	return n;
+}
+
+static unsigned int ftvm_collect_udp(struct ftvm_snap *s, struct sock **socks,
+				     bool *more)
+{
+	struct udp_table *t = &udp_table;
+	struct udp_hslot *hslot = udp_hashslot(t, s->net, s->port);
+	unsigned int n = 0, idx = 0;
+	struct sock *sk;
+
+	*more = false;
+	spin_lock_bh(&hslot->lock);
+	sk_for_each(sk, &hslot->head) {
+		if (!net_eq(sock_net(sk), s->net) || sk->sk_num != s->port)
+			continue;
+		if (idx++ < s->skip)
+			continue;
+		if (n == FTVM_SNAP_BATCH) {
+			*more = true;
+			break;
+		}
+		sock_hold(sk);
+		socks[n++] = sk;
+	}
+	spin_unlock_bh(&hslot->lock);
+	return n;
+}
+
+/* Forget the sessions a complete snapshot did not see: they are gone. */
+static void ftvm_snap_prune(struct ftvm_snap *s)
+{
+	struct ftvm_sstore *st = s->st;
+	struct ftvm_sess *e;
+	unsigned long cookie;
+
+	mutex_lock(&st->lock);
+	xa_for_each(&st->sess, cookie, e)
+		if (e->walk != s->walk && READ_ONCE(st->walk) == s->walk)
+			ftvm_sess_erase(st, cookie);
+	mutex_unlock(&st->lock);
+}
+
+int ftvm_state_dump(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct ftvm_snap *s = (struct ftvm_snap *)cb->args[0];
+	struct inet_hashinfo *h = s->net->ipv4.tcp_death_row.hashinfo;
+	struct sock *socks[FTVM_SNAP_BATCH];
+	unsigned int i, n;
+	bool more;
+	int err = 0;
+
+	while (s->phase != FTVM_SNAP_DONE) {
+		if (s->phase == FTVM_SNAP_TCP) {
+			if (s->bucket > h->ehash_mask) {
+				s->phase = s->proto ? FTVM_SNAP_DONE : FTVM_SNAP_UDP;
+				s->bucket = 0;
+				s->skip = 0;
+				continue;
+			}
+			n = ftvm_collect_tcp(s, h, socks, &more);
+		} else {
+			n = ftvm_collect_udp(s, socks, &more);
+		}
+		for (i = 0; i < n; i++) {
+			if (!err) {
+				if (s->phase == FTVM_SNAP_TCP)
+					err = ftvm_snap_tcp(skb, cb, s, socks[i]);
+				else
+					err = ftvm_snap_udp(skb, cb, s, socks[i]);
+				if (!err)
+					s->skip++;
+			}
+			sock_put(socks[i]);
+		}
+		if (err)
+			break;
+		if (!more) {
+			if (s->phase == FTVM_SNAP_UDP) {
+				s->phase = FTVM_SNAP_DONE;
+			} else {
+				s->bucket++;
+				s->skip = 0;
+			}
+		}
+		cond_resched();
+	}
+	if (err == -EMSGSIZE) {
+		if (skb->len)
+			return skb->len;
+		/* Not even one record fit: an empty message keeps the dump
+		 * going; the next one is sized by cb->min_dump_alloc. */
+		if (cb->min_dump_alloc > skb_tailroom(skb)) {
+			void *hdr = ftvm_snap_hdr(skb, cb, s);
+
+			if (hdr) {
+				genlmsg_end(skb, hdr);
+				return skb->len;
+			}
+		}
+		return -EMSGSIZE;
+	}
+	if (err)
+		return err;
+	if (s->walk) {
+		ftvm_snap_prune(s);
+		s->walk = 0;
+	}
+	return skb->len;
+}
+
+/* Per-namespace store. */
+
+static int __net_init ftvm_state_net_init(struct net *net)
+{
+	struct ftvm_sstore *st = ftvm_sstore(net);
+
+	mutex_init(&st->lock);
+	xa_init(&st->sess);
+	INIT_LIST_HEAD(&st->staged);
+	return 0;
+}
+
+static void __net_exit ftvm_state_net_exit(struct net *net)
+{
+	struct ftvm_sstore *st = ftvm_sstore(net);
+	struct ftvm_sess *e;
+	unsigned long cookie;
+
+	/* No request can reach a dying namespace's store any more. */
+	mutex_lock(&st->lock);
+	xa_for_each(&st->sess, cookie, e)
+		ftvm_sess_erase(st, cookie);
+	ftvm_restore_flush(st);
+	mutex_unlock(&st->lock);
+	xa_destroy(&st->sess);
+	mutex_destroy(&st->lock);
+}
+
+static struct pernet_operations ftvm_state_net_ops = {
+	.init = ftvm_state_net_init,
+	.exit = ftvm_state_net_exit,
+	.id = &ftvm_state_net_id,
+	.size = sizeof(struct ftvm_sstore),
+};
+
+int __init ftvm_state_init(void)
+{
+	return register_pernet_subsys(&ftvm_state_net_ops);
+}
+
+void ftvm_state_uninit(void)
+{
+	unregister_pernet_subsys(&ftvm_state_net_ops);
+}

@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Topology and helpers shared by the session-state tests.
+#
+#   client C                host H (router, VM registry)             VM A / VM B
+#  198.18.0.2/24 -- cveth -- hC 198.18.0.1/24
+#                            hA 198.18.2.1/30 ----- eth0 198.18.2.2/30  (A)
+#                            hB 198.18.3.1/30 ----- eth0 198.18.3.2/30  (B)
+#                            198.18.1.1 via A, then via B      lo 198.18.1.1/32 (A and B)
+#
+# The service address 198.18.1.1 lives in both VMs; H routes it to A,
+# and after A's device is deleted, to B.
+
+TOP=${FTVM_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+# shellcheck source=../lib/ktap.sh
+source "$TOP/selftests/lib/ktap.sh"
+EX=$TOP/user/examples
+FTCTL=$TOP/user/ftctl/ftctl
+SVC=198.18.1.1
+PORT=7000
+
+P=ftvm-$$
+C=$P-c H=$P-h A=$P-a B=$P-b
+nC() { ip netns exec "$C" "$@"; }
+nH() { ip netns exec "$H" "$@"; }
+nA() { ip netns exec "$A" "$@"; }
+nB() { ip netns exec "$B" "$@"; }
+state() { nH "$EX/ftvm-state" "$@"; }
+
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	for n in "$C" "$H" "$A" "$B"; do ip netns del "$n" 2>/dev/null; done
+	rm -rf "$WORK"
+}
+
+setup() {
+	WORK=$(mktemp -d /tmp/ftvm-state.XXXXXX)
+	trap cleanup EXIT
+	for n in "$C" "$H" "$A" "$B"; do
+		ip netns add "$n" || return 1
+		ip -n "$n" link set lo up
+	done
+	ip link add hC netns "$H" type veth peer cveth netns "$C"
+	ip link add hA netns "$H" type veth peer eth0 netns "$A"
+	ip link add hB netns "$H" type veth peer eth0 netns "$B"
+	ip -n "$C" addr add 198.18.0.2/24 dev cveth
+	ip -n "$H" addr add 198.18.0.1/24 dev hC
+	ip -n "$H" addr add 198.18.2.1/30 dev hA
+	ip -n "$H" addr add 198.18.3.1/30 dev hB
+	ip -n "$A" addr add 198.18.2.2/30 dev eth0
+	ip -n "$B" addr add 198.18.3.2/30 dev eth0
+	for n in "$A" "$B"; do ip -n "$n" addr add $SVC/32 dev lo; done
+	for d in "$C cveth" "$H hC" "$H hA" "$H hB" "$A eth0" "$B eth0"; do
+		set -- $d
+		ip -n "$1" link set "$2" up
+	done
+	ip -n "$C" route add default via 198.18.0.1
+	ip -n "$A" route add default via 198.18.2.1
+	ip -n "$B" route add default via 198.18.3.1
+	ip -n "$H" route add $SVC/32 via 198.18.2.2
+	nH sysctl -qw net.ipv4.ip_forward=1
+	nH "$FTCTL" vm add a id 1 dev hA >/dev/null &&
+	nH "$FTCTL" vm add b id 2 dev hB >/dev/null &&
+	state netns 1 "/run/netns/$A" && state netns 2 "/run/netns/$B"
+}
+
+# wait_listen NS PORT [tcp|udp]: poll until something listens.
+wait_listen() {
+	local i opt=-tln
+	[[ ${3:-tcp} == udp ]] && opt=-uln
+	for ((i = 0; i < 200; i++)); do
+		ip netns exec "$1" ss -H $opt "sport = :$2" | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# count_estab NS PORT: established connections of the service.
+count_estab() {
+	ip netns exec "$1" ss -Htn state established "sport = :$2" | wc -l
+}
+
+# Start a client coprocess: client MODE N; talk with cmd.
+client() {
+	coproc CL { nC "$EX/sessclient" "$1" $SVC $PORT "$2" 2>&1; }
+	PIDS+=("$CL_PID")
+	read -r -t 120 line <&"${CL[0]}" && [[ $line == ok* ]] || { echo "client: $line"; return 1; }
+}
+
+# cmd LINE: send a command to the client, wait for its answer.
+cmd() {
+	local line
+	echo "$1" >&"${CL[1]}"
+	read -r -t 300 line <&"${CL[0]}" || { echo "client: no answer to $1"; return 1; }
+	[[ $line == ok* ]] || { echo "client: $line"; return 1; }
+}
+
+# client_quit: end the client; it must exit cleanly.
+client_quit() {
+	local pid=$CL_PID
+	echo quit >&"${CL[1]}"
+	wait "$pid"
+}
+
+# fail_over: A's device goes, H routes the service to B.
+fail_over() {
+	ip -n "$H" link del hA &&
+	ip -n "$H" route replace $SVC/32 via 198.18.3.2
+}

@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ftvm-state: snapshot, restore and activate session state by hand.
+ *
+ *   ftvm-state netns VM NSPATH
+ *   ftvm-state dump VM PORT [proto tcp|udp] [since GEN] [cookie C]... [out FILE]
+ *   ftvm-state restore VM FILE [stage] [batch N] [mangle KIND]
+ *   ftvm-state activate VM [discard]
+ *
+ * VM is a VM id in the caller's namespace.  A records FILE is the raw
+ * stream of record attributes (Documentation/state-format.rst); "dump"
+ * writes it, "restore" sends it in batches of N records (default: all
+ * in one request).  "mangle" corrupts the first record for the tests:
+ * version, noversion, family, truncate, garbage, dup.
+ * Prints one line "records N gen G bytes B" (dump) or "count N" to
+ * stdout; errors as "Error: ..." on stderr, exit 1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include "../../kmod/uapi/ftvm.h"
+#include "../libftvm/nl.h"
+
+static struct ftvm_nl nl;
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "Error: %s: %s%s%s\n", what, strerror(-err),
+		nl.err[0] ? ": " : "", nl.err);
+	exit(1);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: ftvm-state netns VM NSPATH | dump VM PORT [proto tcp|udp] [since G] [cookie C]... [out FILE]\n"
+			"       | restore VM FILE [stage] [batch N] [mangle KIND] | activate VM [discard]\n");
+	exit(2);
+}
+
+static void put_vm(struct ftvm_msg *m, uint32_t id)
+{
+	long nest = ftvm_msg_nest(m, FTVM_A_VM);
+
+	ftvm_msg_put(m, FTVM_A_VM_ID, &id, sizeof(id));
+	ftvm_msg_nest_end(m, nest);
+}
+
+struct dump_out {
+	char *buf;
+	size_t len, cap;
+	unsigned long records;
+	uint64_t gen;
+};
+
+static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
+{
+	struct dump_out *o = arg;
+	const struct nlattr *a, *b;
+	long rem, rem2;
+
+	ftvm_nla_for_each(a, attrs, len, rem) {
+		size_t n = NLA_ALIGN(a->nla_len);
+
+		if (ftvm_nla_type(a) == FTVM_A_SNAP) {
+			ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), rem2)
+				if (ftvm_nla_type(b) == FTVM_A_SNAP_GEN)
+					memcpy(&o->gen, ftvm_nla_data(b), 8);
+			continue;
+		}
+		if (ftvm_nla_type(a) == FTVM_A_SESSION)
+			o->records++;
+		if (o->len + n > o->cap) {
+			o->cap = (o->cap + n) * 2;
+			o->buf = realloc(o->buf, o->cap);
+			if (!o->buf)
+				return -ENOMEM;
+		}
+		memcpy(o->buf + o->len, a, n);
+		o->len += n;
+	}
+	return 0;
+}
+
+static int cmd_dump(uint32_t vm, int argc, char **argv)
+{
+	struct dump_out o = { 0 };
+	const char *out = NULL;
+	struct ftvm_msg m;
+	uint16_t port;
+	long nest;
+	int i, err;
+	FILE *f;
+
+	if (argc < 1)
+		usage();
+	port = atoi(argv[0]);
+	ftvm_msg_init(&m, &nl, FTVM_CMD_SESSION_GET, NLM_F_DUMP);
+	put_vm(&m, vm);
+	nest = ftvm_msg_nest(&m, FTVM_A_SNAP);
+	ftvm_msg_put(&m, FTVM_A_SNAP_PORT, &port, sizeof(port));
+	for (i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "proto")) {
+			uint8_t p = !strcmp(argv[i + 1], "udp") ? IPPROTO_UDP :
+				    !strcmp(argv[i + 1], "tcp") ? IPPROTO_TCP : atoi(argv[i + 1]);
+
+			ftvm_msg_put(&m, FTVM_A_SNAP_PROTO, &p, 1);
+		} else if (!strcmp(argv[i], "since")) {
+			uint64_t g = strtoull(argv[i + 1], NULL, 0);
+
+			ftvm_msg_put(&m, FTVM_A_SNAP_SINCE, &g, 8);
+		} else if (!strcmp(argv[i], "cookie")) {
+			uint64_t c = strtoull(argv[i + 1], NULL, 0);
+
+			ftvm_msg_put(&m, FTVM_A_SNAP_COOKIE, &c, 8);
+		} else if (!strcmp(argv[i], "out")) {
+			out = argv[i + 1];
+		} else {
+			usage();
+		}
+	}
+	ftvm_msg_nest_end(&m, nest);
+	err = ftvm_nl_talk(&nl, &m, dump_cb, &o);
+	ftvm_msg_free(&m);
+	if (err)
+		die("snapshot", err);
+	f = out ? fopen(out, "w") : NULL;
+	if (out && (!f || fwrite(o.buf, 1, o.len, f) != o.len || fclose(f)))
+		die("writing the records", -errno);
+	printf("records %lu gen %" PRIu64 " bytes %zu\n", o.records, o.gen, o.len);
+	free(o.buf);
+	return 0;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	size_t cap = 1 << 16;
+	char *buf = malloc(cap);
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || !buf)
+		die(path, -errno);
+	*len = 0;
+	while ((n = read(fd, buf + *len, cap - *len)) > 0) {
+		*len += n;
+		if (*len == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			if (!buf)
+				die(path, -ENOMEM);
+		}
+	}
+	close(fd);
+	return buf;
+}
+
+static int count_cb(const struct nlattr *attrs, size_t len, void *arg)
+{
+	const struct nlattr *a, *b;
+	long rem, rem2;
+
+	ftvm_nla_for_each(a, attrs, len, rem)
+		if (ftvm_nla_type(a) == FTVM_A_SNAP)
+			ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), rem2)
+				if (ftvm_nla_type(b) == FTVM_A_SNAP_COUNT)
+					*(unsigned long *)arg += *(const uint32_t *)ftvm_nla_data(b);
+	return 0;
+}
+
+/* Find attribute @type inside the nest at @nest (first level only). */
+static struct nlattr *sub(struct nlattr *nest, int type)
+{
+	const struct nlattr *a;
+	long rem;
+
+	ftvm_nla_for_each(a, ftvm_nla_data(nest), ftvm_nla_len(nest), rem)
+		if (ftvm_nla_type(a) == type)
+			return (struct nlattr *)a;
+	return NULL;
+}
+
+/* Corrupt the first record (at @rec, in a private copy of the stream). */
+static void mangle(char *rec, const char *kind)
+{
+	struct nlattr *s = (struct nlattr *)rec, *a;
+
+	if (!strcmp(kind, "version")) {
+		*(uint8_t *)ftvm_nla_data(sub(s, FTVM_A_SESS_VERSION)) = FTVM_STATE_VERSION + 1;
+	} else if (!strcmp(kind, "noversion")) {
+		sub(s, FTVM_A_SESS_VERSION)->nla_type = FTVM_A_SESS_PAD;
+	} else if (!strcmp(kind, "family")) {
+		*(uint8_t *)ftvm_nla_data(sub(s, FTVM_A_SESS_FAMILY)) = 99;
+	} else if (!strcmp(kind, "truncate")) {
+		a = sub(sub(s, FTVM_A_SESS_TCP), FTVM_A_TCP_SNDQ_LEN);
+		++*(uint32_t *)ftvm_nla_data(a);
+	} else if (!strcmp(kind, "garbage")) {
+		/* An attribute inside the nest runs past its end. */
+		a = sub(s, FTVM_A_SESS_LPORT);
+		a->nla_len = s->nla_len;
+	} else if (strcmp(kind, "dup")) {
+		fprintf(stderr, "unknown mangle %s\n", kind);
+		exit(2);
+	}
+}
+
+static int cmd_restore(uint32_t vm, int argc, char **argv)
+{
+	unsigned long count = 0, batch = ~0UL;
+	const char *kind = NULL;
+	bool stage = false;
+	size_t len, off = 0;
+	char *buf;
+	int i, err;
+
+	if (argc < 1)
+		usage();
+	buf = read_file(argv[0], &len);
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "stage"))
+			stage = true;
+		else if (!strcmp(argv[i], "batch") && i + 1 < argc)
+			batch = strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "mangle") && i + 1 < argc)
+			kind = argv[++i];
+		else
+			usage();
+	}
+	if (kind)
+		mangle(buf, kind);
+	do {
+		unsigned long n = 0;
+		struct ftvm_msg m;
+		size_t start = off;
+		long nest;
+
+		ftvm_msg_init(&m, &nl, FTVM_CMD_SESSION_RESTORE, 0);
+		put_vm(&m, vm);
+		if (stage) {
+			uint32_t fl = FTVM_SNAP_F_STAGE;
+
+			nest = ftvm_msg_nest(&m, FTVM_A_SNAP);
+			ftvm_msg_put(&m, FTVM_A_SNAP_FLAGS, &fl, sizeof(fl));
+			ftvm_msg_nest_end(&m, nest);
+		}
+		/* Whole records, up to the batch size (and 4 MiB). */
+		while (off < len) {
+			const struct nlattr *a = (const struct nlattr *)(buf + off);
+
+			if (ftvm_nla_type(a) == FTVM_A_SESSION) {
+				if (n == batch || (n && off - start > (4u << 20)))
+					break;
+				n++;
+			}
+			off += NLA_ALIGN(a->nla_len);
+		}
+		if (off > len)
+			off = len;
+		if (kind && !strcmp(kind, "dup")) {
+			/* The first record (and its queues) twice. */
+			size_t first = NLA_ALIGN(((struct nlattr *)buf)->nla_len);
+
+			while (first < len && ftvm_nla_type((struct nlattr *)(buf + first)) != FTVM_A_SESSION)
+				first += NLA_ALIGN(((struct nlattr *)(buf + first))->nla_len);
+			ftvm_msg_append(&m, buf, first);
+			ftvm_msg_append(&m, buf, first);
+			off = len;
+		} else if (ftvm_msg_append(&m, buf + start, off - start)) {
+			die("restore", -ENOMEM);
+		}
+		err = ftvm_nl_talk(&nl, &m, count_cb, &count);
+		ftvm_msg_free(&m);
+		if (err)
+			die("restore", err);
+	} while (off < len);
+	printf("count %lu\n", count);
+	free(buf);
+	return 0;
+}
+
+static int cmd_activate(uint32_t vm, int argc, char **argv)
+{
+	unsigned long count = 0;
+	struct ftvm_msg m;
+	int err;
+
+	ftvm_msg_init(&m, &nl, FTVM_CMD_SESSION_ACTIVATE, 0);
+	put_vm(&m, vm);
+	if (argc > 0 && !strcmp(argv[0], "discard")) {
+		uint32_t fl = FTVM_SNAP_F_DISCARD;
+		long nest = ftvm_msg_nest(&m, FTVM_A_SNAP);
+
+		ftvm_msg_put(&m, FTVM_A_SNAP_FLAGS, &fl, sizeof(fl));
+		ftvm_msg_nest_end(&m, nest);
+	}
+	err = ftvm_nl_talk(&nl, &m, count_cb, &count);
+	ftvm_msg_free(&m);
+	if (err)
+		die("activate", err);
+	printf("count %lu\n", count);
+	return 0;
+}
+
+static int cmd_netns(uint32_t vm, int argc, char **argv)
+{
+	struct ftvm_msg m;
+	int32_t fd;
+	long nest;
+	int err;
+
+	if (argc < 1)
+		usage();
+	fd = open(argv[0], O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(argv[0], -errno);
+	ftvm_msg_init(&m, &nl, FTVM_CMD_VM_SET, 0);
+	nest = ftvm_msg_nest(&m, FTVM_A_VM);
+	ftvm_msg_put(&m, FTVM_A_VM_ID, &vm, sizeof(vm));
+	ftvm_msg_put(&m, FTVM_A_VM_NETNS_FD, &fd, sizeof(fd));
+	ftvm_msg_nest_end(&m, nest);
+	err = ftvm_nl_talk(&nl, &m, NULL, NULL);
+	ftvm_msg_free(&m);
+	close(fd);
+	if (err)
+		die("setting the VM's netns", err);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	uint32_t vm;
+	int err;
+
+	if (argc < 3)
+		usage();
+	vm = strtoul(argv[2], NULL, 0);
+	err = ftvm_nl_open(&nl);
+	if (err)
+		die("opening the ftvm netlink family", err);
+	if (!strcmp(argv[1], "dump"))
+		return cmd_dump(vm, argc - 3, argv + 3);
+	if (!strcmp(argv[1], "restore"))
+		return cmd_restore(vm, argc - 3, argv + 3);
+	if (!strcmp(argv[1], "activate"))
+		return cmd_activate(vm, argc - 3, argv + 3);
+	if (!strcmp(argv[1], "netns"))
+		return cmd_netns(vm, argc - 3, argv + 3);
+	usage();
+	return 2;
+}
