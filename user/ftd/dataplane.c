@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -57,6 +58,38 @@ static int quiet_print(enum libbpf_print_level lvl, const char *fmt,
 	return vfprintf(stderr, fmt, ap);
 }
 
+/*
+ * Give @obj the maps already pinned in @dir; libbpf creates and pins the
+ * others at load.  (libbpf's own pin reuse compares map flags, and the
+ * kernel amends the devmap's, so it would refuse it.)
+ */
+static int adopt_pins(struct bpf_object *obj, const char *dir)
+{
+	char path[512];
+	struct bpf_map *m;
+
+	bpf_object__for_each_map(m, obj) {
+		int fd, err;
+
+		if (bpf_map__is_internal(m))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(m));
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			return dp_fail(-errno, "cannot open %s", path);
+		}
+		err = bpf_map__reuse_fd(m, fd);
+		close(fd);
+		if (!err)
+			err = bpf_map__set_pin_path(m, NULL);
+		if (err)
+			return dp_fail(err, "cannot reuse %s", path);
+	}
+	return 0;
+}
+
 int dp_open(const struct dp_opts *o, struct dp **dpp)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o->pin_dir);
@@ -65,6 +98,10 @@ int dp_open(const struct dp_opts *o, struct dp **dpp)
 	int err;
 
 	libbpf_set_print(quiet_print);
+	/* libbpf pins into an existing directory only. */
+	if (!o->no_pin && mkdir(o->pin_dir, 0700) && errno != EEXIST)
+		return dp_fail(-errno, "cannot create %s (is bpffs mounted?)",
+			       o->pin_dir);
 	dp = calloc(1, sizeof(*dp));
 	if (!dp)
 		return -ENOMEM;
@@ -79,6 +116,11 @@ int dp_open(const struct dp_opts *o, struct dp **dpp)
 	if (o->max_sessions)
 		bpf_map__set_max_entries(dp->steer->maps.ftvm_sessions,
 					 o->max_sessions);
+	if (!o->no_pin) {
+		err = adopt_pins(dp->steer->obj, o->pin_dir);
+		if (err)
+			goto fail;
+	}
 	err = ftvm_steer__load(dp->steer);
 	if (err) {
 		err = dp_fail(err, "cannot load ftvm_steer with maps in %s (maps of another ABI pinned there?)",
@@ -91,7 +133,9 @@ int dp_open(const struct dp_opts *o, struct dp **dpp)
 			err = dp_fail(-errno, "cannot open ftvm_fence");
 			goto fail;
 		}
-		err = ftvm_fence__load(dp->fence);
+		err = adopt_pins(dp->fence->obj, o->pin_dir);
+		if (!err)
+			err = ftvm_fence__load(dp->fence);
 		if (err) {
 			err = dp_fail(err, "cannot load ftvm_fence");
 			goto fail;

@@ -334,6 +334,10 @@ static void link_event(int type, const struct ifinfomsg *ifi,
 	if (!vm)
 		return;
 	if (type == RTM_DELLINK) {
+		/* Went down on its way out: it is gone, say so. */
+		if (vm->state == VM_FAILED && vm->reason != FTD_FAIL_HEARTBEAT &&
+		    vm->reason != FTVM_FAIL_USER)
+			vm->reason = FTVM_FAIL_DEV_UNREGISTERED;
 		fail_now(vm, FTVM_FAIL_DEV_UNREGISTERED, now);
 		vm->ifindex = 0;
 		dp_vm_del(ftd.dp, vm->id, ifi->ifi_index);
@@ -406,10 +410,11 @@ void detect_link_check_all(void)
 		if (fd < 0)
 			continue;
 		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", vm->dev);
+		/* ifr_flags is 16 bits: IFF_RUNNING stands for the carrier. */
 		if (!ioctl(fd, SIOCGIFFLAGS, &ifr)) {
 			if (!(ifr.ifr_flags & IFF_UP))
 				fail_now(vm, FTVM_FAIL_DEV_DOWN, now);
-			else if (!(ifr.ifr_flags & IFF_LOWER_UP))
+			else if (!(ifr.ifr_flags & IFF_RUNNING))
 				fail_now(vm, FTVM_FAIL_CARRIER_LOST, now);
 		}
 		close(fd);

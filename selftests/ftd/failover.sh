@@ -1,0 +1,513 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# ftd for real, end to end: six VMs in three failure domains, hundreds of
+# UDP sessions steered by ftvm_steer, VMs killed (device deleted, probe
+# silenced, link down, declared failed), ftd killed with SIGKILL and
+# restarted mid-way.  After every step: each session has its primary and
+# its backup on two live VMs of different failure domains, the data path
+# answers from the primary ftd reports, and "ftctl status" says that
+# every session is protected.
+#
+# Runs with or without ftvm.ko: without it (the host kernel) ftd detects
+# failures from rtnetlink and heartbeats, and says replication is off.
+#
+#  ftvm-$$-cli          ftvm-$$-host (ftd runs here)            ftvm-$$-vmN, N=1..6
+# +------------+      +--------------------------------+      +------------------+
+# | c0         |      | hc 198.18.0.254 [XDP steer]    |      | vN 198.18.N.1    |
+# | 198.18.0.1 |=veth=|                                |      | lo 198.19.0.10   |
+# | sessgen    |      | hvN 198.18.N.254 [tc fence]    |=veth=| sessgen serve vmN|
+# +------------+      +--------------------------------+      +------------------+
+#   domains: a = vm1 vm2, b = vm3 vm4, c = vm5 vm6; service 198.19.0.10:7/udp
+
+set -u
+cd "$(dirname "$0")" || exit 1
+. ../lib/ktap.sh
+
+TOP=$(cd ../.. && pwd)
+FTCTL=$TOP/user/ftctl/ftctl
+FTD=$TOP/user/ftd/ftd
+SESSGEN=$TOP/selftests/bpf/sessgen
+VIP=198.19.0.10
+PORT=7
+NS=${FTD_TEST_SESSIONS:-300}
+P=ftvm-$$
+HOST=$P-host CLI=$P-cli
+PIN=/sys/fs/bpf/ftvm-ftd-$$
+TMP=$(mktemp -d /tmp/ftvm-ftd.XXXXXX)
+CONF=$TMP/ftd.conf
+export FTD_SOCKET=$TMP/ftd.sock
+pids=()
+ftd_pid=
+
+# nsenter, not "ip netns exec": that remounts /sys and hides bpffs.
+H() { nsenter --net=/run/netns/$HOST "$@"; }
+C() { ip netns exec $CLI "$@"; }
+V() { local n=$1; shift; ip netns exec $P-vm$n "$@"; }
+F() { H "$FTCTL" "$@"; }
+
+cleanup() {
+	local pid
+	[[ -n $ftd_pid ]] && kill "$ftd_pid" 2>/dev/null
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+	wait 2>/dev/null
+	for ns in $HOST $CLI $P-vm{1..6}; do
+		# What we started in our namespaces (ip netns exec leaves no parent).
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid"; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$PIN" "$TMP"
+}
+trap cleanup EXIT
+
+((EUID == 0)) || ktap_skip_all "needs root"
+for f in "$FTCTL" "$FTD" "$SESSGEN"; do
+	[[ -x $f ]] || ktap_skip_all "$f not built (make, make -C selftests)"
+done
+
+# wait_for SECONDS CMD...: poll until CMD succeeds.
+wait_for() {
+	local t=$1 i; shift
+	for ((i = 0; i < t * 20; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		read -r -t 0.05 <> <(:) || true
+	done
+	return 1
+}
+
+vm_link() {
+	local n=$1
+	H ip link add name hv$n type veth peer name v$n netns $P-vm$n \
+		address 02:00:00:00:0$n:01 || return 1
+	H ip addr add 198.18.$n.254/24 dev hv$n
+	H ip link set hv$n up
+	V $n ip addr add 198.18.$n.1/24 dev v$n
+	V $n ip link set v$n up
+	V $n ip route add default via 198.18.$n.254
+	# XDP frames redirected into a veth need its peer's NAPI.
+	V $n ethtool -K v$n gro on >/dev/null
+}
+
+setup() {
+	local n
+	ip netns add $HOST && ip netns add $CLI || return 1
+	H sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.default.rp_filter=0 || return 1
+	H ip link set lo up
+	H ip link add name hc address 02:00:00:00:00:fe type veth \
+		peer name c0 netns $CLI address 02:00:00:00:00:c1 || return 1
+	H ip addr add 198.18.0.254/24 dev hc
+	H ip link set hc up
+	C ip link set lo up
+	C ip addr add 198.18.0.1/24 dev c0
+	C ip link set c0 up
+	# Full checksums from the client, as from a real NIC: a partial one
+	# does not survive XDP (the VM would count UdpInCsumErrors).
+	C ethtool -K c0 tx off >/dev/null || return 1
+	C ip route add 198.19.0.0/16 via 198.18.0.254
+	for n in 1 2 3 4 5 6; do
+		ip netns add $P-vm$n || return 1
+		V $n ip link set lo up
+		V $n ip addr add $VIP/32 dev lo
+		vm_link $n || return 1
+		V $n "$SESSGEN" serve vm$n $PORT $VIP >"$TMP/serve$n" &
+		pids+=($!)
+	done
+	for n in 1 2 3 4 5 6; do
+		wait_for 5 grep -q ready "$TMP/serve$n" || return 1
+	done
+}
+
+domain_of() { case $1 in 1|2) echo a ;; 3|4) echo b ;; *) echo c ;; esac; }
+
+write_conf() {
+	local n rate=$1
+	{
+		echo "# ftd.conf for $0"
+		echo "control $FTD_SOCKET"
+		echo "pin-dir $PIN"
+		echo "attach hc"
+		echo "criterion hash"
+		echo "reprotect-rate $rate"
+		echo "reprotect-batch 16"
+		echo "scan-interval 50"
+		for n in 1 2 3 4 5 6; do
+			echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 capacity $((n % 2 ? 100 : 200)) domain $(domain_of $n) probe icmp 198.18.$n.1 interval 100 misses 3"
+		done
+		echo "service echo $VIP:$PORT/udp anti-affinity on"
+	} >"$CONF"
+}
+
+start_ftd() {
+	# Not through H(): $! must be ftd itself (nsenter execs it).
+	nsenter --net=/run/netns/$HOST "$FTD" -f "$CONF" 2>>"$TMP/ftd.log" &
+	ftd_pid=$!
+	wait_for 10 F status
+}
+
+ktap_begin 29
+
+if ! setup; then
+	ktap_fail "topology"
+	ktap_end
+fi
+
+# 1. Configuration errors: a line number, a reason, and no daemon.
+bad_conf() {
+	local text=$1 want=$2 out
+	printf '%s\n' "$text" >"$TMP/bad.conf"
+	if out=$(H timeout 10 "$FTD" -f "$TMP/bad.conf" -s "$TMP/bad.sock" 2>&1); then
+		echo "ftd started with: $text"
+		return 1
+	fi
+	grep -q -- "$want" <<<"$out" || { echo "got: $out"; return 1; }
+	[[ ! -e $TMP/bad.sock ]]
+}
+conf_errors() {
+	bad_conf $'# ok\ncriterion fastest' "bad.conf:2: invalid criterion \"fastest\"" &&
+	bad_conf $'\n\nvm a id 0 dev hv1 mac 02:00:00:00:01:01' "bad.conf:3: invalid VM id \"0\"" &&
+	bad_conf $'vm a id 1 dev hv1\nvm a id 2 dev hv2' "bad.conf:2: VM \"a\" exists" &&
+	bad_conf $'service s 198.19.0.10:7/udp\nservice t 198.19.0.10:7/udp' "bad.conf:2: 198.19.0.10:7/udp is taken by service \"s\"" &&
+	bad_conf 'service s 198.19.0.300:7/udp' 'bad.conf:1: invalid service address' &&
+	bad_conf 'vm a id 1 dev hv1 probe tcp 198.18.1.1' 'bad.conf:1: invalid probe address' &&
+	bad_conf 'frobnicate 1' 'bad.conf:1: unknown keyword "frobnicate"' &&
+	bad_conf 'vm a id 1 dev hv1 capacity' 'bad.conf:1: "capacity" needs a value'
+}
+ktap_check "config errors: line number and reason, ftd refuses to start" conf_errors
+
+# 2. ftd starts and takes over.
+write_conf 0
+if ! start_ftd; then
+	ktap_fail "ftd starts"
+	ktap_diag "$(cat "$TMP/ftd.log")"
+	ktap_end
+fi
+ktap_ok "ftd starts with six VMs and a service"
+mode_said() {
+	if [[ -d /sys/module/ftvm ]] || H "$FTCTL" -j status | grep -q '"module":true'; then
+		F status | grep -q "state replication on"
+	else
+		grep -q "STATE REPLICATION IS OFF" "$TMP/ftd.log" &&
+		F status | grep -q "state replication is OFF" &&
+		F -j status | grep -q '"replication":false'
+	fi
+}
+ktap_check "ftd and ftctl status say whether state replication is on" mode_said
+
+# 3. Bad input through ftctl: an error, and nothing changed.
+bad_cmds() {
+	local before after c out
+	before=$(F -j vm list; F -j service list)
+	while IFS= read -r c; do
+		# shellcheck disable=SC2086
+		if out=$(F $c 2>&1); then
+			echo "accepted: ftctl $c"
+			return 1
+		fi
+		grep -q "^Error: " <<<"$out" || { echo "no Error for: ftctl $c: $out"; return 1; }
+	done <<EOF
+vm add vm1 id 9 dev hv1 mac 02:00:00:00:09:01
+vm add vm9 id 1 dev hv1 mac 02:00:00:00:09:01
+vm add vm9 id 9 dev nosuchdev mac 02:00:00:00:09:01
+vm add vm9 id 2000 dev hv1
+vm add vm9 id 9
+vm add vm9 id 9 dev hv1 mac zz:00:00:00:09:01
+vm add vm9 id 9 dev hv1 mac 02:00:00:00:09:01 capacity 0
+vm add vm9 id 9 dev hv1 mac 02:00:00:00:09:01 probe icmp
+vm add vm9 id 9 dev hv1 mac 02:00:00:00:09:01 bogus 1
+vm del nosuch
+vm del id 77
+vm show
+vm show vm1 extra
+vm set vm1
+vm set vm1 state down
+vm set vm1 id 4
+vm fail nosuch
+vm drain nosuch
+vm frob
+service add web $VIP:$PORT/udp
+service add echo 198.19.0.11:7/udp
+service add web 198.19.0.11:99999/udp
+service add web 198.19.0.11:80/sctp
+service add web
+service del nosuch
+service set echo criterion fastest
+service set echo anti-affinity maybe
+service set echo
+service frob
+session list vm nosuch
+session list service nosuch
+session list frob
+session frob
+status extra
+EOF
+	after=$(F -j vm list; F -j service list)
+	[[ $before == "$after" ]] || { echo "state changed"; return 1; }
+	out=$(F -j vm add vm1 id 9 dev hv1 mac 02:00:00:00:09:01 2>/dev/null)
+	grep -q '"error":"VM \\"vm1\\" exists' <<<"$out" || { echo "json: $out"; return 1; }
+}
+ktap_check "every ftctl command with wrong arguments fails with Error:, nothing changes" bad_cmds
+
+# 4. Sessions.
+coproc UDPC { C "$SESSGEN" client $VIP $PORT udp $NS; }
+pids+=($UDPC_PID)
+read -r -t 10 l1 <&"${UDPC[0]}"
+ktap_diag "client: ${l1:-nothing}"
+if [[ -z ${l1:-} ]]; then
+	ktap_fail "session generator"
+	ktap_end
+fi
+
+round() {
+	local line
+	echo "round $1" >&"${UDPC[1]}"
+	: >"$2"
+	while read -r -t 10 line <&"${UDPC[0]}"; do
+		[[ $line == end ]] && return 0
+		echo "$line" >>"$2"
+	done
+	return 1
+}
+listen() {
+	local line
+	echo "listen $1" >&"${UDPC[1]}"
+	: >"$2"
+	while read -r -t 10 line <&"${UDPC[0]}"; do
+		[[ $line == end ]] && return 0
+		echo "$line" >>"$2"
+	done
+	return 1
+}
+
+# sessions FILE: "port primary backup" per session, as ftd sees them.
+sessions() {
+	F -j session list | python3 -c '
+import json, sys
+for s in json.load(sys.stdin):
+    print(s["client"].rsplit(":", 1)[1], s["primary"], s["backup"])
+' | sort -n >"$1"
+}
+
+# status_field KEY [SUBKEY]: one value of "ftctl -j status".
+status_field() {
+	F -j status | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1:]:
+    v = v[k] if v is not None else None
+print(v)' "$@"
+}
+n_sessions() { status_field sessions; }
+reprotect_idle() {
+	[[ $(status_field unprotected) == 0 && $(status_field reprotect_pending) == 0 ]]
+}
+reprotected_ge() { (( $(status_field last_failover reprotected) >= $1 )); }
+vm_shows() { F -j vm show "$1" | grep -q "$2"; }
+
+round r1 "$TMP/r1"
+have_all() { [[ $(n_sessions) == "$NS" ]]; }
+all_answered() { [[ $(grep -vc ' -$' "$TMP/r1") == "$NS" ]] && have_all; }
+wait_for 10 have_all
+ktap_check "$NS sessions answered and mirrored in ftd's session table" all_answered
+
+# check_all TAG: the invariants, model and data path.
+check_all() {
+	local tag=$1 port pri bak ans bad=0 n=0
+	declare -A up want
+	wait_for 30 reprotect_idle ||
+		{ echo "re-protection did not finish"; F status; return 1; }
+	while read -r name state; do up[$name]=$state; done < <(F -j vm list | python3 -c '
+import json, sys
+for v in json.load(sys.stdin): print(v["name"], v["state"])')
+	sessions "$TMP/s.$tag"
+	while read -r port pri bak; do
+		n=$((n + 1))
+		want[$port]=$pri
+		if [[ $pri == "$bak" || $bak == - || ${up[$pri]} != up ||
+		      ${up[$bak]} != up ||
+		      $(domain_of ${pri#vm}) == $(domain_of ${bak#vm}) ]]; then
+			bad=$((bad + 1))
+			((bad < 4)) && echo "session $port: primary $pri (${up[$pri]}) backup $bak (${up[$bak]:-})"
+		fi
+	done <"$TMP/s.$tag"
+	((n == NS)) || { echo "$n sessions, want $NS"; return 1; }
+	((bad == 0)) || return 1
+	round "$tag" "$TMP/r.$tag" || { echo "round failed"; return 1; }
+	while read -r port ans; do
+		if [[ $ans != "${want[$port]}" ]]; then
+			bad=$((bad + 1))
+			((bad < 4)) && echo "session $port answered by $ans, ftd says ${want[$port]}"
+		fi
+	done <"$TMP/r.$tag"
+	((bad == 0)) || return 1
+	F status | grep -q "Protection: every session has a backup"
+}
+ktap_check "every session: primary and backup live, in different domains; data path agrees" check_all c1
+
+# moved_to_backup BEFORE AFTER VM: the VM's primary sessions now on their backups.
+moved_to_backup() {
+	local before=$1 after=$2 vm=$3 port pri bak moved=0 bad=0
+	declare -A was
+	while read -r port pri bak; do was[$port]="$pri $bak"; done <"$before"
+	while read -r port pri bak; do
+		set -- ${was[$port]}
+		if [[ $1 == "$vm" ]]; then
+			moved=$((moved + 1))
+			[[ $pri == "$2" ]] || bad=$((bad + 1))
+		elif [[ $1 != "$pri" ]]; then
+			bad=$((bad + 1))	# nobody else's primary moves
+		fi
+	done <"$after"
+	echo "$moved sessions of $vm moved, $bad wrong"
+	((moved > 0 && bad == 0))
+}
+
+# 5. Kill vm1 by deleting its device.
+cp "$TMP/s.c1" "$TMP/before1"
+H ip link del hv1
+ktap_check "vm1's device deleted: ftd fails it over (device-gone)" \
+	wait_for 5 vm_shows vm1 '"state":"failed","reason":"device-gone"'
+ktap_check "after vm1: invariants hold once re-protection ends" check_all c2
+ktap_check "vm1's sessions are on their former backups, nothing else moved" \
+	moved_to_backup "$TMP/before1" "$TMP/s.c2" vm1
+reported() {
+	F status | grep -Eq 'Last failover: vm1, .*data path switched in [0-9]+ us' &&
+	[[ $(status_field last_failover vm) == vm1 &&
+	   $(status_field last_failover reprotect_done) == True ]]
+}
+ktap_check "ftctl status reports the failover and its duration" reported
+
+# 6. vm3 hangs: its link stays up, it stops answering probes.
+cp "$TMP/s.c2" "$TMP/before3"
+vm3_ports=$(awk '$2 == "vm3" { print $1 }' "$TMP/before3")
+# shellcheck disable=SC2086
+V 3 "$SESSGEN" spray $VIP $PORT 198.18.0.1 vm3-speaks $vm3_ports
+listen 300 "$TMP/spray0"
+ktap_check "control: vm3 reaches its clients while it is their primary" \
+	test "$(grep -c vm3-speaks "$TMP/spray0")" -eq "$(wc -w <<<"$vm3_ports")"
+V 3 sysctl -qw net.ipv4.icmp_echo_ignore_all=1
+ktap_check "vm3 stops answering probes: ftd fails it over (heartbeat)" \
+	wait_for 5 vm_shows vm3 '"reason":"heartbeat"'
+ktap_check "after vm3: invariants hold once re-protection ends" check_all c3
+ktap_check "vm3's sessions are on their former backups, nothing else moved" \
+	moved_to_backup "$TMP/before3" "$TMP/s.c3" vm3
+# shellcheck disable=SC2086
+V 3 "$SESSGEN" spray $VIP $PORT 198.18.0.1 vm3-zombie $vm3_ports
+listen 300 "$TMP/spray1"
+ktap_check "the hung, fenced vm3 still sends: none of it reaches the client" \
+	bash -c "! grep -q vm3-zombie $TMP/spray1"
+
+# 7. Both come back: targets again, nothing moves back.
+V 3 sysctl -qw net.ipv4.icmp_echo_ignore_all=0
+vm_link 1
+rejoin() {
+	F vm set vm3 state up && F vm set vm1 state up || return 1
+	F -j vm list | python3 -c '
+import json, sys
+st = {v["name"]: v["state"] for v in json.load(sys.stdin)}
+sys.exit(0 if st["vm1"] == "up" and st["vm3"] == "up" else 1)' || return 1
+	sessions "$TMP/s.rejoin"
+	cmp -s "$TMP/s.c3" "$TMP/s.rejoin" || { echo "sessions moved on rejoin"; return 1; }
+}
+ktap_check "vm1 (device back) and vm3 rejoin; no session moves back" rejoin
+ktap_check "after the rejoin: invariants hold with vm1 and vm3 back" check_all c4
+
+# 8. Restart ftd (SIGKILL) while idle: rebuilt from the maps and the
+# registry, traffic undisturbed.  Re-protection is paced slowly from now.
+kill -9 "$ftd_pid"; wait "$ftd_pid" 2>/dev/null; ftd_pid=
+round during "$TMP/r.during"
+cp "$CONF" "$TMP/conf.saved"
+sed -i 's/^reprotect-rate .*/reprotect-rate 40/' "$CONF"
+if start_ftd; then ktap_ok "ftd restarts after SIGKILL"; else ktap_fail "ftd restarts after SIGKILL"; fi
+restart_same() {
+	sessions "$TMP/s.restart"
+	cmp -s "$TMP/s.rejoin" "$TMP/s.restart" || { echo "table differs after restart"; return 1; }
+	# Traffic kept flowing while ftd was down, to the same VMs.
+	awk '{ print $1, $2 }' "$TMP/s.restart" | cmp -s - <(sort -n "$TMP/r.during")
+}
+ktap_check "after restart: same sessions, same placements; traffic undisturbed meanwhile" restart_same
+
+# 9. A second failure right after the first, hitting the re-protection target.
+backups() { F -j vm list | python3 -c '
+import json, sys
+for v in json.load(sys.stdin): print(v["name"], v["backup"])' | sort; }
+backups >"$TMP/b0"
+F vm fail vm2
+pending() { echo "$(status_field reprotect_pending) $(status_field last_failover reprotected)"; }
+wait_for 5 reprotected_ge 3
+read -r pend done_ < <(pending)
+backups >"$TMP/b1"
+target=$(join "$TMP/b0" "$TMP/b1" | awk '$1 != "vm2" { print $3 - $2, $1 }' | sort -n | tail -1 | cut -d' ' -f2)
+ktap_diag "vm2 failed: $done_ re-protected, $pend pending; busiest target: $target"
+H ip link set hv${target#vm} down
+ktap_check "re-protection was mid-way when its target $target failed (link down)" \
+	test "$pend" -gt 0
+ktap_check "$target failed too (device-down)" \
+	wait_for 5 vm_shows $target device-down
+ktap_check "after vm2 and $target: invariants hold once re-protection ends" check_all c5
+
+# 10. SIGKILL mid-failover: the restarted ftd finishes the job.
+up_vm=$(F -j vm list | python3 -c '
+import json, sys
+v = [v for v in json.load(sys.stdin) if v["state"] == "up"]
+v.sort(key=lambda v: -v["primary"])
+print(v[0]["name"])')
+F vm fail "$up_vm"
+wait_for 5 reprotected_ge 2
+read -r pend done_ < <(pending)
+kill -9 "$ftd_pid"; wait "$ftd_pid" 2>/dev/null; ftd_pid=
+ktap_diag "$up_vm failed; ftd killed with $done_ re-protected, $pend pending"
+ktap_check "ftd was killed mid-way through re-protection" test "$pend" -gt 0
+if start_ftd; then ktap_ok "ftd restarts"; else ktap_fail "ftd restarts"; fi
+ktap_check "the restarted ftd completes the job: invariants hold" check_all c6
+
+# 11. The output formats.
+formats() {
+	F -j status | python3 -c 'import json, sys; json.load(sys.stdin)' &&
+	F -p vm list | python3 -c 'import json, sys; json.load(sys.stdin)' &&
+	F -j session list unprotected | python3 -c 'import json, sys; sys.exit(len(json.load(sys.stdin)))' &&
+	F -j session list vm vm4 service echo | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+sys.exit(0 if all("vm4" in (x["primary"], x["backup"]) for x in s) else 1)' &&
+	F service show echo | grep -q "198.19.0.10:7/udp" &&
+	F -j service list | grep -q '"criterion":"hash"' &&
+	F >/dev/null
+}
+ktap_check "JSON everywhere, session filters, service show, ftctl alone shows status" formats
+
+# 12. Policies: set with ftctl, kept in the config file.
+policy() {
+	F service set echo criterion least-loaded replication-interval 50 || return 1
+	grep -q "^service echo $VIP:$PORT/udp criterion least-loaded anti-affinity on replication-interval 50" "$CONF" || return 1
+	H "$FTD" -c -f "$CONF" >/dev/null
+}
+ktap_check "service policy set with ftctl lands in ftd.conf, which stays valid" policy
+
+# 13. The monitor sees events.
+mon() {
+	F -j monitor count 2 >"$TMP/mon" 2>"$TMP/mon.err" &
+	local m=$!
+	wait_for 5 grep -q monitoring "$TMP/mon.err" || return 1
+	F vm fail vm5 >/dev/null 2>&1 || F vm fail vm6 >/dev/null 2>&1 || F vm fail vm1
+	two_lines() { [[ $(wc -l <"$TMP/mon") -ge 2 ]]; }
+	wait_for 5 two_lines
+	kill $m 2>/dev/null
+	grep -q '"event":"vm-failed"' "$TMP/mon" && grep -q '"event":"failover"' "$TMP/mon"
+}
+ktap_check "ftctl monitor -j streams vm-failed and failover events" mon
+
+kill "$ftd_pid"
+wait "$ftd_pid"
+ktap_check "ftd stops cleanly on SIGTERM" test $? -eq 0
+ftd_pid=
+echo quit >&"${UDPC[1]}"
+if grep -q "AddressSanitizer\|runtime error\|LeakSanitizer" "$TMP/ftd.log"; then
+	ktap_fail "ftd ran clean under the sanitizers"
+	ktap_diag "$(grep -A20 "Sanitizer\|runtime error" "$TMP/ftd.log")"
+fi
+if ((__ktap_fail)); then
+	ktap_diag "ftd's log:"
+	while IFS= read -r l; do ktap_diag "$l"; done <"$TMP/ftd.log"
+fi
+ktap_end
