@@ -25,8 +25,8 @@ cd "$(dirname "$0")" || exit 1
 . ../lib/ktap.sh
 
 TOP=$(cd ../.. && pwd)
-FTCTL=$TOP/user/ftctl/ftctl
-FTD=$TOP/user/ftd/ftd
+FTCTL=${FTCTL:-$TOP/user/ftctl/ftctl}
+FTD=${FTD:-$TOP/user/ftd/ftd}
 SESSGEN=$TOP/selftests/bpf/sessgen
 VIP=198.19.0.10
 PORT=7
