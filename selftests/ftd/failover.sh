@@ -132,7 +132,7 @@ write_conf() {
 		echo "reprotect-batch 16"
 		echo "scan-interval 50"
 		for n in 1 2 3 4 5 6; do
-			echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 capacity $((n % 2 ? 100 : 200)) domain $(domain_of $n) probe icmp 198.18.$n.1 interval 100 misses 3"
+			echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 capacity $((n % 2 ? 100 : 200)) domain $(domain_of $n) probe icmp 198.18.$n.1 interval ${FTD_TEST_PROBE_MS:-100} misses 3"
 		done
 		echo "service echo $VIP:$PORT/udp anti-affinity on"
 	} >"$CONF"
@@ -417,7 +417,7 @@ ktap_check "after the rejoin: invariants hold with vm1 and vm3 back" check_all c
 kill -9 "$ftd_pid"; wait "$ftd_pid" 2>/dev/null; ftd_pid=
 round during "$TMP/r.during"
 cp "$CONF" "$TMP/conf.saved"
-sed -i 's/^reprotect-rate .*/reprotect-rate 40/' "$CONF"
+sed -i "s/^reprotect-rate .*/reprotect-rate ${FTD_TEST_RATE:-40}/" "$CONF"
 if start_ftd; then ktap_ok "ftd restarts after SIGKILL"; else ktap_fail "ftd restarts after SIGKILL"; fi
 restart_same() {
 	sessions "$TMP/s.restart"

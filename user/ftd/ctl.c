@@ -431,15 +431,16 @@ static int vm_set(struct ftd_vm *vm, int argc, char **argv)
 	}
 	if (cfg_parse_vm(&ftd.cfg, k, words, &n, true, err, sizeof(err)))
 		return cerr("%s", err);
-	if (strcmp(n.dev, vm->dev)) {
+	if (up && vm->state != VM_FAILED && vm->state != VM_DRAINING)
+		up = false;
+	/* A new device, or the old one recreated under its name. */
+	if (strcmp(n.dev, vm->dev) || up) {
 		ifindex = (int)if_nametoindex(n.dev);
 		if (!ifindex)
 			return cerr("device \"%s\" not found", n.dev);
 	}
-	if (up && vm->state != VM_FAILED && vm->state != VM_DRAINING)
-		up = false;
 	if (up && ftd.have_module && vm->state == VM_FAILED &&
-	    module_vm_up(vm, err, sizeof(err)))
+	    module_vm_up(&n, err, sizeof(err)))
 		return cerr("%s", err);
 	if (ifindex != vm->ifindex || memcmp(n.mac, vm->mac, 6)) {
 		if (dp_vm_set(ftd.dp, vm->id, ifindex, n.mac,

@@ -124,8 +124,12 @@ static int on_event(struct nl_msg *msg, void *arg)
 		 */
 		if (k.fail_ns && k.fail_ns <= now && now - k.fail_ns < 1000000000ull)
 			now = k.fail_ns;
-		if (k.reason == FTVM_FAIL_DEV_UNREGISTERED)
+		if (k.reason == FTVM_FAIL_DEV_UNREGISTERED) {
 			vm->ifindex = 0;
+			/* Down first, then gone: the second word is right. */
+			if (vm->state == VM_FAILED && vm->reason != FTD_FAIL_HEARTBEAT)
+				vm->reason = k.reason;
+		}
 		fail_now(vm, k.reason, now);
 		break;
 	case FTVM_CMD_VM_UP:
@@ -214,7 +218,8 @@ int module_vm_up(struct ftd_vm *vm, char *err, size_t len)
 {
 	if (!ftd.have_module)
 		return 0;
-	return vm_msg(FTVM_CMD_VM_SET, vm, false, true, err, len);
+	/* Rebinds too: the device may have been recreated meanwhile. */
+	return vm_msg(FTVM_CMD_VM_SET, vm, true, true, err, len);
 }
 
 static int sync_one(struct nl_msg *msg, void *arg)

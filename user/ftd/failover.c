@@ -162,7 +162,10 @@ int vm_rejoin(uint32_t x)
 		return 0;
 	if (vm->ifindex <= 0)
 		return -ENODEV;
-	err = dp_vm_set(ftd.dp, x, vm->ifindex, vm->mac, false);
+	/* The device may be a new one: fence it before it may answer. */
+	err = dp_attach_fence(ftd.dp, vm->ifindex);
+	if (!err)
+		err = dp_vm_set(ftd.dp, x, vm->ifindex, vm->mac, false);
 	if (err)
 		return err;
 	vm->state = VM_UP;
