@@ -84,7 +84,7 @@ for n in 1 2 3; do
 	V $n ip addr add 198.18.$n.1/24 dev v$n; V $n ip link set v$n up
 	V $n ip route add default via 198.18.$n.254
 	V $n ethtool -K v$n gro on >/dev/null
-	V $n "$SESSGEN" serve vm$n $PORT $VIP >"$TMP/serve$n" &
+	ip netns exec "$P-vm$n" "$SESSGEN" serve vm$n $PORT $VIP >"$TMP/serve$n" &
 	pids+=($!)
 	disown $!	# its death at step 4 is the point, not news
 	echo "   vm$n: namespace $P-vm$n, host device hv$n, serving $VIP:$PORT/udp"
