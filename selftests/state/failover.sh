@@ -30,6 +30,7 @@ kv_failover() {
 		out=$(state restore 2 "$WORK/recs" batch 64) && [[ $out == "count $N" ]] ||
 			{ echo "restore: $out"; return 1; }
 	fi
+	steer_b
 	cmd "round 5" || return 1
 	grep -q "resumed $N\$" "$WORK/b.log" || { echo "B resumed $(grep -c resumed "$WORK/b.log") of $N"; return 1; }
 	(($(count_estab "$B" $PORT) == N)) || { echo "B has $(count_estab "$B" $PORT) sessions"; return 1; }
@@ -42,28 +43,33 @@ kv_failover() {
 echo_failover() {
 	local out apid
 	setup || return 1
-	nA "$EX/echo" tcp $PORT >/dev/null 2>&1 & apid=$!; PIDS+=($apid)
+	# Not through nA: $! must be the server itself (ip netns exec execs).
+	ip netns exec "$A" "$EX/echo" tcp $PORT >/dev/null 2>&1 & apid=$!; PIDS+=($apid)
 	nB "$EX/echo" tcp $PORT >/dev/null 2>&1 & PIDS+=($!)
 	wait_listen "$A" $PORT && wait_listen "$B" $PORT || return 1
 	client echo "$N" && cmd "round 3" || return 1
 	# Idle sessions first: a snapshot of them, not used.
 	out=$(state dump 1 $PORT) && [[ $out == "records $N "* ]] || { echo "idle: $out"; return 1; }
-	# Echoes from A to the client are lost on the way: unacknowledged.
+	# 3000 bytes each, unread: in A's receive queue.
+	kill -STOP $apid
+	cmd "send 3000" && wait_queues "$A" $((N * 3000)) 0 || return 1
+	# Echoed, but the echoes are lost on the way: unacknowledged in
+	# A's send queue.
 	ip -n "$H" route add blackhole 198.18.0.2/32 table 100
 	ip -n "$H" rule add iif hA lookup 100
-	cmd "send 1000" || return 1
-	sleep 1
+	kill -CONT $apid
+	wait_queues "$A" 0 $((N * 3000)) || return 1
+	# And 1000 more each, unread.
 	kill -STOP $apid
-	# Read by nobody: stays in A's receive queue.
-	cmd "send 3000" || return 1
-	sleep 1
+	cmd "send 1000" && wait_queues "$A" $((N * 1000)) $((N * 3000)) || return 1
 	out=$(state dump 1 $PORT out "$WORK/recs") || { echo "$out"; return 1; }
 	[[ $out == "records $N "* ]] || { echo "snapshot: $out"; return 1; }
 	local b=${out##* }
-	((b > N * 4000)) || { echo "snapshot carries $b bytes, less than the queues"; return 1; }
+	((b > N * 4000)) || { echo "snapshot carries $b bytes, less than the queues"; nA ss -tn | head -5; return 1; }
 	fail_over || return 1
 	kill -9 $apid
 	out=$(state restore 2 "$WORK/recs") && [[ $out == "count $N" ]] || { echo "restore: $out"; return 1; }
+	steer_b
 	cmd drain && cmd "round 3" && client_quit
 }
 
@@ -79,6 +85,7 @@ udp_failover() {
 		{ echo "snapshot: $out"; return 1; }
 	fail_over || return 1
 	out=$(state restore 2 "$WORK/recs") && [[ $out == "count 1" ]] || { echo "restore: $out"; return 1; }
+	steer_b
 	cmd "round 2" && client_quit
 }
 

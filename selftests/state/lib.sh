@@ -58,8 +58,8 @@ setup() {
 		ip -n "$1" link set "$2" up
 	done
 	ip -n "$C" route add default via 198.18.0.1
-	ip -n "$A" route add default via 198.18.2.1
-	ip -n "$B" route add default via 198.18.3.1
+	ip -n "$A" route add default via 198.18.2.1 src $SVC
+	ip -n "$B" route add default via 198.18.3.1 src $SVC
 	ip -n "$H" route add $SVC/32 via 198.18.2.2
 	nH sysctl -qw net.ipv4.ip_forward=1
 	nH "$FTCTL" vm add a id 1 dev hA >/dev/null &&
@@ -81,6 +81,20 @@ wait_listen() {
 # count_estab NS PORT: established connections of the service.
 count_estab() {
 	ip netns exec "$1" ss -Htn state established "sport = :$2" | wc -l
+}
+
+# wait_queues NS RECVQ SENDQ: poll until the service's connections in NS
+# hold these many bytes in all (receive, send queue).
+wait_queues() {
+	local i q
+	for ((i = 0; i < 300; i++)); do
+		q=$(ip netns exec "$1" ss -Htn state established "sport = :$PORT" |
+		    awk '{ r += $1; s += $2 } END { print r + 0, s + 0 }')
+		[[ $q == "$2 $3" ]] && return 0
+		sleep 0.1
+	done
+	echo "queues in $1: $q, expected $2 $3"
+	return 1
 }
 
 # Start a client coprocess: client MODE N; talk with cmd.
@@ -105,8 +119,13 @@ client_quit() {
 	wait "$pid"
 }
 
-# fail_over: A's device goes, H routes the service to B.
+# fail_over: A's device goes.  steer_b: H routes the service to B; only
+# once the sessions are restored there, or B's listener would answer the
+# clients' retransmissions with resets.
 fail_over() {
-	ip -n "$H" link del hA &&
+	ip -n "$H" link del hA
+}
+
+steer_b() {
 	ip -n "$H" route replace $SVC/32 via 198.18.3.2
 }

@@ -11,6 +11,7 @@
  *   round K     K request/response rounds on every session
  *   send L      (echo) send L more bytes on every session, read nothing
  *   drain       (echo) read until everything sent came back
+ *   shut K      half-close the first K sessions (they then sit out)
  *   quit
  *
  * kv: requests "ADD n"; each reply must carry the count and sum of all
@@ -229,6 +230,11 @@ int main(int argc, char **argv)
 			echo_send(arg);
 		} else if (!strcmp(word, "drain") && mode == ECHO) {
 			echo_drain();
+		} else if (!strcmp(word, "shut")) {
+			for (i = 0; i < arg && i < nsess; i++)
+				shutdown(ss[i].fd, SHUT_WR);
+			ss += arg;
+			nsess -= arg;
 		} else if (!strcmp(word, "quit")) {
 			break;
 		} else {
