@@ -399,6 +399,18 @@ int dp_maglev_set(struct dp *dp, uint32_t index, const struct dp_backend *b,
 	return map_err(err, "cannot write the Maglev row");
 }
 
+int dp_maglev_read(struct dp *dp, uint32_t index, uint32_t *table)
+{
+	for (uint32_t i = 0; i < FTVM_MAGLEV_SIZE; i++) {
+		uint32_t k = index * FTVM_MAGLEV_SIZE + i;
+		int err = bpf_map_lookup_elem(dp->maglev, &k, &table[i]);
+
+		if (err)
+			return dp_fail(err, "cannot read the Maglev row");
+	}
+	return 0;
+}
+
 int dp_placement_set(struct dp *dp, uint32_t id, uint32_t primary,
 		     uint32_t backup)
 {
@@ -483,6 +495,12 @@ int dp_session_move(struct dp *dp, const struct ftvm_flow *flow,
 		return err;
 	s.placement = placement;
 	return bpf_map_update_elem(dp->sessions, flow, &s, BPF_EXIST);
+}
+
+int dp_session_get(struct dp *dp, const struct ftvm_flow *flow,
+		   struct ftvm_session *s)
+{
+	return bpf_map_lookup_elem(dp->sessions, flow, s);
 }
 
 int dp_session_put(struct dp *dp, const struct ftvm_flow *flows,

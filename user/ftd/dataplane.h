@@ -65,6 +65,8 @@ struct dp_backend {
 /* Populate the row of service @index over @b (none: every slot 0). */
 int dp_maglev_set(struct dp *dp, uint32_t index, const struct dp_backend *b,
 		  size_t n);
+/* Read the row of service @index into @table (FTVM_MAGLEV_SIZE slots). */
+int dp_maglev_read(struct dp *dp, uint32_t index, uint32_t *table);
 /* Maglev population alone (tests): @table has FTVM_MAGLEV_SIZE slots. */
 void dp_maglev_build(const struct dp_backend *b, size_t n, uint32_t *table);
 
@@ -82,6 +84,9 @@ long dp_session_scan(struct dp *dp, dp_session_cb cb, void *arg);
 /* Point an existing session at @placement; -ENOENT if it is gone. */
 int dp_session_move(struct dp *dp, const struct ftvm_flow *flow,
 		    uint32_t placement);
+/* One session's entry; -ENOENT if there is none. */
+int dp_session_get(struct dp *dp, const struct ftvm_flow *flow,
+		   struct ftvm_session *s);
 /* Create or overwrite @n sessions (benchmarks, tests). */
 int dp_session_put(struct dp *dp, const struct ftvm_flow *flows,
 		   const struct ftvm_session *s, uint32_t n);
