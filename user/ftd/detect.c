@@ -132,6 +132,18 @@ static int on_event(struct nl_msg *msg, void *arg)
 		}
 		fail_now(vm, k.reason, now);
 		break;
+	case FTVM_CMD_VM_SET:
+		/* A failed VM's device went away after it went down. */
+		if (k.state == FTVM_VM_STATE_FAILED &&
+		    k.reason == FTVM_FAIL_DEV_UNREGISTERED) {
+			vm->ifindex = 0;
+			if (vm->state == VM_FAILED &&
+			    vm->reason != FTD_FAIL_HEARTBEAT)
+				vm->reason = k.reason;
+			else
+				fail_now(vm, k.reason, now);
+		}
+		break;
 	case FTVM_CMD_VM_UP:
 		if (k.ifindex)
 			vm->ifindex = (int)k.ifindex;
