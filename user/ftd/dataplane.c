@@ -218,12 +218,18 @@ static int map_err(int err, const char *what)
 int dp_vm_set(struct dp *dp, uint32_t id, int ifindex, const uint8_t mac[6],
 	      bool fenced)
 {
-	struct ftvm_vm v = { .ifindex = (__u32)ifindex };
-	__u32 ifi = (__u32)ifindex;
+	struct ftvm_vm v = { .ifindex = (__u32)ifindex }, old;
+	__u32 ifi = (__u32)ifindex, owner;
 	int err = 0;
 
 	memcpy(v.mac, mac, 6);
 	v.flags = fenced ? FTVM_VM_F_FENCED : 0;
+	/* A new device: the old index may come back for another device. */
+	if (!bpf_map_lookup_elem(dp->vms, &id, &old) && old.ifindex &&
+	    old.ifindex != ifi &&
+	    !bpf_map_lookup_elem(dp->by_ifindex, &old.ifindex, &owner) &&
+	    owner == id)
+		bpf_map_delete_elem(dp->by_ifindex, &old.ifindex);
 	if (ifindex > 0) {
 		err = bpf_map_update_elem(dp->by_ifindex, &ifi, &id, BPF_ANY);
 		if (!err)
