@@ -14,8 +14,8 @@ N=${FTVM_STATE_SESSIONS:-200}
 kv_failover() {
 	local staged=$1 out
 	setup || return 1
-	nA "$EX/kvstore" $PORT >/dev/null 2>"$WORK/a.log" & PIDS+=($!)
-	nB "$EX/kvstore" $PORT >/dev/null 2>"$WORK/b.log" & PIDS+=($!)
+	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/a.log" & PIDS+=($!)
+	ip netns exec "$B" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/b.log" & PIDS+=($!)
 	wait_listen "$A" $PORT && wait_listen "$B" $PORT || { echo "no service"; return 1; }
 	client kv "$N" && cmd "round 5" || return 1
 	out=$(state dump 1 $PORT out "$WORK/recs") || { echo "$out"; return 1; }
@@ -45,7 +45,7 @@ echo_failover() {
 	setup || return 1
 	# Not through nA: $! must be the server itself (ip netns exec execs).
 	ip netns exec "$A" "$EX/echo" tcp $PORT >/dev/null 2>&1 & apid=$!; PIDS+=($apid)
-	nB "$EX/echo" tcp $PORT >/dev/null 2>&1 & PIDS+=($!)
+	ip netns exec "$B" "$EX/echo" tcp $PORT >/dev/null 2>&1 & PIDS+=($!)
 	wait_listen "$A" $PORT && wait_listen "$B" $PORT || return 1
 	client echo "$N" && cmd "round 3" || return 1
 	# Idle sessions first: a snapshot of them, not used.
@@ -77,8 +77,8 @@ echo_failover() {
 udp_failover() {
 	local out
 	setup || return 1
-	nA "$EX/echo" udp $PORT >/dev/null 2>&1 & PIDS+=($!)
-	nB "$EX/echo" udp $PORT >/dev/null 2>&1 & PIDS+=($!)
+	ip netns exec "$A" "$EX/echo" udp $PORT >/dev/null 2>&1 & PIDS+=($!)
+	ip netns exec "$B" "$EX/echo" udp $PORT >/dev/null 2>&1 & PIDS+=($!)
 	wait_listen "$A" $PORT udp && wait_listen "$B" $PORT udp || return 1
 	client udp "$N" && cmd "round 2" || return 1
 	out=$(state dump 1 $PORT proto udp out "$WORK/recs") && [[ $out == "records 1 "* ]] ||

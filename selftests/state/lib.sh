@@ -99,7 +99,7 @@ wait_queues() {
 
 # Start a client coprocess: client MODE N; talk with cmd.
 client() {
-	coproc CL { nC "$EX/sessclient" "$1" $SVC $PORT "$2" 2>&1; }
+	coproc CL { exec ip netns exec "$C" "$EX/sessclient" "$1" $SVC $PORT "$2" 2>&1; }
 	PIDS+=("$CL_PID")
 	read -r -t 120 line <&"${CL[0]}" && [[ $line == ok* ]] || { echo "client: $line"; return 1; }
 }
