@@ -19,8 +19,8 @@
 
 #include <linux/types.h>
 
-#define FTVM_DP_ABI_VERSION	1
-#define FTVM_DP_ABI_TYPE	"ftvm_abi_v1"
+#define FTVM_DP_ABI_VERSION	2
+#define FTVM_DP_ABI_TYPE	"ftvm_abi_v2"
 #define FTVM_DP_PIN_DIR		"/sys/fs/bpf/tc/globals"
 
 /* VM ids index the VM tables: the same ids as ftvm.ko's VM registry. */
@@ -38,7 +38,7 @@
 #define FTVM_MAX_PLACEMENTS	4096	/* placement ids 1..4095; 0 = none */
 #endif
 #ifndef FTVM_MAX_SESSIONS
-#define FTVM_MAX_SESSIONS	262144	/* LRU: must exceed live sessions */
+#define FTVM_MAX_SESSIONS	262144	/* per family; LRU: > live sessions */
 #endif
 #ifndef FTVM_MAGLEV_SIZE
 #define FTVM_MAGLEV_SIZE	4099	/* prime, >> placements per service */
@@ -50,12 +50,22 @@
 /* 802.1Q/802.1ad tags parsed (and popped on redirect). */
 #define FTVM_MAX_VLAN_TAGS	2
 
+/*
+ * ftvm_devmap's flags: declared as the kernel reports them once created
+ * (BPF_F_RDONLY_PROG, which it adds itself), so that libbpf reuses the
+ * pinned map; but the kernel refuses them at creation, so a loader that
+ * creates the devmap sets FTVM_DEVMAP_CREATE_FLAGS first.
+ */
+#define FTVM_DEVMAP_FLAGS	(1U << 7)	/* BPF_F_RDONLY_PROG */
+#define FTVM_DEVMAP_CREATE_FLAGS 0
+
 #define FTVM_FAMILY_V4		4
 #define FTVM_FAMILY_V6		6
 
 /*
- * A flow: the session key.  Addresses are in network order; IPv4 uses
- * word 0 and leaves the others zero.  40 bytes, no implicit padding.
+ * A flow, as userspace sees every session and as the IPv6 session map
+ * keys it.  Addresses are in network order; IPv4 uses word 0 and leaves
+ * the others zero.  40 bytes, no implicit padding.
  */
 struct ftvm_flow {
 	__be32 saddr[4];
@@ -66,6 +76,42 @@ struct ftvm_flow {
 	__u8 family;		/* FTVM_FAMILY_V4 / _V6 */
 	__u16 pad;		/* zero */
 };
+
+/*
+ * The IPv4 session key: the same 5-tuple in 16 bytes, so that the hit
+ * path of most traffic hashes and compares 16 bytes, not 40.
+ */
+struct ftvm_flow4 {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];		/* zero */
+};
+
+static inline void ftvm_flow4_to_flow(const struct ftvm_flow4 *k,
+				      struct ftvm_flow *f)
+{
+	__builtin_memset(f, 0, sizeof(*f));
+	f->saddr[0] = k->saddr;
+	f->daddr[0] = k->daddr;
+	f->sport = k->sport;
+	f->dport = k->dport;
+	f->proto = k->proto;
+	f->family = FTVM_FAMILY_V4;
+}
+
+static inline void ftvm_flow_to_flow4(const struct ftvm_flow *f,
+				      struct ftvm_flow4 *k)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->saddr = f->saddr[0];
+	k->daddr = f->daddr[0];
+	k->sport = f->sport;
+	k->dport = f->dport;
+	k->proto = f->proto;
+}
 
 /* A service: (virtual address, port, protocol).  20 bytes. */
 struct ftvm_service_key {
@@ -136,13 +182,14 @@ enum ftvm_dp_stat {
 };
 
 /* The marker whose BTF name carries the ABI version. */
-struct ftvm_abi_v1 {
+struct ftvm_abi_v2 {
 	__u32 version;
 };
 
 /*
  * The flow hash that picks a Maglev slot for a new session: murmur3's
- * mixing over the ten words of the flow.  Shared so that tests can
+ * mixing over the ten words of the flow (an IPv4 flow as struct
+ * ftvm_flow, whatever map keys it).  Shared so that tests can
  * predict placements; the data plane computes it only on a miss.
  */
 static inline __u32 ftvm_rol32(__u32 w, unsigned int s)

@@ -39,7 +39,7 @@ int ftvm_fence(struct __sk_buff *skb)
 	struct ftvm_counters *vc;
 	struct ftvm_session *sess;
 	struct ftvm_placement *pl;
-	struct ftvm_flow rev;
+	struct ftvm_flow flow;
 	struct ftvm_pkt pkt;
 	struct ftvm_vm *vm;
 	__u32 ifindex = skb->ifindex, *vm_id;
@@ -68,24 +68,37 @@ int ftvm_fence(struct __sk_buff *skb)
 		return TC_ACT_OK;
 
 	/* Only what the VM sends from a service address is fenced. */
-	__builtin_memcpy(sk.vaddr, pkt.flow.saddr, sizeof(sk.vaddr));
-	sk.port = pkt.flow.sport;
-	sk.proto = pkt.flow.proto;
-	sk.family = pkt.flow.family;
+	ftvm_pkt_flow(&pkt, &flow);
+	__builtin_memcpy(sk.vaddr, flow.saddr, sizeof(sk.vaddr));
+	sk.port = flow.sport;
+	sk.proto = flow.proto;
+	sk.family = flow.family;
 	if (!bpf_map_lookup_elem(&ftvm_services, &sk))
 		return TC_ACT_OK;
 	if (fenced)
 		return fence_drop(vc);
 
 	/* The session as the client opened it. */
-	__builtin_memcpy(rev.saddr, pkt.flow.daddr, sizeof(rev.saddr));
-	__builtin_memcpy(rev.daddr, pkt.flow.saddr, sizeof(rev.daddr));
-	rev.sport = pkt.flow.dport;
-	rev.dport = pkt.flow.sport;
-	rev.proto = pkt.flow.proto;
-	rev.family = pkt.flow.family;
-	rev.pad = 0;
-	sess = bpf_map_lookup_elem(&ftvm_sessions, &rev);
+	if (pkt.family == FTVM_FAMILY_V4) {
+		struct ftvm_flow4 rev4 = {
+			.saddr = pkt.k4.daddr, .daddr = pkt.k4.saddr,
+			.sport = pkt.k4.dport, .dport = pkt.k4.sport,
+			.proto = pkt.k4.proto,
+		};
+
+		sess = bpf_map_lookup_elem(&ftvm_sessions4, &rev4);
+	} else {
+		struct ftvm_flow rev6;
+
+		__builtin_memcpy(rev6.saddr, flow.daddr, sizeof(rev6.saddr));
+		__builtin_memcpy(rev6.daddr, flow.saddr, sizeof(rev6.daddr));
+		rev6.sport = flow.dport;
+		rev6.dport = flow.sport;
+		rev6.proto = flow.proto;
+		rev6.family = flow.family;
+		rev6.pad = 0;
+		sess = bpf_map_lookup_elem(&ftvm_sessions6, &rev6);
+	}
 	if (!sess)
 		return TC_ACT_OK;
 	pl = bpf_map_lookup_elem(&ftvm_placements, &sess->placement);

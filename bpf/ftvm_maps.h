@@ -17,7 +17,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct ftvm_abi_v1);
+	__type(value, struct ftvm_abi_v2);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ftvm_abi SEC(".maps");
 
@@ -32,16 +32,26 @@ struct {
 } ftvm_services SEC(".maps");
 
 /*
- * Sessions: 5-tuple -> placement.  Created by ftvm_steer on a session's
- * first packet; LRU so that dead sessions age out without a sweeper.
+ * Sessions: 5-tuple -> placement, one map per family so that IPv4 keys
+ * are 16 bytes.  Created by ftvm_steer on a session's first packet; LRU
+ * so that dead sessions age out without a sweeper.
  */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FTVM_MAX_SESSIONS);
+	__type(key, struct ftvm_flow4);
+	__type(value, struct ftvm_session);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ftvm_sessions4 SEC(".maps");
+
+/* IPv6 sessions: struct ftvm_flow keys (family FTVM_FAMILY_V6). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, FTVM_MAX_SESSIONS);
 	__type(key, struct ftvm_flow);
 	__type(value, struct ftvm_session);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ftvm_sessions SEC(".maps");
+} ftvm_sessions6 SEC(".maps");
 
 /* Placements: id -> (primary VM, backup VM).  Id 0 means "none". */
 struct {
@@ -74,12 +84,19 @@ struct {
 } ftvm_vms SEC(".maps");
 
 /*
- * Redirect targets: VM id -> host-side ifindex (mirrors ftvm_vms).  The
- * kernel marks a devmap BPF_F_RDONLY_PROG, which libbpf 1.1's check
- * for reusing a pinned map does not expect: ftctl reuses pins itself.
+ * Redirect targets: VM id -> host-side ifindex (mirrors ftvm_vms).
+ *
+ * The kernel adds BPF_F_RDONLY_PROG to every devmap it creates, and
+ * libbpf (1.1) reuses a pinned map only if its flags equal the declared
+ * ones.  Declaring the flag makes the pinned devmap reusable, so that
+ * "ip link set dev DEV xdp obj ftvm_steer.bpf.o" reloads over the pins.
+ * The kernel refuses the flag when creating a devmap, though: loaders
+ * that create it (ftctl attach, ftd, tests) clear it first
+ * (FTVM_DEVMAP_CREATE_FLAGS), and the first load is theirs.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(map_flags, FTVM_DEVMAP_FLAGS);
 	__uint(max_entries, FTVM_VM_SLOTS);
 	__type(key, __u32);
 	__type(value, __u32);

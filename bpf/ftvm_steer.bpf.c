@@ -5,7 +5,7 @@
  * Every TCP/UDP packet of a registered service goes to the VM that holds
  * the primary state of its session:
  *
- *	5-tuple --ftvm_sessions--> placement --ftvm_placements--> VM id
+ *	5-tuple --ftvm_sessions{4,6}--> placement --ftvm_placements--> VM id
  *	VM id --ftvm_vms--> MAC, --ftvm_devmap--> device
  *
  * A session's first packet finds no entry: the service's Maglev row
@@ -14,6 +14,11 @@
  * Failover rewrites placements (at most VMs x VMs of them), never
  * sessions.  Anything that is not parsed or not for a service goes to
  * the stack untouched.  Documentation/dataplane.rst has the details.
+ *
+ * The hit path is what costs: parse, one lookup on a 16-byte key (IPv4;
+ * IPv6 keys are 40 bytes), two array lookups (placement, VM), the MAC
+ * rewrite, the redirect, and one per-CPU counter block each for the
+ * service and the VM, both touched once, after the verdict.
  *
  * Loadable by libbpf (ftctl attach) or by iproute2:
  *	ip link set dev DEV xdp obj ftvm_steer.bpf.o sec xdp
@@ -25,32 +30,39 @@
 #include "ftvm_maps.h"
 #include "parsing.h"
 
-/* Look up a new session's placement and create its entry. */
-static __always_inline int new_session(struct ftvm_flow *flow,
-				       struct ftvm_session *out)
+/*
+ * A session's first packet: the service's Maglev row picks a placement
+ * and the session entry is created.  Fills @s; XDP_REDIRECT to go on.
+ */
+static __always_inline int new_session(const struct ftvm_pkt *pkt,
+				       struct ftvm_session *s)
 {
 	struct ftvm_service_key sk;
 	struct ftvm_session *winner;
 	struct ftvm_counters *sc;
 	struct ftvm_service *svc;
+	struct ftvm_flow flow;
 	__u32 slot, *pid;
+	void *sessions;
+	const void *key;
 	long err;
 
-	__builtin_memcpy(sk.vaddr, flow->daddr, sizeof(sk.vaddr));
-	sk.port = flow->dport;
-	sk.proto = flow->proto;
-	sk.family = flow->family;
+	ftvm_pkt_flow(pkt, &flow);
+	__builtin_memcpy(sk.vaddr, flow.daddr, sizeof(sk.vaddr));
+	sk.port = flow.dport;
+	sk.proto = flow.proto;
+	sk.family = flow.family;
 	svc = bpf_map_lookup_elem(&ftvm_services, &sk);
 	if (!svc) {
 		dp_count(FTVM_DP_NOT_SERVICE);
 		return XDP_PASS;
 	}
-	out->service = svc->index;
-	if (out->service >= FTVM_MAX_SERVICES)
+	s->service = svc->index;
+	if (s->service >= FTVM_MAX_SERVICES)
 		return XDP_PASS;
-	sc = bpf_map_lookup_elem(&ftvm_svc_stats, &out->service);
-	slot = out->service * FTVM_MAGLEV_SIZE +
-	       ftvm_flow_hash(flow) % FTVM_MAGLEV_SIZE;
+	sc = bpf_map_lookup_elem(&ftvm_svc_stats, &s->service);
+	slot = s->service * FTVM_MAGLEV_SIZE +
+	       ftvm_flow_hash(&flow) % FTVM_MAGLEV_SIZE;
 	pid = bpf_map_lookup_elem(&ftvm_maglev, &slot);
 	if (!pid || !*pid) {
 		/* No live placement: let the stack answer (or not). */
@@ -58,10 +70,17 @@ static __always_inline int new_session(struct ftvm_flow *flow,
 			sc->pass++;
 		return XDP_PASS;
 	}
-	out->placement = *pid;
-	out->created_ns = bpf_ktime_get_ns();
+	s->placement = *pid;
+	s->created_ns = bpf_ktime_get_ns();
 
-	err = bpf_map_update_elem(&ftvm_sessions, flow, out, BPF_NOEXIST);
+	if (pkt->family == FTVM_FAMILY_V4) {
+		sessions = &ftvm_sessions4;
+		key = &pkt->k4;
+	} else {
+		sessions = &ftvm_sessions6;
+		key = &pkt->flow;
+	}
+	err = bpf_map_update_elem(sessions, key, s, BPF_NOEXIST);
 	if (!err) {
 		dp_count(FTVM_DP_SESSION_NEW);
 		if (sc)
@@ -69,9 +88,9 @@ static __always_inline int new_session(struct ftvm_flow *flow,
 	} else if (err == -EEXIST) {
 		/* Another CPU created it first: its choice stands. */
 		dp_count(FTVM_DP_SESSION_RACE);
-		winner = bpf_map_lookup_elem(&ftvm_sessions, flow);
+		winner = bpf_map_lookup_elem(sessions, key);
 		if (winner)
-			*out = *winner;
+			*s = *winner;
 	} else {
 		/* Steer this packet anyway; the next one tries again. */
 		dp_count(FTVM_DP_SESSION_FULL);
@@ -112,13 +131,54 @@ static __always_inline int rewrite_l2(struct xdp_md *ctx, __u32 tags,
 	return 0;
 }
 
+/* Counter outcomes of a packet with a placement. */
+enum steer_outcome {
+	STEERED,
+	DROPPED,
+	REDIRECT_ERR,
+};
+
+/*
+ * Count a packet once in its service's and once in its VM's per-CPU
+ * block (the VM's only if it has one: an unregistered VM is counted
+ * by the service alone).
+ */
+static __always_inline void count(__u32 service, __u32 vm_id,
+				  enum steer_outcome o, __u64 bytes, int fresh)
+{
+	struct ftvm_counters *sc, *vc;
+
+	sc = bpf_map_lookup_elem(&ftvm_svc_stats, &service);
+	vc = vm_id ? bpf_map_lookup_elem(&ftvm_vm_stats, &vm_id) : NULL;
+	if (o == STEERED) {
+		if (sc) {
+			sc->packets++;
+			sc->bytes += bytes;
+		}
+		if (vc) {
+			vc->packets++;
+			vc->bytes += bytes;
+			vc->new_sessions += fresh;
+		}
+	} else if (o == DROPPED) {
+		if (sc)
+			sc->drop++;
+		if (vc)
+			vc->drop++;
+	} else {
+		if (sc)
+			sc->redirect_err++;
+		if (vc)
+			vc->redirect_err++;
+	}
+}
+
 SEC("xdp")
 int ftvm_steer(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = data_end - data;
-	struct ftvm_counters *sc, *vc;
 	struct ftvm_session *sess, s;
 	struct ftvm_placement *pl;
 	struct ftvm_pkt pkt;
@@ -133,56 +193,38 @@ int ftvm_steer(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	sess = bpf_map_lookup_elem(&ftvm_sessions, &pkt.flow);
+	if (pkt.family == FTVM_FAMILY_V4)
+		sess = bpf_map_lookup_elem(&ftvm_sessions4, &pkt.k4);
+	else
+		sess = bpf_map_lookup_elem(&ftvm_sessions6, &pkt.flow);
 	if (sess) {
 		s.placement = sess->placement;
 		s.service = sess->service;
 	} else {
-		act = new_session(&pkt.flow, &s);
+		act = new_session(&pkt, &s);
 		if (act != XDP_REDIRECT)
 			return act;
 	}
 
-	sc = bpf_map_lookup_elem(&ftvm_svc_stats, &s.service);
 	pl = bpf_map_lookup_elem(&ftvm_placements, &s.placement);
 	/* One load of one word: the whole placement decides, or none. */
 	vm_id = pl ? *(volatile __u32 *)&pl->primary : 0;
-	vm = bpf_map_lookup_elem(&ftvm_vms, &vm_id);
-	if (!vm_id || !vm || !vm->ifindex) {
-		if (sc)
-			sc->drop++;
+	vm = vm_id ? bpf_map_lookup_elem(&ftvm_vms, &vm_id) : NULL;
+	if (!vm || !vm->ifindex) {
+		count(s.service, 0, DROPPED, 0, 0);
 		return XDP_DROP;
 	}
-	vc = bpf_map_lookup_elem(&ftvm_vm_stats, &vm_id);
-
-	if (rewrite_l2(ctx, pkt.vlan_tags, pkt.l3_proto, vm->mac))
-		goto drop;
+	if (rewrite_l2(ctx, pkt.vlan_tags, pkt.l3_proto, vm->mac)) {
+		count(s.service, vm_id, DROPPED, 0, 0);
+		return XDP_DROP;
+	}
 	act = bpf_redirect_map(&ftvm_devmap, vm_id, 0);
 	if (act != XDP_REDIRECT) {
-		if (sc)
-			sc->redirect_err++;
-		if (vc)
-			vc->redirect_err++;
+		count(s.service, vm_id, REDIRECT_ERR, 0, 0);
 		return XDP_DROP;
 	}
-	if (sc) {
-		sc->packets++;
-		sc->bytes += bytes;
-	}
-	if (vc) {
-		vc->packets++;
-		vc->bytes += bytes;
-		if (!sess)
-			vc->new_sessions++;
-	}
+	count(s.service, vm_id, STEERED, bytes, !sess);
 	return XDP_REDIRECT;
-
-drop:
-	if (sc)
-		sc->drop++;
-	if (vc)
-		vc->drop++;
-	return XDP_DROP;
 }
 
 char _license[] SEC("license") = "GPL";

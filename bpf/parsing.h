@@ -4,10 +4,11 @@
  * (tc): Ethernet, up to two 802.1Q/802.1ad tags, IPv4 with options, IPv6
  * with extension headers, then the fixed TCP or UDP header.
  *
- * ftvm_parse() either fills a flow and returns PARSE_OK, or returns the
- * ftvm_dp_stat that says why the packet is not steerable.  A packet is
- * steerable only when every header up to and including the fixed L4
- * header is inside the frame.
+ * ftvm_parse() either fills the packet's session key and returns
+ * PARSE_OK, or returns the ftvm_dp_stat that says why the packet is not
+ * steerable.  A packet is steerable only when every header up to and
+ * including the fixed L4 header is inside the frame.  IPv4 fills only
+ * the 16-byte key (pkt.k4): the hit path touches nothing more.
  */
 #ifndef FTVM_PARSING_H
 #define FTVM_PARSING_H
@@ -45,13 +46,16 @@ struct ftvm_ext_hdr {
 };
 
 struct ftvm_pkt {
-	struct ftvm_flow flow;
+	struct ftvm_flow4 k4;	/* IPv4: the session key */
+	struct ftvm_flow flow;	/* IPv6: the session key; IPv4: unset */
 	__u32 vlan_tags;	/* tags between the MACs and the L3 header */
 	__be16 l3_proto;	/* ETH_P_IP or ETH_P_IPV6, network order */
+	__u8 family;		/* FTVM_FAMILY_V4 / _V6 */
 };
 
+/* The ports of the fixed TCP or UDP header at @l4. */
 static __always_inline int parse_l4(void *l4, void *data_end, __u8 proto,
-				    struct ftvm_flow *f)
+				    __be16 *sport, __be16 *dport)
 {
 	if (proto == IPPROTO_TCP) {
 		struct tcphdr *th = l4;
@@ -60,25 +64,25 @@ static __always_inline int parse_l4(void *l4, void *data_end, __u8 proto,
 			return FTVM_DP_MALFORMED;
 		if (th->doff < 5)
 			return FTVM_DP_MALFORMED;
-		f->sport = th->source;
-		f->dport = th->dest;
+		*sport = th->source;
+		*dport = th->dest;
 	} else if (proto == IPPROTO_UDP) {
 		struct udphdr *uh = l4;
 
 		if ((void *)(uh + 1) > data_end)
 			return FTVM_DP_MALFORMED;
-		f->sport = uh->source;
-		f->dport = uh->dest;
+		*sport = uh->source;
+		*dport = uh->dest;
 	} else {
 		return FTVM_DP_NOT_L4;
 	}
-	f->proto = proto;
 	return PARSE_OK;
 }
 
 static __always_inline int parse_ipv4(void *l3, void *data_end,
-				      struct ftvm_flow *f)
+				      struct ftvm_pkt *p)
 {
+	struct ftvm_flow4 *k = &p->k4;
 	struct iphdr *iph = l3;
 	__u32 hlen;
 
@@ -96,15 +100,19 @@ static __always_inline int parse_ipv4(void *l3, void *data_end,
 	hlen = iph->ihl * 4;
 	if (bpf_ntohs(iph->tot_len) < hlen)
 		return FTVM_DP_MALFORMED;
-	f->family = FTVM_FAMILY_V4;
-	f->saddr[0] = iph->saddr;
-	f->daddr[0] = iph->daddr;
-	return parse_l4(l3 + hlen, data_end, iph->protocol, f);
+	p->family = FTVM_FAMILY_V4;
+	k->saddr = iph->saddr;
+	k->daddr = iph->daddr;
+	k->proto = iph->protocol;
+	k->pad[0] = k->pad[1] = k->pad[2] = 0;
+	return parse_l4(l3 + hlen, data_end, iph->protocol, &k->sport,
+			&k->dport);
 }
 
 static __always_inline int parse_ipv6(void *l3, void *data_end,
-				      struct ftvm_flow *f)
+				      struct ftvm_pkt *p)
 {
+	struct ftvm_flow *f = &p->flow;
 	struct ipv6hdr *ip6 = l3;
 	void *cur = ip6 + 1;
 	__u8 nexthdr;
@@ -143,10 +151,13 @@ static __always_inline int parse_ipv6(void *l3, void *data_end,
 	if (nexthdr != IPPROTO_TCP && nexthdr != IPPROTO_UDP)
 		return FTVM_DP_NOT_L4;
 
-	f->family = FTVM_FAMILY_V6;
+	p->family = FTVM_FAMILY_V6;
 	__builtin_memcpy(f->saddr, &ip6->saddr, 16);
 	__builtin_memcpy(f->daddr, &ip6->daddr, 16);
-	return parse_l4(cur, data_end, nexthdr, f);
+	f->proto = nexthdr;
+	f->family = FTVM_FAMILY_V6;
+	f->pad = 0;
+	return parse_l4(cur, data_end, nexthdr, &f->sport, &f->dport);
 }
 
 static __always_inline int ftvm_parse(void *data, void *data_end,
@@ -157,7 +168,6 @@ static __always_inline int ftvm_parse(void *data, void *data_end,
 	__be16 proto;
 	int i;
 
-	__builtin_memset(&p->flow, 0, sizeof(p->flow));
 	p->vlan_tags = 0;
 	if (cur > data_end)
 		return FTVM_DP_MALFORMED;
@@ -178,10 +188,20 @@ static __always_inline int ftvm_parse(void *data, void *data_end,
 	}
 	p->l3_proto = proto;
 	if (proto == bpf_htons(ETH_P_IP))
-		return parse_ipv4(cur, data_end, &p->flow);
+		return parse_ipv4(cur, data_end, p);
 	if (proto == bpf_htons(ETH_P_IPV6))
-		return parse_ipv6(cur, data_end, &p->flow);
+		return parse_ipv6(cur, data_end, p);
 	return FTVM_DP_NOT_IP;
+}
+
+/* The packet's flow as struct ftvm_flow, for either family (slow paths). */
+static __always_inline void ftvm_pkt_flow(const struct ftvm_pkt *p,
+					  struct ftvm_flow *f)
+{
+	if (p->family == FTVM_FAMILY_V4)
+		ftvm_flow4_to_flow(&p->k4, f);
+	else
+		__builtin_memcpy(f, &p->flow, sizeof(*f));
 }
 
 #endif

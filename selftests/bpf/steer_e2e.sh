@@ -2,25 +2,27 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # ftvm_steer and ftvm_fence end to end on this host's kernel: hundreds of
-# real TCP and UDP sessions to a service address land on the VMs their
-# placements name, stay there, follow a failover, and a fenced VM's
-# replies never reach the client.
+# real TCP and UDP sessions, over IPv4 and IPv6, to a service address
+# land on the VMs their placements name, stay there (also across a
+# reload by iproute2 over the pinned maps), follow a failover, and a
+# fenced VM's replies never reach the client.
 #
-#  ftvm-$$-cli             ftvm-$$-host                          ftvm-$$-vmN, N=1..3
-# +--------------+       +----------------------------------+   +----------------+
-# | c0           |       | hc  198.18.0.254                 |   |                |
-# | 198.18.0.1   |=veth==| [XDP ftvm_steer]                 |   |                |
-# | sessgen      |       |                                  |   |                |
-# | client       |       | hvN 198.18.N.254 [tc ftvm_fence] |=veth=| vN 198.18.N.1 |
-# +--------------+       |                                  |   | lo 198.19.0.10 |
-#                        | ft$$tap  [tc ftvm_fence]         |   | sessgen serve  |
-#                        |   read by tap_reader (VM 4)      |   +----------------+
-#                        +----------------------------------+
+#  ftvm-$$-cli          ftvm-$$-host                         ftvm-$$-vmN, N=1..3
+# +--------------+    +----------------------------------+    +-------------------+
+# | c0           |    | hc  198.18.0.254 2001:db8::fe    |    |                   |
+# | 198.18.0.1   |=veth=| [XDP ftvm_steer]               |    |                   |
+# | 2001:db8::1  |    |                                  |    | vN 198.18.N.1     |
+# | sessgen      |    | hvN 198.18.N.254 2001:db8:N::fe  |=veth=| 2001:db8:N::1   |
+# | clients      |    |     [tc ftvm_fence]              |    | lo 198.19.0.10    |
+# +--------------+    | ft$$tap  [tc ftvm_fence]         |    |    2001:db8:ff::10|
+#                     |   read by tap_reader (VM 4)      |    | sessgen serve x2  |
+#                     +----------------------------------+    +-------------------+
 #
-# Service 198.19.0.10:7/udp over placements 1..4, 198.19.0.10:7/tcp over
-# 1..3; placement N has primary VM N (backup N % 3 + 1), placement 4 is
-# the tap.  Maps are pinned where iproute2 pins them; the test skips if
-# a data plane already uses that directory.
+# Service 198.19.0.10:7/udp over placements 1..4, 198.19.0.10:7/tcp and
+# [2001:db8:ff::10]:7/{udp,tcp} over 1..3; placement N has primary VM N
+# (backup N % 3 + 1), placement 4 is the tap.  Maps are pinned where
+# iproute2 pins them; the test skips if a data plane already uses that
+# directory.
 
 set -u
 cd "$(dirname "$0")" || exit 1
@@ -32,9 +34,12 @@ SESSGEN=$PWD/sessgen
 TAPREADER=$PWD/tap_reader
 PIN=/sys/fs/bpf/tc/globals
 VIP=198.19.0.10
+VIP6=2001:db8:ff::10
 PORT=7
 NUDP=200
 NTCP=100
+NUDP6=100
+NTCP6=50
 P=ftvm-$$
 HOST=$P-host CLI=$P-cli
 TAP=ft$$tap
@@ -68,7 +73,7 @@ if [[ -e $PIN/ftvm_abi ]]; then
 	ktap_skip_all "a data plane is pinned in $PIN already"
 fi
 
-ktap_begin 13
+ktap_begin 18
 
 # wait_for CMD...: poll until CMD succeeds (5 s).
 wait_for() {
@@ -84,34 +89,45 @@ setup() {
 	local n
 	ip netns add $HOST && ip netns add $CLI || return 1
 	H sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
-		net.ipv4.conf.default.rp_filter=0 || return 1
+		net.ipv4.conf.default.rp_filter=0 \
+		net.ipv6.conf.all.forwarding=1 || return 1
 	H ip link set lo up
 	H ip link add name hc address 02:00:00:00:00:fe type veth \
 		peer name c0 netns $CLI address 02:00:00:00:00:c1 || return 1
 	H ip addr add 198.18.0.254/24 dev hc
+	H ip addr add 2001:db8::fe/64 dev hc nodad
 	H ip link set hc up
 	C ip link set lo up
 	C ip addr add 198.18.0.1/24 dev c0
+	C ip addr add 2001:db8::1/64 dev c0 nodad
 	C ip link set c0 up
 	# A veth hands on checksums still to be done (CHECKSUM_PARTIAL);
 	# frames XDP redirects must be complete, as from a real NIC.
 	C ethtool -K c0 tx off >/dev/null || return 1
 	C ip route add 198.19.0.0/16 via 198.18.0.254
+	C ip -6 route add 2001:db8:ff::/64 via 2001:db8::fe
 	for n in 1 2 3; do
 		ip netns add $P-vm$n || return 1
 		H ip link add name hv$n type veth peer name v$n netns $P-vm$n \
 			address 02:00:00:00:0$n:01 || return 1
 		H ip addr add 198.18.$n.254/24 dev hv$n
+		H ip addr add 2001:db8:$n::fe/64 dev hv$n nodad
 		H ip link set hv$n up
 		V $n ip link set lo up
 		V $n ip addr add $VIP/32 dev lo
+		V $n ip addr add $VIP6/128 dev lo
 		V $n ip addr add 198.18.$n.1/24 dev v$n
+		V $n ip addr add 2001:db8:$n::1/64 dev v$n nodad
 		V $n ip link set v$n up
 		V $n ip route add default via 198.18.$n.254
+		V $n ip -6 route add default via 2001:db8:$n::fe
 		# XDP frames redirected into a veth need its peer's NAPI.
 		V $n ethtool -K v$n gro on >/dev/null || return 1
 		ip netns exec $P-vm$n "$SESSGEN" serve vm$n $PORT $VIP \
 			>"$TMP/serve$n" 2>&1 &
+		pids+=($!)
+		ip netns exec $P-vm$n "$SESSGEN" serve vm$n $PORT $VIP6 \
+			>"$TMP/serve6_$n" 2>&1 &
 		pids+=($!)
 	done
 	nsenter --net=/run/netns/$HOST "$TAPREADER" $TAP >"$TMP/tap" 2>&1 &
@@ -120,6 +136,7 @@ setup() {
 	H ip link set $TAP address 02:00:00:00:04:fe up || return 1
 	for n in 1 2 3; do
 		wait_for grep -q ready "$TMP/serve$n" || return 1
+		wait_for grep -q ready "$TMP/serve6_$n" || return 1
 	done
 }
 
@@ -128,12 +145,41 @@ if ! setup; then
 	ktap_end
 fi
 
-# 1. The operators' way: iproute2 loads the object, ftctl finds the maps.
+# 1. ftctl loads the data plane and pins its maps; then the operators'
+# other way, iproute2, reloads the object over those pins.
 pinned=1
-ktap_check "ip link loads ftvm_steer; ftctl finds its pinned maps" \
-	bash -c "nsenter --net=/run/netns/$HOST ip link set dev hc xdp obj \
-		$TOP/bpf/ftvm_steer.bpf.o sec xdp && \
+ktap_check "ftctl attach loads ftvm_steer and pins its maps; ftctl finds them" \
+	bash -c "nsenter --net=/run/netns/$HOST $FTCTL attach hc && \
 		nsenter --net=/run/netns/$HOST $FTCTL stats >/dev/null"
+
+# pinned_id MAP: the id of a pinned map.
+pinned_id() {
+	bpftool -j map show pinned "$PIN/$1" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'
+}
+# xdp_maps DEV: the map ids of the XDP program on DEV.
+xdp_maps() {
+	local id
+	id=$(H ip -j link show "$1" | python3 -c '
+import json, sys; print(json.load(sys.stdin)[0]["xdp"]["prog"]["id"])') || return 1
+	bpftool -j prog show id "$id" |
+		python3 -c 'import json, sys; print(*json.load(sys.stdin)["map_ids"])'
+}
+# ip_reload: iproute2 replaces ftvm_steer on hc, reusing every pinned map.
+ip_reload() {
+	local ids m
+	H ip -force link set dev hc xdp obj "$TOP/bpf/ftvm_steer.bpf.o" \
+		sec xdp || return 1
+	ids=" $(xdp_maps hc) "
+	for m in ftvm_devmap ftvm_sessions4 ftvm_sessions6 ftvm_vms; do
+		[[ $ids == *" $(pinned_id $m) "* ]] || {
+			ktap_diag "reloaded program does not use the pinned $m"
+			return 1
+		}
+	done
+}
+ktap_check "ip link reloads ftvm_steer over the pinned maps (devmap included)" \
+	ip_reload
 ktap_check "ftctl detach, then ftctl attach in native mode" \
 	bash -c "H() { nsenter --net=/run/netns/$HOST \"\$@\"; }; \
 		H $FTCTL detach hc && ! H ip link show hc | grep -q xdp && \
@@ -169,7 +215,10 @@ configure() {
 	H "$FTCTL" placement set 4 primary 4 backup 1 || return 1
 	H "$FTCTL" service add $VIP:$PORT/udp placements 1,2,3,4 || return 1
 	H "$FTCTL" service add $VIP:$PORT/tcp placements 1,2,3 || return 1
-	H "$FTCTL" service list | grep -q "$VIP:$PORT/udp"
+	H "$FTCTL" service add "[$VIP6]:$PORT/udp" placements 1,2,3 || return 1
+	H "$FTCTL" service add "[$VIP6]:$PORT/tcp" placements 1,2,3 || return 1
+	H "$FTCTL" service list | grep -q "$VIP:$PORT/udp" &&
+		H "$FTCTL" service list | grep -qF "[$VIP6]:$PORT/tcp"
 }
 ktap_check "ftctl target, placement, service configure the data plane" configure
 
@@ -178,9 +227,16 @@ coproc UDPC { exec ip netns exec $CLI "$SESSGEN" client $VIP $PORT udp $NUDP 2>/
 pids+=($UDPC_PID)
 { coproc TCPC { exec ip netns exec $CLI "$SESSGEN" client $VIP $PORT tcp $NTCP 2>/dev/null; } } 2>/dev/null
 pids+=($TCPC_PID)
+{ coproc UDP6C { exec ip netns exec $CLI "$SESSGEN" client $VIP6 $PORT udp $NUDP6 2>/dev/null; } } 2>/dev/null
+pids+=($UDP6C_PID)
+{ coproc TCP6C { exec ip netns exec $CLI "$SESSGEN" client $VIP6 $PORT tcp $NTCP6 2>/dev/null; } } 2>/dev/null
+pids+=($TCP6C_PID)
 read -r -t 10 l1 <&"${UDPC[0]}"
 read -r -t 10 l2 <&"${TCPC[0]}"
+read -r -t 10 l3 <&"${UDP6C[0]}"
+read -r -t 10 l4 <&"${TCP6C[0]}"
 ktap_diag "udp client: ${l1:-nothing}, tcp client: ${l2:-nothing}"
+ktap_diag "IPv6 udp client: ${l3:-nothing}, tcp client: ${l4:-nothing}"
 
 # round FD_IN FD_OUT TAG FILE: one round, "port reply" lines into FILE.
 round() {
@@ -194,9 +250,11 @@ round() {
 	return 1
 }
 
-# expected PROTO FILE: "port vmN" per session, from ftctl session list.
+# expected PROTO FILE [VIP]: "port vmN" per session, from ftctl session list.
 expected() {
-	H "$FTCTL" -j session list service $VIP:$PORT/$1 | python3 -c '
+	local svc=$VIP:$PORT/$1
+	[[ ${3:-} ]] && svc="[$3]:$PORT/$1"
+	H "$FTCTL" -j session list service "$svc" | python3 -c '
 import json, sys
 for s in json.load(sys.stdin):
     print(s["client"].rsplit(":", 1)[1], "vm%d" % s["primary"])
@@ -238,10 +296,38 @@ ktap_check "$NUDP udp sessions land on their placements' VMs (tap: read by fd)" 
 ktap_check "$NTCP tcp sessions land on their placements' VMs" \
 	check_round tcp "$TMP/tcp1" "$TMP/tcp.exp"
 
-round "${UDPC[0]}" "${UDPC[1]}" r2 "$TMP/udp2"
-round "${TCPC[0]}" "${TCPC[1]}" r2 "$TMP/tcp2"
+round "${UDP6C[0]}" "${UDP6C[1]}" r1 "$TMP/udp6_1"
+round "${TCP6C[0]}" "${TCP6C[1]}" r1 "$TMP/tcp6_1"
+expected udp "$TMP/udp6.exp" $VIP6
+expected tcp "$TMP/tcp6.exp" $VIP6
+ktap_check "$NUDP6 IPv6 udp sessions land on their placements' VMs" \
+	check_round udp "$TMP/udp6_1" "$TMP/udp6.exp"
+ktap_check "$NTCP6 IPv6 tcp sessions land on their placements' VMs" \
+	check_round tcp "$TMP/tcp6_1" "$TMP/tcp6.exp"
+
+# all_rounds TAG: one round of every client, into $TMP/{udp,tcp,udp6_,tcp6_}TAG.
+all_rounds() {
+	round "${UDPC[0]}" "${UDPC[1]}" r$1 "$TMP/udp$1"
+	round "${TCPC[0]}" "${TCPC[1]}" r$1 "$TMP/tcp$1"
+	round "${UDP6C[0]}" "${UDP6C[1]}" r$1 "$TMP/udp6_$1"
+	round "${TCP6C[0]}" "${TCP6C[1]}" r$1 "$TMP/tcp6_$1"
+}
+# same_answers A B: rounds A and B answered alike, session by session.
+same_answers() {
+	local f
+	for f in udp tcp udp6_ tcp6_; do
+		cmp -s "$TMP/$f$1" "$TMP/$f$2" || return 1
+	done
+}
+all_rounds 2
 ktap_check "second round: every session answered by the same VM" \
-	bash -c "cmp -s $TMP/udp1 $TMP/udp2 && cmp -s $TMP/tcp1 $TMP/tcp2"
+	same_answers 1 2
+
+# An operator reloads with iproute2 while sessions live: same maps, same
+# sessions, same VMs.
+ip_reload && all_rounds 2r
+ktap_check "after an ip link reload over the pins, every session answered by the same VM" \
+	same_answers 2 2r
 
 # listen FD_IN FD_OUT MS FILE: whatever arrives unasked.
 listen() {
@@ -291,12 +377,13 @@ check_failover() {
 	ktap_diag "$proto: $moved sessions of VM 1 moved, $bad wrong"
 	((moved > 0 && bad == 0))
 }
-round "${UDPC[0]}" "${UDPC[1]}" r3 "$TMP/udp3"
-round "${TCPC[0]}" "${TCPC[1]}" r3 "$TMP/tcp3"
+all_rounds 3
 ktap_check "after failover, exactly VM 1's udp sessions are answered by VM 2" \
 	check_failover udp "$TMP/udp2" "$TMP/udp3"
 ktap_check "after failover, exactly VM 1's tcp sessions reach VM 2 (reset: no state)" \
 	check_failover tcp "$TMP/tcp2" "$TMP/tcp3"
+ktap_check "after failover, exactly VM 1's IPv6 udp sessions are answered by VM 2" \
+	check_failover udp "$TMP/udp6_2" "$TMP/udp6_3"
 
 # 5. The fenced VM still speaks: nothing of it may reach the client.
 fence_before=$(H "$FTCTL" -j stats | python3 -c '
@@ -317,10 +404,12 @@ count_sessions() {
 	n=$(H "$FTCTL" -j session list | python3 -c '
 import json, sys; print(len(json.load(sys.stdin)))')
 	ktap_diag "ftctl session list: $n sessions"
-	((n >= NUDP + NTCP))
+	((n >= NUDP + NTCP + NUDP6 + NTCP6))
 }
 ktap_check "ftctl session list -j shows every session" count_sessions
 
 echo quit >&"${UDPC[1]}"
 echo quit >&"${TCPC[1]}"
+echo quit >&"${UDP6C[1]}"
+echo quit >&"${TCP6C[1]}"
 ktap_end

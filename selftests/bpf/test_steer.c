@@ -741,8 +741,8 @@ static int setup(void)
 	steer = ftvm_steer__open();
 	if (!steer)
 		return -1;
-	bpf_object__for_each_map(m, steer->obj)
-		bpf_map__set_pin_path(m, NULL);
+	if (ftvm_dp_obj_private(steer->obj))
+		return -1;
 	err = ftvm_steer__load(steer);
 	if (err) {
 		ktap_diag("cannot load ftvm_steer: %s", strerror(-err));

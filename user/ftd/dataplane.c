@@ -26,7 +26,8 @@
 struct dp {
 	struct ftvm_steer *steer;
 	struct ftvm_fence *fence;	/* NULL with private maps */
-	int services, sessions, placements, maglev, vms, devmap, by_ifindex;
+	int services, sessions4, sessions6, placements, maglev, vms, devmap,
+	    by_ifindex;
 };
 
 static __thread char errbuf[256];
@@ -76,6 +77,11 @@ static int adopt_pins(struct bpf_object *obj, const char *dir)
 		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(m));
 		fd = bpf_obj_get(path);
 		if (fd < 0) {
+			/* Created at load: a devmap with flags it accepts. */
+			if (errno == ENOENT && bpf_map__type(m) ==
+					       BPF_MAP_TYPE_DEVMAP)
+				bpf_map__set_map_flags(m,
+						FTVM_DEVMAP_CREATE_FLAGS);
 			if (errno == ENOENT)
 				continue;
 			return dp_fail(-errno, "cannot open %s", path);
@@ -113,9 +119,15 @@ int dp_open(const struct dp_opts *o, struct dp **dpp)
 	if (o->no_pin)
 		bpf_object__for_each_map(m, dp->steer->obj)
 			bpf_map__set_pin_path(m, NULL);
-	if (o->max_sessions)
-		bpf_map__set_max_entries(dp->steer->maps.ftvm_sessions,
+	if (o->no_pin)
+		bpf_map__set_map_flags(dp->steer->maps.ftvm_devmap,
+				       FTVM_DEVMAP_CREATE_FLAGS);
+	if (o->max_sessions) {
+		bpf_map__set_max_entries(dp->steer->maps.ftvm_sessions4,
 					 o->max_sessions);
+		bpf_map__set_max_entries(dp->steer->maps.ftvm_sessions6,
+					 o->max_sessions);
+	}
 	if (!o->no_pin) {
 		err = adopt_pins(dp->steer->obj, o->pin_dir);
 		if (err)
@@ -142,7 +154,8 @@ int dp_open(const struct dp_opts *o, struct dp **dpp)
 		}
 	}
 	dp->services = bpf_map__fd(dp->steer->maps.ftvm_services);
-	dp->sessions = bpf_map__fd(dp->steer->maps.ftvm_sessions);
+	dp->sessions4 = bpf_map__fd(dp->steer->maps.ftvm_sessions4);
+	dp->sessions6 = bpf_map__fd(dp->steer->maps.ftvm_sessions6);
 	dp->placements = bpf_map__fd(dp->steer->maps.ftvm_placements);
 	dp->maglev = bpf_map__fd(dp->steer->maps.ftvm_maglev);
 	dp->vms = bpf_map__fd(dp->steer->maps.ftvm_vms);
@@ -449,17 +462,22 @@ int dp_placement_read_all(struct dp *dp, struct ftvm_placement *pl)
 	return map_err(err, "cannot read placements");
 }
 
-long dp_session_scan(struct dp *dp, dp_session_cb cb, void *arg)
+/* Every session of one map in batches; @v4: keys are struct ftvm_flow4. */
+static long session_scan_map(struct dp *dp, bool v4, dp_session_cb cb,
+			     void *arg)
 {
 	enum { BATCH = 4096 };
-	struct ftvm_flow *keys;
+	size_t ksize = v4 ? sizeof(struct ftvm_flow4) : sizeof(struct ftvm_flow);
+	int fd = v4 ? dp->sessions4 : dp->sessions6;
 	struct ftvm_session *vals;
+	struct ftvm_flow f;
 	__u64 in = 0, out = 0;
 	long total = 0;
 	bool first = true;
+	char *keys;
 	int err;
 
-	keys = malloc(BATCH * sizeof(*keys));
+	keys = malloc(BATCH * ksize);
 	vals = malloc(BATCH * sizeof(*vals));
 	if (!keys || !vals) {
 		free(keys);
@@ -469,14 +487,22 @@ long dp_session_scan(struct dp *dp, dp_session_cb cb, void *arg)
 	for (;;) {
 		__u32 count = BATCH;
 
-		err = bpf_map_lookup_batch(dp->sessions, first ? NULL : &in,
-					   &out, keys, vals, &count, NULL);
+		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys,
+					   vals, &count, NULL);
 		if (err && err != -ENOENT) {
 			dp_fail(err, "cannot read sessions");
 			break;
 		}
-		for (__u32 i = 0; i < count; i++)
-			cb(&keys[i], &vals[i], arg);
+		for (__u32 i = 0; i < count; i++) {
+			if (v4) {
+				ftvm_flow4_to_flow((const struct ftvm_flow4 *)
+						   (keys + i * ksize), &f);
+				cb(&f, &vals[i], arg);
+			} else {
+				cb((const struct ftvm_flow *)(keys + i * ksize),
+				   &vals[i], arg);
+			}
+		}
 		total += count;
 		if (err == -ENOENT) {
 			err = 0;
@@ -490,37 +516,107 @@ long dp_session_scan(struct dp *dp, dp_session_cb cb, void *arg)
 	return err ? err : total;
 }
 
+long dp_session_scan(struct dp *dp, dp_session_cb cb, void *arg)
+{
+	long n4, n6;
+
+	n4 = session_scan_map(dp, true, cb, arg);
+	if (n4 < 0)
+		return n4;
+	n6 = session_scan_map(dp, false, cb, arg);
+	return n6 < 0 ? n6 : n4 + n6;
+}
+
+/* The map and key of @flow (IPv4 sessions are keyed by struct ftvm_flow4). */
+static int session_key(struct dp *dp, const struct ftvm_flow *flow,
+		       struct ftvm_flow4 *k4, const void **key)
+{
+	if (flow->family == FTVM_FAMILY_V4) {
+		ftvm_flow_to_flow4(flow, k4);
+		*key = k4;
+		return dp->sessions4;
+	}
+	*key = flow;
+	return dp->sessions6;
+}
+
 int dp_session_move(struct dp *dp, const struct ftvm_flow *flow,
 		    uint32_t placement)
 {
 	struct ftvm_session s;
+	struct ftvm_flow4 k4;
+	const void *key = NULL;
+	int fd = session_key(dp, flow, &k4, &key);
 	int err;
 
-	err = bpf_map_lookup_elem(dp->sessions, flow, &s);
+	err = bpf_map_lookup_elem(fd, key, &s);
 	if (err)
 		return err;
 	s.placement = placement;
-	return bpf_map_update_elem(dp->sessions, flow, &s, BPF_EXIST);
+	return bpf_map_update_elem(fd, key, &s, BPF_EXIST);
 }
 
 int dp_session_get(struct dp *dp, const struct ftvm_flow *flow,
 		   struct ftvm_session *s)
 {
-	return bpf_map_lookup_elem(dp->sessions, flow, s);
+	struct ftvm_flow4 k4;
+	const void *key = NULL;
+	int fd = session_key(dp, flow, &k4, &key);
+
+	return bpf_map_lookup_elem(fd, key, s);
+}
+
+/* @n sessions of one map: in a batch, else one by one. */
+static int session_put_map(int fd, const void *keys, size_t ksize,
+			   const struct ftvm_session *s, uint32_t n)
+{
+	__u32 count = n;
+	int err;
+
+	if (!n)
+		return 0;
+	err = bpf_map_update_batch(fd, keys, s, &count, NULL);
+	if (err == -EINVAL || err == -EOPNOTSUPP) {
+		err = 0;
+		for (uint32_t i = 0; i < n && !err; i++)
+			err = bpf_map_update_elem(fd, (const char *)keys +
+						  i * ksize, &s[i], BPF_ANY);
+	}
+	return err;
 }
 
 int dp_session_put(struct dp *dp, const struct ftvm_flow *flows,
 		   const struct ftvm_session *s, uint32_t n)
 {
-	__u32 count = n;
-	int err;
+	struct ftvm_session *v4v = NULL, *v6v = NULL;
+	struct ftvm_flow4 *k4 = NULL;
+	struct ftvm_flow *k6 = NULL;
+	uint32_t n4 = 0, n6 = 0;
+	int err = -ENOMEM;
 
-	err = bpf_map_update_batch(dp->sessions, flows, s, &count, NULL);
-	if (err == -EINVAL || err == -EOPNOTSUPP) {
-		err = 0;
-		for (uint32_t i = 0; i < n && !err; i++)
-			err = bpf_map_update_elem(dp->sessions, &flows[i],
-						  &s[i], BPF_ANY);
+	/* Split by family: each map takes its own keys. */
+	k4 = malloc((n ? n : 1) * sizeof(*k4));
+	k6 = malloc((n ? n : 1) * sizeof(*k6));
+	v4v = malloc((n ? n : 1) * sizeof(*v4v));
+	v6v = malloc((n ? n : 1) * sizeof(*v6v));
+	if (!k4 || !k6 || !v4v || !v6v)
+		goto out;
+	for (uint32_t i = 0; i < n; i++) {
+		if (flows[i].family == FTVM_FAMILY_V4) {
+			ftvm_flow_to_flow4(&flows[i], &k4[n4]);
+			v4v[n4++] = s[i];
+		} else {
+			k6[n6] = flows[i];
+			v6v[n6++] = s[i];
+		}
 	}
+	err = session_put_map(dp->sessions4, k4, sizeof(*k4), v4v, n4);
+	if (!err)
+		err = session_put_map(dp->sessions6, k6, sizeof(*k6), v6v, n6);
+out:
+	free(k4);
+	free(k6);
+	free(v4v);
+	free(v6v);
 	return map_err(err, "cannot create sessions");
 }

@@ -22,12 +22,14 @@
 
 _Static_assert(FTVM_VM_SLOTS == FTVM_VM_ID_MAX + 1, "VM ids out of step");
 _Static_assert(sizeof(struct ftvm_flow) == 40, "flow layout");
+_Static_assert(sizeof(struct ftvm_flow4) == 16, "IPv4 flow layout");
 _Static_assert(sizeof(struct ftvm_service_key) == 20, "service key layout");
 
 enum dp_map {
 	DP_ABI,
 	DP_SERVICES,
-	DP_SESSIONS,
+	DP_SESSIONS4,
+	DP_SESSIONS6,
 	DP_PLACEMENTS,
 	DP_MAGLEV,
 	DP_VMS,
@@ -46,13 +48,16 @@ static const struct {
 	uint32_t key_size, value_size, max_entries;
 } dp_maps[DP_NMAPS] = {
 	[DP_ABI] = { FTVM_DP_ABI_MAP, BPF_MAP_TYPE_ARRAY, 4,
-		     sizeof(struct ftvm_abi_v1), 1 },
+		     sizeof(struct ftvm_abi_v2), 1 },
 	[DP_SERVICES] = { "ftvm_services", BPF_MAP_TYPE_HASH,
 			  sizeof(struct ftvm_service_key),
 			  sizeof(struct ftvm_service), FTVM_MAX_SERVICES },
-	[DP_SESSIONS] = { "ftvm_sessions", BPF_MAP_TYPE_LRU_HASH,
-			  sizeof(struct ftvm_flow),
-			  sizeof(struct ftvm_session), FTVM_MAX_SESSIONS },
+	[DP_SESSIONS4] = { "ftvm_sessions4", BPF_MAP_TYPE_LRU_HASH,
+			   sizeof(struct ftvm_flow4),
+			   sizeof(struct ftvm_session), FTVM_MAX_SESSIONS },
+	[DP_SESSIONS6] = { "ftvm_sessions6", BPF_MAP_TYPE_LRU_HASH,
+			   sizeof(struct ftvm_flow),
+			   sizeof(struct ftvm_session), FTVM_MAX_SESSIONS },
 	[DP_PLACEMENTS] = { "ftvm_placements", BPF_MAP_TYPE_ARRAY, 4,
 			    sizeof(struct ftvm_placement),
 			    FTVM_MAX_PLACEMENTS },
@@ -241,17 +246,34 @@ void ftvm_dp_close(struct ftvm_dp *dp)
 	free(dp);
 }
 
-int ftvm_dp_unpin(const char *pin_dir)
+/* Maps of earlier ABI versions that this one no longer has. */
+static const char *const dp_old_maps[] = {
+	"ftvm_sessions",	/* v1: one session map for both families */
+};
+
+static int unpin_one(const char *pin_dir, const char *name)
 {
 	char path[PATH_MAX];
-	int err = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+	if (unlink(path) && errno != ENOENT)
+		return dp_err(-errno, "cannot unpin %s: %s", path,
+			      strerror(errno));
+	return 0;
+}
+
+int ftvm_dp_unpin(const char *pin_dir)
+{
+	int err = 0, e;
 
 	pin_dir = ftvm_dp_pin_dir(pin_dir);
 	for (int i = 0; i < DP_NMAPS; i++) {
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, dp_maps[i].name);
-		if (unlink(path) && errno != ENOENT && !err)
-			err = dp_err(-errno, "cannot unpin %s: %s", path,
-				     strerror(errno));
+		e = unpin_one(pin_dir, dp_maps[i].name);
+		err = err ? err : e;
+	}
+	for (size_t i = 0; i < sizeof(dp_old_maps) / sizeof(*dp_old_maps); i++) {
+		e = unpin_one(pin_dir, dp_old_maps[i]);
+		err = err ? err : e;
 	}
 	return err;
 }
@@ -649,14 +671,30 @@ int ftvm_dp_service_del(struct ftvm_dp *dp, const struct ftvm_service_key *key)
 	if (bpf_map_delete_elem(dp->fd[DP_SERVICES], key))
 		return dp_err(-errno, "cannot delete the service: %s",
 			      strerror(errno));
-	err = hash_keys(dp->fd[DP_SESSIONS], sizeof(*flows), (void **)&flows,
-			&n);
-	if (err)
-		return err;
-	for (size_t i = 0; i < n; i++)
-		if (flow_of_service(&flows[i], key))
-			bpf_map_delete_elem(dp->fd[DP_SESSIONS], &flows[i]);
-	free(flows);
+	if (key->family == FTVM_FAMILY_V4) {
+		struct ftvm_flow4 *k4;
+
+		err = hash_keys(dp->fd[DP_SESSIONS4], sizeof(*k4),
+				(void **)&k4, &n);
+		if (err)
+			return err;
+		for (size_t i = 0; i < n; i++)
+			if (k4[i].daddr == key->vaddr[0] &&
+			    k4[i].dport == key->port &&
+			    k4[i].proto == key->proto)
+				bpf_map_delete_elem(dp->fd[DP_SESSIONS4], &k4[i]);
+		free(k4);
+	} else {
+		err = hash_keys(dp->fd[DP_SESSIONS6], sizeof(*flows),
+				(void **)&flows, &n);
+		if (err)
+			return err;
+		for (size_t i = 0; i < n; i++)
+			if (flow_of_service(&flows[i], key))
+				bpf_map_delete_elem(dp->fd[DP_SESSIONS6],
+						    &flows[i]);
+		free(flows);
+	}
 	zeros = calloc(FTVM_MAGLEV_SIZE, sizeof(*zeros));
 	if (!zeros)
 		return dp_err(-ENOMEM, "out of memory");
@@ -998,10 +1036,35 @@ int ftvm_dp_vm_foreach(struct ftvm_dp *dp, ftvm_dp_vm_cb cb, void *arg)
 
 /* Sessions ------------------------------------------------------------ */
 
+/*
+ * The map and key of @flow: IPv4 sessions are keyed by struct
+ * ftvm_flow4 (filled in @k4), IPv6 sessions by the flow itself.
+ */
+static int session_key(struct ftvm_dp *dp, const struct ftvm_flow *flow,
+		       struct ftvm_flow4 *k4, const void **key)
+{
+	if (flow->family == FTVM_FAMILY_V4) {
+		ftvm_flow_to_flow4(flow, k4);
+		*key = k4;
+		return dp->fd[DP_SESSIONS4];
+	}
+	if (flow->family == FTVM_FAMILY_V6) {
+		*key = flow;
+		return dp->fd[DP_SESSIONS6];
+	}
+	return dp_err(-EINVAL, "flow of unknown family %u", flow->family);
+}
+
 int ftvm_dp_session_get(struct ftvm_dp *dp, const struct ftvm_flow *flow,
 			struct ftvm_session *s)
 {
-	if (bpf_map_lookup_elem(dp->fd[DP_SESSIONS], flow, s))
+	struct ftvm_flow4 k4;
+	const void *key = NULL;
+	int fd = session_key(dp, flow, &k4, &key);
+
+	if (fd < 0)
+		return fd;
+	if (bpf_map_lookup_elem(fd, key, s))
 		return dp_err(-errno, errno == ENOENT ? "no such session" :
 			      "cannot look up the session");
 	return 0;
@@ -1009,7 +1072,13 @@ int ftvm_dp_session_get(struct ftvm_dp *dp, const struct ftvm_flow *flow,
 
 int ftvm_dp_session_del(struct ftvm_dp *dp, const struct ftvm_flow *flow)
 {
-	if (bpf_map_delete_elem(dp->fd[DP_SESSIONS], flow))
+	struct ftvm_flow4 k4;
+	const void *key = NULL;
+	int fd = session_key(dp, flow, &k4, &key);
+
+	if (fd < 0)
+		return fd;
+	if (bpf_map_delete_elem(fd, key))
 		return dp_err(-errno, errno == ENOENT ? "no such session" :
 			      "cannot delete the session");
 	return 0;
@@ -1018,19 +1087,32 @@ int ftvm_dp_session_del(struct ftvm_dp *dp, const struct ftvm_flow *flow)
 int ftvm_dp_session_foreach(struct ftvm_dp *dp, ftvm_dp_session_cb cb,
 			    void *arg)
 {
-	struct ftvm_flow *flows;
+	struct ftvm_flow4 *k4;
+	struct ftvm_flow *flows, f;
+	struct ftvm_session s;
 	size_t n;
 	int err;
 
-	err = hash_keys(dp->fd[DP_SESSIONS], sizeof(*flows), (void **)&flows,
+	err = hash_keys(dp->fd[DP_SESSIONS4], sizeof(*k4), (void **)&k4, &n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n && !err; i++) {
+		/* Without touching the LRU order: peek, not update. */
+		if (bpf_map_lookup_elem(dp->fd[DP_SESSIONS4], &k4[i], &s))
+			continue;
+		ftvm_flow4_to_flow(&k4[i], &f);
+		err = cb(&f, &s, arg);
+	}
+	free(k4);
+	if (err)
+		return err;
+
+	err = hash_keys(dp->fd[DP_SESSIONS6], sizeof(*flows), (void **)&flows,
 			&n);
 	if (err)
 		return err;
 	for (size_t i = 0; i < n && !err; i++) {
-		struct ftvm_session s;
-
-		/* Without touching the LRU order: peek, not update. */
-		if (bpf_map_lookup_elem(dp->fd[DP_SESSIONS], &flows[i], &s))
+		if (bpf_map_lookup_elem(dp->fd[DP_SESSIONS6], &flows[i], &s))
 			continue;
 		err = cb(&flows[i], &s, arg);
 	}

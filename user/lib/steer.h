@@ -36,6 +36,12 @@ void ftvm_dp_close(struct ftvm_dp *dp);
 /* Open on the maps of a loaded object (tests, benchmarks); no pins. */
 struct bpf_object;
 int ftvm_dp_open_obj(struct bpf_object *obj, struct ftvm_dp **dpp);
+/*
+ * Before loading a skeleton with maps of its own (tests, benchmarks):
+ * no pin paths, and the devmap's flags set to what the kernel accepts
+ * at creation (see ftvm_maps.h).
+ */
+int ftvm_dp_obj_private(struct bpf_object *obj);
 /* Remove every ftvm pin under @pin_dir (maps live on while in use). */
 int ftvm_dp_unpin(const char *pin_dir);
 

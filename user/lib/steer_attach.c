@@ -91,10 +91,44 @@ static int check_existing_pins(const char *pin_dir)
 }
 
 /*
+ * The devmap declares the flags the kernel gives it (ftvm_maps.h), which
+ * the kernel refuses at creation: before libbpf creates it, clear them.
+ */
+static int devmap_creatable(struct bpf_map *m)
+{
+	int err;
+
+	if (bpf_map__type(m) != BPF_MAP_TYPE_DEVMAP)
+		return 0;
+	err = bpf_map__set_map_flags(m, FTVM_DEVMAP_CREATE_FLAGS);
+	if (err)
+		return dp_err(err, "cannot set the flags of %s: %s",
+			      bpf_map__name(m), strerror(-err));
+	return 0;
+}
+
+int ftvm_dp_obj_private(struct bpf_object *obj)
+{
+	struct bpf_map *m;
+	int err;
+
+	bpf_object__for_each_map(m, obj) {
+		err = bpf_map__set_pin_path(m, NULL);
+		if (!err)
+			err = devmap_creatable(m);
+		if (err)
+			return dp_err(err, "cannot prepare map %s: %s",
+				      bpf_map__name(m), strerror(-err));
+	}
+	return 0;
+}
+
+/*
  * Hand the maps already pinned under @pin_dir to @obj (checked by
  * check_existing_pins() first) and leave libbpf to create and pin only
- * the missing ones.  libbpf's own reuse path refuses the devmap, whose
- * flags the kernel amends.
+ * the missing ones (a devmap with the flags the kernel accepts).  The
+ * version check is ours, and libbpf's reuse path would only compare
+ * sizes and flags again.
  */
 static int reuse_pins(struct bpf_object *obj, const char *pin_dir)
 {
@@ -110,8 +144,12 @@ static int reuse_pins(struct bpf_object *obj, const char *pin_dir)
 			 bpf_map__name(m));
 		fd = bpf_obj_get(path);
 		if (fd < 0) {
-			if (errno == ENOENT)
+			if (errno == ENOENT) {
+				err = devmap_creatable(m);
+				if (err)
+					return err;
 				continue;
+			}
 			return dp_err(-errno, "cannot open %s: %s", path,
 				      strerror(errno));
 		}
