@@ -110,7 +110,8 @@ setup() {
 		V $n ip link set lo up
 		V $n ip addr add $VIP/32 dev lo
 		vm_link $n || return 1
-		V $n "$SESSGEN" serve vm$n $PORT $VIP >"$TMP/serve$n" &
+		# Not through V(): $! must be sessgen itself, to kill and reap.
+		ip netns exec $P-vm$n "$SESSGEN" serve vm$n $PORT $VIP >"$TMP/serve$n" &
 		pids+=($!)
 	done
 	for n in 1 2 3 4 5 6; do
@@ -249,7 +250,7 @@ EOF
 ktap_check "every ftctl command with wrong arguments fails with Error:, nothing changes" bad_cmds
 
 # 4. Sessions.
-coproc UDPC { C "$SESSGEN" client $VIP $PORT udp $NS; }
+coproc UDPC { exec ip netns exec $CLI "$SESSGEN" client $VIP $PORT udp $NS; }
 pids+=($UDPC_PID)
 read -r -t 10 l1 <&"${UDPC[0]}"
 ktap_diag "client: ${l1:-nothing}"
