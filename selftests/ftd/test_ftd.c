@@ -411,6 +411,44 @@ static void test_recover(void)
 		    diff);
 }
 
+static void test_least_loaded(void)
+{
+	struct ftd_service *s = &ftd.cfg.svcs[0];
+	double lmin = INFINITY, lp;
+	uint32_t bad = 0, used[NVMS + 1] = {};
+	long np, nb;
+
+	s->criterion = CRIT_LEAST_LOADED;
+	pthread_mutex_lock(&ftd.lock);
+	maglev_refresh(s);
+	for (uint32_t id = 1; id <= NVMS; id++) {
+		vm_counts(id, &np, &nb);
+		lp = (double)(np + nb) / ftd.cfg.vms[id].capacity;
+		if (lp < lmin)
+			lmin = lp;
+	}
+	dp_maglev_read(ftd.dp, 0, row);
+	for (uint32_t i = 0; i < FTVM_MAGLEV_SIZE; i++) {
+		const struct ftd_placement *p = &ftd.pl[row[i]];
+
+		vm_counts(p->primary, &np, &nb);
+		lp = (double)(np + nb) / ftd.cfg.vms[p->primary].capacity;
+		used[p->primary]++;
+		if (!p->backup || lp > lmin * 1.1 + 0.01 ||
+		    !strcmp(domain(p->primary), domain(p->backup)))
+			bad++;
+	}
+	pthread_mutex_unlock(&ftd.lock);
+	for (uint32_t id = 1; id <= NVMS; id++) {
+		vm_counts(id, &np, &nb);
+		ktap_diag("vm%u: %ld sessions per 100 capacity, %u slots",
+			  id, (np + nb) * 100 / ftd.cfg.vms[id].capacity, used[id]);
+	}
+	ktap_result(!bad, "least-loaded: new sessions go to the least loaded VMs only (%u slots elsewhere)",
+		    bad);
+	s->criterion = CRIT_HASH;
+}
+
 static void test_config(void)
 {
 	char path[] = "/tmp/ftd-test-conf.XXXXXX";
@@ -451,6 +489,19 @@ static void test_config(void)
 	       !memcmp(&c->svcs[0].key, &ftd.cfg.svcs[0].key,
 		       sizeof(c->svcs[0].key));
 	ktap_result(same, "config: what ftd saves, it reads back");
+	{
+		struct ftvm_service_key k;
+		char buf[80];
+
+		same = !cfg_parse_service_key("[2001:db8::10]:53/udp", &k) &&
+		       k.family == FTVM_FAMILY_V6 && k.port == htons(53);
+		cfg_format_service_key(&k, buf, sizeof(buf));
+		ktap_result(same && !strcmp(buf, "[2001:db8::10]:53/udp") &&
+			    cfg_parse_service_key("2001:db8::10:53/udp", &k) &&
+			    cfg_parse_service_key("198.19.0.1:0/tcp", &k) &&
+			    cfg_parse_service_key("198.19.0.1:80/sctp", &k),
+			    "config: IPv6 service addresses; bad ones refused");
+	}
 	unlink(path);
 	free(c);
 }
@@ -465,7 +516,7 @@ int main(void)
 		       dp_errmsg());
 		return KSFT_SKIP;
 	}
-	ktap_print_header(19);
+	ktap_print_header(21);
 	test_row();
 	if (make_sessions()) {
 		ktap_result(0, "sessions: %s", dp_errmsg());
@@ -478,6 +529,7 @@ int main(void)
 	test_failover();
 	test_drain();
 	test_recover();
+	test_least_loaded();
 	test_config();
 	return ktap_finish();
 }
