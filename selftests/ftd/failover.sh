@@ -113,10 +113,22 @@ setup() {
 		# Not through V(): $! must be sessgen itself, to kill and reap.
 		ip netns exec $P-vm$n "$SESSGEN" serve vm$n $PORT $VIP >"$TMP/serve$n" &
 		pids+=($!)
+		((n % 2)) || tcp_listen $n
 	done
 	for n in 1 2 3 4 5 6; do
 		wait_for 5 grep -q ready "$TMP/serve$n" || return 1
 	done
+}
+
+# Even VMs are probed by TCP connect to 198.18.N.1:2222 (odd ones by ICMP).
+declare -A listener
+tcp_listen() {
+	ip netns exec $P-vm$1 socat -u TCP-LISTEN:2222,bind=198.18.$1.1,reuseaddr,fork OPEN:/dev/null &
+	listener[$1]=$!
+	pids+=($!)
+}
+probe_of() {
+	if (($1 % 2)); then echo "icmp 198.18.$1.1"; else echo "tcp 198.18.$1.1:2222"; fi
 }
 
 domain_of() { case $1 in 1|2) echo a ;; 3|4) echo b ;; *) echo c ;; esac; }
@@ -133,7 +145,7 @@ write_conf() {
 		echo "reprotect-batch 16"
 		echo "scan-interval 50"
 		for n in 1 2 3 4 5 6; do
-			echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 capacity $((n % 2 ? 100 : 200)) domain $(domain_of $n) probe icmp 198.18.$n.1 interval ${FTD_TEST_PROBE_MS:-100} misses 3"
+			echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 capacity $((n % 2 ? 100 : 200)) domain $(domain_of $n) probe $(probe_of $n) interval ${FTD_TEST_PROBE_MS:-100} misses 3"
 		done
 		echo "service echo $VIP:$PORT/udp anti-affinity on"
 	} >"$CONF"
@@ -146,7 +158,7 @@ start_ftd() {
 	wait_for 10 F status
 }
 
-ktap_begin 29
+ktap_begin 31
 
 if ! setup; then
 	ktap_fail "topology"
@@ -412,6 +424,19 @@ sys.exit(0 if st["vm1"] == "up" and st["vm3"] == "up" else 1)' || return 1
 }
 ktap_check "vm1 (device back) and vm3 rejoin; no session moves back" rejoin
 ktap_check "after the rejoin: invariants hold with vm1 and vm3 back" check_all c4
+
+# 7b. vm4's service port stops accepting: the TCP probe fails it.
+cp "$TMP/s.c4" "$TMP/before4"
+kill "${listener[4]}"; wait "${listener[4]}" 2>/dev/null
+ktap_check "vm4 stops accepting connections: ftd fails it over (tcp heartbeat)" \
+	wait_for 5 vm_shows vm4 '"reason":"heartbeat"'
+after_vm4() {
+	check_all c4b && moved_to_backup "$TMP/before4" "$TMP/s.c4b" vm4
+}
+ktap_check "after vm4: invariants hold, its sessions are on their former backups" after_vm4
+tcp_listen 4
+F vm set vm4 state up
+sessions "$TMP/s.rejoin"
 
 # 8. Restart ftd (SIGKILL) while idle: rebuilt from the maps and the
 # registry, traffic undisturbed.  Re-protection is paced slowly from now.
