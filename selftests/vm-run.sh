@@ -94,6 +94,12 @@ fi
 for d in tmp run var/tmp root; do
 	mount -t tmpfs -o mode=1777 tmpfs /root/$d 2>/dev/null
 done
+# The tree itself comes as a second share, mounted after the tmpfs
+# overlays: a checkout under /tmp (CI clones anywhere) stays visible.
+top=$(cat /ftvm-top)
+mkdir -p /root$top 2>/dev/null
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 \
+	ftvmtop /root$top || echo "ftvm-init: cannot mount the tree at $top"
 mount -t proc proc /root/proc
 mount -t sysfs sys /root/sys
 mount -t devtmpfs dev /root/dev
@@ -105,7 +111,7 @@ ln -s /proc/self/fd/0 /root/dev/stdin
 ln -s /proc/self/fd/1 /root/dev/stdout
 ln -s /proc/self/fd/2 /root/dev/stderr
 cp /ftvm-env /root/run/ftvm-env
-exec chroot /root /bin/bash "$(cat /ftvm-top)/selftests/lib/guest-init.sh"
+exec chroot /root /bin/bash "$top/selftests/lib/guest-init.sh"
 echo "ftvm-init: cannot start the guest side"
 poweroff -f
 EOF
@@ -159,6 +165,7 @@ qemu=(qemu-system-x86_64 "${accel_args[@]}" -m "$MEM" -smp "$SMP"
       -nodefaults -no-reboot -nic none
       -kernel "$KERNEL" -initrd "$run/initramfs.cpio" -append "$append"
       -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+      -virtfs "local,path=$TOP,mount_tag=ftvmtop,security_model=none,readonly=on,multidevs=remap"
       -device virtio-rng-pci)
 
 echo "# vm-run: kernel $KVER, accel $accel, $SMP cpus, ${MEM} MiB"
