@@ -352,7 +352,12 @@ for v in json.load(sys.stdin): print(v["name"], v["state"])')
 			((bad < 4)) && echo "session $port answered by $ans, ftd says ${want[$port]}"
 		fi
 	done <"$TMP/r.$tag"
-	((bad == 0)) || return 1
+	if ((bad)); then
+		F vm list
+		H env FTVM_PIN_DIR=$PIN "$FTCTL" stats
+		H env FTVM_PIN_DIR=$PIN "$FTCTL" placement list 2>&1 | head -40
+		return 1
+	fi
 	F status | grep -q "Protection: every session has a backup"
 }
 ktap_check "every session: primary and backup live, in different domains; data path agrees" check_all c1
@@ -435,6 +440,8 @@ after_vm4() {
 }
 ktap_check "after vm4: invariants hold, its sessions are on their former backups" after_vm4
 tcp_listen 4
+listening() { V 4 ss -Hltn "sport = :2222" | grep -q LISTEN; }
+wait_for 10 listening
 F vm set vm4 state up
 sessions "$TMP/s.rejoin"
 

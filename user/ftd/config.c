@@ -430,6 +430,20 @@ int cfg_parse_service(struct ftd_cfg *c, int argc, char **argv,
 	return 0;
 }
 
+void cfg_format_probe(const struct probe_cfg *p, char *buf, size_t len)
+{
+	char addr[80];
+
+	if (p->kind == PROBE_NONE) {
+		snprintf(buf, len, "none");
+		return;
+	}
+	format_sockaddr(&p->addr, addr, sizeof(addr));
+	snprintf(buf, len, "%s %s interval %u misses %u",
+		 p->kind == PROBE_ICMP ? "icmp" : "tcp", addr, p->interval_ms,
+		 p->misses);
+}
+
 void cfg_format_vm(const struct ftd_vm *vm, FILE *f)
 {
 	char buf[80];
@@ -443,10 +457,8 @@ void cfg_format_vm(const struct ftd_vm *vm, FILE *f)
 	if (vm->domain[0])
 		fprintf(f, " domain %s", vm->domain);
 	if (vm->probe.kind != PROBE_NONE) {
-		format_sockaddr(&vm->probe.addr, buf, sizeof(buf));
-		fprintf(f, " probe %s %s interval %u misses %u",
-			vm->probe.kind == PROBE_ICMP ? "icmp" : "tcp", buf,
-			vm->probe.interval_ms, vm->probe.misses);
+		cfg_format_probe(&vm->probe, buf, sizeof(buf));
+		fprintf(f, " probe %s", buf);
 	}
 }
 

@@ -162,32 +162,23 @@ static void send_msg(int fd, char type, const char *data, size_t len)
 	} while (len);
 }
 
-/* Text form of one of our flat JSON events: "failover vm vm1 id 1 ...". */
+/*
+ * Text form of one of our flat JSON events (string values never hold
+ * quotes, commas or colons: names are restricted): "failover vm vm1 ...".
+ */
 static void event_text(const char *json, char *out, size_t len)
 {
+	bool in_str = false;
 	size_t o = 0;
-	bool in_str = false, key = true, first = true;
 
 	for (const char *p = json; *p && o + 2 < len; p++) {
-		if (*p == '"') {
+		if (*p == '"')
 			in_str = !in_str;
-			continue;
-		}
-		if (in_str) {
-			out[o++] = *p;
-			continue;
-		}
-		if (*p == '{' || *p == '}')
-			continue;
-		if (*p == ':' || *p == ',') {
-			key = *p == ',';
+		else if (!in_str && (*p == ':' || *p == ','))
 			out[o++] = ' ';
-			continue;
-		}
-		out[o++] = *p;
+		else if (in_str || (*p != '{' && *p != '}'))
+			out[o++] = *p;
 	}
-	(void)key;
-	(void)first;
 	out[o] = 0;
 	/* Drop the leading "event " key. */
 	if (!strncmp(out, "event ", 6))
@@ -303,21 +294,7 @@ static void print_vm(const struct ftd_vm *vm, bool detail)
 	if (vm->state == VM_FAILED && !is_json_context())
 		printf(" (%s)", fail_reason_name(vm->reason));
 	if (detail) {
-		if (vm->probe.kind != PROBE_NONE) {
-			FILE *f = fmemopen(probe, sizeof(probe), "w");
-
-			if (f) {
-				struct ftd_vm tmp = *vm;
-
-				tmp.has_mac = false;
-				tmp.domain[0] = 0;
-				/* "NAME id N dev D capacity C probe K A ..." */
-				cfg_format_vm(&tmp, f);
-				fclose(f);
-				memmove(probe, strstr(probe, " probe ") + 7,
-					strlen(strstr(probe, " probe ") + 7) + 1);
-			}
-		}
+		cfg_format_probe(&vm->probe, probe, sizeof(probe));
 		print_nl();
 		print_string(PRINT_ANY, "probe", "    probe %s", probe);
 	}

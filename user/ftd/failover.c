@@ -30,21 +30,6 @@
 
 #include "ftd.h"
 
-static void vm_loads_all(long *load)
-{
-	memset(load, 0, sizeof(long) * (FTVM_VM_ID_MAX + 1));
-	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
-		const struct ftd_placement *p = &ftd.pl[id];
-		long n = uatomic_read(&p->sessions);
-
-		if (!p->primary || !n)
-			continue;
-		load[p->primary] += n;
-		if (p->backup)
-			load[p->backup] += n;
-	}
-}
-
 static bool vm_failed(uint32_t id)
 {
 	const struct ftd_vm *vm = &ftd.cfg.vms[id];
@@ -288,7 +273,7 @@ long reprotect_pass(long budget, bool *more)
 		if (ftd.cfg.svcs[i].used &&
 		    ftd.cfg.svcs[i].index < FTVM_MAX_SERVICES)
 			by_index[ftd.cfg.svcs[i].index] = &ftd.cfg.svcs[i];
-	vm_loads_all(load);
+	vm_loads(load);
 	urcu_memb_read_lock();
 	for (long i = 0; i < n; i++) {
 		uint32_t old, nid;

@@ -188,6 +188,7 @@ int cfg_parse_service_key(const char *s, struct ftvm_service_key *k);
 void cfg_format_service_key(const struct ftvm_service_key *k, char *buf,
 			    size_t len);
 void cfg_format_vm(const struct ftd_vm *vm, FILE *f);
+void cfg_format_probe(const struct probe_cfg *p, char *buf, size_t len);
 void cfg_format_service(const struct ftd_service *s, FILE *f);
 const char *crit_name(enum criterion c);
 const char *fail_reason_name(int r);
@@ -201,9 +202,11 @@ struct ftd_service *svc_by_name(const char *name);
 bool vm_target(const struct ftd_vm *vm);
 /* Placement (primary, backup), allocated when new; 0 when full. */
 uint32_t placement_get(uint32_t primary, uint32_t backup);
-/* Pick a backup for a session on @primary; 0 if none fits. */
-uint32_t choose_backup(const struct ftd_service *s, uint32_t primary,
-		       const struct ftvm_flow *flow);
+/*
+ * Pick a backup for a session on @primary (0 if none fits) or a new
+ * primary, by the service's criterion; @load (replicas per VM id) is
+ * what least-loaded weighs, NULL for hash.
+ */
 uint32_t choose_backup_load(const struct ftd_service *s, uint32_t primary,
 			    const struct ftvm_flow *flow, const long *load);
 uint32_t choose_primary_load(const struct ftd_service *s,
@@ -217,6 +220,8 @@ bool session_protected(uint32_t placement);
 /* Load placements and sessions back from the pinned maps. */
 int model_recover(void);
 void vm_counts(uint32_t id, long *primary, long *backup);
+/* Replicas (primary + backup) per VM id, from the placements' counts. */
+void vm_loads(long *load);
 long unprotected_sessions(void);
 uint64_t flow_hash(const struct ftvm_flow *f);
 

@@ -133,7 +133,12 @@ uint32_t placement_get(uint32_t primary, uint32_t backup)
  */
 void placement_gc(uint64_t scan_start_ns)
 {
-	if (scan_start_ns <= rows_changed_ns)
+	/*
+	 * Not before this process has written the rows: until then the
+	 * data plane's rows (a previous ftd's) are unknown here, and a
+	 * placement they list may get its first session any time.
+	 */
+	if (!rows_changed_ns || scan_start_ns <= rows_changed_ns)
 		return;
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
 		struct ftd_placement *p = &ftd.pl[id];
@@ -148,8 +153,7 @@ void placement_gc(uint64_t scan_start_ns)
 	}
 }
 
-/* Replicas (primary and backup) each VM holds, from the placements. */
-static void vm_loads(long *load)
+void vm_loads(long *load)
 {
 	memset(load, 0, sizeof(long) * (FTVM_VM_ID_MAX + 1));
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
@@ -247,15 +251,6 @@ uint32_t choose_backup_load(const struct ftd_service *s, uint32_t primary,
 		}
 	}
 	return pick;
-}
-
-uint32_t choose_backup(const struct ftd_service *s, uint32_t primary,
-		       const struct ftvm_flow *flow)
-{
-	static long load[FTVM_VM_ID_MAX + 1];
-
-	vm_loads(load);
-	return choose_backup_load(s, primary, flow, load);
 }
 
 /* A new primary for sessions whose replicas are both gone. */
