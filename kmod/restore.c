@@ -385,6 +385,7 @@ static int ftvm_addr(const struct ftvm_rec *r, bool local,
 {
 	const union ftvm_addr *a = local ? &r->laddr : &r->raddr;
 	u16 port = local ? r->lport : r->rport;
+	struct sockaddr_in6 *sin6;
 
 	memset(ss, 0, sizeof(*ss));
 	if (r->family == AF_INET) {
@@ -394,14 +395,12 @@ static int ftvm_addr(const struct ftvm_rec *r, bool local,
 		sin->sin_addr.s_addr = a->v4;
 		sin->sin_port = htons(port);
 		return sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_addr = a->v6;
-		sin6->sin6_port = htons(port);
-		return sizeof(*sin6);
 	}
+	sin6 = (struct sockaddr_in6 *)ss;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_addr = a->v6;
+	sin6->sin6_port = htons(port);
+	return sizeof(*sin6);
 }
 
 /* Queue @len bytes on the queue repair mode selected. */

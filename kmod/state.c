@@ -75,10 +75,9 @@ static int ftvm_sess_store(struct ftvm_sstore *st, u64 cookie,
 		kfree(e);
 		return xa_err(old);
 	}
-	if (old)
-		kfree(old);
-	else
+	if (!old)
 		st->n_sess++;
+	kfree(old);
 	return 0;
 }
 
@@ -88,10 +87,9 @@ static void ftvm_sess_erase(struct ftvm_sstore *st, u64 cookie)
 
 	lockdep_assert_held(&st->lock);
 	e = xa_erase(&st->sess, cookie);
-	if (e) {
-		kfree(e);
+	if (e)
 		st->n_sess--;
-	}
+	kfree(e);
 }
 
 static void ftvm_sess_fp(const struct tcp_sock *tp, u32 *fp)
@@ -651,7 +649,8 @@ static int ftvm_snap_tcp(struct sk_buff *skb, struct netlink_callback *cb,
 	       (sndq / FTVM_QCHUNK + rcvq / FTVM_QCHUNK + 2) * NLA_HDRLEN;
 	if (need > skb_tailroom(skb)) {
 		/* Ask for a larger message next time if even an empty one
-		 * cannot hold this record. */
+		 * cannot hold this record.
+		 */
 		if (!skb->len)
 			cb->min_dump_alloc = need + NLMSG_GOODSIZE;
 		err = -EMSGSIZE;
@@ -683,7 +682,8 @@ static int ftvm_snap_tcp(struct sk_buff *skb, struct netlink_callback *cb,
 	if (e->ckpt) {
 		flags |= FTVM_SESS_F_BLOB;
 		/* Read or written since the checkpoint: the blob is older
-		 * than the socket state. */
+		 * than the socket state.
+		 */
 		if (e->ck_copied != tp->copied_seq || e->ck_write != tp->write_seq)
 			flags |= FTVM_SESS_F_STALE;
 	}
@@ -870,7 +870,8 @@ int ftvm_state_dump(struct sk_buff *skb, struct netlink_callback *cb)
 		if (skb->len)
 			return skb->len;
 		/* Not even one record fit: an empty message keeps the dump
-		 * going; the next one is sized by cb->min_dump_alloc. */
+		 * going; the next one is sized by cb->min_dump_alloc.
+		 */
 		if (cb->min_dump_alloc > skb_tailroom(skb)) {
 			void *hdr = ftvm_snap_hdr(skb, cb, s);
 

@@ -64,7 +64,7 @@ setup() {
 	nH sysctl -qw net.ipv4.ip_forward=1
 	nH "$FTCTL" vm add a id 1 dev hA >/dev/null &&
 	nH "$FTCTL" vm add b id 2 dev hB >/dev/null &&
-	state netns 1 "/run/netns/$A" && state netns 2 "/run/netns/$B"
+	nH "$FTCTL" vm set a netns "$A" && nH "$FTCTL" vm set b netns "$B"
 }
 
 # wait_listen NS PORT [tcp|udp]: poll until something listens.

@@ -22,7 +22,10 @@
  *             numbers, bind, connect, options, timestamp, window, repair
  *             off, in NS_B2; it keeps the sockets (no hand-over to a
  *             service, which would cost it more).
- * Both run on one CPU, best of three for the snapshots.
+ * Both run on one CPU, best of three rounds each (under qemu's TCG the
+ * first round also pays for translating the kernel code it runs; the
+ * rounds after compare like with like).  Restored sockets are closed in
+ * repair mode between rounds, which frees them without a trace.
  */
 
 #include <errno.h>
@@ -276,10 +279,31 @@ static int user_restore_one(const struct urec *u)
 	return fd;
 }
 
+/* Close a restored socket without a trace (repair mode sends nothing). */
+static void silent_close(int fd)
+{
+	if (sopt(fd, TCP_REPAIR, TCP_REPAIR_ON))
+		die("TCP_REPAIR before close");
+	close(fd);
+}
+
+/* Take the restored sessions off B's listener, and close them. */
+static void accept_all(int lfd, int n)
+{
+	int i, fd;
+
+	for (i = 0; i < n; i++) {
+		fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			die("accept in B");
+		silent_close(fd);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct rlimit rl = { 1 << 20, 1 << 20 };
-	double t, ks = 1e9, us = 1e9, kr, ur, ka;
+	double t, ks = 1e9, us = 1e9, kr = 1e9, ur = 1e9, ka = 1e9;
 	struct stream s = { 0 };
 	struct urec *u;
 	int *srv, *cli, *out, i, n, r, home, lfd;
@@ -358,31 +382,33 @@ int main(int argc, char **argv)
 	lfd = listener();
 	if (setns(home, CLONE_NEWNET))
 		die("setns");
-	t = now();
-	kernel_restore(vmb, &s, 0, 512);
-	kr = now() - t;
-	for (i = 0; i < n; i++) {
-		out[i] = accept(lfd, NULL, NULL);
-		/* Gone without a trace: repair mode sends nothing. */
-		if (out[i] < 0 || sopt(out[i], TCP_REPAIR, TCP_REPAIR_ON))
-			die("accept in B");
-		close(out[i]);
-	}
-	kernel_restore(vmb, &s, FTVM_SNAP_F_STAGE, 512);
-	t = now();
-	kernel_activate(vmb);
-	ka = now() - t;
-	for (i = 0; i < n; i++) {
-		out[i] = accept(lfd, NULL, NULL);
-		if (out[i] < 0)
-			die("accept in B after activation");
+	for (r = 0; r < 3; r++) {
+		t = now();
+		kernel_restore(vmb, &s, 0, 512);
+		t = now() - t;
+		if (t < kr)
+			kr = t;
+		accept_all(lfd, n);
+		kernel_restore(vmb, &s, FTVM_SNAP_F_STAGE, 512);
+		t = now();
+		kernel_activate(vmb);
+		t = now() - t;
+		if (t < ka)
+			ka = t;
+		accept_all(lfd, n);
 	}
 
 	enter(argv[4]);
-	t = now();
-	for (i = 0; i < n; i++)
-		user_restore_one(&u[i]);
-	ur = now() - t;
+	for (r = 0; r < 3; r++) {
+		t = now();
+		for (i = 0; i < n; i++)
+			out[i] = user_restore_one(&u[i]);
+		t = now() - t;
+		if (t < ur)
+			ur = t;
+		for (i = 0; i < n; i++)
+			silent_close(out[i]);
+	}
 	printf("# restore: ftvm.ko %.3fs (activation of staged records %.3fs), userspace TCP_REPAIR %.3fs\n",
 	       kr, ka, ur);
 

@@ -2,14 +2,15 @@
 /*
  * ftctl vm: the VM registry of ftvm.ko.
  *
- *   ftctl vm add NAME id ID dev DEV [mac MAC]
+ *   ftctl vm add NAME id ID dev DEV [mac MAC] [netns NS]
  *   ftctl vm del { NAME | id ID }
  *   ftctl vm list
  *   ftctl vm show { NAME | id ID }
- *   ftctl vm set { NAME | id ID } [name NEW] [dev DEV] [mac MAC] [state up]
+ *   ftctl vm set { NAME | id ID } [name NEW] [dev DEV] [mac MAC] [netns NS] [state up]
  *   ftctl vm fail { NAME | id ID }
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,11 +21,11 @@
 static void vm_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: ftctl vm add NAME id ID dev DEV [mac MAC]\n"
+		"Usage: ftctl vm add NAME id ID dev DEV [mac MAC] [netns NS]\n"
 		"       ftctl vm del { NAME | id ID }\n"
 		"       ftctl vm list\n"
 		"       ftctl vm show { NAME | id ID }\n"
-		"       ftctl vm set { NAME | id ID } [name NEW] [dev DEV] [mac MAC] [state up]\n"
+		"       ftctl vm set { NAME | id ID } [name NEW] [dev DEV] [mac MAC] [netns NS] [state up]\n"
 		"       ftctl vm fail { NAME | id ID }\n"
 		"ID is %u..%u; DEV is the VM's host-side tap or veth; MAC is the\n"
 		"VM's own address (taken from a veth's peer when omitted).\n",
@@ -63,7 +64,8 @@ struct vm_req {
 	const char *dev;
 	const char *newname;
 	uint8_t mac[6];
-	bool has_id, has_mac, state_up;
+	int netns_fd;		/* the VM's namespace (NAME or PID) */
+	bool has_id, has_mac, has_netns, state_up;
 };
 
 static int vm_put(struct nl_msg *msg, const struct vm_req *r)
@@ -82,6 +84,8 @@ static int vm_put(struct nl_msg *msg, const struct vm_req *r)
 		return -EMSGSIZE;
 	if (r->state_up && nla_put_u8(msg, FTVM_A_VM_STATE, FTVM_VM_STATE_UP))
 		return -EMSGSIZE;
+	if (r->has_netns && nla_put_s32(msg, FTVM_A_VM_NETNS_FD, r->netns_fd))
+		return -EMSGSIZE;
 	nla_nest_end(msg, nest);
 	return 0;
 }
@@ -99,7 +103,7 @@ static int vm_parse(int argc, char **argv, struct vm_req *r, const char *keys,
 
 		if (!strcmp(k, "id") || !strcmp(k, "dev") ||
 		    !strcmp(k, "mac") || !strcmp(k, "name") ||
-		    !strcmp(k, "state")) {
+		    !strcmp(k, "netns") || !strcmp(k, "state")) {
 			const char *v;
 
 			if (!strstr(keys, k))
@@ -132,6 +136,20 @@ static int vm_parse(int argc, char **argv, struct vm_req *r, const char *keys,
 				r->has_mac = true;
 			} else if (!strcmp(k, "name")) {
 				r->newname = v;
+			} else if (!strcmp(k, "netns")) {
+				/* A named namespace (ip netns), or a PID's. */
+				char path[64];
+
+				snprintf(path, sizeof(path),
+					 strspn(v, "0123456789") == strlen(v) ?
+					 "/proc/%s/ns/net" : "/run/netns/%s", v);
+				r->netns_fd = open(path, O_RDONLY | O_CLOEXEC);
+				if (r->netns_fd < 0) {
+					pr_err("cannot open network namespace \"%s\": %s",
+					       v, strerror(errno));
+					return 1;
+				}
+				r->has_netns = true;
 			} else {
 				if (strcmp(v, "up")) {
 					pr_err("invalid state \"%s\": only \"up\" can be set (use \"ftctl vm fail\")",
@@ -259,7 +277,7 @@ int cmd_vm(int argc, char **argv)
 		return 0;
 	}
 	if (matches(verb, "add")) {
-		if (vm_parse(argc, argv, &r, "id dev mac", false))
+		if (vm_parse(argc, argv, &r, "id dev mac netns", false))
 			return 1;
 		if (!r.name || !r.has_id || !r.dev) {
 			pr_err("\"vm add\" needs NAME, \"id ID\" and \"dev DEV\"");
@@ -283,7 +301,7 @@ int cmd_vm(int argc, char **argv)
 		return vm_list(false, &r);
 	}
 	if (matches(verb, "set")) {
-		if (vm_parse(argc, argv, &r, "id dev mac name state", true))
+		if (vm_parse(argc, argv, &r, "id dev mac name netns state", true))
 			return 1;
 		if (r.newname) {
 			/* Select by id, rename to newname. */
@@ -302,8 +320,8 @@ int cmd_vm(int argc, char **argv)
 			}
 			r.name = r.newname;
 		}
-		if (!r.dev && !r.has_mac && !r.state_up && !r.newname) {
-			pr_err("\"vm set\" needs something to change: name, dev, mac or state up");
+		if (!r.dev && !r.has_mac && !r.state_up && !r.newname && !r.has_netns) {
+			pr_err("\"vm set\" needs something to change: name, dev, mac, netns or state up");
 			return 1;
 		}
 		return vm_do(FTVM_CMD_VM_SET, &r, false, NULL);
