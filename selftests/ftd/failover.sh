@@ -325,7 +325,7 @@ ktap_check "$NS sessions answered and mirrored in ftd's session table" all_answe
 
 # check_all TAG: the invariants, model and data path.
 check_all() {
-	local tag=$1 port pri bak ans bad=0 n=0
+	local tag=$1 port pri bak ans bad=0 n=0 late try
 	declare -A up want
 	wait_for 30 reprotect_idle ||
 		{ echo "re-protection did not finish"; F status; return 1; }
@@ -345,13 +345,29 @@ for v in json.load(sys.stdin): print(v["name"], v["state"])')
 	done <"$TMP/s.$tag"
 	((n == NS)) || { echo "$n sessions, want $NS"; return 1; }
 	((bad == 0)) || return 1
-	round "$tag" "$TMP/r.$tag" || { echo "round failed"; return 1; }
-	while read -r port ans; do
-		if [[ $ans != "${want[$port]}" ]]; then
-			bad=$((bad + 1))
-			((bad < 4)) && echo "session $port answered by $ans, ftd says ${want[$port]}"
-		fi
-	done <"$TMP/r.$tag"
+	# A session's answer from another VM than its primary is a failure.
+	# No answer may only be late (the client waits 2 s; a guest without
+	# KVM is slow): those rounds are asked again once.
+	for try in 1 2; do
+		round "$tag-$try" "$TMP/r.$tag" || { echo "round failed"; return 1; }
+		bad=0 late=0
+		while read -r port ans; do
+			if [[ $ans == - ]]; then
+				late=$((late + 1))
+			elif [[ $ans != "${want[$port]}" ]]; then
+				bad=$((bad + 1))
+				((bad < 4)) && echo "session $port answered by $ans, ftd says ${want[$port]}"
+			fi
+		done <"$TMP/r.$tag"
+		((bad || !late)) && break
+		echo "# round $tag: $late sessions unanswered" >&2
+	done
+	if ((late)); then
+		grep ' -$' "$TMP/r.$tag" | head -3 | while read -r port ans; do
+			echo "session $port unanswered, ftd says ${want[$port]}"
+		done
+		bad=$((bad + late))
+	fi
 	if ((bad)); then
 		F vm list
 		H env FTVM_PIN_DIR=$PIN "$FTCTL" stats
