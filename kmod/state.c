@@ -5,11 +5,12 @@
  * attach to their sockets through libftvm (FTVM_CMD_CKPT_*).
  *
  * A snapshot walks the TCP established hash for the sockets of the VM's
- * namespace whose local port is the service's.  Each socket is locked
- * (lock_sock) only while its record is written into the dump message:
- * the owner is never held up longer than one socket lock, and with the
- * socket locked its queues and sequence numbers are one consistent cut
- * (softirq input goes to the backlog meanwhile).
+ * namespace whose local port is the service's, in batches taken out of
+ * successive buckets.  Each socket is locked only while its record is
+ * written into the dump message (see ftvm_snap_tcp()): the owner is
+ * never held up longer than one socket lock, and with the socket locked
+ * its queues and sequence numbers are one consistent cut.  A message
+ * carries as many records as fit.
  *
  * Generations: the store's generation is bumped by every snapshot and
  * every checkpoint.  A session's generation is the snapshot (or
@@ -23,6 +24,7 @@
 #include <linux/net.h>
 #include <linux/slab.h>
 #include <linux/sock_diag.h>
+#include <asm/unaligned.h>
 #include <net/inet_hashtables.h>
 #include <net/netns/generic.h>
 #include <net/tcp.h>
@@ -297,8 +299,14 @@ out:
 
 /* Snapshots. */
 
-/* Sockets taken from one hash bucket at a time, referenced. */
+/* Sockets taken from the hash at a time, referenced. */
 #define FTVM_SNAP_BATCH		32
+
+/* Where a snapshot stands: hash bucket, and its sockets already done. */
+struct ftvm_snap_pos {
+	unsigned int bucket;
+	unsigned int skip;
+};
 
 struct ftvm_snap {
 	struct net *net;		/* the VM's namespace, referenced */
@@ -311,6 +319,9 @@ struct ftvm_snap {
 	u8 phase;			/* FTVM_SNAP_TCP, _UDP, _DONE */
 	unsigned int bucket;		/* cursor: hash bucket... */
 	unsigned int skip;		/* ...and its sockets already done */
+	unsigned int nrec;		/* records in the current message */
+	struct ftvm_snap_pos pos[FTVM_SNAP_BATCH];	/* of a batch */
+	struct ftvm_snap_pos end;
 	unsigned int n_cookies;
 	u64 cookies[];
 };
@@ -435,33 +446,120 @@ static void *ftvm_snap_hdr(struct sk_buff *skb, struct netlink_callback *cb,
 	return hdr;
 }
 
-static int ftvm_put_tuple(struct sk_buff *skb, struct sock *sk, u64 cookie)
+/*
+ * Records are written straight into the message's tail room, which is
+ * checked once per record against a bound on its size, instead of one
+ * nla_put() (and one bounds check) per attribute.  The bytes are the
+ * ones nla_put() would write, padding and all.
+ */
+static __always_inline void *ftvm_w_attr(u8 **p, int type, int len)
+{
+	struct nlattr *a = (struct nlattr *)*p;
+
+	a->nla_type = type;
+	a->nla_len = nla_attr_size(len);
+	/* Zero the padding: the last 4-byte word the value lies in. */
+	if (nla_padlen(len))
+		*(u32 *)((u8 *)a + nla_total_size(len) - 4) = 0;
+	*p += nla_total_size(len);
+	return nla_data(a);
+}
+
+static __always_inline void ftvm_w_u8(u8 **p, int type, u8 v)
+{
+	*(u8 *)ftvm_w_attr(p, type, sizeof(v)) = v;
+}
+
+static __always_inline void ftvm_w_u16(u8 **p, int type, u16 v)
+{
+	*(u16 *)ftvm_w_attr(p, type, sizeof(v)) = v;
+}
+
+static __always_inline void ftvm_w_u32(u8 **p, int type, u32 v)
+{
+	*(u32 *)ftvm_w_attr(p, type, sizeof(v)) = v;
+}
+
+/* As nla_put_u64_64bit(): a pad attribute first where it would put one. */
+static __always_inline void ftvm_w_u64(u8 **p, int type, u64 v, int padtype)
+{
+	if (!IS_ENABLED(CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS) &&
+	    !IS_ALIGNED((unsigned long)*p + NLA_HDRLEN, 8))
+		ftvm_w_attr(p, padtype, 0);
+	put_unaligned(v, (u64 *)ftvm_w_attr(p, type, sizeof(v)));
+}
+
+static __always_inline struct nlattr *ftvm_w_nest(u8 **p, int type)
+{
+	struct nlattr *a = (struct nlattr *)*p;
+
+	a->nla_type = type | NLA_F_NESTED;
+	*p += NLA_HDRLEN;
+	return a;
+}
+
+static __always_inline void ftvm_w_nest_end(u8 *p, struct nlattr *nest)
+{
+	nest->nla_len = p - (u8 *)nest;
+}
+
+/* The session's tuple: the head of every record. */
+static __always_inline void ftvm_w_tuple(u8 **p, struct sock *sk, u64 cookie)
 {
 	const struct inet_sock *inet = inet_sk(sk);
 	int alen = sk->sk_family == AF_INET ? 4 : 16;
-	const void *laddr, *raddr;
+	const void *laddr = &inet->inet_rcv_saddr, *raddr = &inet->inet_daddr;
 
-	if (sk->sk_family == AF_INET) {
-		laddr = &inet->inet_rcv_saddr;
-		raddr = &inet->inet_daddr;
-	} else {
 #if IS_ENABLED(CONFIG_IPV6)
+	if (sk->sk_family == AF_INET6) {
 		laddr = &sk->sk_v6_rcv_saddr;
 		raddr = &sk->sk_v6_daddr;
-#else
-		return -EAFNOSUPPORT;
-#endif
 	}
-	if (nla_put_u8(skb, FTVM_A_SESS_VERSION, FTVM_STATE_VERSION) ||
-	    nla_put_u8(skb, FTVM_A_SESS_PROTO, sk->sk_protocol) ||
-	    nla_put_u8(skb, FTVM_A_SESS_FAMILY, sk->sk_family) ||
-	    nla_put(skb, FTVM_A_SESS_LADDR, alen, laddr) ||
-	    nla_put(skb, FTVM_A_SESS_RADDR, alen, raddr) ||
-	    nla_put_u16(skb, FTVM_A_SESS_LPORT, inet->inet_num) ||
-	    nla_put_u16(skb, FTVM_A_SESS_RPORT, ntohs(inet->inet_dport)) ||
-	    nla_put_u64_64bit(skb, FTVM_A_SESS_COOKIE, cookie, FTVM_A_SESS_PAD))
-		return -EMSGSIZE;
-	return 0;
+#endif
+	ftvm_w_u8(p, FTVM_A_SESS_VERSION, FTVM_STATE_VERSION);
+	ftvm_w_u8(p, FTVM_A_SESS_PROTO, sk->sk_protocol);
+	ftvm_w_u8(p, FTVM_A_SESS_FAMILY, sk->sk_family);
+	memcpy(ftvm_w_attr(p, FTVM_A_SESS_LADDR, alen), laddr, alen);
+	memcpy(ftvm_w_attr(p, FTVM_A_SESS_RADDR, alen), raddr, alen);
+	ftvm_w_u16(p, FTVM_A_SESS_LPORT, inet->inet_num);
+	ftvm_w_u16(p, FTVM_A_SESS_RPORT, ntohs(inet->inet_dport));
+	ftvm_w_u64(p, FTVM_A_SESS_COOKIE, cookie, FTVM_A_SESS_PAD);
+}
+
+static __always_inline void ftvm_w_tcp(u8 **p, struct sock *sk)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+	const struct tcp_options_received *rx = &tp->rx_opt;
+	struct nlattr *nest;
+	u32 opts = 0;
+
+	if (rx->sack_ok)
+		opts |= FTVM_TCP_OPT_SACK;
+	if (rx->tstamp_ok)
+		opts |= FTVM_TCP_OPT_TSTAMP;
+	if (rx->wscale_ok)
+		opts |= FTVM_TCP_OPT_WSCALE;
+	nest = ftvm_w_nest(p, FTVM_A_SESS_TCP);
+	ftvm_w_u8(p, FTVM_A_TCP_STATE, sk->sk_state);
+	ftvm_w_u32(p, FTVM_A_TCP_SND_UNA, tp->snd_una);
+	ftvm_w_u32(p, FTVM_A_TCP_SND_NXT, tp->snd_nxt);
+	ftvm_w_u32(p, FTVM_A_TCP_SNDQ_LEN, tp->write_seq - tp->snd_una);
+	ftvm_w_u32(p, FTVM_A_TCP_COPIED_SEQ, tp->copied_seq);
+	ftvm_w_u32(p, FTVM_A_TCP_RCVQ_LEN, tp->rcv_nxt - tp->copied_seq);
+	ftvm_w_u32(p, FTVM_A_TCP_SND_WL1, tp->snd_wl1);
+	ftvm_w_u32(p, FTVM_A_TCP_SND_WND, tp->snd_wnd);
+	ftvm_w_u32(p, FTVM_A_TCP_MAX_WINDOW, tp->max_window);
+	ftvm_w_u32(p, FTVM_A_TCP_RCV_WND, tp->rcv_wnd);
+	ftvm_w_u32(p, FTVM_A_TCP_RCV_WUP, tp->rcv_wup);
+	ftvm_w_u16(p, FTVM_A_TCP_MSS, rx->mss_clamp);
+	ftvm_w_u8(p, FTVM_A_TCP_SND_WSCALE, rx->snd_wscale);
+	ftvm_w_u8(p, FTVM_A_TCP_RCV_WSCALE, rx->rcv_wscale);
+	ftvm_w_u32(p, FTVM_A_TCP_OPTS, opts);
+	ftvm_w_u32(p, FTVM_A_TCP_TS_VAL, tcp_time_stamp_raw() + tp->tsoffset);
+	ftvm_w_u32(p, FTVM_A_TCP_TS_RECENT, rx->ts_recent);
+	ftvm_w_u32(p, FTVM_A_TCP_SNDBUF, READ_ONCE(sk->sk_sndbuf));
+	ftvm_w_u32(p, FTVM_A_TCP_RCVBUF, READ_ONCE(sk->sk_rcvbuf));
+	ftvm_w_nest_end(*p, nest);
 }
 
 /* Writes a queue's bytes as FTVM_QCHUNK-sized attributes. */
@@ -559,89 +657,44 @@ static int ftvm_put_queues(struct sk_buff *msg, struct sock *sk)
 	return q.left ? -EIO : 0;
 }
 
-static int ftvm_put_tcp(struct sk_buff *skb, struct sock *sk)
-{
-	struct tcp_sock *tp = tcp_sk(sk);
-	const struct tcp_options_received *rx = &tp->rx_opt;
-	struct nlattr *nest;
-	u32 opts = 0;
-
-	if (rx->sack_ok)
-		opts |= FTVM_TCP_OPT_SACK;
-	if (rx->tstamp_ok)
-		opts |= FTVM_TCP_OPT_TSTAMP;
-	if (rx->wscale_ok)
-		opts |= FTVM_TCP_OPT_WSCALE;
-	nest = nla_nest_start(skb, FTVM_A_SESS_TCP);
-	if (!nest ||
-	    nla_put_u8(skb, FTVM_A_TCP_STATE, sk->sk_state) ||
-	    nla_put_u32(skb, FTVM_A_TCP_SND_UNA, tp->snd_una) ||
-	    nla_put_u32(skb, FTVM_A_TCP_SND_NXT, tp->snd_nxt) ||
-	    nla_put_u32(skb, FTVM_A_TCP_SNDQ_LEN, tp->write_seq - tp->snd_una) ||
-	    nla_put_u32(skb, FTVM_A_TCP_COPIED_SEQ, tp->copied_seq) ||
-	    nla_put_u32(skb, FTVM_A_TCP_RCVQ_LEN, tp->rcv_nxt - tp->copied_seq) ||
-	    nla_put_u32(skb, FTVM_A_TCP_SND_WL1, tp->snd_wl1) ||
-	    nla_put_u32(skb, FTVM_A_TCP_SND_WND, tp->snd_wnd) ||
-	    nla_put_u32(skb, FTVM_A_TCP_MAX_WINDOW, tp->max_window) ||
-	    nla_put_u32(skb, FTVM_A_TCP_RCV_WND, tp->rcv_wnd) ||
-	    nla_put_u32(skb, FTVM_A_TCP_RCV_WUP, tp->rcv_wup) ||
-	    nla_put_u16(skb, FTVM_A_TCP_MSS, rx->mss_clamp) ||
-	    nla_put_u8(skb, FTVM_A_TCP_SND_WSCALE, rx->snd_wscale) ||
-	    nla_put_u8(skb, FTVM_A_TCP_RCV_WSCALE, rx->rcv_wscale) ||
-	    nla_put_u32(skb, FTVM_A_TCP_OPTS, opts) ||
-	    nla_put_u32(skb, FTVM_A_TCP_TS_VAL,
-			tcp_time_stamp_raw() + tp->tsoffset) ||
-	    nla_put_u32(skb, FTVM_A_TCP_TS_RECENT, rx->ts_recent) ||
-	    nla_put_u32(skb, FTVM_A_TCP_SNDBUF, READ_ONCE(sk->sk_sndbuf)) ||
-	    nla_put_u32(skb, FTVM_A_TCP_RCVBUF, READ_ONCE(sk->sk_rcvbuf)))
-		return -EMSGSIZE;
-	nla_nest_end(skb, nest);
-	return 0;
-}
-
 /* Room one record needs at most, beyond its queue bytes. */
 #define FTVM_REC_OVERHEAD	512
 
 /*
- * Write one TCP session's record, if the snapshot wants it.  Returns 0
- * when written or skipped, -EMSGSIZE when @skb is full.
+ * Queue bytes a record may have to be written under the socket's
+ * spinlock (bottom halves off); more, and it is written under lock_sock.
  */
-static int ftvm_snap_tcp(struct sk_buff *skb, struct netlink_callback *cb,
-			 struct ftvm_snap *s, struct sock *sk)
+#define FTVM_SNAP_FAST_QUEUES	(16U << 10)
+
+/* What writing a record saw of the socket, for the store. */
+struct ftvm_snap_seen {
+	u32 fp[4];
+	u64 gen;
+	bool changed;
+};
+
+/*
+ * Write the record of @sk, locked (either way), into @skb.  @e is what
+ * the store knows of it, or NULL.  Store mutex held.  Returns 0 when
+ * written or skipped, -EMSGSIZE when @skb is full; @seen->gen is set
+ * when the socket was looked at, and the store is to be updated.
+ */
+static int ftvm_snap_rec(struct sk_buff *skb, struct netlink_callback *cb,
+			 struct ftvm_snap *s, struct sock *sk,
+			 const struct ftvm_sess *e, u64 cookie,
+			 struct ftvm_snap_seen *seen)
 {
-	struct ftvm_sstore *st = s->st;
 	struct tcp_sock *tp = tcp_sk(sk);
-	u32 fp[4], sndq, rcvq, flags = 0;
-	struct ftvm_sess *e, *new = NULL;
+	u32 sndq, rcvq, flags = 0;
 	struct nlattr *nest;
+	unsigned int mark;
 	size_t need;
-	u64 cookie;
-	void *hdr;
-	int err = 0;
+	int err;
+	u8 *p;
 
-	cookie = ftvm_sock_cookie(sk);
-	if (!ftvm_snap_wants(s, cookie))
-		return 0;
-	/* Cheap test first: an unchanged session needs no socket lock. */
-	ftvm_sess_fp(tp, fp);
-	mutex_lock(&st->lock);
-	e = xa_load(&st->sess, cookie);
-	if (e && !memcmp(e->fp, fp, sizeof(fp)) && e->gen <= s->since) {
-		e->walk = s->walk;
-		mutex_unlock(&st->lock);
-		return 0;
-	}
-	mutex_unlock(&st->lock);
-	if (!e) {
-		new = ftvm_sess_alloc(0);
-		if (!new)
-			return -ENOMEM;
-	}
-
-	lock_sock(sk);
 	if (sk->sk_state != TCP_ESTABLISHED) {
 		/* Closing or not yet open: nothing that could go on. */
-		goto out_unlock;
+		return 0;
 	}
 	sndq = tp->write_seq - tp->snd_una;
 	rcvq = tp->rcv_nxt - tp->copied_seq;
@@ -651,35 +704,16 @@ static int ftvm_snap_tcp(struct sk_buff *skb, struct netlink_callback *cb,
 		/* Ask for a larger message next time if even an empty one
 		 * cannot hold this record.
 		 */
-		if (!skb->len)
+		if (!s->nrec)
 			cb->min_dump_alloc = need + NLMSG_GOODSIZE;
-		err = -EMSGSIZE;
-		goto out_unlock;
+		return -EMSGSIZE;
 	}
-	ftvm_sess_fp(tp, fp);
-
-	mutex_lock(&st->lock);
-	e = xa_load(&st->sess, cookie);
-	if (!e) {
-		new->gen = s->gen;
-		memcpy(new->fp, fp, sizeof(fp));
-		err = ftvm_sess_store(st, cookie, new);
-		new = NULL;
-		if (err) {
-			mutex_unlock(&st->lock);
-			goto out_unlock;
-		}
-		e = xa_load(&st->sess, cookie);
-	} else if (memcmp(e->fp, fp, sizeof(fp))) {
-		e->gen = s->gen;
-		memcpy(e->fp, fp, sizeof(fp));
-	}
-	e->walk = s->walk;
-	if (e->gen <= s->since) {
-		mutex_unlock(&st->lock);
-		goto out_unlock;
-	}
-	if (e->ckpt) {
+	ftvm_sess_fp(tp, seen->fp);
+	seen->changed = !e || memcmp(e->fp, seen->fp, sizeof(seen->fp));
+	seen->gen = seen->changed ? s->gen : e->gen;
+	if (seen->gen <= s->since)
+		return 0;
+	if (e && e->ckpt) {
 		flags |= FTVM_SESS_F_BLOB;
 		/* Read or written since the checkpoint: the blob is older
 		 * than the socket state.
@@ -687,40 +721,116 @@ static int ftvm_snap_tcp(struct sk_buff *skb, struct netlink_callback *cb,
 		if (e->ck_copied != tp->copied_seq || e->ck_write != tp->write_seq)
 			flags |= FTVM_SESS_F_STALE;
 	}
-
-	err = -EMSGSIZE;
-	hdr = ftvm_snap_hdr(skb, cb, s);
-	if (!hdr) {
-		mutex_unlock(&st->lock);
-		goto out_unlock;
-	}
-	nest = nla_nest_start(skb, FTVM_A_SESSION);
-	if (!nest || ftvm_put_tuple(skb, sk, cookie) ||
-	    nla_put_u64_64bit(skb, FTVM_A_SESS_GEN, e->gen, FTVM_A_SESS_PAD) ||
-	    nla_put_u32(skb, FTVM_A_SESS_FLAGS, flags) ||
-	    ftvm_put_tcp(skb, sk) ||
-	    (e->ckpt && nla_put(skb, FTVM_A_SESS_BLOB, e->blob_len, e->blob))) {
-		mutex_unlock(&st->lock);
-		goto cancel;
-	}
-	mutex_unlock(&st->lock);
-	nla_nest_end(skb, nest);
+	mark = skb->len;
+	p = skb_tail_pointer(skb);
+	nest = ftvm_w_nest(&p, FTVM_A_SESSION);
+	ftvm_w_tuple(&p, sk, cookie);
+	ftvm_w_u64(&p, FTVM_A_SESS_GEN, seen->gen, FTVM_A_SESS_PAD);
+	ftvm_w_u32(&p, FTVM_A_SESS_FLAGS, flags);
+	ftvm_w_tcp(&p, sk);
+	if (e && e->ckpt)
+		memcpy(ftvm_w_attr(&p, FTVM_A_SESS_BLOB, e->blob_len), e->blob,
+		       e->blob_len);
+	ftvm_w_nest_end(p, nest);
+	__skb_put(skb, p - skb_tail_pointer(skb));
 	err = ftvm_put_queues(skb, sk);
-	if (err)
-		goto cancel;
-	genlmsg_end(skb, hdr);
-	release_sock(sk);
-	return 0;
-
-cancel:
-	genlmsg_cancel(skb, hdr);
-	if (err == -EIO) {
-		/* Cannot happen with the socket locked; do not loop on it. */
-		pr_warn_ratelimited("inconsistent queues on a socket, not captured\n");
-		err = 0;
+	if (err) {
+		skb_trim(skb, mark);
+		if (err == -EIO) {
+			/* Cannot happen with the socket locked; do not loop
+			 * on it.
+			 */
+			pr_warn_ratelimited("inconsistent queues on a socket, not captured\n");
+			err = 0;
+		}
 	}
-out_unlock:
-	release_sock(sk);
+	return err;
+}
+
+/*
+ * Write one TCP session's record, if the snapshot wants it.  Called
+ * with the store's mutex held, which it may drop and take again.
+ * Returns 0 when written or skipped, -EMSGSIZE when @skb is full.
+ *
+ * The socket is normally locked by its spinlock only (as
+ * lock_sock_fast() does), taken under the store's mutex: while it is
+ * held and the socket has no owner, neither its owner nor its softirq
+ * input nor its timers can change it, exactly as under lock_sock().
+ * This does not invert the lock order (socket before store), because
+ * the spinlock is never held while waiting for the mutex: checkpoints
+ * hold lock_sock(), not the spinlock, when they take the mutex.  A
+ * socket that has an owner, or queues too long to copy with bottom
+ * halves off, is locked with lock_sock() instead, the mutex dropped
+ * before and taken again after it.
+ */
+static int ftvm_snap_tcp(struct sk_buff *skb, struct netlink_callback *cb,
+			 struct ftvm_snap *s, struct sock *sk)
+{
+	struct ftvm_snap_seen seen = { .gen = 0 };
+	struct ftvm_sstore *st = s->st;
+	struct tcp_sock *tp = tcp_sk(sk);
+	struct ftvm_sess *e, *new = NULL;
+	unsigned int mark = skb->len;
+	int err, serr;
+	u64 cookie;
+	u32 fp[4];
+
+	lockdep_assert_held(&st->lock);
+	cookie = ftvm_sock_cookie(sk);
+	if (!ftvm_snap_wants(s, cookie))
+		return 0;
+	/* Cheap test first: an unchanged session needs no socket lock. */
+	ftvm_sess_fp(tp, fp);
+	e = xa_load(&st->sess, cookie);
+	if (e && !memcmp(e->fp, fp, sizeof(fp)) && e->gen <= s->since) {
+		e->walk = s->walk;
+		return 0;
+	}
+	if (!e) {
+		new = ftvm_sess_alloc(0);
+		if (!new)
+			return -ENOMEM;
+	}
+
+	spin_lock_bh(&sk->sk_lock.slock);
+	if (!sock_owned_by_user_nocheck(sk) &&
+	    tp->write_seq - tp->snd_una + tp->rcv_nxt - tp->copied_seq <=
+	    FTVM_SNAP_FAST_QUEUES) {
+		err = ftvm_snap_rec(skb, cb, s, sk, e, cookie, &seen);
+		spin_unlock_bh(&sk->sk_lock.slock);
+	} else {
+		spin_unlock_bh(&sk->sk_lock.slock);
+		mutex_unlock(&st->lock);
+		lock_sock(sk);
+		mutex_lock(&st->lock);
+		/* A checkpoint or a prune may have come in between. */
+		e = xa_load(&st->sess, cookie);
+		if (!e && !new)
+			new = ftvm_sess_alloc(0);
+		err = !e && !new ? -ENOMEM :
+		      ftvm_snap_rec(skb, cb, s, sk, e, cookie, &seen);
+		release_sock(sk);
+	}
+
+	/* What the store knows, updated even if the record did not fit. */
+	if (seen.gen && !e) {
+		new->gen = seen.gen;
+		new->walk = s->walk;
+		memcpy(new->fp, seen.fp, sizeof(seen.fp));
+		e = new;
+		new = NULL;
+		serr = ftvm_sess_store(st, cookie, e);
+		if (serr) {
+			skb_trim(skb, mark);
+			err = serr;
+		}
+	} else if (seen.gen) {
+		if (seen.changed) {
+			e->gen = seen.gen;
+			memcpy(e->fp, seen.fp, sizeof(seen.fp));
+		}
+		e->walk = s->walk;
+	}
 	kfree(new);
 	return err;
 }
@@ -730,81 +840,92 @@ static int ftvm_snap_udp(struct sk_buff *skb, struct netlink_callback *cb,
 {
 	u64 cookie = ftvm_sock_cookie(sk);
 	struct nlattr *nest;
-	void *hdr;
+	u8 *p;
 
 	if (!ftvm_snap_wants(s, cookie) || s->since)
 		return 0;	/* a binding has no state that changes */
-	hdr = ftvm_snap_hdr(skb, cb, s);
-	if (!hdr)
+	if (skb_tailroom(skb) < FTVM_REC_OVERHEAD)
 		return -EMSGSIZE;
-	nest = nla_nest_start(skb, FTVM_A_SESSION);
-	if (!nest || ftvm_put_tuple(skb, sk, cookie) ||
-	    nla_put_u64_64bit(skb, FTVM_A_SESS_GEN, s->gen, FTVM_A_SESS_PAD)) {
-		genlmsg_cancel(skb, hdr);
-		return -EMSGSIZE;
-	}
-	nla_nest_end(skb, nest);
-	genlmsg_end(skb, hdr);
+	p = skb_tail_pointer(skb);
+	nest = ftvm_w_nest(&p, FTVM_A_SESSION);
+	ftvm_w_tuple(&p, sk, cookie);
+	ftvm_w_u64(&p, FTVM_A_SESS_GEN, s->gen, FTVM_A_SESS_PAD);
+	ftvm_w_nest_end(p, nest);
+	__skb_put(skb, p - skb_tail_pointer(skb));
 	return 0;
 }
 
-/* Collect up to FTVM_SNAP_BATCH matching TCP sockets of one bucket. */
+/*
+ * Collect up to FTVM_SNAP_BATCH matching TCP sockets, referenced, from
+ * the buckets at and after the cursor: one spinlock section per bucket
+ * that has sockets, none for an empty one.  s->pos[i] is where the
+ * cursor goes once socks[i] is done; s->end where it goes once all are.
+ */
 static unsigned int ftvm_collect_tcp(struct ftvm_snap *s,
 				     struct inet_hashinfo *h,
-				     struct sock **socks, bool *more)
+				     struct sock **socks)
 {
-	struct inet_ehash_bucket *head = &h->ehash[s->bucket];
-	spinlock_t *lock = inet_ehash_lockp(h, s->bucket);
-	struct hlist_nulls_node *node;
-	unsigned int n = 0, idx = 0;
-	struct sock *sk;
+	unsigned int n = 0, b = s->bucket, skip = s->skip;
 
-	*more = false;
-	if (hlist_nulls_empty(&head->chain))
-		return 0;
-	spin_lock_bh(lock);
-	sk_nulls_for_each(sk, node, &head->chain) {
-		if (sk->sk_state == TCP_TIME_WAIT ||
-		    sk->sk_state == TCP_NEW_SYN_RECV)
+	for (; b <= h->ehash_mask && n < FTVM_SNAP_BATCH; b++, skip = 0) {
+		struct inet_ehash_bucket *head = &h->ehash[b];
+		struct hlist_nulls_node *node;
+		unsigned int idx = 0;
+		struct sock *sk;
+
+		if (hlist_nulls_empty(&head->chain))
 			continue;
-		if (!net_eq(sock_net(sk), s->net) || sk->sk_num != s->port)
-			continue;
-		if (idx++ < s->skip)
-			continue;
-		if (n == FTVM_SNAP_BATCH) {
-			*more = true;
-			break;
+		spin_lock_bh(inet_ehash_lockp(h, b));
+		sk_nulls_for_each(sk, node, &head->chain) {
+			if (sk->sk_state == TCP_TIME_WAIT ||
+			    sk->sk_state == TCP_NEW_SYN_RECV)
+				continue;
+			if (!net_eq(sock_net(sk), s->net) || sk->sk_num != s->port)
+				continue;
+			if (idx++ < skip)
+				continue;
+			sock_hold(sk);
+			s->pos[n].bucket = b;
+			s->pos[n].skip = idx;
+			socks[n++] = sk;
+			if (n == FTVM_SNAP_BATCH)
+				break;
 		}
-		sock_hold(sk);
-		socks[n++] = sk;
+		spin_unlock_bh(inet_ehash_lockp(h, b));
 	}
-	spin_unlock_bh(lock);
+	if (n == FTVM_SNAP_BATCH)
+		s->end = s->pos[n - 1];	/* the bucket may have more */
+	else
+		s->end = (struct ftvm_snap_pos){ .bucket = b };
 	return n;
 }
 
-static unsigned int ftvm_collect_udp(struct ftvm_snap *s, struct sock **socks,
-				     bool *more)
+static unsigned int ftvm_collect_udp(struct ftvm_snap *s, struct sock **socks)
 {
 	struct udp_table *t = &udp_table;
 	struct udp_hslot *hslot = udp_hashslot(t, s->net, s->port);
 	unsigned int n = 0, idx = 0;
 	struct sock *sk;
 
-	*more = false;
 	spin_lock_bh(&hslot->lock);
 	sk_for_each(sk, &hslot->head) {
 		if (!net_eq(sock_net(sk), s->net) || sk->sk_num != s->port)
 			continue;
 		if (idx++ < s->skip)
 			continue;
-		if (n == FTVM_SNAP_BATCH) {
-			*more = true;
-			break;
-		}
 		sock_hold(sk);
+		s->pos[n].bucket = 0;
+		s->pos[n].skip = idx;
 		socks[n++] = sk;
+		if (n == FTVM_SNAP_BATCH)
+			break;
 	}
 	spin_unlock_bh(&hslot->lock);
+	/* One slot: the bucket number past it means done. */
+	if (n == FTVM_SNAP_BATCH)
+		s->end = s->pos[n - 1];
+	else
+		s->end = (struct ftvm_snap_pos){ .bucket = 1 };
 	return n;
 }
 
@@ -822,73 +943,85 @@ static void ftvm_snap_prune(struct ftvm_snap *s)
 	mutex_unlock(&st->lock);
 }
 
+/*
+ * One dump message: as many records as fit, after one header carrying
+ * the snapshot's generation.  The store's mutex is taken once per batch
+ * of sockets, not per socket.
+ */
 int ftvm_state_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct ftvm_snap *s = (struct ftvm_snap *)cb->args[0];
 	struct inet_hashinfo *h = s->net->ipv4.tcp_death_row.hashinfo;
 	struct sock *socks[FTVM_SNAP_BATCH];
 	unsigned int i, n;
-	bool more;
+	void *hdr;
 	int err = 0;
 
+	if (s->phase == FTVM_SNAP_DONE)
+		return 0;
+	hdr = ftvm_snap_hdr(skb, cb, s);
+	if (!hdr)
+		return -EMSGSIZE;
+	s->nrec = 0;
 	while (s->phase != FTVM_SNAP_DONE) {
-		if (s->phase == FTVM_SNAP_TCP) {
-			if (s->bucket > h->ehash_mask) {
-				s->phase = s->proto ? FTVM_SNAP_DONE : FTVM_SNAP_UDP;
-				s->bucket = 0;
-				s->skip = 0;
-				continue;
-			}
-			n = ftvm_collect_tcp(s, h, socks, &more);
-		} else {
-			n = ftvm_collect_udp(s, socks, &more);
-		}
+		unsigned int last = s->phase == FTVM_SNAP_TCP ? h->ehash_mask : 0;
+
+		if (s->phase == FTVM_SNAP_TCP)
+			n = ftvm_collect_tcp(s, h, socks);
+		else
+			n = ftvm_collect_udp(s, socks);
+		mutex_lock(&s->st->lock);
 		for (i = 0; i < n; i++) {
 			if (!err) {
+				unsigned int len = skb->len;
+
 				if (s->phase == FTVM_SNAP_TCP)
 					err = ftvm_snap_tcp(skb, cb, s, socks[i]);
 				else
 					err = ftvm_snap_udp(skb, cb, s, socks[i]);
-				if (!err)
-					s->skip++;
+				if (!err) {
+					s->bucket = s->pos[i].bucket;
+					s->skip = s->pos[i].skip;
+					if (skb->len != len)
+						s->nrec++;
+				}
 			}
-			sock_put(socks[i]);
 		}
+		mutex_unlock(&s->st->lock);
+		for (i = 0; i < n; i++)
+			sock_put(socks[i]);
 		if (err)
 			break;
-		if (!more) {
-			if (s->phase == FTVM_SNAP_UDP) {
-				s->phase = FTVM_SNAP_DONE;
-			} else {
-				s->bucket++;
-				s->skip = 0;
-			}
+		s->bucket = s->end.bucket;
+		s->skip = s->end.skip;
+		if (s->bucket > last) {
+			s->phase = s->phase == FTVM_SNAP_TCP && !s->proto ?
+				   FTVM_SNAP_UDP : FTVM_SNAP_DONE;
+			s->bucket = 0;
+			s->skip = 0;
 		}
 		cond_resched();
 	}
-	if (err == -EMSGSIZE) {
-		if (skb->len)
-			return skb->len;
-		/* Not even one record fit: an empty message keeps the dump
-		 * going; the next one is sized by cb->min_dump_alloc.
-		 */
-		if (cb->min_dump_alloc > skb_tailroom(skb)) {
-			void *hdr = ftvm_snap_hdr(skb, cb, s);
-
-			if (hdr) {
-				genlmsg_end(skb, hdr);
-				return skb->len;
-			}
-		}
+	if (err == -EMSGSIZE && !s->nrec &&
+	    cb->min_dump_alloc <= skb_tailroom(skb)) {
+		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
 	}
-	if (err)
-		return err;
-	if (s->walk) {
+	/* Not even one record fit: the empty message keeps the dump going;
+	 * the next one is sized by cb->min_dump_alloc.
+	 */
+	if (err == -EMSGSIZE)
+		err = 0;
+	if (!err && s->phase == FTVM_SNAP_DONE && s->walk) {
 		ftvm_snap_prune(s);
 		s->walk = 0;
 	}
-	return skb->len;
+	if (!s->nrec && (err || s->phase == FTVM_SNAP_DONE)) {
+		genlmsg_cancel(skb, hdr);
+		return err;
+	}
+	genlmsg_end(skb, hdr);
+	return err ?: skb->len;
 }
 
 /* Per-namespace store. */
