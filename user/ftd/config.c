@@ -264,7 +264,7 @@ void cfg_format_service_key(const struct ftvm_service_key *k, char *buf,
 
 /*
  * VM words: NAME id ID dev DEV [mac MAC] [capacity N] [domain LABEL]
- * [probe { icmp ADDR | tcp ADDR:PORT | none }] [interval MS] [misses N].
+ * [netns NAME|PID] * [probe { icmp ADDR | tcp ADDR:PORT | none }] [interval MS] [misses N].
  * With @update, NAME selects an existing VM (copied into @vm first) and
  * every key is optional; "name NEW" renames.
  */
@@ -315,6 +315,10 @@ int cfg_parse_vm(struct ftd_cfg *c, int argc, char **argv, struct ftd_vm *vm,
 		} else if (!strcmp(k, "capacity")) {
 			if (parse_ms(v, 1, 1000, &vm->capacity))
 				return seterr(err, len, "invalid capacity \"%s\": expected 1..1000", v);
+		} else if (!strcmp(k, "netns")) {
+			if (!*v || strlen(v) >= sizeof(vm->netns) || strchr(v, '/'))
+				return seterr(err, len, "invalid network namespace \"%s\": a name (ip netns) or a PID", v);
+			snprintf(vm->netns, sizeof(vm->netns), "%s", v);
 		} else if (!strcmp(k, "domain")) {
 			if (!valid_name(v))
 				return seterr(err, len, "invalid failure domain \"%s\"", v);
@@ -456,6 +460,8 @@ void cfg_format_vm(const struct ftd_vm *vm, FILE *f)
 	fprintf(f, " capacity %u", vm->capacity);
 	if (vm->domain[0])
 		fprintf(f, " domain %s", vm->domain);
+	if (vm->netns[0])
+		fprintf(f, " netns %s", vm->netns);
 	if (vm->probe.kind != PROBE_NONE) {
 		cfg_format_probe(&vm->probe, buf, sizeof(buf));
 		fprintf(f, " probe %s", buf);

@@ -737,7 +737,9 @@ static int cmd_session(int argc, char **argv)
 		const struct ftd_service *ss = s->service < FTVM_MAX_SERVICES ?
 					       by_index[s->service] : NULL;
 		char src[64], dst[64];
-		bool prot = session_protected(pid);
+		bool prot = session_protected(pid) &&
+			    repl_session_staged(s, p->backup);
+		uint64_t rep = uatomic_read(&s->replicated_ns);
 
 		if (svc && ss != svc)
 			continue;
@@ -760,6 +762,19 @@ static int cmd_session(int argc, char **argv)
 			print_uint(PRINT_JSON, "backup_id", NULL, p->backup);
 			print_string(PRINT_ANY, "proto", " %s",
 				     s->flow.proto == IPPROTO_TCP ? "tcp" : "udp");
+			if (ftd.have_module && s->flow.proto == IPPROTO_TCP) {
+				print_uint(PRINT_JSON, "staged_on", NULL,
+					   uatomic_read(&s->staged_on));
+				if (rep) {
+					print_u64(PRINT_ANY, "replicated_ms_ago",
+						  " replicated %llu ms ago",
+						  (monotonic_ns() - rep) / 1000000);
+				} else {
+					print_string(PRINT_FP, NULL, "%s",
+						     " never replicated");
+					print_null(PRINT_JSON, "replicated_ms_ago", NULL);
+				}
+			}
 			print_string(PRINT_FP, NULL, " %s",
 				     prot ? "protected" : "UNPROTECTED");
 		}

@@ -11,6 +11,7 @@
  * Either way: heartbeats (probe.c) catch VMs that hang with their link up.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/rtnetlink.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,23 +184,45 @@ static int vm_msg(uint8_t cmd, const struct ftd_vm *vm, bool full,
 {
 	struct nl_msg *msg;
 	struct nlattr *nest;
-	int ret;
+	int ret, nsfd = -1;
 
+	if (full && vm->netns[0]) {
+		char path[96];
+		bool pid = strspn(vm->netns, "0123456789") == strlen(vm->netns);
+
+		snprintf(path, sizeof(path), pid ? "/proc/%s/ns/net" :
+			 "/run/netns/%s", vm->netns);
+		nsfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (nsfd < 0) {
+			if (err)
+				snprintf(err, len, "network namespace \"%s\": %s",
+					 vm->netns, strerror(errno));
+			return -errno;
+		}
+	}
 	msg = ftnl_msg(&req_nl, cmd, 0);
-	if (!msg)
+	if (!msg) {
+		if (nsfd >= 0)
+			close(nsfd);
 		return -ENOMEM;
+	}
 	nest = nla_nest_start(msg, FTVM_A_VM);
 	if (!nest || nla_put_u32(msg, FTVM_A_VM_ID, vm->id) ||
+	    (nsfd >= 0 && nla_put_s32(msg, FTVM_A_VM_NETNS_FD, nsfd)) ||
 	    (full && nla_put_string(msg, FTVM_A_VM_NAME, vm->name)) ||
 	    (full && nla_put_string(msg, FTVM_A_VM_IFNAME, vm->dev)) ||
 	    (full && vm->has_mac && nla_put(msg, FTVM_A_VM_MAC, 6, vm->mac)) ||
 	    (state_up && nla_put_u8(msg, FTVM_A_VM_STATE, FTVM_VM_STATE_UP))) {
 		nlmsg_free(msg);
+		if (nsfd >= 0)
+			close(nsfd);
 		return -EMSGSIZE;
 	}
 	nla_nest_end(msg, nest);
 	req_nl.ext_msg[0] = 0;
 	ret = ftnl_call(&req_nl, msg, NULL, NULL);
+	if (nsfd >= 0)
+		close(nsfd);
 	if (ret && err)
 		snprintf(err, len, "ftvm.ko: %s", ftnl_strerror(&req_nl, ret));
 	return ret;

@@ -5,7 +5,9 @@
  * Failover of VM X (ftd.lock held, main thread):
  *   1. fence X: ftvm_fence drops whatever X still sends from a service
  *      address, so a VM that is only hung cannot answer for sessions it
- *      is losing;
+ *      is losing; with ftvm.ko, X's sessions are made live on their
+ *      backups from their replicated state (replicate.c), so that no
+ *      client packet meets a VM that does not know its session;
  *   2. every placement (X, B) with B alive becomes (B, none): one map
  *      write per placement, so every session of it switches at once and
  *      the cost depends on the number of VMs, never on the sessions;
@@ -84,6 +86,8 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	err = dp_vm_fence(ftd.dp, x, true);
 	if (err)
 		ftd_log(LOG_ERR, "vm %s: %s", vm->name, dp_errmsg());
+	/* The backups know their sessions before any packet reaches them. */
+	repl_failover(x);
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
 		struct ftd_placement *p = &ftd.pl[id];
 		uint32_t np, nb;

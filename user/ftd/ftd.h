@@ -73,6 +73,7 @@ struct ftd_vm {
 	bool has_mac;
 	uint32_t capacity;		/* relative weight, 1..1000 */
 	char domain[FTD_NAME_LEN];	/* failure domain ("" = own name) */
+	char netns[64];			/* its network namespace: NAME or PID */
 	struct probe_cfg probe;
 	enum vm_state state;
 	int reason;			/* enum ftvm_fail_reason or FTD_FAIL_* */
@@ -110,6 +111,9 @@ struct ftd_session {
 	uint32_t placement;		/* CMM_LOAD/STORE_SHARED */
 	uint32_t service;
 	uint64_t seen;			/* sync generation */
+	/* State replication (replicate.c): uatomic, 0 = never. */
+	uint64_t replicated_ns;		/* backup last brought up to date */
+	uint32_t staged_on;		/* the VM holding its staged state */
 	struct rcu_head rcu;
 };
 
@@ -244,6 +248,18 @@ void *reprotect_thread(void *arg);
 /* Re-protect up to @budget sessions now; returns how many moved. */
 long reprotect_pass(long budget, bool *more);
 void reprotect_kick(void);
+
+/* replicate.c: state replication, with ftvm.ko only. */
+int repl_start(void);
+void repl_stop(void);
+/*
+ * Before @x's placements switch (lock held): take the last state of
+ * @x's sessions and make it live on each one's backup.
+ */
+void repl_failover(uint32_t x);
+/* Is @s's state staged on its current backup (or not replicated)? */
+bool repl_session_staged(const struct ftd_session *s, uint32_t backup);
+void repl_kick(void);
 
 /* detect.c */
 int detect_module_open(void);

@@ -262,6 +262,8 @@ int main(int argc, char **argv)
 		ftd_log(LOG_ERR, "threads: %s", strerror(errno));
 		return 1;
 	}
+	if (ftd.have_module && (err = repl_start()))
+		ftd_log(LOG_ERR, "state replication: %s; it is off", strerror(-err));
 	reprotect_kick();
 	ftd_log(LOG_INFO, "ready: control socket %s, maps in %s", ftd.cfg.sock,
 		ftd.cfg.pin_dir);
@@ -303,6 +305,7 @@ int main(int argc, char **argv)
 	pthread_join(t_sync, NULL);
 	pthread_join(t_rep, NULL);
 	pthread_join(t_probe, NULL);
+	repl_stop();
 	ctl_close();
 	urcu_memb_barrier();
 	free_sessions();

@@ -1,0 +1,667 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * State replication: every TCP session's state, from its primary VM to
+ * its backup VM, staged there by ftvm.ko (Documentation/replication.rst).
+ *
+ * This file is ftd's only user of ftvm.ko's session-state requests, so
+ * that a change of the record format touches nothing else.  Records are
+ * handled as opaque attribute runs: an FTVM_A_SESSION nest and the
+ * FTVM_A_SNDQ/FTVM_A_RCVQ attributes after it; only the nest's 5-tuple
+ * is read.  A dump message may carry any number of records.
+ *
+ * The replication thread (registered with urcu-memb) runs each service
+ * at its interval: per live primary VM, an incremental SESSION_GET
+ * (SINCE the generation of the previous one; a complete one every
+ * REPL_FULL_EVERY rounds forgets closed sessions), each record kept in
+ * a cache keyed by the flow, then, for every backup VM whose set of
+ * records changed, the staged records are replaced (DISCARD, then
+ * RESTORE with STAGE in batches).  A session whose primary reported no
+ * change is up to date as of that round.
+ *
+ * Failover (repl_failover(), main thread, ftd.lock held, before the data
+ * path switches): a last incremental dump from the failed VM's
+ * namespace where it still exists (a deleted device leaves the sockets
+ * there), then, per backup, exactly the failed VM's records are made
+ * live (its other staged records are discarded and staged again on the
+ * next round: SESSION_ACTIVATE activates everything staged for a VM).
+ *
+ * Locking: repl.lock guards the cache and the netlink socket; the
+ * thread never takes ftd.lock (placements are read with CMM_LOAD_SHARED
+ * as the control socket does), so repl_failover() may take repl.lock
+ * under ftd.lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../libftvm/nl.h"
+#include "ftd.h"
+
+#define REPL_BUCKETS		65536
+#define REPL_FULL_EVERY		64	/* rounds between complete dumps */
+#define REPL_STAGE_BATCH	(256u << 10)	/* bytes of records per request */
+
+struct rrec {
+	struct rrec *next;
+	struct ftvm_flow flow;
+	uint32_t primary;		/* where it was captured */
+	uint32_t staged_on;		/* VM it is staged on, 0: none */
+	uint32_t service;		/* ftd service slot */
+	uint64_t full_round;		/* the last complete dump that saw it */
+	size_t len;
+	char *attrs;			/* the record, as in the dump */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t kick;
+	struct ftvm_nl nl;
+	bool running;
+	pthread_t thread;
+	struct rrec *tab[REPL_BUCKETS];
+	/* per (VM, service slot): generation to dump since, round count */
+	uint64_t since[FTVM_VM_ID_MAX + 1][FTVM_MAX_SERVICES];
+	uint64_t rounds[FTVM_VM_ID_MAX + 1][FTVM_MAX_SERVICES];
+	uint64_t due[FTVM_MAX_SERVICES];
+	bool dirty[FTVM_VM_ID_MAX + 1];	/* backups to stage again */
+	bool nsless[FTVM_VM_ID_MAX + 1];	/* said once: no namespace */
+} repl = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.kick = PTHREAD_COND_INITIALIZER,
+	.nl = { .fd = -1 },
+};
+
+static unsigned int bucket(const struct ftvm_flow *f)
+{
+	return (unsigned int)(flow_hash(f) & (REPL_BUCKETS - 1));
+}
+
+static struct rrec **rrec_find(const struct ftvm_flow *f)
+{
+	struct rrec **pp = &repl.tab[bucket(f)];
+
+	while (*pp && memcmp(&(*pp)->flow, f, sizeof(*f)))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void rrec_unlink(struct rrec **pp)
+{
+	struct rrec *r = *pp;
+
+	*pp = r->next;
+	if (r->staged_on)
+		repl.dirty[r->staged_on] = true;
+	free(r->attrs);
+	free(r);
+}
+
+static bool vm_live(uint32_t id)
+{
+	const struct ftd_vm *vm;
+
+	if (!id || id > FTVM_VM_ID_MAX)
+		return false;
+	vm = &ftd.cfg.vms[id];
+	return CMM_LOAD_SHARED(vm->used) &&
+	       CMM_LOAD_SHARED(vm->state) != VM_FAILED &&
+	       CMM_LOAD_SHARED(vm->ifindex) > 0;
+}
+
+/* The session's current placement, or false when ftd does not know it. */
+static bool flow_placement(const struct ftvm_flow *f, uint32_t *primary,
+			   uint32_t *backup, struct ftd_session **sp)
+{
+	struct ftd_session *s = session_lookup(f);
+	uint32_t id;
+
+	if (!s)
+		return false;
+	id = CMM_LOAD_SHARED(s->placement);
+	if (!id || id >= FTVM_MAX_PLACEMENTS)
+		return false;
+	*primary = CMM_LOAD_SHARED(ftd.pl[id].primary);
+	*backup = CMM_LOAD_SHARED(ftd.pl[id].backup);
+	if (sp)
+		*sp = s;
+	return true;
+}
+
+bool repl_session_staged(const struct ftd_session *s, uint32_t backup)
+{
+	if (!repl.running || s->flow.proto != IPPROTO_TCP)
+		return true;
+	return backup && CMM_LOAD_SHARED(s->staged_on) == backup;
+}
+
+/* ---- dump ---------------------------------------------------------------- */
+
+struct dump_ctx {
+	uint32_t vm;
+	uint32_t svc;
+	uint64_t gen;
+	uint64_t round;
+	bool full;
+	long records;
+	struct rrec *cur;		/* the record queue bytes go to */
+};
+
+static int rec_flow(const struct nlattr *nest, struct ftvm_flow *f)
+{
+	const struct nlattr *a;
+	const void *laddr = NULL, *raddr = NULL;
+	size_t alen = 0;
+	uint16_t lport = 0, rport = 0;
+	uint8_t family = 0, proto = 0;
+	long rem;
+
+	ftvm_nla_for_each(a, ftvm_nla_data(nest), ftvm_nla_len(nest), rem) {
+		switch (ftvm_nla_type(a)) {
+		case FTVM_A_SESS_PROTO:
+			proto = *(const uint8_t *)ftvm_nla_data(a);
+			break;
+		case FTVM_A_SESS_FAMILY:
+			family = *(const uint8_t *)ftvm_nla_data(a);
+			break;
+		case FTVM_A_SESS_LADDR:
+			laddr = ftvm_nla_data(a);
+			alen = ftvm_nla_len(a);
+			break;
+		case FTVM_A_SESS_RADDR:
+			raddr = ftvm_nla_data(a);
+			break;
+		case FTVM_A_SESS_LPORT:
+			memcpy(&lport, ftvm_nla_data(a), 2);
+			break;
+		case FTVM_A_SESS_RPORT:
+			memcpy(&rport, ftvm_nla_data(a), 2);
+			break;
+		}
+	}
+	if (!laddr || !raddr || !rport || (alen != 4 && alen != 16))
+		return -EINVAL;
+	memset(f, 0, sizeof(*f));
+	/* The data plane's flow is the client's: client -> service. */
+	if (family == AF_INET6 && alen == 16 &&
+	    !memcmp(laddr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+		/* An IPv4 client of a dual-stack socket. */
+		memcpy(f->saddr, (const char *)raddr + 12, 4);
+		memcpy(f->daddr, (const char *)laddr + 12, 4);
+		f->family = FTVM_FAMILY_V4;
+	} else {
+		memcpy(f->saddr, raddr, alen);
+		memcpy(f->daddr, laddr, alen);
+		f->family = alen == 4 ? FTVM_FAMILY_V4 : FTVM_FAMILY_V6;
+	}
+	f->sport = htons(rport);
+	f->dport = htons(lport);
+	f->proto = proto;
+	return 0;
+}
+
+static int rec_append(struct rrec *r, const struct nlattr *a)
+{
+	size_t n = NLA_ALIGN(a->nla_len);
+	char *p = realloc(r->attrs, r->len + n);
+
+	if (!p)
+		return -ENOMEM;
+	memset(p + r->len, 0, n);
+	memcpy(p + r->len, a, a->nla_len);
+	r->attrs = p;
+	r->len += n;
+	return 0;
+}
+
+static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
+{
+	struct dump_ctx *c = arg;
+	const struct nlattr *a;
+	long rem;
+
+	ftvm_nla_for_each(a, attrs, len, rem) {
+		int type = ftvm_nla_type(a);
+
+		if (type == FTVM_A_SNAP) {
+			const struct nlattr *b;
+			long r2;
+
+			ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), r2)
+				if (ftvm_nla_type(b) == FTVM_A_SNAP_GEN &&
+				    ftvm_nla_len(b) == 8)
+					memcpy(&c->gen, ftvm_nla_data(b), 8);
+		} else if (type == FTVM_A_SESSION) {
+			struct ftvm_flow f;
+			struct rrec **pp, *r;
+
+			c->cur = NULL;
+			if (rec_flow(a, &f))
+				continue;
+			pp = rrec_find(&f);
+			r = *pp;
+			if (!r) {
+				r = calloc(1, sizeof(*r));
+				if (!r)
+					return -ENOMEM;
+				r->flow = f;
+				*pp = r;
+			}
+			if (r->staged_on)
+				repl.dirty[r->staged_on] = true;
+			r->staged_on = 0;
+			r->primary = c->vm;
+			r->service = c->svc;
+			r->len = 0;
+			if (c->full)
+				r->full_round = c->round;
+			if (rec_append(r, a))
+				return -ENOMEM;
+			c->cur = r;
+			c->records++;
+		} else if ((type == FTVM_A_SNDQ || type == FTVM_A_RCVQ) && c->cur) {
+			if (rec_append(c->cur, a))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int vm_nest(struct ftvm_msg *m, uint32_t vm)
+{
+	long nest = ftvm_msg_nest(m, FTVM_A_VM);
+
+	if (nest < 0 || ftvm_msg_put(m, FTVM_A_VM_ID, &vm, sizeof(vm)))
+		return -ENOMEM;
+	ftvm_msg_nest_end(m, nest);
+	return 0;
+}
+
+/* Dump @svc's sessions in VM @vm into the cache; full: a complete one. */
+static int dump_vm(uint32_t vm, const struct ftd_service *s, uint32_t slot,
+		   bool full)
+{
+	struct dump_ctx c = { .vm = vm, .svc = slot, .full = full };
+	uint16_t port = ntohs(s->key.port);
+	uint8_t proto = IPPROTO_TCP;
+	struct ftvm_msg m;
+	long nest;
+	int err;
+
+	c.round = ++repl.rounds[vm][slot];
+	if (ftvm_msg_init(&m, &repl.nl, FTVM_CMD_SESSION_GET, NLM_F_DUMP) ||
+	    vm_nest(&m, vm) || (nest = ftvm_msg_nest(&m, FTVM_A_SNAP)) < 0 ||
+	    ftvm_msg_put(&m, FTVM_A_SNAP_PORT, &port, 2) ||
+	    ftvm_msg_put(&m, FTVM_A_SNAP_PROTO, &proto, 1) ||
+	    (!full && repl.since[vm][slot] &&
+	     ftvm_msg_put(&m, FTVM_A_SNAP_SINCE, &repl.since[vm][slot], 8))) {
+		ftvm_msg_free(&m);
+		return -ENOMEM;
+	}
+	ftvm_msg_nest_end(&m, nest);
+	urcu_memb_read_lock();
+	err = ftvm_nl_talk(&repl.nl, &m, dump_cb, &c);
+	urcu_memb_read_unlock();
+	ftvm_msg_free(&m);
+	if (err) {
+		if (!repl.nsless[vm])
+			ftd_log(LOG_WARN, "replication: vm %s: %s%s%s",
+				ftd.cfg.vms[vm].name, strerror(-err),
+				repl.nl.err[0] ? ": " : "", repl.nl.err);
+		repl.nsless[vm] = true;
+		return err;
+	}
+	repl.nsless[vm] = false;
+	if (c.gen)
+		repl.since[vm][slot] = c.gen;
+	if (full) {
+		/* Forget what the complete dump no longer found: closed. */
+		for (unsigned int b = 0; b < REPL_BUCKETS; b++)
+			for (struct rrec **pp = &repl.tab[b]; *pp;) {
+				if ((*pp)->primary == vm && (*pp)->service == slot &&
+				    (*pp)->full_round != c.round)
+					rrec_unlink(pp);
+				else
+					pp = &(*pp)->next;
+			}
+	}
+	return 0;
+}
+
+/* ---- stage --------------------------------------------------------------- */
+
+static int snap_flags(struct ftvm_msg *m, uint32_t flags)
+{
+	long nest = ftvm_msg_nest(m, FTVM_A_SNAP);
+
+	if (nest < 0 || ftvm_msg_put(m, FTVM_A_SNAP_FLAGS, &flags, 4))
+		return -ENOMEM;
+	ftvm_msg_nest_end(m, nest);
+	return 0;
+}
+
+static int discard(uint32_t vm)
+{
+	struct ftvm_msg m;
+	int err;
+
+	if (ftvm_msg_init(&m, &repl.nl, FTVM_CMD_SESSION_ACTIVATE, 0) ||
+	    vm_nest(&m, vm) || snap_flags(&m, FTVM_SNAP_F_DISCARD)) {
+		ftvm_msg_free(&m);
+		return -ENOMEM;
+	}
+	err = ftvm_nl_talk(&repl.nl, &m, NULL, NULL);
+	ftvm_msg_free(&m);
+	return err;
+}
+
+/* Send @n records to @vm, staged or live; all or none. */
+static int send_recs(uint32_t vm, struct rrec **v, size_t n, bool stage)
+{
+	struct ftvm_msg m;
+	int err;
+
+	if (ftvm_msg_init(&m, &repl.nl, FTVM_CMD_SESSION_RESTORE, 0) ||
+	    vm_nest(&m, vm) || (stage && snap_flags(&m, FTVM_SNAP_F_STAGE)))
+		goto nomem;
+	for (size_t i = 0; i < n; i++)
+		if (ftvm_msg_append(&m, v[i]->attrs, v[i]->len))
+			goto nomem;
+	err = ftvm_nl_talk(&repl.nl, &m, NULL, NULL);
+	ftvm_msg_free(&m);
+	return err;
+nomem:
+	ftvm_msg_free(&m);
+	return -ENOMEM;
+}
+
+/* Records whose session ftd has on (primary, @vm) or, with @from, on (@from, @vm). */
+static size_t collect(uint32_t vm, uint32_t from, struct rrec ***out)
+{
+	size_t n = 0, cap = 0;
+	struct rrec **v = NULL;
+
+	urcu_memb_read_lock();
+	for (unsigned int b = 0; b < REPL_BUCKETS; b++)
+		for (struct rrec *r = repl.tab[b]; r; r = r->next) {
+			uint32_t p, bk;
+
+			if (!flow_placement(&r->flow, &p, &bk, NULL) || bk != vm ||
+			    p != r->primary || (from && p != from))
+				continue;
+			if (n == cap) {
+				struct rrec **nv;
+
+				cap = cap ? cap * 2 : 256;
+				nv = realloc(v, cap * sizeof(*v));
+				if (!nv)
+					goto out;
+				v = nv;
+			}
+			v[n++] = r;
+		}
+out:
+	urcu_memb_read_unlock();
+	*out = v;
+	return n;
+}
+
+static void mark(struct rrec **v, size_t n, uint32_t vm, uint64_t now)
+{
+	urcu_memb_read_lock();
+	for (size_t i = 0; i < n; i++) {
+		struct ftd_session *s = session_lookup(&v[i]->flow);
+
+		v[i]->staged_on = vm;
+		if (s) {
+			uatomic_set(&s->staged_on, vm);
+			uatomic_set(&s->replicated_ns, now);
+		}
+	}
+	urcu_memb_read_unlock();
+}
+
+/* Replace what @vm holds staged by the records of its sessions. */
+static int restage(uint32_t vm, uint64_t as_of)
+{
+	struct rrec **v;
+	size_t n = collect(vm, 0, &v), i = 0;
+	int err = discard(vm);
+
+	while (!err && i < n) {
+		size_t j = i, bytes = 0;
+
+		while (j < n && (j == i || bytes + v[j]->len <= REPL_STAGE_BATCH))
+			bytes += v[j++]->len;
+		err = send_recs(vm, v + i, j - i, true);
+		if (!err)
+			mark(v + i, j - i, vm, as_of);
+		i = j;
+	}
+	if (err)
+		ftd_log(LOG_WARN, "replication: staging on vm %s: %s%s%s",
+			ftd.cfg.vms[vm].name, strerror(-err),
+			repl.nl.err[0] ? ": " : "", repl.nl.err);
+	free(v);
+	return err;
+}
+
+/* ---- rounds -------------------------------------------------------------- */
+
+/* After a round of @vm: sessions already staged where they should be are up to date. */
+static void confirm(uint32_t vm, uint32_t slot, uint64_t as_of)
+{
+	urcu_memb_read_lock();
+	for (unsigned int b = 0; b < REPL_BUCKETS; b++)
+		for (struct rrec *r = repl.tab[b]; r; r = r->next) {
+			struct ftd_session *s;
+			uint32_t p, bk;
+
+			if (r->primary != vm || r->service != slot)
+				continue;
+			if (!flow_placement(&r->flow, &p, &bk, &s))
+				continue;
+			if (p != vm || !bk)
+				continue;
+			if (r->staged_on == bk)
+				uatomic_set(&s->replicated_ns, as_of);
+			else
+				repl.dirty[bk] = true;
+		}
+	urcu_memb_read_unlock();
+}
+
+static void round_service(const struct ftd_service *s, uint32_t slot,
+			  uint64_t now)
+{
+	for (uint32_t vm = 1; vm <= FTVM_VM_ID_MAX; vm++) {
+		bool full;
+
+		if (!vm_live(vm))
+			continue;
+		full = !(repl.rounds[vm][slot] % REPL_FULL_EVERY);
+		if (dump_vm(vm, s, slot, full))
+			continue;
+		confirm(vm, slot, now);
+	}
+}
+
+static void replicate_once(void)
+{
+	uint64_t now = monotonic_ns(), next = now + 1000000000ull;
+	struct timespec ts;
+	bool any = false;
+
+	pthread_mutex_lock(&repl.lock);
+	for (uint32_t i = 0; i < FTVM_MAX_SERVICES; i++) {
+		const struct ftd_service *s = &ftd.cfg.svcs[i];
+		uint64_t iv;
+
+		if (!CMM_LOAD_SHARED(s->used) || s->key.proto != IPPROTO_TCP)
+			continue;
+		iv = (uint64_t)(s->repl_interval_ms ? s->repl_interval_ms : 1) *
+		     1000000ull;
+		if (repl.due[i] <= now) {
+			round_service(s, i, now);
+			repl.due[i] = now + iv;
+			any = true;
+		}
+		if (repl.due[i] < next)
+			next = repl.due[i];
+	}
+	if (any)
+		for (uint32_t vm = 1; vm <= FTVM_VM_ID_MAX; vm++) {
+			if (!repl.dirty[vm])
+				continue;
+			repl.dirty[vm] = false;
+			if (vm_live(vm) && restage(vm, now))
+				repl.dirty[vm] = true;
+		}
+	/* Sleep until the next service is due, or a kick. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = monotonic_ns();
+	if (next > now) {
+		uint64_t ns = (uint64_t)ts.tv_nsec + (next - now);
+
+		ts.tv_sec += (time_t)(ns / 1000000000ull);
+		ts.tv_nsec = (long)(ns % 1000000000ull);
+		pthread_cond_timedwait(&repl.kick, &repl.lock, &ts);
+	}
+	pthread_mutex_unlock(&repl.lock);
+}
+
+static void *repl_thread(void *arg)
+{
+	(void)arg;
+	urcu_memb_register_thread();
+	while (!CMM_LOAD_SHARED(ftd.stop))
+		replicate_once();
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
+void repl_kick(void)
+{
+	if (!repl.running)
+		return;
+	pthread_mutex_lock(&repl.lock);
+	memset(repl.due, 0, sizeof(repl.due));
+	pthread_cond_signal(&repl.kick);
+	pthread_mutex_unlock(&repl.lock);
+}
+
+int repl_start(void)
+{
+	pthread_condattr_t ca;
+	int err;
+
+	if (!ftd.have_module)
+		return 0;
+	err = ftvm_nl_open(&repl.nl);
+	if (err)
+		return err;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&repl.kick, &ca);
+	pthread_condattr_destroy(&ca);
+	repl.running = true;
+	err = pthread_create(&repl.thread, NULL, repl_thread, NULL);
+	if (err) {
+		repl.running = false;
+		ftvm_nl_close(&repl.nl);
+		return -err;
+	}
+	return 0;
+}
+
+void repl_stop(void)
+{
+	if (!repl.running)
+		return;
+	pthread_mutex_lock(&repl.lock);
+	pthread_cond_signal(&repl.kick);
+	pthread_mutex_unlock(&repl.lock);
+	pthread_join(repl.thread, NULL);
+	repl.running = false;
+	ftvm_nl_close(&repl.nl);
+}
+
+/* ---- failover ------------------------------------------------------------ */
+
+/* Make @n records live on @vm: all at once, else one by one. */
+static long activate(uint32_t vm, struct rrec **v, size_t n)
+{
+	long ok = 0;
+
+	if (!n)
+		return 0;
+	if (!send_recs(vm, v, n, false))
+		return (long)n;
+	for (size_t i = 0; i < n; i++) {
+		int err = send_recs(vm, v + i, 1, false);
+
+		if (!err)
+			ok++;
+		else
+			ftd_log(LOG_WARN, "failover: a session could not be activated on vm %s: %s",
+				ftd.cfg.vms[vm].name, repl.nl.err[0] ?
+				repl.nl.err : strerror(-err));
+	}
+	return ok;
+}
+
+void repl_failover(uint32_t x)
+{
+	bool seen[FTVM_VM_ID_MAX + 1] = {};
+	uint64_t t0 = monotonic_ns();
+	long total = 0;
+
+	if (!repl.running)
+		return;
+	pthread_mutex_lock(&repl.lock);
+	/* The failed VM's sockets may still be there: take their last state. */
+	for (uint32_t i = 0; i < FTVM_MAX_SERVICES; i++) {
+		const struct ftd_service *s = &ftd.cfg.svcs[i];
+
+		if (s->used && s->key.proto == IPPROTO_TCP &&
+		    (repl.since[x][i] || repl.rounds[x][i]))
+			dump_vm(x, s, i, false);
+	}
+	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
+		const struct ftd_placement *p = &ftd.pl[id];
+		struct rrec **v;
+		size_t n;
+		long ok;
+
+		if (p->primary != x || !vm_live(p->backup) || seen[p->backup])
+			continue;
+		seen[p->backup] = true;
+		n = collect(p->backup, x, &v);
+		/* Its other staged records (other primaries) are staged again later. */
+		discard(p->backup);
+		repl.dirty[p->backup] = true;
+		ok = activate(p->backup, v, n);
+		for (size_t i = 0; i < n; i++) {
+			v[i]->primary = p->backup;
+			v[i]->staged_on = 0;
+		}
+		urcu_memb_read_lock();
+		for (size_t i = 0; i < n; i++) {
+			struct ftd_session *s = session_lookup(&v[i]->flow);
+
+			if (s)
+				uatomic_set(&s->staged_on, 0);
+		}
+		urcu_memb_read_unlock();
+		total += ok;
+		ftd_log(LOG_INFO, "failover: %ld of %zu sessions of vm %s live on vm %s",
+			ok, n, ftd.cfg.vms[x].name, ftd.cfg.vms[p->backup].name);
+		free(v);
+	}
+	memset(repl.due, 0, sizeof(repl.due));
+	pthread_cond_signal(&repl.kick);
+	pthread_mutex_unlock(&repl.lock);
+	if (total)
+		ftd_log(LOG_INFO, "failover: %ld sessions activated in %llu us",
+			total, (unsigned long long)((monotonic_ns() - t0) / 1000));
+}
