@@ -110,8 +110,8 @@ static int ftvm_rec_parse_tcp(struct nlattr *nest, struct ftvm_rec *r,
 	unsigned int i;
 	int err;
 
-	err = nla_parse_nested(tb, FTVM_A_TCP_MAX, nest, ftvm_tcp_policy,
-			       extack);
+	/* Validated with ftvm_tcp_policy already (see ftvm_rec_parse()). */
+	err = nla_parse_nested(tb, FTVM_A_TCP_MAX, nest, NULL, extack);
 	if (err)
 		return err;
 	for (i = 0; i < ARRAY_SIZE(ftvm_tcp_required); i++)
@@ -170,8 +170,12 @@ static struct ftvm_rec *ftvm_rec_parse(struct nlattr *nest,
 	unsigned int i, alen;
 	int err;
 
-	err = nla_parse_nested(tb, FTVM_A_SESS_MAX, nest, ftvm_sess_policy,
-			       extack);
+	/*
+	 * The core validated every record of the request, nested
+	 * attributes included, against ftvm_session_policy (strictly)
+	 * before the handler ran: only split the attributes out here.
+	 */
+	err = nla_parse_nested(tb, FTVM_A_SESS_MAX, nest, NULL, extack);
 	if (err)
 		return ERR_PTR(err);
 	if (NL_REQ_ATTR_CHECK(extack, nest, tb, FTVM_A_SESS_VERSION)) {
@@ -422,17 +426,97 @@ static int ftvm_queue(struct socket *sock, const u8 *data, u32 len)
 	return 0;
 }
 
+/*
+ * What TCP_REPAIR, TCP_REPAIR_QUEUE and TCP_QUEUE_SEQ (both queues) do
+ * on a new socket, in one socket-lock section.  lock_sock(sk) held.
+ */
+static int ftvm_repair_seqs(struct sock *sk, const struct ftvm_rec *r)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+
+	if (!sockopt_ns_capable(sock_net(sk)->user_ns, CAP_NET_ADMIN) ||
+	    sk->sk_state != TCP_CLOSE)
+		return -EPERM;
+	tp->repair = 1;
+	sk->sk_reuse = SK_FORCE_REUSE;
+	/* A new socket: nothing sent, nothing received. */
+	WRITE_ONCE(tp->write_seq, r->snd_una);
+	WRITE_ONCE(tp->rcv_nxt, r->copied_seq);
+	WRITE_ONCE(tp->copied_seq, r->copied_seq);
+	tp->repair_queue = TCP_NO_QUEUE;
+	return 0;
+}
+
+/*
+ * What TCP_REPAIR_OPTIONS (MSS, window scaling, SACK, timestamps) and
+ * TCP_TIMESTAMP do on the connected socket in repair mode, and the
+ * buffer sizes.  lock_sock(sk) held.
+ */
+static int ftvm_repair_opts(struct sock *sk, const struct ftvm_rec *r)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+
+	if (sk->sk_state != TCP_ESTABLISHED || tp->bytes_sent)
+		return -EPERM;
+	tp->rx_opt.mss_clamp = r->mss;
+	tcp_mtup_init(sk);
+	if (r->opts & FTVM_TCP_OPT_WSCALE) {
+		/* At most TCP_MAX_WSCALE: the policy checked. */
+		tp->rx_opt.snd_wscale = r->snd_wscale;
+		tp->rx_opt.rcv_wscale = r->rcv_wscale;
+		tp->rx_opt.wscale_ok = 1;
+	}
+	if (r->opts & FTVM_TCP_OPT_SACK)
+		tp->rx_opt.sack_ok |= TCP_SACK_SEEN;
+	if (r->opts & FTVM_TCP_OPT_TSTAMP) {
+		tp->rx_opt.tstamp_ok = 1;
+		WRITE_ONCE(tp->tsoffset, r->ts_val - tcp_time_stamp_raw());
+	}
+	/* Room for the queues (never less than the original had). */
+	WRITE_ONCE(sk->sk_sndbuf, max3(sk->sk_sndbuf, (int)min_t(u32, r->sndbuf, INT_MAX),
+				       (int)(2 * r->sndq_len + SKB_TRUESIZE(0))));
+	WRITE_ONCE(sk->sk_rcvbuf, max3(sk->sk_rcvbuf, (int)min_t(u32, r->rcvbuf, INT_MAX),
+				       (int)(2 * r->rcvq_len + SKB_TRUESIZE(0))));
+	return 0;
+}
+
+/* What TCP_REPAIR_QUEUE does: the queue sendmsg() fills next. */
+static void ftvm_repair_queue(struct sock *sk, int queue)
+{
+	lock_sock(sk);
+	tcp_sk(sk)->repair_queue = queue;
+	release_sock(sk);
+}
+
+/* What TCP_REPAIR_WINDOW does, checks included.  lock_sock(sk) held. */
+static int ftvm_repair_window(struct sock *sk, const struct ftvm_rec *r)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+
+	if (r->max_window < r->snd_wnd ||
+	    after(r->snd_wl1, tp->rcv_nxt + r->rcv_wnd) ||
+	    after(r->rcv_wup, tp->rcv_nxt))
+		return -EINVAL;
+	tp->snd_wl1 = r->snd_wl1;
+	tp->snd_wnd = r->snd_wnd;
+	tp->max_window = r->max_window;
+	tp->rcv_wnd = r->rcv_wnd;
+	tp->rcv_wup = r->rcv_wup;
+	return 0;
+}
+
+/*
+ * Rebuild one connection.  The TCP repair socket options are applied
+ * directly, with their checks, in three socket-lock sections (before
+ * bind, after connect, after the queues) instead of one option at a
+ * time; the queues go through sendmsg() in repair mode as with the
+ * options (tcp_send_rcvq() for the receive queue).  The result is the
+ * socket those options would have built.
+ */
 static int ftvm_rec_build_tcp(struct net *net, struct ftvm_rec *r,
 			      struct netlink_ext_ack *extack)
 {
-	struct tcp_repair_window win = {
-		.snd_wl1 = r->snd_wl1, .snd_wnd = r->snd_wnd,
-		.max_window = r->max_window, .rcv_wnd = r->rcv_wnd,
-		.rcv_wup = r->rcv_wup,
-	};
-	struct tcp_repair_opt opts[4];
 	struct sockaddr_storage ss;
-	unsigned int nopts = 0;
 	struct socket *sock;
 	struct sock *sk;
 	int len, err;
@@ -456,17 +540,13 @@ static int ftvm_rec_build_tcp(struct net *net, struct ftvm_rec *r,
 	r->sock = sock;
 	sk = sock->sk;
 
-	err = ftvm_tcp_opt_int(sock, TCP_REPAIR, TCP_REPAIR_ON);
+	lock_sock(sk);
+	err = ftvm_repair_seqs(sk, r);
+	release_sock(sk);
 	if (err) {
 		NL_SET_ERR_MSG(extack, "TCP repair needs CAP_NET_ADMIN in the VM's namespace");
 		return err;
 	}
-	err = ftvm_tcp_opt_int(sock, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ?:
-	      ftvm_tcp_opt_int(sock, TCP_QUEUE_SEQ, r->snd_una) ?:
-	      ftvm_tcp_opt_int(sock, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) ?:
-	      ftvm_tcp_opt_int(sock, TCP_QUEUE_SEQ, r->copied_seq);
-	if (err)
-		return err;
 
 	len = ftvm_addr(r, true, &ss);
 	err = kernel_bind(sock, (struct sockaddr *)&ss, len);
@@ -488,59 +568,41 @@ static int ftvm_rec_build_tcp(struct net *net, struct ftvm_rec *r,
 		return err;
 	}
 
-	opts[nopts++] = (struct tcp_repair_opt){ TCPOPT_MSS, r->mss };
-	if (r->opts & FTVM_TCP_OPT_WSCALE)
-		opts[nopts++] = (struct tcp_repair_opt){
-			TCPOPT_WINDOW, r->snd_wscale | (u32)r->rcv_wscale << 16 };
-	if (r->opts & FTVM_TCP_OPT_SACK)
-		opts[nopts++] = (struct tcp_repair_opt){ TCPOPT_SACK_PERM, 0 };
-	if (r->opts & FTVM_TCP_OPT_TSTAMP)
-		opts[nopts++] = (struct tcp_repair_opt){ TCPOPT_TIMESTAMP, 0 };
-	err = ftvm_tcp_opt(sock, TCP_REPAIR_OPTIONS, opts,
-			   nopts * sizeof(opts[0]));
-	if (!err && (r->opts & FTVM_TCP_OPT_TSTAMP))
-		err = ftvm_tcp_opt_int(sock, TCP_TIMESTAMP, r->ts_val);
+	lock_sock(sk);
+	err = ftvm_repair_opts(sk, r);
+	release_sock(sk);
 	if (err)
 		return err;
 
-	/* Room for the queues (never less than the original had). */
-	lock_sock(sk);
-	WRITE_ONCE(sk->sk_sndbuf, max3(sk->sk_sndbuf, (int)min_t(u32, r->sndbuf, INT_MAX),
-				       (int)(2 * r->sndq_len + SKB_TRUESIZE(0))));
-	WRITE_ONCE(sk->sk_rcvbuf, max3(sk->sk_rcvbuf, (int)min_t(u32, r->rcvbuf, INT_MAX),
-				       (int)(2 * r->rcvq_len + SKB_TRUESIZE(0))));
-	release_sock(sk);
-
 	if (r->rcvq_len) {
-		err = ftvm_tcp_opt_int(sock, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) ?:
-		      ftvm_queue(sock, r->data + r->sndq_len, r->rcvq_len);
+		ftvm_repair_queue(sk, TCP_RECV_QUEUE);
+		err = ftvm_queue(sock, r->data + r->sndq_len, r->rcvq_len);
 		if (err)
 			return err;
 	}
 	if (r->sndq_len) {
-		err = ftvm_tcp_opt_int(sock, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ?:
-		      ftvm_queue(sock, r->data, r->sndq_len);
+		ftvm_repair_queue(sk, TCP_SEND_QUEUE);
+		err = ftvm_queue(sock, r->data, r->sndq_len);
 		if (err)
 			return err;
 	}
-	err = ftvm_tcp_opt_int(sock, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) ?:
-	      ftvm_tcp_opt(sock, TCP_REPAIR_WINDOW, &win, sizeof(win));
+
+	lock_sock(sk);
+	tcp_sk(sk)->repair_queue = TCP_NO_QUEUE;
+	err = ftvm_repair_window(sk, r);
 	if (err) {
+		release_sock(sk);
 		NL_SET_ERR_MSG_ATTR(extack, r->attr, "the windows were refused");
 		return err;
 	}
-
 	if (r->blob_len) {
-		lock_sock(sk);
 		err = ftvm_state_attach(sk, r->data + r->sndq_len + r->rcvq_len,
 					r->blob_len, &r->cookie);
-		release_sock(sk);
-		if (err) {
+		if (err)
 			r->cookie = 0;
-			return err;
-		}
 	}
-	return 0;
+	release_sock(sk);
+	return err;
 }
 
 /* A UDP session is its binding: the service must have it in the VM. */

@@ -855,10 +855,23 @@ static int ftvm_snap_udp(struct sk_buff *skb, struct netlink_callback *cb,
 	return 0;
 }
 
+/* Buckets one collection looks at, at most (bounds its RCU section). */
+#define FTVM_SNAP_BUCKETS	4096
+
+static bool ftvm_snap_match(const struct ftvm_snap *s, const struct sock *sk)
+{
+	return sk->sk_state != TCP_TIME_WAIT &&
+	       sk->sk_state != TCP_NEW_SYN_RECV &&
+	       net_eq(sock_net(sk), s->net) && sk->sk_num == s->port;
+}
+
 /*
  * Collect up to FTVM_SNAP_BATCH matching TCP sockets, referenced, from
- * the buckets at and after the cursor: one spinlock section per bucket
- * that has sockets, none for an empty one.  s->pos[i] is where the
+ * the buckets at and after the cursor, without the buckets' locks: under
+ * RCU, as the established lookup does, taking a reference only if the
+ * socket is alive and checking again that it matches (sockets are
+ * SLAB_TYPESAFE_BY_RCU), and walking a bucket again if the walk ended in
+ * another one (a socket moved while we walked).  s->pos[i] is where the
  * cursor goes once socks[i] is done; s->end where it goes once all are.
  */
 static unsigned int ftvm_collect_tcp(struct ftvm_snap *s,
@@ -866,33 +879,39 @@ static unsigned int ftvm_collect_tcp(struct ftvm_snap *s,
 				     struct sock **socks)
 {
 	unsigned int n = 0, b = s->bucket, skip = s->skip;
+	unsigned int last = min(h->ehash_mask, b + FTVM_SNAP_BUCKETS);
 
-	for (; b <= h->ehash_mask && n < FTVM_SNAP_BATCH; b++, skip = 0) {
+	rcu_read_lock();
+	for (; b <= last && n < FTVM_SNAP_BATCH; b++, skip = 0) {
 		struct inet_ehash_bucket *head = &h->ehash[b];
+		unsigned int idx, first = n;
 		struct hlist_nulls_node *node;
-		unsigned int idx = 0;
 		struct sock *sk;
 
-		if (hlist_nulls_empty(&head->chain))
-			continue;
-		spin_lock_bh(inet_ehash_lockp(h, b));
-		sk_nulls_for_each(sk, node, &head->chain) {
-			if (sk->sk_state == TCP_TIME_WAIT ||
-			    sk->sk_state == TCP_NEW_SYN_RECV)
+begin:
+		idx = 0;
+		sk_nulls_for_each_rcu(sk, node, &head->chain) {
+			if (!ftvm_snap_match(s, sk) || idx++ < skip)
 				continue;
-			if (!net_eq(sock_net(sk), s->net) || sk->sk_num != s->port)
+			if (!refcount_inc_not_zero(&sk->sk_refcnt))
 				continue;
-			if (idx++ < skip)
+			if (!ftvm_snap_match(s, sk)) {
+				sock_gen_put(sk);
 				continue;
-			sock_hold(sk);
+			}
 			s->pos[n].bucket = b;
 			s->pos[n].skip = idx;
 			socks[n++] = sk;
 			if (n == FTVM_SNAP_BATCH)
 				break;
 		}
-		spin_unlock_bh(inet_ehash_lockp(h, b));
+		if (n < FTVM_SNAP_BATCH && get_nulls_value(node) != b) {
+			while (n > first)
+				sock_gen_put(socks[--n]);
+			goto begin;
+		}
 	}
+	rcu_read_unlock();
 	if (n == FTVM_SNAP_BATCH)
 		s->end = s->pos[n - 1];	/* the bucket may have more */
 	else
@@ -970,7 +989,8 @@ int ftvm_state_dump(struct sk_buff *skb, struct netlink_callback *cb)
 			n = ftvm_collect_tcp(s, h, socks);
 		else
 			n = ftvm_collect_udp(s, socks);
-		mutex_lock(&s->st->lock);
+		if (n)
+			mutex_lock(&s->st->lock);
 		for (i = 0; i < n; i++) {
 			if (!err) {
 				unsigned int len = skb->len;
@@ -987,7 +1007,8 @@ int ftvm_state_dump(struct sk_buff *skb, struct netlink_callback *cb)
 				}
 			}
 		}
-		mutex_unlock(&s->st->lock);
+		if (n)
+			mutex_unlock(&s->st->lock);
 		for (i = 0; i < n; i++)
 			sock_put(socks[i]);
 		if (err)
