@@ -38,6 +38,7 @@ TMP=$(mktemp -d /tmp/ftvm-ftd.XXXXXX)
 CONF=$TMP/ftd.conf
 export FTD_SOCKET=$TMP/ftd.sock
 pids=()
+serve_pid=()
 ftd_pid=
 
 # nsenter, not "ip netns exec": that remounts /sys and hides bpffs.
@@ -113,6 +114,7 @@ setup() {
 		# Not through V(): $! must be sessgen itself, to kill and reap.
 		ip netns exec $P-vm$n "$SESSGEN" serve vm$n $PORT $VIP >"$TMP/serve$n" &
 		pids+=($!)
+		serve_pid[$n]=$!
 		((n % 2)) || tcp_listen $n
 	done
 	for n in 1 2 3 4 5 6; do
@@ -158,7 +160,7 @@ start_ftd() {
 	wait_for 10 F status
 }
 
-ktap_begin 31
+ktap_begin 32
 
 if ! setup; then
 	ktap_fail "topology"
@@ -322,6 +324,45 @@ have_all() { [[ $(n_sessions) == "$NS" ]]; }
 all_answered() { [[ $(grep -vc ' -$' "$TMP/r1") == "$NS" ]] && have_all; }
 wait_for 10 have_all
 ktap_check "$NS sessions answered and mirrored in ftd's session table" all_answered
+
+# A round is one burst of requests at each VM, and after two failures one
+# VM may be the primary of most sessions.  Every VM's server must queue a
+# burst of all the sessions without losing any (the datagrams of a round
+# are what the data path is judged by): with the servers stopped, each VM
+# is sent at least $NS requests, then every one is answered by its primary.
+burst_held() {
+	local n port pri bak min=$NS reps got=0 try line
+	declare -A want cnt
+	sessions "$TMP/s.burst"
+	while read -r port pri bak; do want[$port]=$pri; done <"$TMP/s.burst"
+	for n in 1 2 3 4 5 6; do
+		pri=$(awk -v v=vm$n '$2 == v' "$TMP/s.burst" | wc -l)
+		((pri && pri < min)) && min=$pri
+	done
+	reps=$(((NS + min - 1) / min))
+	kill -STOP "${serve_pid[@]}"
+	echo "burst $reps b" >&"${UDPC[1]}"
+	read -r -t 10 line <&"${UDPC[0]}"
+	kill -CONT "${serve_pid[@]}"
+	[[ $line == end ]] || { echo "burst: $line"; return 1; }
+	: >"$TMP/late"
+	for ((try = 0; try < 30 && got < NS * reps; try++)); do
+		listen 1000 "$TMP/late1" || return 1
+		cat "$TMP/late1" >>"$TMP/late"
+		got=$(wc -l <"$TMP/late")
+	done
+	while read -r port pri; do
+		[[ $pri == "${want[$port]}" ]] ||
+			{ echo "session $port answered by $pri, ftd says ${want[$port]}"; return 1; }
+		cnt[$port]=$((${cnt[$port]:-0} + 1))
+	done <"$TMP/late"
+	for port in "${!want[@]}"; do
+		((${cnt[$port]:-0} == reps)) && continue
+		echo "session $port: ${cnt[$port]:-0} of $reps answered (servers held $got of $((NS * reps)))"
+		return 1
+	done
+}
+ktap_check "each VM's server holds a burst of all $NS sessions: nothing dropped" burst_held
 
 # check_all TAG: the invariants, model and data path.
 check_all() {
