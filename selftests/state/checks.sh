@@ -84,7 +84,9 @@ churn() {
 	ip netns exec "$A" "$EX/echo" tcp $PORT >/dev/null 2>&1 & apid=$!; PIDS+=($apid)
 	wait_listen "$A" $PORT || return 1
 	client echo "$N" && cmd "round 1" || return 1
-	( while :; do
+	# The churn stops between two clients, never in the middle of one:
+	# a client cut off mid-way would leave sockets that close later.
+	( while [[ ! -e $WORK/churn.stop ]]; do
 		nC "$EX/sessclient" echo $SVC $PORT 10 <<<"round 1" >/dev/null 2>&1
 	  done ) & PIDS+=($!)
 	for ((i = 0; i < 20; i++)); do
@@ -92,7 +94,8 @@ churn() {
 		n=${out#records }; n=${n%% *}
 		((n >= N)) || { echo "snapshot $i: $out, expected at least $N"; return 1; }
 	done
-	kill "${PIDS[-1]}"
+	touch "$WORK/churn.stop"
+	wait "${PIDS[-1]}"
 	# The last short sessions finish; only the client's remain.
 	for ((i = 0; i < 300; i++)); do
 		(($(nA ss -Htan "sport = :$PORT" | grep -vc LISTEN) == N)) && break
