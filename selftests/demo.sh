@@ -20,6 +20,7 @@
 
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
+source "$TOP/selftests/lib/wait.sh"
 FTCTL=$TOP/user/ftctl/ftctl
 FTD=$TOP/user/ftd/ftd
 SESSGEN=$TOP/selftests/bpf/sessgen
@@ -55,15 +56,6 @@ trap cleanup EXIT
 for f in "$FTCTL" "$FTD" "$SESSGEN"; do
 	[[ -x $f ]] || die "$f is not built: run make"
 done
-
-wait_for() {
-	local t=$1 i; shift
-	for ((i = 0; i < t * 20; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 say "1. A host, a client network and three VMs"
 ip netns add "$HOST"; ip netns add "$CLI"

@@ -75,16 +75,6 @@ fi
 
 ktap_begin 18
 
-# wait_for CMD...: poll until CMD succeeds (5 s).
-wait_for() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		read -r -t 0.05 <> <(:) || true
-	done
-	return 1
-}
-
 setup() {
 	local n
 	ip netns add $HOST && ip netns add $CLI || return 1
@@ -132,11 +122,11 @@ setup() {
 	done
 	nsenter --net=/run/netns/$HOST "$TAPREADER" $TAP >"$TMP/tap" 2>&1 &
 	pids+=($!)
-	wait_for grep -q ready "$TMP/tap" || return 1
+	wait_for 5 grep -q ready "$TMP/tap" || return 1
 	H ip link set $TAP address 02:00:00:00:04:fe up || return 1
 	for n in 1 2 3; do
-		wait_for grep -q ready "$TMP/serve$n" || return 1
-		wait_for grep -q ready "$TMP/serve6_$n" || return 1
+		wait_for 5 grep -q ready "$TMP/serve$n" || return 1
+		wait_for 5 grep -q ready "$TMP/serve6_$n" || return 1
 	done
 }
 
@@ -290,7 +280,7 @@ round "${TCPC[0]}" "${TCPC[1]}" r1 "$TMP/tcp1"
 expected udp "$TMP/udp.exp"
 expected tcp "$TMP/tcp.exp"
 ntap=$(grep -c ' vm4$' "$TMP/udp.exp")
-wait_for test "$(grep -c "^02:00:00:00:04:04 udp" "$TMP/tap")" -ge "$ntap"
+wait_for 5 test "$(grep -c "^02:00:00:00:04:04 udp" "$TMP/tap")" -ge "$ntap"
 ktap_check "$NUDP udp sessions land on their placements' VMs (tap: read by fd)" \
 	check_round udp "$TMP/udp1" "$TMP/udp.exp"
 ktap_check "$NTCP tcp sessions land on their placements' VMs" \

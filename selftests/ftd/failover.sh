@@ -66,16 +66,6 @@ for f in "$FTCTL" "$FTD" "$SESSGEN"; do
 	[[ -x $f ]] || ktap_skip_all "$f not built (make, make -C selftests)"
 done
 
-# wait_for SECONDS CMD...: poll until CMD succeeds.
-wait_for() {
-	local t=$1 i; shift
-	for ((i = 0; i < t * 20; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		read -r -t 0.05 <> <(:) || true
-	done
-	return 1
-}
-
 vm_link() {
 	local n=$1
 	H ip link add name hv$n type veth peer name v$n netns $P-vm$n \

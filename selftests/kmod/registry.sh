@@ -41,16 +41,6 @@ trap cleanup EXIT
 nh() { ip netns exec "$H" "$@"; }
 ft() { ip netns exec "$H" "$FTCTL" "$@"; }
 
-# wait_for SECONDS CMD...: poll until CMD succeeds.
-wait_for() {
-	local t=$1 i; shift
-	for ((i = 0; i < t * 20; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 ip netns add "$H"
 nh ip link set lo up
 for i in 1 2 3; do

@@ -11,6 +11,9 @@
 #
 # Diagnostic lines start with "# " (ktap_diag).
 
+# shellcheck source=wait.sh
+source "${BASH_SOURCE[0]%/*}/wait.sh"
+
 KSFT_SKIP=4
 __ktap_n=0
 __ktap_pass=0

@@ -59,15 +59,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for() {
-	local t=$1 i; shift
-	for ((i = 0; i < t * 10; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 setup() {
 	local n
 	ip netns add $HOST && ip netns add $CLI || return 1
