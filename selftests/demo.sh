@@ -43,9 +43,13 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() { echo "demo: $*" >&2; exit 1; }
 
 cleanup() {
-	local pid
+	local pid ns
 	[[ -n ${COPROC_PID:-} ]] && kill "$COPROC_PID" 2>/dev/null
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+	# Whatever still runs in the demo's namespaces (ftd, the services).
+	for ns in "$HOST" "$CLI" "$P"-vm{1..3}; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+	done
 	wait 2>/dev/null
 	for ns in "$HOST" "$CLI" "$P"-vm{1..3}; do ip netns del "$ns" 2>/dev/null; done
 	rm -rf "$PIN" "$TMP"
