@@ -320,6 +320,20 @@ ktap_check "$NS sessions answered and mirrored in ftd's session table" all_answe
 # burst of all the sessions without losing any (the datagrams of a round
 # are what the data path is judged by): with the servers stopped, each VM
 # is sent at least $NS requests, then every one is answered by its primary.
+# Where frames were dropped: every link with a non-zero drop counter.
+link_drops() {
+	local ns
+	for ns in $HOST $CLI $P-vm{1..6}; do
+		ip -n "$ns" -j -s link show 2>/dev/null | python3 -c '
+import json, sys
+for l in json.load(sys.stdin):
+    s = l.get("stats64", {})
+    rx, tx = s.get("rx", {}).get("dropped", 0), s.get("tx", {}).get("dropped", 0)
+    if rx or tx:
+        print("# %s %s: rx dropped %d, tx dropped %d" % (sys.argv[1], l["ifname"], rx, tx))
+' "$ns"
+	done
+}
 burst_held() {
 	local n port pri bak min=$NS reps got=0 try line
 	declare -A want cnt
@@ -349,6 +363,7 @@ burst_held() {
 	for port in "${!want[@]}"; do
 		((${cnt[$port]:-0} == reps)) && continue
 		echo "session $port: ${cnt[$port]:-0} of $reps answered (servers held $got of $((NS * reps)))"
+		link_drops
 		return 1
 	done
 }
