@@ -4,8 +4,9 @@
  * and userspace (user/lib/steer.c) both see.  Documentation/dataplane.rst
  * explains the design; keep the two in step.
  *
- * Every map is pinned by name under FTVM_DP_PIN_DIR, the directory
- * iproute2 uses for "pinning by name", so that
+ * Every map but ftvm_steer's devmap is pinned by name under
+ * FTVM_DP_PIN_DIR, the directory iproute2 uses for "pinning by name", so
+ * that
  *
  *	ip link set dev DEV xdp obj bpf/ftvm_steer.bpf.o sec xdp
  *
@@ -19,8 +20,8 @@
 
 #include <linux/types.h>
 
-#define FTVM_DP_ABI_VERSION	2
-#define FTVM_DP_ABI_TYPE	"ftvm_abi_v2"
+#define FTVM_DP_ABI_VERSION	3
+#define FTVM_DP_ABI_TYPE	"ftvm_abi_v3"
 #define FTVM_DP_PIN_DIR		"/sys/fs/bpf/tc/globals"
 
 /* VM ids index the VM tables: the same ids as ftvm.ko's VM registry. */
@@ -49,15 +50,6 @@
 #endif
 /* 802.1Q/802.1ad tags parsed (and popped on redirect). */
 #define FTVM_MAX_VLAN_TAGS	2
-
-/*
- * ftvm_devmap's flags: declared as the kernel reports them once created
- * (BPF_F_RDONLY_PROG, which it adds itself), so that libbpf reuses the
- * pinned map; but the kernel refuses them at creation, so a loader that
- * creates the devmap sets FTVM_DEVMAP_CREATE_FLAGS first.
- */
-#define FTVM_DEVMAP_FLAGS	(1U << 7)	/* BPF_F_RDONLY_PROG */
-#define FTVM_DEVMAP_CREATE_FLAGS 0
 
 #define FTVM_FAMILY_V4		4
 #define FTVM_FAMILY_V6		6
@@ -162,7 +154,7 @@ struct ftvm_counters {
 	__u64 new_sessions;
 	__u64 pass;		/* handed to the stack (no placement) */
 	__u64 drop;		/* dropped (placement's VM not registered) */
-	__u64 redirect_err;	/* devmap slot empty */
+	__u64 devmap_miss;	/* steered by ifindex: devmap slot empty */
 	__u64 fence_drop;	/* VM only: egress dropped by ftvm_fence */
 	__u64 fence_pass;	/* VM only: egress let through, for a session */
 };
@@ -182,7 +174,7 @@ enum ftvm_dp_stat {
 };
 
 /* The marker whose BTF name carries the ABI version. */
-struct ftvm_abi_v2 {
+struct ftvm_abi_v3 {
 	__u32 version;
 };
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The maps of the ftvm data plane.  Both programs (ftvm_steer, ftvm_fence)
- * include this file; every map is pinned by name, so the second object
- * loaded reuses the maps of the first.  Sizes come from ftvm_dp.h.
+ * The shared maps of the ftvm data plane.  Both programs (ftvm_steer,
+ * ftvm_fence) include this file; every map here is pinned by name, so
+ * the second object loaded reuses the maps of the first.  Sizes come
+ * from ftvm_dp.h.  (ftvm_steer's devmap is its own: ftvm_steer.bpf.c.)
  */
 #ifndef FTVM_MAPS_H
 #define FTVM_MAPS_H
@@ -17,7 +18,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct ftvm_abi_v2);
+	__type(value, struct ftvm_abi_v3);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ftvm_abi SEC(".maps");
 
@@ -82,26 +83,6 @@ struct {
 	__type(value, struct ftvm_vm);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ftvm_vms SEC(".maps");
-
-/*
- * Redirect targets: VM id -> host-side ifindex (mirrors ftvm_vms).
- *
- * The kernel adds BPF_F_RDONLY_PROG to every devmap it creates, and
- * libbpf (1.1) reuses a pinned map only if its flags equal the declared
- * ones.  Declaring the flag makes the pinned devmap reusable, so that
- * "ip link set dev DEV xdp obj ftvm_steer.bpf.o" reloads over the pins.
- * The kernel refuses the flag when creating a devmap, though: loaders
- * that create it (ftctl attach, ftd, tests) clear it first
- * (FTVM_DEVMAP_CREATE_FLAGS), and the first load is theirs.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_DEVMAP);
-	__uint(map_flags, FTVM_DEVMAP_FLAGS);
-	__uint(max_entries, FTVM_VM_SLOTS);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ftvm_devmap SEC(".maps");
 
 /* For ftvm_fence: host-side ifindex -> VM id. */
 struct {

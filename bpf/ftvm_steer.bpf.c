@@ -8,6 +8,9 @@
  *	5-tuple --ftvm_sessions{4,6}--> placement --ftvm_placements--> VM id
  *	VM id --ftvm_vms--> MAC, --ftvm_devmap--> device
  *
+ * Every map but the devmap is pinned by name and shared by every loaded
+ * copy of the program; the devmap is each copy's own (see below).
+ *
  * A session's first packet finds no entry: the service's Maglev row
  * picks a placement from the flow hash and the entry is created here,
  * so later changes to the Maglev row never move an existing session.
@@ -29,6 +32,29 @@
 
 #include "ftvm_maps.h"
 #include "parsing.h"
+
+/*
+ * Redirect targets: VM id -> host-side ifindex, a copy of ftvm_vms'
+ * ifindexes that bpf_redirect_map() can bulk-transmit through.
+ *
+ * Not pinned: the kernel adds BPF_F_RDONLY_PROG to every devmap it
+ * creates and refuses that flag at creation, so a pinned devmap could
+ * be created by a first "ip link ... xdp obj" or reused by a second, but
+ * never both (libbpf 1.1 reuses a pin only when the flags match the
+ * declaration).  Each loaded copy of the program has its own devmap
+ * instead; "ftctl attach" fills it before attaching, and ftd and ftctl
+ * keep every ftvm_steer devmap that shares this ftvm_vms in step
+ * (ftvm_dp_devmaps_sync()).  Until a slot is filled, as right after
+ * iproute2 loads the program, the packet is redirected by ifindex
+ * (bpf_redirect()), which is correct but skips the devmap's bulking;
+ * FTVM counters count it as devmap_miss.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, FTVM_VM_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} ftvm_devmap SEC(".maps");
 
 /*
  * A session's first packet: the service's Maglev row picks a placement
@@ -134,8 +160,8 @@ static __always_inline int rewrite_l2(struct xdp_md *ctx, __u32 tags,
 /* Counter outcomes of a packet with a placement. */
 enum steer_outcome {
 	STEERED,
+	STEERED_BY_IFINDEX,	/* steered, the devmap slot was empty */
 	DROPPED,
-	REDIRECT_ERR,
 };
 
 /*
@@ -150,26 +176,23 @@ static __always_inline void count(__u32 service, __u32 vm_id,
 
 	sc = bpf_map_lookup_elem(&ftvm_svc_stats, &service);
 	vc = vm_id ? bpf_map_lookup_elem(&ftvm_vm_stats, &vm_id) : NULL;
-	if (o == STEERED) {
-		if (sc) {
-			sc->packets++;
-			sc->bytes += bytes;
-		}
-		if (vc) {
-			vc->packets++;
-			vc->bytes += bytes;
-			vc->new_sessions += fresh;
-		}
-	} else if (o == DROPPED) {
+	if (o == DROPPED) {
 		if (sc)
 			sc->drop++;
 		if (vc)
 			vc->drop++;
-	} else {
-		if (sc)
-			sc->redirect_err++;
-		if (vc)
-			vc->redirect_err++;
+		return;
+	}
+	if (sc) {
+		sc->packets++;
+		sc->bytes += bytes;
+		sc->devmap_miss += o == STEERED_BY_IFINDEX;
+	}
+	if (vc) {
+		vc->packets++;
+		vc->bytes += bytes;
+		vc->new_sessions += fresh;
+		vc->devmap_miss += o == STEERED_BY_IFINDEX;
 	}
 }
 
@@ -218,13 +241,14 @@ int ftvm_steer(struct xdp_md *ctx)
 		count(s.service, vm_id, DROPPED, 0, 0);
 		return XDP_DROP;
 	}
-	act = bpf_redirect_map(&ftvm_devmap, vm_id, 0);
-	if (act != XDP_REDIRECT) {
-		count(s.service, vm_id, REDIRECT_ERR, 0, 0);
-		return XDP_DROP;
+	/* An empty slot returns XDP_ABORTED (the flags' action bits). */
+	act = bpf_redirect_map(&ftvm_devmap, vm_id, XDP_ABORTED);
+	if (act == XDP_REDIRECT) {
+		count(s.service, vm_id, STEERED, bytes, !sess);
+		return XDP_REDIRECT;
 	}
-	count(s.service, vm_id, STEERED, bytes, !sess);
-	return XDP_REDIRECT;
+	count(s.service, vm_id, STEERED_BY_IFINDEX, bytes, !sess);
+	return bpf_redirect(vm->ifindex, 0);
 }
 
 char _license[] SEC("license") = "GPL";

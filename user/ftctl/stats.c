@@ -19,8 +19,9 @@ static void print_counters(const struct ftvm_counters *c, bool vm)
 	if (!vm)
 		print_u64(PRINT_ANY, "pass", " pass %llu", c->pass);
 	print_u64(PRINT_ANY, "drop", " drop %llu", c->drop);
-	print_u64(PRINT_ANY, "redirect_err", " redirect_err %llu",
-		  c->redirect_err);
+	/* Steered by ifindex: no devmap slot (yet) for the VM. */
+	print_u64(PRINT_ANY, "devmap_miss", " devmap_miss %llu",
+		  c->devmap_miss);
 	if (vm) {
 		print_u64(PRINT_ANY, "fence_drop", " fence_drop %llu",
 			  c->fence_drop);

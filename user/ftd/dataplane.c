@@ -19,6 +19,7 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 
+#include "../lib/steer.h"
 #include "../../bpf/ftvm_fence.skel.h"
 #include "../../bpf/ftvm_steer.skel.h"
 #include "dataplane.h"
@@ -26,8 +27,10 @@
 struct dp {
 	struct ftvm_steer *steer;
 	struct ftvm_fence *fence;	/* NULL with private maps */
-	int services, sessions4, sessions6, placements, maglev, vms, devmap,
+	int services, sessions4, sessions6, placements, maglev, vms,
 	    by_ifindex;
+	/* The ftvm_steer copies whose devmaps are filled (dp_devmaps_sync). */
+	struct ftvm_dp_devmaps devmaps;
 };
 
 static __thread char errbuf[256];
@@ -51,6 +54,13 @@ static int dp_fail(int err, const char *fmt, ...)
 	return err;
 }
 
+/* A failure the steering library described already. */
+static int dp_fail_lib(int err)
+{
+	snprintf(errbuf, sizeof(errbuf), "%s", ftvm_dp_errmsg());
+	return err;
+}
+
 static int quiet_print(enum libbpf_print_level lvl, const char *fmt,
 		       va_list ap)
 {
@@ -61,8 +71,8 @@ static int quiet_print(enum libbpf_print_level lvl, const char *fmt,
 
 /*
  * Give @obj the maps already pinned in @dir; libbpf creates and pins the
- * others at load.  (libbpf's own pin reuse compares map flags, and the
- * kernel amends the devmap's, so it would refuse it.)
+ * others at load.  (Ours, not libbpf's pin reuse: ftd's open reports
+ * which map it could not take.)
  */
 static int adopt_pins(struct bpf_object *obj, const char *dir)
 {
@@ -77,11 +87,6 @@ static int adopt_pins(struct bpf_object *obj, const char *dir)
 		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(m));
 		fd = bpf_obj_get(path);
 		if (fd < 0) {
-			/* Created at load: a devmap with flags it accepts. */
-			if (errno == ENOENT && bpf_map__type(m) ==
-					       BPF_MAP_TYPE_DEVMAP)
-				bpf_map__set_map_flags(m,
-						FTVM_DEVMAP_CREATE_FLAGS);
 			if (errno == ENOENT)
 				continue;
 			return dp_fail(-errno, "cannot open %s", path);
@@ -119,9 +124,6 @@ int dp_open(const struct dp_opts *o, struct dp **dpp)
 	if (o->no_pin)
 		bpf_object__for_each_map(m, dp->steer->obj)
 			bpf_map__set_pin_path(m, NULL);
-	if (o->no_pin)
-		bpf_map__set_map_flags(dp->steer->maps.ftvm_devmap,
-				       FTVM_DEVMAP_CREATE_FLAGS);
 	if (o->max_sessions) {
 		bpf_map__set_max_entries(dp->steer->maps.ftvm_sessions4,
 					 o->max_sessions);
@@ -159,7 +161,6 @@ int dp_open(const struct dp_opts *o, struct dp **dpp)
 	dp->placements = bpf_map__fd(dp->steer->maps.ftvm_placements);
 	dp->maglev = bpf_map__fd(dp->steer->maps.ftvm_maglev);
 	dp->vms = bpf_map__fd(dp->steer->maps.ftvm_vms);
-	dp->devmap = bpf_map__fd(dp->steer->maps.ftvm_devmap);
 	dp->by_ifindex = bpf_map__fd(dp->steer->maps.ftvm_vm_by_ifindex);
 	*dpp = dp;
 	return 0;
@@ -243,16 +244,14 @@ int dp_vm_set(struct dp *dp, uint32_t id, int ifindex, const uint8_t mac[6],
 	    !bpf_map_lookup_elem(dp->by_ifindex, &old.ifindex, &owner) &&
 	    owner == id)
 		bpf_map_delete_elem(dp->by_ifindex, &old.ifindex);
-	if (ifindex > 0) {
+	if (ifindex > 0)
 		err = bpf_map_update_elem(dp->by_ifindex, &ifi, &id, BPF_ANY);
-		if (!err)
-			err = bpf_map_update_elem(dp->devmap, &id, &ifi,
-						  BPF_ANY);
-	} else {
-		/* Device gone: nothing to redirect to. */
-		err = bpf_map_delete_elem(dp->devmap, &id);
-		if (err == -ENOENT)
-			err = 0;
+	/* Every ftvm_steer's devmap; a device gone leaves nothing there. */
+	if (!err) {
+		err = ftvm_dp_devmaps_set(dp->vms, id, ifindex);
+		if (err < 0)
+			return dp_fail_lib(err);
+		err = 0;
 	}
 	if (!err)
 		err = bpf_map_update_elem(dp->vms, &id, &v, BPF_ANY);
@@ -270,11 +269,18 @@ int dp_vm_del(struct dp *dp, uint32_t id, int ifindex)
 	struct ftvm_vm v = {};
 	__u32 ifi = (__u32)ifindex;
 
-	bpf_map_delete_elem(dp->devmap, &id);
+	ftvm_dp_devmaps_set(dp->vms, id, 0);
 	if (ifindex > 0)
 		bpf_map_delete_elem(dp->by_ifindex, &ifi);
 	return map_err(bpf_map_update_elem(dp->vms, &id, &v, BPF_ANY),
 		       "cannot remove VM from the steering maps");
+}
+
+int dp_devmaps_sync(struct dp *dp)
+{
+	int n = ftvm_dp_devmaps_sync(dp->vms, &dp->devmaps);
+
+	return n < 0 ? dp_fail_lib(n) : n;
 }
 
 int dp_vm_fence(struct dp *dp, uint32_t id, bool fenced)

@@ -47,6 +47,12 @@ int dp_vm_set(struct dp *dp, uint32_t id, int ifindex, const uint8_t mac[6],
 int dp_vm_get(struct dp *dp, uint32_t id, struct ftvm_vm *vm);
 int dp_vm_del(struct dp *dp, uint32_t id, int ifindex);
 int dp_vm_fence(struct dp *dp, uint32_t id, bool fenced);
+/*
+ * Fill the devmap of every ftvm_steer on these maps that ftd has not
+ * seen yet (one loaded by "ip link ... xdp obj" starts empty and
+ * redirects by ifindex meanwhile).  Returns how many there are.
+ */
+int dp_devmaps_sync(struct dp *dp);
 
 /* Services */
 int dp_service_set(struct dp *dp, const struct ftvm_service_key *key,

@@ -138,6 +138,9 @@ long sessions_sync(void)
 
 void *sync_thread(void *arg)
 {
+	bool warned = false;
+	int err;
+
 	(void)arg;
 	urcu_memb_register_thread();
 	while (!CMM_LOAD_SHARED(ftd.stop)) {
@@ -147,6 +150,13 @@ void *sync_thread(void *arg)
 		};
 
 		sessions_sync();
+		/* Under the lock: VM changes write the devmaps too. */
+		pthread_mutex_lock(&ftd.lock);
+		err = dp_devmaps_sync(ftd.dp);
+		if (err < 0 && !warned)
+			ftd_log(LOG_WARN, "devmaps: %s", dp_errmsg());
+		warned = err < 0;
+		pthread_mutex_unlock(&ftd.lock);
 		nanosleep(&ts, NULL);
 	}
 	urcu_memb_unregister_thread();

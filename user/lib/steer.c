@@ -33,7 +33,6 @@ enum dp_map {
 	DP_PLACEMENTS,
 	DP_MAGLEV,
 	DP_VMS,
-	DP_DEVMAP,
 	DP_VM_BY_IFINDEX,
 	DP_SVC_STATS,
 	DP_VM_STATS,
@@ -48,7 +47,7 @@ static const struct {
 	uint32_t key_size, value_size, max_entries;
 } dp_maps[DP_NMAPS] = {
 	[DP_ABI] = { FTVM_DP_ABI_MAP, BPF_MAP_TYPE_ARRAY, 4,
-		     sizeof(struct ftvm_abi_v2), 1 },
+		     sizeof(struct ftvm_abi_v3), 1 },
 	[DP_SERVICES] = { "ftvm_services", BPF_MAP_TYPE_HASH,
 			  sizeof(struct ftvm_service_key),
 			  sizeof(struct ftvm_service), FTVM_MAX_SERVICES },
@@ -65,8 +64,6 @@ static const struct {
 			FTVM_MAX_SERVICES * FTVM_MAGLEV_SIZE },
 	[DP_VMS] = { "ftvm_vms", BPF_MAP_TYPE_ARRAY, 4, sizeof(struct ftvm_vm),
 		     FTVM_VM_SLOTS },
-	[DP_DEVMAP] = { "ftvm_devmap", BPF_MAP_TYPE_DEVMAP, 4, 4,
-			FTVM_VM_SLOTS },
 	[DP_VM_BY_IFINDEX] = { "ftvm_vm_by_ifindex", BPF_MAP_TYPE_HASH, 4, 4,
 			       FTVM_VM_SLOTS },
 	[DP_SVC_STATS] = { "ftvm_svc_stats", BPF_MAP_TYPE_PERCPU_ARRAY, 4,
@@ -235,6 +232,11 @@ fail:
 	return err;
 }
 
+int ftvm_dp_vms_fd(struct ftvm_dp *dp)
+{
+	return dp->fd[DP_VMS];
+}
+
 void ftvm_dp_close(struct ftvm_dp *dp)
 {
 	if (!dp)
@@ -249,6 +251,7 @@ void ftvm_dp_close(struct ftvm_dp *dp)
 /* Maps of earlier ABI versions that this one no longer has. */
 static const char *const dp_old_maps[] = {
 	"ftvm_sessions",	/* v1: one session map for both families */
+	"ftvm_devmap",		/* v1, v2: a pinned devmap */
 };
 
 static int unpin_one(const char *pin_dir, const char *name)
@@ -966,13 +969,17 @@ int ftvm_dp_vm_set(struct ftvm_dp *dp, uint32_t vm_id, int ifindex,
 		return err;
 	if (ifindex <= 0)
 		return dp_err(-EINVAL, "bad ifindex %d", ifindex);
+	/* Every devmap first: a bad device changes nothing. */
+	err = ftvm_dp_devmaps_set(dp->fd[DP_VMS], vm_id, ifindex);
+	if (err < 0) {
+		if (vm.ifindex)
+			ftvm_dp_devmaps_set(dp->fd[DP_VMS], vm_id,
+					    (int)vm.ifindex);
+		return err;
+	}
 	/* A device moving from one VM to another: forget the old mapping. */
 	if (vm.ifindex && vm.ifindex != ifi)
 		bpf_map_delete_elem(dp->fd[DP_VM_BY_IFINDEX], &vm.ifindex);
-	if (bpf_map_update_elem(dp->fd[DP_DEVMAP], &vm_id, &ifi, BPF_ANY))
-		return dp_err(-errno, "cannot add ifindex %d to the devmap: %s%s",
-			      ifindex, strerror(errno), errno == EINVAL ?
-			      " (does the device support XDP redirect?)" : "");
 	vm.ifindex = ifi;
 	memcpy(vm.mac, mac, 6);
 	if (bpf_map_update_elem(dp->fd[DP_VMS], &vm_id, &vm, BPF_ANY) ||
@@ -980,7 +987,9 @@ int ftvm_dp_vm_set(struct ftvm_dp *dp, uint32_t vm_id, int ifindex,
 				BPF_ANY))
 		return dp_err(-errno, "cannot register VM %u: %s", vm_id,
 			      strerror(errno));
-	return 0;
+	/* And every other slot of a copy that iproute2 loaded meanwhile. */
+	err = ftvm_dp_devmaps_sync(dp->fd[DP_VMS], NULL);
+	return err < 0 ? err : 0;
 }
 
 int ftvm_dp_vm_del(struct ftvm_dp *dp, uint32_t vm_id)
@@ -994,9 +1003,9 @@ int ftvm_dp_vm_del(struct ftvm_dp *dp, uint32_t vm_id)
 	if (bpf_map_update_elem(dp->fd[DP_VMS], &vm_id, &none, BPF_ANY))
 		return dp_err(-errno, "cannot clear VM %u: %s", vm_id,
 			      strerror(errno));
-	if (bpf_map_delete_elem(dp->fd[DP_DEVMAP], &vm_id) && errno != ENOENT)
-		return dp_err(-errno, "cannot clear devmap slot %u: %s", vm_id,
-			      strerror(errno));
+	err = ftvm_dp_devmaps_set(dp->fd[DP_VMS], vm_id, 0);
+	if (err < 0)
+		return err;
 	if (vm.ifindex)
 		bpf_map_delete_elem(dp->fd[DP_VM_BY_IFINDEX], &vm.ifindex);
 	return 0;

@@ -36,11 +36,7 @@ void ftvm_dp_close(struct ftvm_dp *dp);
 /* Open on the maps of a loaded object (tests, benchmarks); no pins. */
 struct bpf_object;
 int ftvm_dp_open_obj(struct bpf_object *obj, struct ftvm_dp **dpp);
-/*
- * Before loading a skeleton with maps of its own (tests, benchmarks):
- * no pin paths, and the devmap's flags set to what the kernel accepts
- * at creation (see ftvm_maps.h).
- */
+/* Before loading a skeleton with maps of its own (tests, benchmarks). */
 int ftvm_dp_obj_private(struct bpf_object *obj);
 /* Remove every ftvm pin under @pin_dir (maps live on while in use). */
 int ftvm_dp_unpin(const char *pin_dir);
@@ -126,6 +122,31 @@ int ftvm_dp_vm_set_fenced(struct ftvm_dp *dp, uint32_t vm_id, bool fenced);
 typedef int (*ftvm_dp_vm_cb)(uint32_t vm_id, const struct ftvm_vm *vm,
 			     void *arg);
 int ftvm_dp_vm_foreach(struct ftvm_dp *dp, ftvm_dp_vm_cb cb, void *arg);
+
+/*
+ * ftvm_steer's devmaps (devmap.c).  Each loaded copy of the program has
+ * its own; the copies of one data plane are the ftvm_steer programs that
+ * use its ftvm_vms map (@vms_fd).  ftvm_dp_vm_set() and _vm_del() keep
+ * them all in step; a copy loaded by someone else (iproute2) starts with
+ * an empty devmap and redirects by ifindex until it is filled.
+ */
+#define FTVM_DP_MAX_STEER_PROGS	64
+struct ftvm_dp_devmaps {
+	uint32_t prog_id[FTVM_DP_MAX_STEER_PROGS];
+	unsigned int n;
+};
+/* Set slot @vm_id to @ifindex (<= 0: clear it) in every copy's devmap. */
+int ftvm_dp_devmaps_set(int vms_fd, uint32_t vm_id, int ifindex);
+/*
+ * Fill the devmap of every copy not listed in @seen (NULL: of every
+ * copy) from ftvm_vms, then list the current copies in @seen.  Returns
+ * the number of copies or a negative errno.
+ */
+int ftvm_dp_devmaps_sync(int vms_fd, struct ftvm_dp_devmaps *seen);
+/* Fill one devmap from ftvm_vms (before attaching a freshly loaded copy). */
+int ftvm_dp_devmap_fill(int devmap_fd, int vms_fd);
+/* The ftvm_vms map of an open data plane, for the calls above. */
+int ftvm_dp_vms_fd(struct ftvm_dp *dp);
 
 /* Sessions ------------------------------------------------------------ */
 

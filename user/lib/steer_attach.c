@@ -90,23 +90,6 @@ static int check_existing_pins(const char *pin_dir)
 	return 0;
 }
 
-/*
- * The devmap declares the flags the kernel gives it (ftvm_maps.h), which
- * the kernel refuses at creation: before libbpf creates it, clear them.
- */
-static int devmap_creatable(struct bpf_map *m)
-{
-	int err;
-
-	if (bpf_map__type(m) != BPF_MAP_TYPE_DEVMAP)
-		return 0;
-	err = bpf_map__set_map_flags(m, FTVM_DEVMAP_CREATE_FLAGS);
-	if (err)
-		return dp_err(err, "cannot set the flags of %s: %s",
-			      bpf_map__name(m), strerror(-err));
-	return 0;
-}
-
 int ftvm_dp_obj_private(struct bpf_object *obj)
 {
 	struct bpf_map *m;
@@ -114,8 +97,6 @@ int ftvm_dp_obj_private(struct bpf_object *obj)
 
 	bpf_object__for_each_map(m, obj) {
 		err = bpf_map__set_pin_path(m, NULL);
-		if (!err)
-			err = devmap_creatable(m);
 		if (err)
 			return dp_err(err, "cannot prepare map %s: %s",
 				      bpf_map__name(m), strerror(-err));
@@ -126,9 +107,8 @@ int ftvm_dp_obj_private(struct bpf_object *obj)
 /*
  * Hand the maps already pinned under @pin_dir to @obj (checked by
  * check_existing_pins() first) and leave libbpf to create and pin only
- * the missing ones (a devmap with the flags the kernel accepts).  The
- * version check is ours, and libbpf's reuse path would only compare
- * sizes and flags again.
+ * the missing ones.  The version check is ours, and libbpf's reuse path
+ * would only compare sizes and flags again.
  */
 static int reuse_pins(struct bpf_object *obj, const char *pin_dir)
 {
@@ -144,12 +124,8 @@ static int reuse_pins(struct bpf_object *obj, const char *pin_dir)
 			 bpf_map__name(m));
 		fd = bpf_obj_get(path);
 		if (fd < 0) {
-			if (errno == ENOENT) {
-				err = devmap_creatable(m);
-				if (err)
-					return err;
+			if (errno == ENOENT)
 				continue;
-			}
 			return dp_err(-errno, "cannot open %s: %s", path,
 				      strerror(errno));
 		}
@@ -227,6 +203,11 @@ int ftvm_dp_attach_xdp(const char *pin_dir, int ifindex,
 			     pin_dir, strerror(-err));
 		goto cleanup;
 	}
+	/* Its own devmap, filled before it sees a packet. */
+	err = ftvm_dp_devmap_fill(bpf_map__fd(skel->maps.ftvm_devmap),
+				  bpf_map__fd(skel->maps.ftvm_vms));
+	if (err)
+		goto cleanup;
 	flags = mode == FTVM_XDP_GENERIC ? XDP_FLAGS_SKB_MODE :
 					   XDP_FLAGS_DRV_MODE;
 	/* Replacing our own program in place keeps the device steering. */
