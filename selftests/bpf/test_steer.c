@@ -503,6 +503,81 @@ static void test_service_counters(void)
 	ktap_result(ok, "empty devmap slot: steered by ifindex, counted as a devmap miss");
 }
 
+/* Slot @vm of @devmap: its ifindex, 0 if empty. */
+static uint32_t devmap_slot(int devmap, uint32_t vm)
+{
+	uint32_t ifi = 0;
+
+	if (bpf_map_lookup_elem(devmap, &vm, &ifi))
+		return 0;
+	return ifi;
+}
+
+static bool devmap_full(int devmap)
+{
+	for (uint32_t i = 1; i <= NVMS; i++)
+		if (devmap_slot(devmap, i) != (uint32_t)vm_ifindex[i])
+			return false;
+	return true;
+}
+
+/*
+ * A second copy of ftvm_steer on the same maps, as "ip link ... xdp obj"
+ * loads one over the pins: its own devmap starts empty, and the library
+ * finds the copy through ftvm_vms and fills it.
+ */
+static void test_devmap_copies(void)
+{
+	struct ftvm_dp_devmaps seen = { .n = 0 };
+	int vms = ftvm_dp_vms_fd(dp), dm2, n1, n2, n3;
+	struct ftvm_steer *copy;
+	struct bpf_map *m;
+	bool ok;
+
+	copy = ftvm_steer__open();
+	if (!copy || ftvm_dp_obj_private(copy->obj)) {
+		ktap_result(0, "second copy opened");
+		ktap_result(0, "second copy: sync");
+		ktap_result(0, "second copy: set");
+		ftvm_steer__destroy(copy);
+		return;
+	}
+	bpf_object__for_each_map(m, copy->obj)
+		if (!bpf_map__is_internal(m) &&
+		    bpf_map__type(m) != BPF_MAP_TYPE_DEVMAP)
+			bpf_map__reuse_fd(m, bpf_object__find_map_fd_by_name(
+					steer->obj, bpf_map__name(m)));
+	ok = !ftvm_steer__load(copy);
+	dm2 = ok ? bpf_map__fd(copy->maps.ftvm_devmap) : -1;
+	ok = ok && !devmap_slot(dm2, 1);
+	ktap_result(ok, "a second copy on the same maps starts with an empty devmap");
+
+	/* Both copies found; the new one filled, once. */
+	n1 = ftvm_dp_devmaps_sync(vms, &seen);
+	ok = n1 == 2 && seen.n == 2 && devmap_full(dm2) &&
+	     devmap_full(bpf_map__fd(steer->maps.ftvm_devmap));
+	bpf_map_delete_elem(dm2, &(uint32_t){ 1 });
+	n2 = ftvm_dp_devmaps_sync(vms, &seen);
+	ok = ok && n2 == 2 && !devmap_slot(dm2, 1);
+	n3 = ftvm_dp_devmaps_sync(vms, NULL);
+	ok = ok && n3 == 2 && devmap_full(dm2);
+	if (!ok)
+		ktap_diag("sync: %d %d %d copies (%s)", n1, n2, n3,
+			  ftvm_dp_errmsg());
+	ktap_result(ok, "devmaps_sync finds both copies and fills each new one once");
+
+	/* A VM change reaches every copy; a bad device changes nothing. */
+	ok = ftvm_dp_devmaps_set(vms, 3, 0) == 2 && !devmap_slot(dm2, 3) &&
+	     !devmap_slot(bpf_map__fd(steer->maps.ftvm_devmap), 3);
+	ok = ok && !ftvm_dp_vm_set(dp, 3, vm_ifindex[3], vm_mac[3]) &&
+	     devmap_full(dm2);
+	ok = ok && ftvm_dp_vm_set(dp, 3, 999999, vm_mac[3]) == -EINVAL &&
+	     devmap_full(dm2);
+	ftvm_steer__destroy(copy);
+	ok = ok && ftvm_dp_devmaps_sync(vms, &seen) == 1 && seen.n == 1;
+	ktap_result(ok, "a VM change reaches every copy's devmap; a bad device none");
+}
+
 /* Random frames: nothing crashes, nothing is steered or changed. */
 static void test_garbage(void)
 {
@@ -814,11 +889,12 @@ int main(void)
 		ktap_result(0, "setup");
 		return ktap_finish();
 	}
-	ktap_print_header(MATRIX_TESTS + ARRAY_SIZE(fixtures) + 3 + 1 + 3 +
-			  FENCE_TESTS);
+	ktap_print_header(MATRIX_TESTS + ARRAY_SIZE(fixtures) + 3 + 3 + 1 +
+			  3 + FENCE_TESTS);
 	test_matrix();
 	test_fixtures();
 	test_service_counters();
+	test_devmap_copies();
 	test_garbage();
 	test_sessions();
 	test_fence();
