@@ -68,6 +68,22 @@ const struct nla_policy ftvm_snap_policy[FTVM_A_SNAP_MAX + 1] = {
 					      FTVM_SNAP_F_DISCARD),
 	[FTVM_A_SNAP_COUNT] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_PAD] = { .type = NLA_REJECT },
+	[FTVM_A_SNAP_STAGED] = { .type = NLA_REJECT },
+};
+
+/* What an activation (or a discard) takes in FTVM_A_SNAP: flags only. */
+#define FTVM_NOT_ACTIVATION	"not an activation parameter (name sessions with FTVM_A_TUPLE)"
+static const struct nla_policy ftvm_activate_snap_policy[FTVM_A_SNAP_MAX + 1] = {
+	[FTVM_A_SNAP_PORT] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_ACTIVATION },
+	[FTVM_A_SNAP_PROTO] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_ACTIVATION },
+	[FTVM_A_SNAP_SINCE] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_ACTIVATION },
+	[FTVM_A_SNAP_COOKIE] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_ACTIVATION },
+	[FTVM_A_SNAP_GEN] = { .type = NLA_REJECT },
+	[FTVM_A_SNAP_FLAGS] = NLA_POLICY_MASK(NLA_U32, FTVM_SNAP_F_STAGE |
+					      FTVM_SNAP_F_DISCARD),
+	[FTVM_A_SNAP_COUNT] = { .type = NLA_REJECT },
+	[FTVM_A_SNAP_PAD] = { .type = NLA_REJECT },
+	[FTVM_A_SNAP_STAGED] = { .type = NLA_REJECT },
 };
 
 const struct nla_policy ftvm_tcp_policy[FTVM_A_TCP_MAX + 1] = {
@@ -111,12 +127,52 @@ const struct nla_policy ftvm_sess_policy[FTVM_A_SESS_MAX + 1] = {
 	[FTVM_A_SESS_PAD] = { .type = NLA_BINARY },
 };
 
+/* A session's name (FTVM_A_TUPLE): the 5-tuple of its record, nothing else. */
+#define FTVM_NOT_TUPLE	"a session is named by its 5-tuple only"
+static const struct nla_policy ftvm_tuple_policy[FTVM_A_SESS_MAX + 1] = {
+	[FTVM_A_SESS_VERSION] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_TUPLE },
+	[FTVM_A_SESS_PROTO] = { .type = NLA_U8 },
+	[FTVM_A_SESS_FAMILY] = { .type = NLA_U8 },
+	[FTVM_A_SESS_LADDR] = NLA_POLICY_RANGE(NLA_BINARY, 4, 16),
+	[FTVM_A_SESS_RADDR] = NLA_POLICY_RANGE(NLA_BINARY, 4, 16),
+	[FTVM_A_SESS_LPORT] = { .type = NLA_U16 },
+	[FTVM_A_SESS_RPORT] = { .type = NLA_U16 },
+	[FTVM_A_SESS_COOKIE] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_TUPLE },
+	[FTVM_A_SESS_GEN] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_TUPLE },
+	[FTVM_A_SESS_FLAGS] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_TUPLE },
+	[FTVM_A_SESS_TCP] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_TUPLE },
+	[FTVM_A_SESS_BLOB] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_TUPLE },
+	[FTVM_A_SESS_PAD] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_TUPLE },
+};
+
 const struct nla_policy ftvm_session_policy[FTVM_A_MAX + 1] = {
 	[FTVM_A_VM] = NLA_POLICY_NESTED(ftvm_vm_policy),
 	[FTVM_A_SNAP] = NLA_POLICY_NESTED(ftvm_snap_policy),
 	[FTVM_A_SESSION] = NLA_POLICY_NESTED(ftvm_sess_policy),
 	[FTVM_A_SNDQ] = { .type = NLA_BINARY, .len = FTVM_QCHUNK },
 	[FTVM_A_RCVQ] = { .type = NLA_BINARY, .len = FTVM_QCHUNK },
+};
+
+/* session-activate: the VM, flags, and the sessions named (none: all). */
+#define FTVM_NOT_RECORD	"records are restored or staged by session-restore"
+static const struct nla_policy ftvm_activate_policy[FTVM_A_MAX + 1] = {
+	[FTVM_A_VM] = NLA_POLICY_NESTED(ftvm_vm_policy),
+	[FTVM_A_SNAP] = NLA_POLICY_NESTED(ftvm_activate_snap_policy),
+	[FTVM_A_SESSION] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_RECORD },
+	[FTVM_A_SNDQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_RECORD },
+	[FTVM_A_RCVQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_RECORD },
+	[FTVM_A_TUPLE] = NLA_POLICY_NESTED(ftvm_tuple_policy),
+};
+
+/* session-nudge: the VM and the sessions named. */
+#define FTVM_NOT_NUDGE	"a nudge takes the VM and the sessions' 5-tuples only"
+static const struct nla_policy ftvm_nudge_policy[FTVM_A_MAX + 1] = {
+	[FTVM_A_VM] = NLA_POLICY_NESTED(ftvm_vm_policy),
+	[FTVM_A_SNAP] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_NUDGE },
+	[FTVM_A_SESSION] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_NUDGE },
+	[FTVM_A_SNDQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_NUDGE },
+	[FTVM_A_RCVQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_NUDGE },
+	[FTVM_A_TUPLE] = NLA_POLICY_NESTED(ftvm_tuple_policy),
 };
 
 const struct nla_policy ftvm_ckpt_attr_policy[FTVM_A_CKPT_MAX + 1] = {
@@ -741,7 +797,14 @@ static const struct genl_ops ftvm_genl_ops[] = {
 		.cmd = FTVM_CMD_SESSION_ACTIVATE,
 		.flags = GENL_UNS_ADMIN_PERM,
 		.doit = ftvm_activate_doit,
-		.policy = ftvm_session_policy,
+		.policy = ftvm_activate_policy,
+		.maxattr = FTVM_A_MAX,
+	},
+	{
+		.cmd = FTVM_CMD_SESSION_NUDGE,
+		.flags = GENL_UNS_ADMIN_PERM,
+		.doit = ftvm_nudge_doit,
+		.policy = ftvm_nudge_policy,
 		.maxattr = FTVM_A_MAX,
 	},
 	/* A service checkpoints its own sockets: owning the fd is enough. */

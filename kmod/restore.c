@@ -22,8 +22,8 @@
  *		its queued connections would be reset anyway).
  *
  * Staged records (FTVM_SNAP_F_STAGE) stop after the parse: they are kept,
- * parsed and compact, in the target namespace's store until an activation
- * builds and commits them all, or discards them.
+ * parsed and compact, in the target namespace's store (stage.c) until an
+ * activation builds and commits them, or a discard drops them.
  */
 #include <linux/net.h>
 #include <linux/slab.h>
@@ -40,43 +40,15 @@
 #include "restore.h"
 #include "state.h"
 
-/* Records one namespace may hold staged, and queue bytes per record. */
-#define FTVM_STAGED_MAX		(1U << 20)
+/* Queue bytes per record, at most. */
 #define FTVM_QUEUE_MAX		(16U << 20)
 
-union ftvm_addr {
-	__be32 v4;
-	struct in6_addr v6;
-};
-
-/* A parsed record; staged ones live on ftvm_sstore.staged. */
-struct ftvm_rec {
-	struct list_head node;
-	union ftvm_addr laddr, raddr;
-	u16 lport, rport;
-	u8 proto, family;
-	u8 snd_wscale, rcv_wscale;
-	u16 mss;
-	u16 blob_len;
-	u32 snd_una, copied_seq, sndq_len, rcvq_len;
-	u32 snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
-	u32 opts, ts_val, sndbuf, rcvbuf;
-	u32 sndq_got, rcvq_got;		/* while parsing */
-	/* Built, not yet committed. */
-	struct socket *sock;
-	struct sock *listener;
-	struct request_sock *req;
-	u64 cookie;			/* nonzero: its state was attached */
-	const struct nlattr *attr;	/* in the request; NULL once staged */
-	u8 data[];			/* send queue, receive queue, blob */
-};
-
-static void ftvm_rec_free(struct ftvm_rec *r)
+void ftvm_rec_free(struct ftvm_rec *r)
 {
 	kvfree(r);
 }
 
-static void ftvm_recs_free(struct list_head *list)
+void ftvm_recs_free(struct list_head *list)
 {
 	struct ftvm_rec *r, *tmp;
 
@@ -84,13 +56,6 @@ static void ftvm_recs_free(struct list_head *list)
 		list_del(&r->node);
 		ftvm_rec_free(r);
 	}
-}
-
-void ftvm_restore_flush(struct ftvm_sstore *st)
-{
-	lockdep_assert_held(&st->lock);
-	ftvm_recs_free(&st->staged);
-	st->n_staged = 0;
 }
 
 /* Parse. */
@@ -156,10 +121,72 @@ static int ftvm_rec_parse_tcp(struct nlattr *nest, struct ftvm_rec *r,
 	return 0;
 }
 
-static const u16 ftvm_sess_required[] = {
+static const u16 ftvm_tuple_required[] = {
 	FTVM_A_SESS_PROTO, FTVM_A_SESS_FAMILY, FTVM_A_SESS_LADDR,
 	FTVM_A_SESS_RADDR, FTVM_A_SESS_LPORT, FTVM_A_SESS_RPORT,
 };
+
+/* The 5-tuple of a record or a name, split out in @tb, into zeroed @t. */
+static int ftvm_tuple_get(struct nlattr **tb, const struct nlattr *nest,
+			  struct ftvm_tuple *t, struct netlink_ext_ack *extack)
+{
+	unsigned int i, alen;
+
+	for (i = 0; i < ARRAY_SIZE(ftvm_tuple_required); i++)
+		if (NL_REQ_ATTR_CHECK(extack, nest, tb, ftvm_tuple_required[i])) {
+			NL_SET_ERR_MSG(extack, "the session's 5-tuple is incomplete");
+			return -EINVAL;
+		}
+	t->proto = nla_get_u8(tb[FTVM_A_SESS_PROTO]);
+	t->family = nla_get_u8(tb[FTVM_A_SESS_FAMILY]);
+	if (t->proto != IPPROTO_TCP && t->proto != IPPROTO_UDP) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SESS_PROTO],
+				    "protocol must be TCP or UDP");
+		return -EPROTONOSUPPORT;
+	}
+	if (t->family == AF_INET) {
+		alen = 4;
+	} else if (t->family == AF_INET6 && IS_ENABLED(CONFIG_IPV6)) {
+		alen = 16;
+	} else {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SESS_FAMILY],
+				    "address family must be AF_INET or AF_INET6");
+		return -EAFNOSUPPORT;
+	}
+	if (nla_len(tb[FTVM_A_SESS_LADDR]) != alen ||
+	    nla_len(tb[FTVM_A_SESS_RADDR]) != alen) {
+		NL_SET_ERR_MSG_ATTR(extack, nla_len(tb[FTVM_A_SESS_LADDR]) != alen ?
+				    tb[FTVM_A_SESS_LADDR] : tb[FTVM_A_SESS_RADDR],
+				    "address length does not match the family");
+		return -EINVAL;
+	}
+	nla_memcpy(&t->laddr, tb[FTVM_A_SESS_LADDR], alen);
+	nla_memcpy(&t->raddr, tb[FTVM_A_SESS_RADDR], alen);
+	t->lport = nla_get_u16(tb[FTVM_A_SESS_LPORT]);
+	t->rport = nla_get_u16(tb[FTVM_A_SESS_RPORT]);
+	if (!t->lport || (t->proto == IPPROTO_TCP && !t->rport)) {
+		NL_SET_ERR_MSG_ATTR(extack, nest, "port 0 in a connection");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * An FTVM_A_TUPLE nest (a session's name), validated against
+ * ftvm_tuple_policy by the core, into @t.
+ */
+int ftvm_tuple_parse(const struct nlattr *nest, struct ftvm_tuple *t,
+		     struct netlink_ext_ack *extack)
+{
+	struct nlattr *tb[FTVM_A_SESS_MAX + 1];
+	int err;
+
+	memset(t, 0, sizeof(*t));
+	err = nla_parse_nested(tb, FTVM_A_SESS_MAX, nest, NULL, extack);
+	if (err)
+		return err;
+	return ftvm_tuple_get(tb, nest, t, extack);
+}
 
 /* Parse one FTVM_A_SESSION nest into a new record. */
 static struct ftvm_rec *ftvm_rec_parse(struct nlattr *nest,
@@ -167,7 +194,6 @@ static struct ftvm_rec *ftvm_rec_parse(struct nlattr *nest,
 {
 	struct nlattr *tb[FTVM_A_SESS_MAX + 1];
 	struct ftvm_rec tmp = {}, *r;
-	unsigned int i, alen;
 	int err;
 
 	/*
@@ -187,43 +213,10 @@ static struct ftvm_rec *ftvm_rec_parse(struct nlattr *nest,
 				    "record format version not supported");
 		return ERR_PTR(-EPROTONOSUPPORT);
 	}
-	for (i = 0; i < ARRAY_SIZE(ftvm_sess_required); i++)
-		if (NL_REQ_ATTR_CHECK(extack, nest, tb, ftvm_sess_required[i])) {
-			NL_SET_ERR_MSG(extack, "record incomplete");
-			return ERR_PTR(-EINVAL);
-		}
-	tmp.proto = nla_get_u8(tb[FTVM_A_SESS_PROTO]);
-	tmp.family = nla_get_u8(tb[FTVM_A_SESS_FAMILY]);
-	if (tmp.proto != IPPROTO_TCP && tmp.proto != IPPROTO_UDP) {
-		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SESS_PROTO],
-				    "protocol must be TCP or UDP");
-		return ERR_PTR(-EPROTONOSUPPORT);
-	}
-	if (tmp.family == AF_INET) {
-		alen = 4;
-	} else if (tmp.family == AF_INET6 && IS_ENABLED(CONFIG_IPV6)) {
-		alen = 16;
-	} else {
-		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SESS_FAMILY],
-				    "address family must be AF_INET or AF_INET6");
-		return ERR_PTR(-EAFNOSUPPORT);
-	}
-	if (nla_len(tb[FTVM_A_SESS_LADDR]) != alen ||
-	    nla_len(tb[FTVM_A_SESS_RADDR]) != alen) {
-		NL_SET_ERR_MSG_ATTR(extack, nla_len(tb[FTVM_A_SESS_LADDR]) != alen ?
-				    tb[FTVM_A_SESS_LADDR] : tb[FTVM_A_SESS_RADDR],
-				    "address length does not match the family");
-		return ERR_PTR(-EINVAL);
-	}
-	nla_memcpy(&tmp.laddr, tb[FTVM_A_SESS_LADDR], alen);
-	nla_memcpy(&tmp.raddr, tb[FTVM_A_SESS_RADDR], alen);
-	tmp.lport = nla_get_u16(tb[FTVM_A_SESS_LPORT]);
-	tmp.rport = nla_get_u16(tb[FTVM_A_SESS_RPORT]);
-	if (!tmp.lport || (tmp.proto == IPPROTO_TCP && !tmp.rport)) {
-		NL_SET_ERR_MSG_ATTR(extack, nest, "port 0 in a connection");
-		return ERR_PTR(-EINVAL);
-	}
-	if (tmp.proto == IPPROTO_TCP) {
+	err = ftvm_tuple_get(tb, nest, &tmp.key, extack);
+	if (err)
+		return ERR_PTR(err);
+	if (tmp.key.proto == IPPROTO_TCP) {
 		if (NL_REQ_ATTR_CHECK(extack, nest, tb, FTVM_A_SESS_TCP)) {
 			NL_SET_ERR_MSG(extack, "TCP record without its TCP state");
 			return ERR_PTR(-EINVAL);
@@ -238,7 +231,7 @@ static struct ftvm_rec *ftvm_rec_parse(struct nlattr *nest,
 	}
 	if (tb[FTVM_A_SESS_BLOB])
 		tmp.blob_len = nla_len(tb[FTVM_A_SESS_BLOB]);
-	if (tmp.blob_len && tmp.proto != IPPROTO_TCP) {
+	if (tmp.blob_len && tmp.key.proto != IPPROTO_TCP) {
 		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SESS_BLOB],
 				    "application state is kept for TCP sessions only");
 		return ERR_PTR(-EINVAL);
@@ -351,9 +344,9 @@ static int ftvm_tcp_opt_int(struct socket *sock, int opt, int val)
 	return ftvm_tcp_opt(sock, opt, &val, sizeof(val));
 }
 
-static bool ftvm_rec_mapped(const struct ftvm_rec *r)
+bool ftvm_tuple_mapped(const struct ftvm_tuple *t)
 {
-	return r->family == AF_INET6 && ipv6_addr_v4mapped(&r->laddr.v6);
+	return t->family == AF_INET6 && ipv6_addr_v4mapped(&t->laddr.v6);
 }
 
 /* The service's listener for @r in @net, referenced, or NULL. */
@@ -363,18 +356,18 @@ static struct sock *ftvm_listener(struct net *net, const struct ftvm_rec *r)
 	struct sock *sk = NULL;
 
 	rcu_read_lock();
-	if (r->family == AF_INET || ftvm_rec_mapped(r)) {
-		__be32 l = r->family == AF_INET ? r->laddr.v4 : r->laddr.v6.s6_addr32[3];
-		__be32 p = r->family == AF_INET ? r->raddr.v4 : r->raddr.v6.s6_addr32[3];
+	if (r->key.family == AF_INET || ftvm_tuple_mapped(&r->key)) {
+		__be32 l = r->key.family == AF_INET ? r->key.laddr.v4 : r->key.laddr.v6.s6_addr32[3];
+		__be32 p = r->key.family == AF_INET ? r->key.raddr.v4 : r->key.raddr.v6.s6_addr32[3];
 
-		sk = __inet_lookup_listener(net, h, NULL, 0, p, htons(r->rport),
-					    l, r->lport, 0, 0);
+		sk = __inet_lookup_listener(net, h, NULL, 0, p, htons(r->key.rport),
+					    l, r->key.lport, 0, 0);
 	}
 #if IS_ENABLED(CONFIG_IPV6)
 	else
-		sk = inet6_lookup_listener(net, h, NULL, 0, &r->raddr.v6,
-					   htons(r->rport), &r->laddr.v6,
-					   r->lport, 0, 0);
+		sk = inet6_lookup_listener(net, h, NULL, 0, &r->key.raddr.v6,
+					   htons(r->key.rport), &r->key.laddr.v6,
+					   r->key.lport, 0, 0);
 #endif
 	if (IS_ERR(sk) || (sk && (sk->sk_state != TCP_LISTEN ||
 				  sk->sk_protocol != IPPROTO_TCP ||
@@ -387,12 +380,12 @@ static struct sock *ftvm_listener(struct net *net, const struct ftvm_rec *r)
 static int ftvm_addr(const struct ftvm_rec *r, bool local,
 		     struct sockaddr_storage *ss)
 {
-	const union ftvm_addr *a = local ? &r->laddr : &r->raddr;
-	u16 port = local ? r->lport : r->rport;
+	const union ftvm_addr *a = local ? &r->key.laddr : &r->key.raddr;
+	u16 port = local ? r->key.lport : r->key.rport;
 	struct sockaddr_in6 *sin6;
 
 	memset(ss, 0, sizeof(*ss));
-	if (r->family == AF_INET) {
+	if (r->key.family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 
 		sin->sin_family = AF_INET;
@@ -534,7 +527,7 @@ static int ftvm_rec_build_tcp(struct net *net, struct ftvm_rec *r,
 	tcp_rsk(r->req)->tfo_listener = false;
 
 	/* A user socket (it is accept()ed), counting its namespace. */
-	err = __sock_create(net, r->family, SOCK_STREAM, IPPROTO_TCP, &sock, 0);
+	err = __sock_create(net, r->key.family, SOCK_STREAM, IPPROTO_TCP, &sock, 0);
 	if (err)
 		return err;
 	r->sock = sock;
@@ -609,13 +602,13 @@ static int ftvm_rec_build_tcp(struct net *net, struct ftvm_rec *r,
 static int ftvm_rec_build_udp(struct net *net, struct ftvm_rec *r,
 			      struct netlink_ext_ack *extack)
 {
-	struct udp_hslot *hslot = udp_hashslot(&udp_table, net, r->lport);
+	struct udp_hslot *hslot = udp_hashslot(&udp_table, net, r->key.lport);
 	bool found = false;
 	struct sock *sk;
 
 	spin_lock_bh(&hslot->lock);
 	sk_for_each(sk, &hslot->head)
-		if (net_eq(sock_net(sk), net) && sk->sk_num == r->lport) {
+		if (net_eq(sock_net(sk), net) && sk->sk_num == r->key.lport) {
 			found = true;
 			break;
 		}
@@ -669,7 +662,7 @@ static void ftvm_rec_commit(struct net *net, struct ftvm_rec *r)
 	struct sock *sk;
 	bool queued;
 
-	if (r->proto != IPPROTO_TCP)
+	if (r->key.proto != IPPROTO_TCP)
 		return;
 	ftvm_tcp_opt_int(r->sock, TCP_REPAIR, TCP_REPAIR_OFF);
 	sk = ftvm_sock_detach(r->sock);
@@ -701,14 +694,14 @@ static void ftvm_rec_commit(struct net *net, struct ftvm_rec *r)
  * failure undo every build and return the error, leaving @list as it
  * was.  Returns the number of records restored.
  */
-static int ftvm_recs_restore(struct net *net, struct list_head *list,
+int ftvm_recs_restore(struct net *net, struct list_head *list,
 			     struct netlink_ext_ack *extack)
 {
 	struct ftvm_rec *r, *failed = NULL;
 	int n = 0, err = 0;
 
 	list_for_each_entry(r, list, node) {
-		if (r->proto == IPPROTO_TCP)
+		if (r->key.proto == IPPROTO_TCP)
 			err = ftvm_rec_build_tcp(net, r, extack);
 		else
 			err = ftvm_rec_build_udp(net, r, extack);
@@ -744,20 +737,24 @@ static int ftvm_recs_restore(struct net *net, struct list_head *list,
 
 /* Requests. */
 
-static int ftvm_restore_reply(struct genl_info *info, u8 cmd, u32 count)
+/* The reply: FTVM_A_SNAP { COUNT, STAGED (if @staged) }. */
+int ftvm_restore_reply(struct genl_info *info, u8 cmd, u32 count,
+		       const u32 *staged)
 {
 	struct nlattr *nest;
 	struct sk_buff *msg;
 	void *hdr;
 
-	msg = genlmsg_new(nla_total_size(nla_total_size(sizeof(u32))), GFP_KERNEL);
+	msg = genlmsg_new(nla_total_size(2 * nla_total_size(sizeof(u32))),
+			  GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
 	hdr = genlmsg_put_reply(msg, info, &ftvm_genl_family, 0, cmd);
 	if (!hdr)
 		goto err;
 	nest = nla_nest_start(msg, FTVM_A_SNAP);
-	if (!nest || nla_put_u32(msg, FTVM_A_SNAP_COUNT, count))
+	if (!nest || nla_put_u32(msg, FTVM_A_SNAP_COUNT, count) ||
+	    (staged && nla_put_u32(msg, FTVM_A_SNAP_STAGED, *staged)))
 		goto err;
 	nla_nest_end(msg, nest);
 	genlmsg_end(msg, hdr);
@@ -785,11 +782,10 @@ static u32 ftvm_req_flags(struct genl_info *info, struct netlink_ext_ack *extack
 int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct netlink_ext_ack *extack = info->extack;
-	struct ftvm_sstore *st;
 	unsigned int n;
 	LIST_HEAD(list);
 	struct net *net;
-	u32 flags;
+	u32 flags, staged;
 	int err;
 
 	flags = ftvm_req_flags(info, extack, &err);
@@ -809,86 +805,19 @@ int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 
 	if (flags & FTVM_SNAP_F_STAGE) {
-		struct ftvm_rec *r;
-
-		list_for_each_entry(r, &list, node)
-			r->attr = NULL;
-		st = ftvm_sstore(net);
-		mutex_lock(&st->lock);
-		if (st->n_staged + n > FTVM_STAGED_MAX) {
-			mutex_unlock(&st->lock);
-			NL_SET_ERR_MSG(extack, "too many staged records for this VM");
-			ftvm_recs_free(&list);
-			err = -ENOSPC;
-			goto out;
-		}
-		list_splice_tail_init(&list, &st->staged);
-		st->n_staged += n;
-		mutex_unlock(&st->lock);
-		err = ftvm_restore_reply(info, FTVM_CMD_SESSION_RESTORE, n);
+		/* Takes the records, or frees them on failure. */
+		err = ftvm_stage(net, &list, extack, &staged);
+		if (!err)
+			err = ftvm_restore_reply(info, FTVM_CMD_SESSION_RESTORE,
+						 n, &staged);
 		goto out;
 	}
 
 	err = ftvm_recs_restore(net, &list, extack);
 	ftvm_recs_free(&list);
 	if (err >= 0)
-		err = ftvm_restore_reply(info, FTVM_CMD_SESSION_RESTORE, err);
-out:
-	put_net(net);
-	return err;
-}
-
-int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info)
-{
-	struct netlink_ext_ack *extack = info->extack;
-	struct ftvm_sstore *st;
-	unsigned int n;
-	LIST_HEAD(list);
-	struct net *net;
-	u32 flags;
-	int err;
-
-	flags = ftvm_req_flags(info, extack, &err);
-	if (err)
-		return err;
-	if (flags & FTVM_SNAP_F_STAGE) {
-		NL_SET_ERR_MSG_ATTR(extack, info->attrs[FTVM_A_SNAP],
-				    "stage is a restore flag");
-		return -EINVAL;
-	}
-	net = ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],
-			       extack);
-	if (IS_ERR(net))
-		return PTR_ERR(net);
-	st = ftvm_sstore(net);
-	mutex_lock(&st->lock);
-	n = st->n_staged;
-	if (flags & FTVM_SNAP_F_DISCARD) {
-		ftvm_restore_flush(st);
-		mutex_unlock(&st->lock);
-		err = ftvm_restore_reply(info, FTVM_CMD_SESSION_ACTIVATE, n);
-		goto out;
-	}
-	list_splice_init(&st->staged, &list);
-	st->n_staged = 0;
-	mutex_unlock(&st->lock);
-	if (!n) {
-		NL_SET_ERR_MSG(extack, "no records staged for this VM");
-		err = -ENOENT;
-		goto out;
-	}
-
-	err = ftvm_recs_restore(net, &list, extack);
-	if (err < 0) {
-		/* Nothing was activated: keep the records staged. */
-		mutex_lock(&st->lock);
-		list_splice(&list, &st->staged);
-		st->n_staged += n;
-		mutex_unlock(&st->lock);
-		goto out;
-	}
-	ftvm_recs_free(&list);
-	err = ftvm_restore_reply(info, FTVM_CMD_SESSION_ACTIVATE, err);
+		err = ftvm_restore_reply(info, FTVM_CMD_SESSION_RESTORE, err,
+					 NULL);
 out:
 	put_net(net);
 	return err;

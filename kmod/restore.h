@@ -1,15 +1,80 @@
 /* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Session restore (restore.c), the staged store (stage.c) and the nudge
+ * of restored connections (nudge.c).
+ */
 #ifndef _FTVM_RESTORE_H
 #define _FTVM_RESTORE_H
 
+#include <linux/in6.h>
+#include <linux/list.h>
+#include <linux/rhashtable-types.h>
 #include <net/genetlink.h>
 
 #include "state.h"
 
+union ftvm_addr {
+	__be32 v4;
+	struct in6_addr v6;
+};
+
+/*
+ * A session's 5-tuple: what names it in the VM's namespace, and the key
+ * of the staged store.  Hashed and compared as bytes, so always built
+ * from a zeroed struct (no uninitialised padding, unused address bytes
+ * zero).
+ */
+struct ftvm_tuple {
+	union ftvm_addr laddr, raddr;
+	u16 lport, rport;		/* host order */
+	u8 proto, family;
+	u8 zero[2];
+};
+
+/* A parsed record; staged ones live in the VM namespace's store. */
+struct ftvm_rec {
+	struct list_head node;		/* a request's list, or the store's */
+	struct rhash_head hnode;	/* staged: the store's table */
+	struct ftvm_tuple key;
+	u8 snd_wscale, rcv_wscale;
+	u16 mss;
+	u16 blob_len;
+	bool picked;			/* stage.c: named by the request */
+	bool inserted;			/* stage.c: added by the request */
+	u32 snd_una, copied_seq, sndq_len, rcvq_len;
+	u32 snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
+	u32 opts, ts_val, sndbuf, rcvbuf;
+	u32 sndq_got, rcvq_got;		/* while parsing */
+	/* Built, not yet committed. */
+	struct socket *sock;
+	struct sock *listener;
+	struct request_sock *req;
+	u64 cookie;			/* nonzero: its state was attached */
+	const struct nlattr *attr;	/* in the request; NULL once staged */
+	struct ftvm_rec *old;		/* stage.c: the record it replaces */
+	u8 data[];			/* send queue, receive queue, blob */
+};
+
+/* restore.c */
 int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info);
+int ftvm_tuple_parse(const struct nlattr *nest, struct ftvm_tuple *t,
+		     struct netlink_ext_ack *extack);
+bool ftvm_tuple_mapped(const struct ftvm_tuple *t);
+void ftvm_rec_free(struct ftvm_rec *r);
+void ftvm_recs_free(struct list_head *list);
+int ftvm_recs_restore(struct net *net, struct list_head *list,
+		      struct netlink_ext_ack *extack);
+int ftvm_restore_reply(struct genl_info *info, u8 cmd, u32 count,
+		       const u32 *staged);
+
+/* stage.c: the store's staged records.  Store init/exit (state.c). */
+int ftvm_stage_init(struct ftvm_sstore *st);
+void ftvm_stage_uninit(struct ftvm_sstore *st);
+int ftvm_stage(struct net *net, struct list_head *list,
+	       struct netlink_ext_ack *extack, u32 *staged);
 int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info);
 
-/* Free every record staged in @st.  Store mutex held. */
-void ftvm_restore_flush(struct ftvm_sstore *st);
+/* nudge.c */
+int ftvm_nudge_doit(struct sk_buff *skb, struct genl_info *info);
 
-#endif /* _FTVM_RESTORE_H */
+#endif

@@ -1053,8 +1053,7 @@ static int __net_init ftvm_state_net_init(struct net *net)
 
 	mutex_init(&st->lock);
 	xa_init(&st->sess);
-	INIT_LIST_HEAD(&st->staged);
-	return 0;
+	return ftvm_stage_init(st);
 }
 
 static void __net_exit ftvm_state_net_exit(struct net *net)
@@ -1067,8 +1066,8 @@ static void __net_exit ftvm_state_net_exit(struct net *net)
 	mutex_lock(&st->lock);
 	xa_for_each(&st->sess, cookie, e)
 		ftvm_sess_erase(st, cookie);
-	ftvm_restore_flush(st);
 	mutex_unlock(&st->lock);
+	ftvm_stage_uninit(st);
 	xa_destroy(&st->sess);
 	mutex_destroy(&st->lock);
 }

@@ -1,20 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Session state: capture (state.c) and restore (restore.c).
+ * Session state: capture (state.c) and restore (restore.c, stage.c).
  *
  * Every network namespace has a session store (struct ftvm_sstore): the
  * application state services attach to their sockets through libftvm,
  * keyed by socket cookie, the per-session generations that incremental
  * snapshots compare against, and the records staged for restore into
- * that namespace.  The store's mutex protects all of it.  Lock order:
- * a socket's lock (lock_sock) before the store's mutex; a listener's
- * accept-queue lock is only taken with neither held.
+ * that namespace.
+ *
+ * Locks: @lock protects the sessions (sess, n_sess, gen, walk);
+ * @stage_lock the staged records (staged, staged_ht, n_staged) and is
+ * held across a whole stage, activation or discard, builds included, so
+ * that they are serialised per namespace.  Order: @stage_lock, then a
+ * socket's lock (lock_sock), then @lock; a listener's accept-queue lock
+ * is only taken with neither socket lock nor @lock held.
  */
 #ifndef _FTVM_STATE_H
 #define _FTVM_STATE_H
 
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/rhashtable-types.h>
 #include <linux/xarray.h>
 #include <net/genetlink.h>
 #include <net/sock.h>
@@ -25,7 +31,9 @@ struct ftvm_sstore {
 	unsigned int n_sess;
 	u64 gen;			/* bumped by every snapshot and checkpoint */
 	u32 walk;			/* complete snapshots taken, for pruning */
-	struct list_head staged;	/* struct ftvm_rec, restore.c */
+	struct mutex stage_lock;
+	struct list_head staged;	/* struct ftvm_rec, stage.c */
+	struct rhashtable staged_ht;	/* the same records by 5-tuple */
 	unsigned int n_staged;
 };
 

@@ -37,6 +37,7 @@ enum ftvm_cmd {
 	FTVM_CMD_SESSION_ACTIVATE, /* make a VM's staged records live */
 	FTVM_CMD_CKPT_SET,	/* libftvm: attach application state to a socket */
 	FTVM_CMD_CKPT_GET,	/* libftvm: read a socket's application state */
+	FTVM_CMD_SESSION_NUDGE,	/* restored connections: ACK, retransmit now */
 
 	__FTVM_CMD_MAX,
 	FTVM_CMD_MAX = __FTVM_CMD_MAX - 1
@@ -71,6 +72,7 @@ enum ftvm_a {
 	FTVM_A_SNDQ,		/* binary: send-queue bytes of the last record */
 	FTVM_A_RCVQ,		/* binary: receive-queue bytes of the last record */
 	FTVM_A_CKPT,		/* nest: enum ftvm_a_ckpt */
+	FTVM_A_TUPLE,		/* nest: enum ftvm_a_sess, a session's 5-tuple only */
 
 	__FTVM_A_MAX,
 	FTVM_A_MAX = __FTVM_A_MAX - 1
@@ -117,12 +119,18 @@ enum ftvm_a_snap {
 	FTVM_A_SNAP_FLAGS,	/* u32: FTVM_SNAP_F_* */
 	FTVM_A_SNAP_COUNT,	/* u32 (replies): records restored or activated */
 	FTVM_A_SNAP_PAD,
+	FTVM_A_SNAP_STAGED,	/* u32 (replies): records now staged for the VM */
 
 	__FTVM_A_SNAP_MAX,
 	FTVM_A_SNAP_MAX = __FTVM_A_SNAP_MAX - 1
 };
 
-/* FTVM_A_SNAP_FLAGS of FTVM_CMD_SESSION_RESTORE and _ACTIVATE. */
+/*
+ * FTVM_A_SNAP_FLAGS of FTVM_CMD_SESSION_RESTORE and _ACTIVATE.  Staging
+ * a session that is staged already replaces its record (same 5-tuple).
+ * An activation (or a discard) acts on the sessions its FTVM_A_TUPLE
+ * attributes name, or on every staged session when it names none.
+ */
 #define FTVM_SNAP_F_STAGE	(1U << 0)	/* hold the records, do not activate */
 #define FTVM_SNAP_F_DISCARD	(1U << 1)	/* activate: drop the staged records */
 

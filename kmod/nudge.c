@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Nudge: make restored connections speak at once.
+ *
+ * A connection restored (or activated) before the data path switches to
+ * its VM leaves repair mode with a window probe, which the fence drops.
+ * Then nothing happens until a timer fires: its send queue waits for the
+ * retransmission timer (a restored socket has no RTT sample, so its RTO
+ * is TCP_TIMEOUT_FALLBACK, 3 s, backed off after every fenced attempt),
+ * and a client waiting for the server's data or ACK waits as long.
+ *
+ * FTVM_CMD_SESSION_NUDGE, sent right after the switch, names the
+ * sessions that moved.  Each of them that is an established TCP
+ * connection in the VM's namespace:
+ *
+ *  - sends an ACK now, carrying its rcv_nxt and receive window (a window
+ *    update for a client that was blocked on a closed window, and where
+ *    the server's receive stream stands);
+ *  - if it has unacknowledged data, has its retransmission timer fire
+ *    now: the head of its send queue is retransmitted as on an RTO (loss
+ *    state, the RTO backed off once; the client's ACK ends both, as after
+ *    any timeout).
+ *
+ * Each socket is found in the established hash under RCU, with a
+ * reference, and locked with lock_sock() in the request's process
+ * context, so neither its input nor its timers run while it is changed;
+ * the timer itself runs later, in softirq or at release_sock(), as every
+ * TCP timer does.  A name without a socket, a socket that is not an
+ * established connection (closing, time-wait, request), one in repair
+ * mode and a UDP name are skipped: a nudge is safe on any session,
+ * whatever became of it.
+ */
+#include <net/inet_hashtables.h>
+#include <net/inet6_hashtables.h>
+#include <net/tcp.h>
+
+#include "uapi/ftvm.h"
+#include "netlink.h"
+#include "restore.h"
+
+/* The socket of TCP session @t in @net, referenced, or NULL. */
+static struct sock *ftvm_nudge_lookup(struct net *net,
+				      const struct ftvm_tuple *t)
+{
+	struct inet_hashinfo *h = net->ipv4.tcp_death_row.hashinfo;
+	struct sock *sk = NULL;
+
+	rcu_read_lock();
+	if (t->family == AF_INET || ftvm_tuple_mapped(t)) {
+		__be32 l = t->family == AF_INET ? t->laddr.v4 : t->laddr.v6.s6_addr32[3];
+		__be32 r = t->family == AF_INET ? t->raddr.v4 : t->raddr.v6.s6_addr32[3];
+
+		sk = __inet_lookup_established(net, h, r, htons(t->rport), l,
+					       t->lport, 0, 0);
+	}
+#if IS_ENABLED(CONFIG_IPV6)
+	else
+		sk = __inet6_lookup_established(net, h, &t->raddr.v6,
+						htons(t->rport), &t->laddr.v6,
+						t->lport, 0, 0);
+#endif
+	rcu_read_unlock();
+	return sk;
+}
+
+/* Nudge @sk if it is an established connection; returns whether it was. */
+static bool ftvm_nudge_sock(struct sock *sk)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+	bool nudged = false;
+
+	lock_sock(sk);
+	if (sk->sk_state == TCP_ESTABLISHED && !tp->repair) {
+		__tcp_send_ack(sk, tp->rcv_nxt);
+		if (tp->packets_out && tcp_rtx_queue_head(sk))
+			inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, 0,
+						  TCP_RTO_MAX);
+		nudged = true;
+	}
+	release_sock(sk);
+	return nudged;
+}
+
+int ftvm_nudge_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct netlink_ext_ack *extack = info->extack;
+	unsigned int named = 0;
+	struct ftvm_tuple t;
+	struct nlattr *a;
+	struct net *net;
+	u32 count = 0;
+	int rem, err;
+
+	/* Every name is checked before any socket is touched. */
+	nla_for_each_attr(a, genlmsg_data(info->genlhdr),
+			  genlmsg_len(info->genlhdr), rem) {
+		if (nla_type(a) != FTVM_A_TUPLE)
+			continue;
+		err = ftvm_tuple_parse(a, &t, extack);
+		if (err)
+			return err;
+		named++;
+	}
+	if (!named) {
+		NL_SET_ERR_MSG(extack, "name the sessions to nudge (FTVM_A_TUPLE)");
+		return -EINVAL;
+	}
+	net = ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],
+			       extack);
+	if (IS_ERR(net))
+		return PTR_ERR(net);
+
+	nla_for_each_attr(a, genlmsg_data(info->genlhdr),
+			  genlmsg_len(info->genlhdr), rem) {
+		struct sock *sk;
+
+		if (nla_type(a) != FTVM_A_TUPLE ||
+		    ftvm_tuple_parse(a, &t, NULL) || t.proto != IPPROTO_TCP)
+			continue;
+		sk = ftvm_nudge_lookup(net, &t);
+		if (!sk)
+			continue;
+		if (sk_fullsock(sk) && sk->sk_protocol == IPPROTO_TCP &&
+		    ftvm_nudge_sock(sk))
+			count++;
+		sock_gen_put(sk);
+		cond_resched();
+	}
+	put_net(net);
+	return ftvm_restore_reply(info, FTVM_CMD_SESSION_NUDGE, count, NULL);
+}

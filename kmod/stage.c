@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The staged store: records a restore with FTVM_SNAP_F_STAGE parsed and
+ * checked, held in the target namespace until an activation makes them
+ * live or a discard drops them.
+ *
+ * A staged record is keyed by its session's 5-tuple (struct ftvm_tuple).
+ * Staging a session that is staged already replaces its record in place,
+ * so a replicator sends only the sessions that changed.  An activation,
+ * or a discard, acts on the sessions its FTVM_A_TUPLE attributes name,
+ * or on every staged session when it names none.  Each request is all or
+ * nothing: it either does everything it asks or changes nothing.
+ *
+ * Locking: a namespace's staged records are on a list (for "all") and in
+ * an rhashtable by 5-tuple, and both are only used under the store's
+ * stage_lock, which a request holds from its first lookup to its last
+ * change, an activation's socket builds included (lock order: stage_lock,
+ * a socket's lock, the store's lock; see state.h).  So requests on one
+ * namespace are serialised, and there is no lockless reader: a record
+ * unlinked under stage_lock is freed at once, without an RCU grace period
+ * (the rhashtable takes rcu_read_lock for its own walks; its deferred
+ * resize moves records between bucket arrays under the buckets' locks,
+ * and never reaches a record once it is unlinked).
+ *
+ * Memory per staged session: one allocation, struct ftvm_rec (184 bytes
+ * on x86-64) plus its queue bytes and blob, rounded up to the slab size,
+ * and its share of the table's bucket array (8 bytes per bucket, the
+ * table kept between 3/8 and 3/4 full: 11 to 22 bytes per record).  An
+ * idle session without application state costs about 210 bytes (192 +
+ * the bucket share); one with a 280-byte blob about 530 (512 + it).
+ */
+#include <linux/rhashtable.h>
+#include <linux/slab.h>
+#include <net/genetlink.h>
+
+#include "uapi/ftvm.h"
+#include "netlink.h"
+#include "restore.h"
+#include "state.h"
+
+/* Records one namespace may hold staged. */
+#define FTVM_STAGED_MAX		(1U << 20)
+
+static const struct rhashtable_params ftvm_staged_params = {
+	.key_len = sizeof(struct ftvm_tuple),
+	.key_offset = offsetof(struct ftvm_rec, key),
+	.head_offset = offsetof(struct ftvm_rec, hnode),
+	.automatic_shrinking = true,
+};
+
+int ftvm_stage_init(struct ftvm_sstore *st)
+{
+	mutex_init(&st->stage_lock);
+	INIT_LIST_HEAD(&st->staged);
+	st->n_staged = 0;
+	return rhashtable_init(&st->staged_ht, &ftvm_staged_params);
+}
+
+static void ftvm_staged_free(void *ptr, void *arg)
+{
+	ftvm_rec_free(ptr);
+}
+
+/* The namespace is going away: no request can reach its store now. */
+void ftvm_stage_uninit(struct ftvm_sstore *st)
+{
+	/* Stops the deferred resize, then frees every record. */
+	rhashtable_free_and_destroy(&st->staged_ht, ftvm_staged_free, NULL);
+	INIT_LIST_HEAD(&st->staged);
+	st->n_staged = 0;
+	mutex_destroy(&st->stage_lock);
+}
+
+static struct ftvm_rec *ftvm_staged_find(struct ftvm_sstore *st,
+					 const struct ftvm_tuple *key)
+{
+	lockdep_assert_held(&st->stage_lock);
+	return rhashtable_lookup_fast(&st->staged_ht, key, ftvm_staged_params);
+}
+
+/* Unlink and free a staged record.  stage_lock held. */
+static void ftvm_staged_del(struct ftvm_sstore *st, struct ftvm_rec *r)
+{
+	rhashtable_remove_fast(&st->staged_ht, &r->hnode, ftvm_staged_params);
+	list_del(&r->node);
+	st->n_staged--;
+	ftvm_rec_free(r);
+}
+
+/* Undo the first pass of ftvm_stage() for every record of @list. */
+static void ftvm_stage_undo(struct ftvm_sstore *st, struct list_head *list)
+{
+	struct ftvm_rec *r;
+
+	list_for_each_entry(r, list, node) {
+		if (r->inserted)
+			rhashtable_remove_fast(&st->staged_ht, &r->hnode,
+					       ftvm_staged_params);
+		if (r->old)
+			r->old->picked = false;
+		r->inserted = false;
+		r->old = NULL;
+	}
+}
+
+/*
+ * Stage the parsed records of @list in @net's store, replacing the
+ * records staged for the same sessions; all or none.  Takes the records
+ * (frees them on failure).  *@staged: the records now staged.
+ *
+ * The first pass, which may fail, inserts the new sessions into the table
+ * and notes which staged record each other one replaces; until the
+ * second pass nothing has been replaced, and the inserted records are
+ * not on the store's list, so undoing it is exact.  The second pass
+ * cannot fail.
+ */
+int ftvm_stage(struct net *net, struct list_head *list,
+	       struct netlink_ext_ack *extack, u32 *staged)
+{
+	struct ftvm_sstore *st = ftvm_sstore(net);
+	struct ftvm_rec *r, *tmp, *old;
+	unsigned int added = 0;
+	int err = 0;
+
+	mutex_lock(&st->stage_lock);
+	list_for_each_entry(r, list, node) {
+		old = ftvm_staged_find(st, &r->key);
+		if (old && (old->inserted || old->picked)) {
+			NL_SET_ERR_MSG_ATTR(extack, r->attr,
+					    "the same session twice in one request");
+			err = -EINVAL;
+			break;
+		}
+		if (old) {
+			old->picked = true;
+			r->old = old;
+			continue;
+		}
+		if (st->n_staged + added >= FTVM_STAGED_MAX) {
+			NL_SET_ERR_MSG(extack, "too many staged records for this VM");
+			err = -ENOSPC;
+			break;
+		}
+		err = rhashtable_insert_fast(&st->staged_ht, &r->hnode,
+					     ftvm_staged_params);
+		if (err) {
+			NL_SET_ERR_MSG_ATTR(extack, r->attr, "cannot stage the record");
+			break;
+		}
+		r->inserted = true;
+		added++;
+	}
+	if (err) {
+		ftvm_stage_undo(st, list);
+		mutex_unlock(&st->stage_lock);
+		ftvm_recs_free(list);
+		return err;
+	}
+
+	list_for_each_entry_safe(r, tmp, list, node) {
+		list_del(&r->node);
+		old = r->old;
+		r->attr = NULL;
+		r->inserted = false;
+		r->old = NULL;
+		if (!old) {
+			list_add_tail(&r->node, &st->staged);
+			continue;
+		}
+		/* Same key, and @old is in the table: this cannot fail. */
+		if (WARN_ON_ONCE(rhashtable_replace_fast(&st->staged_ht, &old->hnode,
+							 &r->hnode,
+							 ftvm_staged_params))) {
+			old->picked = false;
+			ftvm_rec_free(r);
+			continue;
+		}
+		list_replace(&old->node, &r->node);
+		ftvm_rec_free(old);
+	}
+	st->n_staged += added;
+	*staged = st->n_staged;
+	mutex_unlock(&st->stage_lock);
+	return 0;
+}
+
+/*
+ * Move the staged records the request's FTVM_A_TUPLE attributes name to
+ * @list, or every staged record when it names none; *@n is how many.
+ * They stay in the table (and counted) until the caller frees them or
+ * puts them back.  On failure nothing is moved.  stage_lock held.
+ */
+static int ftvm_stage_pick(struct ftvm_sstore *st, struct genl_info *info,
+			   struct list_head *list, unsigned int *n)
+{
+	struct netlink_ext_ack *extack = info->extack;
+	struct ftvm_tuple key;
+	bool named = false;
+	struct ftvm_rec *r;
+	struct nlattr *a;
+	int rem, err = 0;
+
+	*n = 0;
+	nla_for_each_attr(a, genlmsg_data(info->genlhdr),
+			  genlmsg_len(info->genlhdr), rem) {
+		if (nla_type(a) != FTVM_A_TUPLE)
+			continue;
+		named = true;
+		err = ftvm_tuple_parse(a, &key, extack);
+		if (err)
+			break;
+		r = ftvm_staged_find(st, &key);
+		if (!r) {
+			NL_SET_ERR_MSG_ATTR(extack, a, "no record staged for this session");
+			err = -ENOENT;
+			break;
+		}
+		if (r->picked) {
+			NL_SET_ERR_MSG_ATTR(extack, a, "session named twice");
+			err = -EINVAL;
+			break;
+		}
+		r->picked = true;
+		list_move_tail(&r->node, list);
+		(*n)++;
+	}
+	list_for_each_entry(r, list, node)
+		r->picked = false;
+	if (err) {
+		list_splice_tail_init(list, &st->staged);
+		*n = 0;
+		return err;
+	}
+	if (!named) {
+		list_splice_init(&st->staged, list);
+		*n = st->n_staged;
+	}
+	return 0;
+}
+
+int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct netlink_ext_ack *extack = info->extack;
+	struct ftvm_rec *r, *tmp;
+	struct ftvm_sstore *st;
+	u32 flags = 0, staged;
+	unsigned int n;
+	LIST_HEAD(list);
+	struct net *net;
+	int err;
+
+	if (info->attrs[FTVM_A_SNAP]) {
+		struct nlattr *tb[FTVM_A_SNAP_MAX + 1];
+
+		/* Validated against ftvm_activate_snap_policy already. */
+		err = nla_parse_nested(tb, FTVM_A_SNAP_MAX,
+				       info->attrs[FTVM_A_SNAP], NULL, extack);
+		if (err)
+			return err;
+		if (tb[FTVM_A_SNAP_FLAGS])
+			flags = nla_get_u32(tb[FTVM_A_SNAP_FLAGS]);
+	}
+	if (flags & FTVM_SNAP_F_STAGE) {
+		NL_SET_ERR_MSG_ATTR(extack, info->attrs[FTVM_A_SNAP],
+				    "stage is a restore flag");
+		return -EINVAL;
+	}
+	net = ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],
+			       extack);
+	if (IS_ERR(net))
+		return PTR_ERR(net);
+	st = ftvm_sstore(net);
+
+	mutex_lock(&st->stage_lock);
+	err = ftvm_stage_pick(st, info, &list, &n);
+	if (err)
+		goto unlock;
+	if (!(flags & FTVM_SNAP_F_DISCARD)) {
+		if (!n) {
+			NL_SET_ERR_MSG(extack, "no records staged for this VM");
+			err = -ENOENT;
+			goto unlock;
+		}
+		err = ftvm_recs_restore(net, &list, extack);
+		if (err < 0) {
+			/* Nothing was activated: the records stay staged. */
+			list_splice_tail(&list, &st->staged);
+			goto unlock;
+		}
+	}
+	list_for_each_entry_safe(r, tmp, &list, node)
+		ftvm_staged_del(st, r);
+	staged = st->n_staged;
+	mutex_unlock(&st->stage_lock);
+	err = ftvm_restore_reply(info, FTVM_CMD_SESSION_ACTIVATE, n, &staged);
+	goto out;
+
+unlock:
+	mutex_unlock(&st->stage_lock);
+out:
+	put_net(net);
+	return err;
+}
