@@ -4,16 +4,21 @@
  *
  *   ftvm-state netns VM NSPATH
  *   ftvm-state dump VM PORT [proto tcp|udp] [since GEN] [cookie C]... [out FILE]
- *   ftvm-state restore VM FILE [stage] [batch N] [mangle KIND]
- *   ftvm-state activate VM [discard]
+ *   ftvm-state restore VM FILE [stage] [batch N] [mangle KIND] [staged]
+ *   ftvm-state activate VM [discard] [from FILE [records I-J]...] [staged]
+ *   ftvm-state nudge VM FILE [records I-J]...
  *
  * VM is a VM id in the caller's namespace.  A records FILE is the raw
  * stream of record attributes (Documentation/state-format.rst); "dump"
  * writes it, "restore" sends it in batches of N records (default: all
  * in one request).  "mangle" corrupts the first record for the tests:
- * version, noversion, family, truncate, garbage, dup.
- * Prints one line "records N gen G bytes B" (dump) or "count N" to
- * stdout; errors as "Error: ..." on stderr, exit 1.
+ * version, noversion, family, truncate, garbage, dup.  "activate ...
+ * from FILE" names the sessions of FILE's records (by 5-tuple), or with
+ * "records I-J" (repeatable, 0-based, inclusive) those of the records
+ * I to J, in that order; "nudge" names sessions the same way.
+ * Prints one line "records N gen G bytes B" (dump) or "count N" (with
+ * "staged": "count N staged S", the records staged after the request)
+ * to stdout; errors as "Error: ..." on stderr, exit 1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +45,9 @@ static void die(const char *what, int err)
 static void usage(void)
 {
 	fprintf(stderr, "usage: ftvm-state netns VM NSPATH | dump VM PORT [proto tcp|udp] [since G] [cookie C]... [out FILE]\n"
-			"       | restore VM FILE [stage] [batch N] [mangle KIND] | activate VM [discard]\n");
+			"       | restore VM FILE [stage] [batch N] [mangle KIND] [staged]\n"
+			"       | activate VM [discard] [from FILE [records I-J]...] [staged]\n"
+			"       | nudge VM FILE [records I-J]...\n");
 	exit(2);
 }
 
@@ -162,17 +169,34 @@ static char *read_file(const char *path, size_t *len)
 	return buf;
 }
 
+struct counts {
+	unsigned long count;
+	uint32_t staged;
+};
+
 static int count_cb(const struct nlattr *attrs, size_t len, void *arg)
 {
+	struct counts *c = arg;
 	const struct nlattr *a, *b;
 	long rem, rem2;
 
 	ftvm_nla_for_each(a, attrs, len, rem)
 		if (ftvm_nla_type(a) == FTVM_A_SNAP)
-			ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), rem2)
+			ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), rem2) {
 				if (ftvm_nla_type(b) == FTVM_A_SNAP_COUNT)
-					*(unsigned long *)arg += *(const uint32_t *)ftvm_nla_data(b);
+					c->count += *(const uint32_t *)ftvm_nla_data(b);
+				else if (ftvm_nla_type(b) == FTVM_A_SNAP_STAGED)
+					c->staged = *(const uint32_t *)ftvm_nla_data(b);
+			}
 	return 0;
+}
+
+static void print_counts(const struct counts *c, bool staged)
+{
+	if (staged)
+		printf("count %lu staged %u\n", c->count, c->staged);
+	else
+		printf("count %lu\n", c->count);
 }
 
 /* Find attribute @type inside the nest at @nest (first level only). */
@@ -213,9 +237,10 @@ static void mangle(char *rec, const char *kind)
 
 static int cmd_restore(uint32_t vm, int argc, char **argv)
 {
-	unsigned long count = 0, batch = ~0UL;
+	unsigned long batch = ~0UL;
+	struct counts count = { 0 };
 	const char *kind = NULL;
-	bool stage = false;
+	bool stage = false, show = false;
 	size_t len, off = 0;
 	char *buf;
 	int i, err;
@@ -226,6 +251,8 @@ static int cmd_restore(uint32_t vm, int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "stage"))
 			stage = true;
+		else if (!strcmp(argv[i], "staged"))
+			show = true;
 		else if (!strcmp(argv[i], "batch") && i + 1 < argc)
 			batch = strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "mangle") && i + 1 < argc)
@@ -280,31 +307,109 @@ static int cmd_restore(uint32_t vm, int argc, char **argv)
 		if (err)
 			die("restore", err);
 	} while (off < len);
-	printf("count %lu\n", count);
+	print_counts(&count, show);
 	free(buf);
 	return 0;
 }
 
+/*
+ * The tuples of the records of FILE (argv[0]), all, or as "records I-J"
+ * options from argv[1] on select them; *@used: arguments consumed.
+ */
+static struct ftvm_tuple *names(int argc, char **argv, size_t *n, int *used)
+{
+	struct ftvm_tuple *all = NULL, *t = NULL;
+	size_t len, off = 0, nall = 0;
+	char *buf;
+	int i;
+
+	buf = read_file(argv[0], &len);
+	while (off + sizeof(struct nlattr) <= len) {
+		const struct nlattr *a = (const struct nlattr *)(buf + off);
+
+		if (a->nla_len < sizeof(*a))
+			break;
+		if (ftvm_nla_type(a) == FTVM_A_SESSION) {
+			all = realloc(all, (nall + 1) * sizeof(*all));
+			if (!all || ftvm_rec_tuple(a, &all[nall]))
+				die("reading the records' tuples", -EINVAL);
+			nall++;
+		}
+		off += NLA_ALIGN(a->nla_len);
+	}
+	free(buf);
+	*n = 0;
+	for (i = 1; i + 1 < argc && !strcmp(argv[i], "records"); i += 2) {
+		unsigned long from, to;
+
+		if (sscanf(argv[i + 1], "%lu-%lu", &from, &to) != 2 ||
+		    from > to || to >= nall)
+			usage();
+		t = realloc(t, (*n + to - from + 1) * sizeof(*t));
+		if (!t)
+			die("names", -ENOMEM);
+		memcpy(t + *n, all + from, (to - from + 1) * sizeof(*t));
+		*n += to - from + 1;
+	}
+	*used = i;
+	if (i == 1) {
+		free(t);
+		*n = nall;
+		return all;
+	}
+	free(all);
+	return t;
+}
+
 static int cmd_activate(uint32_t vm, int argc, char **argv)
 {
-	unsigned long count = 0;
-	struct ftvm_msg m;
-	int err;
+	struct counts count = { 0 };
+	struct ftvm_tuple *t = NULL;
+	bool show = false;
+	uint32_t flags = 0, c = 0;
+	size_t n = 0;
+	int i, used, err;
 
-	ftvm_msg_init(&m, &nl, FTVM_CMD_SESSION_ACTIVATE, 0);
-	put_vm(&m, vm);
-	if (argc > 0 && !strcmp(argv[0], "discard")) {
-		uint32_t fl = FTVM_SNAP_F_DISCARD;
-		long nest = ftvm_msg_nest(&m, FTVM_A_SNAP);
-
-		ftvm_msg_put(&m, FTVM_A_SNAP_FLAGS, &fl, sizeof(fl));
-		ftvm_msg_nest_end(&m, nest);
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "discard")) {
+			flags |= FTVM_SNAP_F_DISCARD;
+		} else if (!strcmp(argv[i], "staged")) {
+			show = true;
+		} else if (!strcmp(argv[i], "from") && i + 1 < argc && !t) {
+			t = names(argc - i - 1, argv + i + 1, &n, &used);
+			i += used;
+		} else {
+			usage();
+		}
 	}
-	err = ftvm_nl_talk(&nl, &m, count_cb, &count);
-	ftvm_msg_free(&m);
+	if (t && !n)
+		die("activate", -ENOENT);
+	err = ftvm_sess_activate(&nl, vm, flags, t, n, &c, &count.staged);
+	free(t);
 	if (err)
 		die("activate", err);
-	printf("count %lu\n", count);
+	count.count = c;
+	print_counts(&count, show);
+	return 0;
+}
+
+static int cmd_nudge(uint32_t vm, int argc, char **argv)
+{
+	struct ftvm_tuple *t;
+	uint32_t count = 0;
+	int used, err;
+	size_t n;
+
+	if (argc < 1)
+		usage();
+	t = names(argc, argv, &n, &used);
+	if (used != argc)
+		usage();
+	err = ftvm_sess_nudge(&nl, vm, t, n, &count);
+	free(t);
+	if (err)
+		die("nudge", err);
+	printf("count %u\n", count);
 	return 0;
 }
 
@@ -352,6 +457,8 @@ int main(int argc, char **argv)
 		return cmd_activate(vm, argc - 3, argv + 3);
 	if (!strcmp(argv[1], "netns"))
 		return cmd_netns(vm, argc - 3, argv + 3);
+	if (!strcmp(argv[1], "nudge"))
+		return cmd_nudge(vm, argc - 3, argv + 3);
 	usage();
 	return 2;
 }

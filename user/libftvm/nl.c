@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <unistd.h>
 #include <linux/genetlink.h>
 
@@ -233,4 +234,174 @@ int ftvm_nl_talk(struct ftvm_nl *nl, struct ftvm_msg *m, ftvm_nl_cb cb,
 					 nlh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN, arg);
 		}
 	}
+}
+
+/* Session-state requests. */
+
+struct ftvm_counts {
+	uint32_t *count, *staged;
+};
+
+static int ftvm_counts_cb(const struct nlattr *attrs, size_t len, void *arg)
+{
+	const struct ftvm_counts *c = arg;
+	const struct nlattr *a, *b;
+	long rem, rem2;
+
+	ftvm_nla_for_each(a, attrs, len, rem) {
+		if (ftvm_nla_type(a) != FTVM_A_SNAP)
+			continue;
+		ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), rem2) {
+			if (ftvm_nla_len(b) != sizeof(uint32_t))
+				continue;
+			if (ftvm_nla_type(b) == FTVM_A_SNAP_COUNT && c->count)
+				memcpy(c->count, ftvm_nla_data(b), sizeof(uint32_t));
+			else if (ftvm_nla_type(b) == FTVM_A_SNAP_STAGED && c->staged)
+				memcpy(c->staged, ftvm_nla_data(b), sizeof(uint32_t));
+		}
+	}
+	return 0;
+}
+
+static int ftvm_put_vm(struct ftvm_msg *m, uint32_t vm)
+{
+	long nest = ftvm_msg_nest(m, FTVM_A_VM);
+
+	if (nest < 0 || ftvm_msg_put(m, FTVM_A_VM_ID, &vm, sizeof(vm)))
+		return -ENOMEM;
+	ftvm_msg_nest_end(m, nest);
+	return 0;
+}
+
+static int ftvm_put_flags(struct ftvm_msg *m, uint32_t flags)
+{
+	long nest;
+
+	if (!flags)
+		return 0;
+	nest = ftvm_msg_nest(m, FTVM_A_SNAP);
+	if (nest < 0 || ftvm_msg_put(m, FTVM_A_SNAP_FLAGS, &flags, sizeof(flags)))
+		return -ENOMEM;
+	ftvm_msg_nest_end(m, nest);
+	return 0;
+}
+
+static int ftvm_put_tuple(struct ftvm_msg *m, const struct ftvm_tuple *t)
+{
+	size_t alen = t->family == AF_INET6 ? 16 : 4;
+	long nest = ftvm_msg_nest(m, FTVM_A_TUPLE);
+
+	if (nest < 0 ||
+	    ftvm_msg_put(m, FTVM_A_SESS_PROTO, &t->proto, 1) ||
+	    ftvm_msg_put(m, FTVM_A_SESS_FAMILY, &t->family, 1) ||
+	    ftvm_msg_put(m, FTVM_A_SESS_LADDR, t->laddr, alen) ||
+	    ftvm_msg_put(m, FTVM_A_SESS_RADDR, t->raddr, alen) ||
+	    ftvm_msg_put(m, FTVM_A_SESS_LPORT, &t->lport, 2) ||
+	    ftvm_msg_put(m, FTVM_A_SESS_RPORT, &t->rport, 2))
+		return -ENOMEM;
+	ftvm_msg_nest_end(m, nest);
+	return 0;
+}
+
+int ftvm_rec_tuple(const struct nlattr *rec, struct ftvm_tuple *t)
+{
+	unsigned int seen = 0;
+	const struct nlattr *a;
+	long rem;
+
+	memset(t, 0, sizeof(*t));
+	if (ftvm_nla_type(rec) != FTVM_A_SESSION)
+		return -EINVAL;
+	ftvm_nla_for_each(a, ftvm_nla_data(rec), ftvm_nla_len(rec), rem) {
+		size_t len = ftvm_nla_len(a);
+		int type = ftvm_nla_type(a);
+
+		switch (type) {
+		case FTVM_A_SESS_PROTO:
+		case FTVM_A_SESS_FAMILY:
+			if (len != 1)
+				return -EINVAL;
+			memcpy(type == FTVM_A_SESS_PROTO ? &t->proto : &t->family,
+			       ftvm_nla_data(a), 1);
+			break;
+		case FTVM_A_SESS_LPORT:
+		case FTVM_A_SESS_RPORT:
+			if (len != 2)
+				return -EINVAL;
+			memcpy(type == FTVM_A_SESS_LPORT ? &t->lport : &t->rport,
+			       ftvm_nla_data(a), 2);
+			break;
+		case FTVM_A_SESS_LADDR:
+		case FTVM_A_SESS_RADDR:
+			if (len != 4 && len != 16)
+				return -EINVAL;
+			memcpy(type == FTVM_A_SESS_LADDR ? t->laddr : t->raddr,
+			       ftvm_nla_data(a), len);
+			break;
+		default:
+			continue;
+		}
+		seen |= 1u << type;
+	}
+	return seen == (1u << FTVM_A_SESS_PROTO | 1u << FTVM_A_SESS_FAMILY |
+			1u << FTVM_A_SESS_LADDR | 1u << FTVM_A_SESS_RADDR |
+			1u << FTVM_A_SESS_LPORT | 1u << FTVM_A_SESS_RPORT) ? 0 : -EINVAL;
+}
+
+int ftvm_sess_restore(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
+		      const void *recs, size_t len, uint32_t *count,
+		      uint32_t *staged)
+{
+	struct ftvm_counts c = { count, staged };
+	struct ftvm_msg m;
+	int err;
+
+	err = ftvm_msg_init(&m, nl, FTVM_CMD_SESSION_RESTORE, 0);
+	if (!err)
+		err = ftvm_put_vm(&m, vm);
+	if (!err)
+		err = ftvm_put_flags(&m, flags);
+	if (!err)
+		err = ftvm_msg_append(&m, recs, len);
+	if (!err)
+		err = ftvm_nl_talk(nl, &m, ftvm_counts_cb, &c);
+	ftvm_msg_free(&m);
+	return err;
+}
+
+/* session-activate or session-nudge of the @n sessions @t. */
+static int ftvm_sess_named(struct ftvm_nl *nl, uint8_t cmd, uint32_t vm,
+			   uint32_t flags, const struct ftvm_tuple *t, size_t n,
+			   uint32_t *count, uint32_t *staged)
+{
+	struct ftvm_counts c = { count, staged };
+	struct ftvm_msg m;
+	int err;
+
+	err = ftvm_msg_init(&m, nl, cmd, 0);
+	if (!err)
+		err = ftvm_put_vm(&m, vm);
+	if (!err)
+		err = ftvm_put_flags(&m, flags);
+	for (size_t i = 0; !err && i < n; i++)
+		err = ftvm_put_tuple(&m, &t[i]);
+	if (!err)
+		err = ftvm_nl_talk(nl, &m, ftvm_counts_cb, &c);
+	ftvm_msg_free(&m);
+	return err;
+}
+
+int ftvm_sess_activate(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
+		       const struct ftvm_tuple *t, size_t n, uint32_t *count,
+		       uint32_t *staged)
+{
+	return ftvm_sess_named(nl, FTVM_CMD_SESSION_ACTIVATE, vm, flags, t, n,
+			       count, staged);
+}
+
+int ftvm_sess_nudge(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t,
+		    size_t n, uint32_t *count)
+{
+	return ftvm_sess_named(nl, FTVM_CMD_SESSION_NUDGE, vm, 0, t, n, count,
+			       NULL);
 }

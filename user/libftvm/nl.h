@@ -45,6 +45,58 @@ void ftvm_msg_nest_end(struct ftvm_msg *m, long off);
 typedef int (*ftvm_nl_cb)(const struct nlattr *attrs, size_t len, void *arg);
 int ftvm_nl_talk(struct ftvm_nl *nl, struct ftvm_msg *m, ftvm_nl_cb cb, void *arg);
 
+/*
+ * Session-state requests, for ftd and the tools (Documentation/netlink.rst,
+ * Documentation/state-format.rst).  @vm is a VM id in the caller's
+ * registry.  Each call is one request, all or none; it returns 0 or a
+ * negative errno, with the kernel's explanation in nl->err.  Counts the
+ * kernel reports are stored where the pointers given are not NULL.
+ */
+
+/* A session's name: its 5-tuple, as its record carries it. */
+struct ftvm_tuple {
+	uint8_t proto;			/* IPPROTO_TCP or IPPROTO_UDP */
+	uint8_t family;			/* AF_INET or AF_INET6 */
+	uint16_t lport, rport;		/* host order */
+	uint8_t laddr[16], raddr[16];	/* 4 or 16 bytes, as family says */
+};
+
+/* The tuple of the record whose FTVM_A_SESSION attribute is @rec. */
+int ftvm_rec_tuple(const struct nlattr *rec, struct ftvm_tuple *t);
+
+/*
+ * FTVM_CMD_SESSION_RESTORE of @len bytes of whole records @recs (as a
+ * dump returns them: each FTVM_A_SESSION followed by its FTVM_A_SNDQ and
+ * FTVM_A_RCVQ), live, or staged with FTVM_SNAP_F_STAGE in @flags: a
+ * staged record replaces the one staged for the same session.  @count:
+ * records restored or staged; @staged: records now staged for the VM
+ * (staging only).
+ */
+int ftvm_sess_restore(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
+		      const void *recs, size_t len, uint32_t *count,
+		      uint32_t *staged);
+
+/*
+ * FTVM_CMD_SESSION_ACTIVATE: make the staged records of the @n sessions
+ * @t live, or, with FTVM_SNAP_F_DISCARD in @flags, drop them; every
+ * staged record of the VM when @n is 0.  A session not staged fails the
+ * request (ENOENT).  @count: records activated or dropped; @staged: the
+ * records still staged.
+ */
+int ftvm_sess_activate(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
+		       const struct ftvm_tuple *t, size_t n, uint32_t *count,
+		       uint32_t *staged);
+
+/*
+ * FTVM_CMD_SESSION_NUDGE: each of the @n sessions @t (n >= 1) that is an
+ * established TCP connection in the VM sends an ACK now and retransmits
+ * the head of its unacknowledged data; call it right after the data path
+ * switched to the VM.  @count: connections nudged (the others are gone,
+ * closing or UDP, and skipped).
+ */
+int ftvm_sess_nudge(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t,
+		    size_t n, uint32_t *count);
+
 #define ftvm_nla_for_each(a, head, len, rem)                                   \
 	for (a = (const struct nlattr *)(head), rem = (long)(len);             \
 	     rem >= (long)sizeof(*a) && a->nla_len >= sizeof(*a) &&            \
