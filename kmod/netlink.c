@@ -154,22 +154,22 @@ const struct nla_policy ftvm_session_policy[FTVM_A_MAX + 1] = {
 };
 
 /* session-activate: the VM, flags, and the sessions named (none: all). */
-#define FTVM_NOT_RECORD	"records are restored or staged by session-restore"
 static const struct nla_policy ftvm_activate_policy[FTVM_A_MAX + 1] = {
 	[FTVM_A_VM] = NLA_POLICY_NESTED(ftvm_vm_policy),
 	[FTVM_A_SNAP] = NLA_POLICY_NESTED(ftvm_activate_snap_policy),
-	[FTVM_A_SESSION] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_RECORD },
+	/* Nested: refused by the handler, where the message can say why. */
+	[FTVM_A_SESSION] = NLA_POLICY_NESTED(ftvm_sess_policy),
 	[FTVM_A_SNDQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_RECORD },
 	[FTVM_A_RCVQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_RECORD },
 	[FTVM_A_TUPLE] = NLA_POLICY_NESTED(ftvm_tuple_policy),
 };
 
 /* session-nudge: the VM and the sessions named. */
-#define FTVM_NOT_NUDGE	"a nudge takes the VM and the sessions' 5-tuples only"
 static const struct nla_policy ftvm_nudge_policy[FTVM_A_MAX + 1] = {
 	[FTVM_A_VM] = NLA_POLICY_NESTED(ftvm_vm_policy),
-	[FTVM_A_SNAP] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_NUDGE },
-	[FTVM_A_SESSION] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_NUDGE },
+	/* Nested: refused by the handler, where the message can say why. */
+	[FTVM_A_SNAP] = NLA_POLICY_NESTED(ftvm_activate_snap_policy),
+	[FTVM_A_SESSION] = NLA_POLICY_NESTED(ftvm_sess_policy),
 	[FTVM_A_SNDQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_NUDGE },
 	[FTVM_A_RCVQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_NUDGE },
 	[FTVM_A_TUPLE] = NLA_POLICY_NESTED(ftvm_tuple_policy),

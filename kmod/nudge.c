@@ -91,6 +91,11 @@ int ftvm_nudge_doit(struct sk_buff *skb, struct genl_info *info)
 	u32 count = 0;
 	int rem, err;
 
+	a = info->attrs[FTVM_A_SNAP] ?: info->attrs[FTVM_A_SESSION];
+	if (a) {
+		NL_SET_ERR_MSG_ATTR(extack, a, FTVM_NOT_NUDGE);
+		return -EINVAL;
+	}
 	/* Every name is checked before any socket is touched. */
 	nla_for_each_attr(a, genlmsg_data(info->genlhdr),
 			  genlmsg_len(info->genlhdr), rem) {

@@ -55,6 +55,10 @@ struct ftvm_rec {
 	u8 data[];			/* send queue, receive queue, blob */
 };
 
+/* Why an activation, or a nudge, refuses records and their queues. */
+#define FTVM_NOT_RECORD	"records are restored or staged by session-restore"
+#define FTVM_NOT_NUDGE	"a nudge takes the VM and the sessions' 5-tuples only"
+
 /* restore.c */
 int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info);
 int ftvm_tuple_parse(const struct nlattr *nest, struct ftvm_tuple *t,

@@ -265,6 +265,11 @@ int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info)
 				    "stage is a restore flag");
 		return -EINVAL;
 	}
+	if (info->attrs[FTVM_A_SESSION]) {
+		NL_SET_ERR_MSG_ATTR(extack, info->attrs[FTVM_A_SESSION],
+				    FTVM_NOT_RECORD);
+		return -EINVAL;
+	}
 	net = ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],
 			       extack);
 	if (IS_ERR(net))
