@@ -12,7 +12,9 @@
 # Environment: KVER (guest kernel release), FTVM_VM_TIMEOUT (seconds,
 # default 1800), FTVM_VM_MEM (MiB, default 2048), FTVM_VM_SMP (default 2),
 # FTVM_VM_ACCEL (kvm or tcg; probed when unset), FTVM_VM_KEEP_LOG (path
-# to keep the whole console log at).
+# to keep the whole console log at), FTVM_VM_QUIET=1 (show only what the
+# guest's tests or command print: no kernel messages, no dmesg dump; the
+# log is still checked).
 #
 # The guest's output streams here.  The run fails when the tests fail,
 # when the guest times out or never reports, and when the guest kernel's
@@ -175,8 +177,18 @@ fi
 
 log=$run/console.log
 start=$(date +%s.%N)
+# Quiet: drop kernel console lines and the dmesg dump from the screen.
+show() {
+	if [[ -n ${FTVM_VM_QUIET:-} ]]; then
+		sed -u -e '/^# ftvm-guest: dmesg begin/,/^# ftvm-guest: dmesg end/d' \
+			-e '/^\[ *[0-9][0-9.]*\]/d' -e '/^# ftvm-guest: /d' \
+			-e '/^ \{8,\}/d'
+	else
+		cat
+	fi
+}
 timeout -k 10 "$TIMEOUT" "${qemu[@]}" -display none -serial stdio -monitor none \
-	</dev/null 2>&1 | tr -d '\r' | tee "$log"
+	</dev/null 2>&1 | tr -d '\r' | tee "$log" | show
 qrc=${PIPESTATUS[0]}
 end=$(date +%s.%N)
 [[ -n ${FTVM_VM_KEEP_LOG:-} ]] && cp "$log" "$FTVM_VM_KEEP_LOG"
@@ -187,7 +199,8 @@ if ((qrc == 124)); then
 	rc=1
 fi
 boot=$(sed -n 's/^# ftvm-guest: booted in \([0-9.]*\)s$/\1/p' "$log" | head -n1)
-echo "# vm-run: guest up in ${boot:-?}s (kernel uptime at start), total $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')s"
+[[ -n ${FTVM_VM_QUIET:-} ]] ||
+	echo "# vm-run: guest up in ${boot:-?}s (kernel uptime at start), total $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')s"
 
 # The kernel log: the guest prints dmesg between markers at the end;
 # a guest that died early still left its oops on the console.
