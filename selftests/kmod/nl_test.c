@@ -22,10 +22,16 @@
  *    for a device set down, a veth whose peer went down, a device
  *    deleted, a tap whose process closed it, and userspace reports;
  *  - thousands of add/delete cycles and a namespace torn down with VMs
- *    in it leave no VM object behind (slab counts back to baseline).
+ *    in it leave no VM object behind (slab counts back to baseline);
+ *  - the staged store (UDP records staged in this namespace, vm1's):
+ *    restaging replaces, named discards and activations act on the
+ *    sessions named only, and every malformed or impossible stage,
+ *    activation and nudge is refused with its extack text and leaves
+ *    the staged records as they were.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <poll.h>
@@ -720,6 +726,260 @@ static void test_churn(void)
 			 cycles, base, after);
 }
 
+/* Session requests: the staged store and the nudge. */
+
+/* A session by 5-tuple, or a UDP record with @version. */
+struct tup {
+	uint8_t proto, family;
+	uint8_t laddr[16], raddr[16];
+	int alen;			/* address bytes sent */
+	uint16_t lport, rport;
+	int omit;			/* an attribute type left out */
+	int extra;			/* an attribute type added (u8 1) */
+};
+
+#define TUP_UDP(lp, rp) { .proto = IPPROTO_UDP, .family = AF_INET, \
+			  .laddr = { 198, 18, 9, 1 }, .raddr = { 198, 18, 9, 2 }, \
+			  .alen = 4, .lport = lp, .rport = rp }
+
+static int put_tup(struct nl_msg *msg, int type, const struct tup *t, bool record)
+{
+	struct nlattr *nest = nla_nest_start(msg, type);
+	int err = !nest;
+
+	if (!err && record)
+		err = nla_put_u8(msg, FTVM_A_SESS_VERSION, FTVM_STATE_VERSION);
+	if (!err && t->omit != FTVM_A_SESS_PROTO)
+		err = nla_put_u8(msg, FTVM_A_SESS_PROTO, t->proto);
+	if (!err && t->omit != FTVM_A_SESS_FAMILY)
+		err = nla_put_u8(msg, FTVM_A_SESS_FAMILY, t->family);
+	if (!err)
+		err = nla_put(msg, FTVM_A_SESS_LADDR, t->alen, t->laddr) ||
+		      nla_put(msg, FTVM_A_SESS_RADDR, t->alen, t->raddr) ||
+		      nla_put_u16(msg, FTVM_A_SESS_LPORT, t->lport);
+	if (!err && t->omit != FTVM_A_SESS_RPORT)
+		err = nla_put_u16(msg, FTVM_A_SESS_RPORT, t->rport);
+	if (!err && t->extra)
+		err = nla_put_u8(msg, t->extra, 1);
+	if (err)
+		return -EMSGSIZE;
+	nla_nest_end(msg, nest);
+	return 0;
+}
+
+struct counts {
+	int64_t count, staged;
+};
+
+static int counts_cb(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *tb[FTVM_A_MAX + 1], *a[FTVM_A_SNAP_MAX + 1];
+	struct counts *c = arg;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, FTVM_A_MAX, NULL) || !tb[FTVM_A_SNAP] ||
+	    nla_parse_nested(a, FTVM_A_SNAP_MAX, tb[FTVM_A_SNAP], NULL))
+		return NL_OK;
+	if (a[FTVM_A_SNAP_COUNT])
+		c->count = nla_get_u32(a[FTVM_A_SNAP_COUNT]);
+	if (a[FTVM_A_SNAP_STAGED])
+		c->staged = nla_get_u32(a[FTVM_A_SNAP_STAGED]);
+	return NL_OK;
+}
+
+/* A session request about VM @vm: flags (if nonzero), @top (one extra
+ * top-level u32 attribute, if nonzero), records or names.
+ */
+struct sess_req {
+	uint8_t cmd;
+	uint32_t vm;
+	uint32_t flags;
+	int snap_extra;			/* an FTVM_A_SNAP attribute (u16 1) */
+	int top;			/* a top-level attribute (u32 1) */
+	bool records;			/* FTVM_A_SESSION records, else names */
+	int n;
+	struct tup t[4];
+};
+
+static int sess_call(const struct sess_req *r, struct counts *c)
+{
+	struct nl_msg *msg = ftnl_msg(&nl, r->cmd, 0);
+	struct nlattr *nest;
+	int err = 0;
+
+	c->count = c->staged = -1;
+	if (!msg)
+		return -ENOMEM;
+	nest = nla_nest_start(msg, FTVM_A_VM);
+	err = !nest || nla_put_u32(msg, FTVM_A_VM_ID, r->vm);
+	if (!err)
+		nla_nest_end(msg, nest);
+	if (!err && (r->flags || r->snap_extra)) {
+		nest = nla_nest_start(msg, FTVM_A_SNAP);
+		err = !nest || (r->flags && nla_put_u32(msg, FTVM_A_SNAP_FLAGS, r->flags)) ||
+		      (r->snap_extra && nla_put_u16(msg, r->snap_extra, 1));
+		if (!err)
+			nla_nest_end(msg, nest);
+	}
+	for (int i = 0; !err && i < r->n; i++)
+		err = put_tup(msg, r->records ? FTVM_A_SESSION : FTVM_A_TUPLE, &r->t[i],
+			      r->records);
+	if (!err && r->top)
+		err = nla_put_u32(msg, r->top, 1);
+	if (err) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	return ftnl_call(&nl, msg, counts_cb, c);
+}
+
+/* The records staged for vm1, read by restaging the first one (a no-op). */
+static int64_t staged_now(void)
+{
+	const struct sess_req r = { .cmd = FTVM_CMD_SESSION_RESTORE, .vm = 1,
+				    .flags = FTVM_SNAP_F_STAGE, .records = true, .n = 1,
+				    .t = { TUP_UDP(7001, 40001) } };
+	struct counts c;
+
+	return sess_call(&r, &c) ? -1 : c.staged;
+}
+
+struct sess_case {
+	const char *desc;
+	struct sess_req req;
+	int err;
+	const char *msg;
+};
+
+#define ACT(...)	{ .cmd = FTVM_CMD_SESSION_ACTIVATE, .vm = 1, __VA_ARGS__ }
+#define DISC(...)	ACT(.flags = FTVM_SNAP_F_DISCARD, __VA_ARGS__)
+#define NUDGE(...)	{ .cmd = FTVM_CMD_SESSION_NUDGE, .vm = 1, __VA_ARGS__ }
+#define STAGE(...)	{ .cmd = FTVM_CMD_SESSION_RESTORE, .vm = 1, \
+			  .flags = FTVM_SNAP_F_STAGE, .records = true, __VA_ARGS__ }
+#define NAME(p, f, al, lp, rp, ...) \
+	{ .proto = p, .family = f, .laddr = { 198, 18, 9, 1 }, .raddr = { 198, 18, 9, 2 }, \
+	  .alen = al, .lport = lp, .rport = rp, __VA_ARGS__ }
+
+static const struct sess_case sess_cases[] = {
+	{ "stage the same session twice", STAGE(.n = 2,
+	  .t = { TUP_UDP(7002, 40002), TUP_UDP(7002, 40002) }), -EINVAL, "twice in one request" },
+	{ "activate a session not staged", ACT(.n = 2,
+	  .t = { TUP_UDP(7001, 40001), TUP_UDP(7009, 40009) }), -ENOENT, "no record staged" },
+	{ "discard a session not staged", DISC(.n = 2,
+	  .t = { TUP_UDP(7009, 40009), TUP_UDP(7001, 40001) }), -ENOENT, "no record staged" },
+	{ "activate a session named twice", ACT(.n = 2,
+	  .t = { TUP_UDP(7001, 40001), TUP_UDP(7001, 40001) }), -EINVAL, "named twice" },
+	{ "activate all with no UDP socket bound", ACT(.n = 0),
+	  -ECONNREFUSED, "no UDP socket bound" },
+	{ "activate one with no UDP socket bound", ACT(.n = 1, .t = { TUP_UDP(7002, 40002) }),
+	  -ECONNREFUSED, "no UDP socket bound" },
+	{ "a name with a format version", ACT(.n = 1,
+	  .t = { NAME(IPPROTO_UDP, AF_INET, 4, 7001, 40001, .extra = FTVM_A_SESS_VERSION) }),
+	  -EINVAL, "named by its 5-tuple only" },
+	{ "a name with TCP state", NUDGE(.n = 1,
+	  .t = { NAME(IPPROTO_TCP, AF_INET, 4, 7001, 40001, .extra = FTVM_A_SESS_TCP) }),
+	  -EINVAL, "named by its 5-tuple only" },
+	{ "a name without its client port", ACT(.n = 1,
+	  .t = { NAME(IPPROTO_UDP, AF_INET, 4, 7001, 40001, .omit = FTVM_A_SESS_RPORT) }),
+	  -EINVAL, "5-tuple is incomplete" },
+	{ "a name of another family", ACT(.n = 1,
+	  .t = { NAME(IPPROTO_UDP, 99, 4, 7001, 40001) }),
+	  -EAFNOSUPPORT, "address family must be" },
+	{ "a name of another protocol", NUDGE(.n = 1,
+	  .t = { NAME(IPPROTO_SCTP, AF_INET, 4, 7001, 40001) }),
+	  -EPROTONOSUPPORT, "protocol must be TCP or UDP" },
+	{ "a name with 16-byte addresses for AF_INET", ACT(.n = 1,
+	  .t = { NAME(IPPROTO_UDP, AF_INET, 16, 7001, 40001) }),
+	  -EINVAL, "address length does not match" },
+	{ "a TCP name with client port 0", NUDGE(.n = 1,
+	  .t = { NAME(IPPROTO_TCP, AF_INET, 4, 7001, 0) }),
+	  -EINVAL, "port 0 in a connection" },
+	{ "an activation with a service port", ACT(.snap_extra = FTVM_A_SNAP_PORT),
+	  -EINVAL, "not an activation parameter" },
+	{ "an activation with a record", ACT(.records = true, .n = 1,
+	  .t = { TUP_UDP(7001, 40001) }), -EINVAL, "restored or staged by session-restore" },
+	{ "an activation with the stage flag", ACT(.flags = FTVM_SNAP_F_STAGE),
+	  -EINVAL, "stage is a restore flag" },
+	{ "an activation with an unknown flag", ACT(.flags = 1u << 7),
+	  -EINVAL, "reserved bit" },
+	{ "a nudge naming nothing", NUDGE(.n = 0), -EINVAL, "name the sessions" },
+	{ "a nudge with snapshot parameters", NUDGE(.flags = FTVM_SNAP_F_STAGE, .n = 1,
+	  .t = { TUP_UDP(7001, 40001) }), -EINVAL, "a nudge takes the VM" },
+	{ "a nudge with a record", NUDGE(.records = true, .n = 1, .t = { TUP_UDP(7001, 40001) }),
+	  -EINVAL, "a nudge takes the VM" },
+	{ "a nudge with an unknown attribute", NUDGE(.top = FTVM_A_MAX + 1, .n = 1,
+	  .t = { TUP_UDP(7001, 40001) }), -EINVAL, "Unknown attribute type" },
+	{ "a nudge of a VM without a namespace", { .cmd = FTVM_CMD_SESSION_NUDGE, .vm = 2, .n = 1,
+	  .t = { TUP_UDP(7001, 40001) } }, -ENOENT, "no network namespace" },
+	{ "an activation of an unknown VM", { .cmd = FTVM_CMD_SESSION_ACTIVATE, .vm = 77 },
+	  -ENOENT, "no VM with this id" },
+};
+
+static void test_sessions(void)
+{
+	const struct sess_req two = STAGE(.n = 2, .t = { TUP_UDP(7001, 40001),
+							 TUP_UDP(7002, 40002) });
+	const struct sess_req nudge = NUDGE(.n = 2, .t = {
+		NAME(IPPROTO_TCP, AF_INET, 4, 7001, 40001), TUP_UDP(7001, 40001) });
+	const struct sess_req disc1 = DISC(.n = 1, .t = { TUP_UDP(7002, 40002) });
+	const struct sess_req disc_all = DISC(.n = 0);
+	char path[64];
+	struct counts c;
+	int err, fd;
+
+	/* vm1's namespace is this one. */
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", getpid());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	{
+		const struct attr set[] = { U32(FTVM_A_VM_ID, 1), { FTVM_A_VM_NETNS_FD, A_U32,
+					    (uint32_t)fd, NULL, 0 }, ATTR_END };
+
+		err = fd < 0 ? -errno : request(FTVM_CMD_VM_SET, set, false, NULL, 0, NULL, NULL);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (err)
+		ksft_exit_fail_msg("cannot give vm1 a namespace: %s\n", ftnl_strerror(&nl, err));
+
+	err = sess_call(&two, &c);
+	ksft_test_result(!err && c.count == 2 && c.staged == 2,
+			 "stage two UDP records (count %lld, staged %lld)\n",
+			 (long long)c.count, (long long)c.staged);
+	err = sess_call(&two, &c);
+	ksft_test_result(!err && c.count == 2 && c.staged == 2,
+			 "staging them again replaces them (count %lld, staged %lld)\n",
+			 (long long)c.count, (long long)c.staged);
+
+	for (size_t i = 0; i < ARRAY_SIZE(sess_cases); i++) {
+		const struct sess_case *sc = &sess_cases[i];
+		char msg[sizeof(nl.ext_msg)];
+		int64_t after;
+
+		err = sess_call(&sc->req, &c);
+		memcpy(msg, nl.ext_msg, sizeof(msg));
+		after = staged_now();
+		if (err == sc->err && strstr(msg, sc->msg) && after == 2) {
+			ksft_test_result_pass("rejects %s: \"%s\"\n", sc->desc, msg);
+		} else {
+			ksft_print_msg("%s: errno %d (want %d), extack \"%s\" (want \"%s\"), staged %lld (want 2)\n",
+				       sc->desc, err, sc->err, msg, sc->msg, (long long)after);
+			ksft_test_result_fail("rejects %s\n", sc->desc);
+		}
+	}
+
+	err = sess_call(&nudge, &c);
+	ksft_test_result(!err && c.count == 0,
+			 "a nudge of sessions without a connection nudges none (count %lld)\n",
+			 (long long)c.count);
+	err = sess_call(&disc1, &c);
+	ksft_test_result(!err && c.count == 1 && c.staged == 1 && staged_now() == 1,
+			 "a named discard drops that session only (count %lld, staged %lld)\n",
+			 (long long)c.count, (long long)c.staged);
+	err = sess_call(&disc_all, &c);
+	ksft_test_result(!err && c.count == 1 && c.staged == 0,
+			 "a discard naming none drops the rest (count %lld, staged %lld)\n",
+			 (long long)c.count, (long long)c.staged);
+}
+
 static void test_netns_teardown(void)
 {
 	long base = vm_objects_stable(), after;
@@ -760,11 +1020,12 @@ static void test_netns_teardown(void)
 int main(void)
 {
 	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(bad_cases) + 27);
+	ksft_set_plan(ARRAY_SIZE(bad_cases) + ARRAY_SIZE(sess_cases) + 32);
 	setup();
 	test_add_get_dump();
 	test_bad_requests();
 	test_set();
+	test_sessions();
 	test_events();
 	test_big_dump();
 	test_churn();
