@@ -1,0 +1,133 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The staged store, per session, and the nudge after the switch.
+# Topology: see lib.sh (client C, host H, VMs A and B).
+#
+#  - restage: sessions staged on B are staged again from a newer
+#    snapshot: the count of staged records stays N and the newer state is
+#    what activates (the kvstore clients check every byte and their
+#    state); half the sessions activated by name, the others stay staged;
+#    an activation naming an activated session is refused and changes
+#    nothing; the rest activate and every session goes on;
+#  - nudge: echo sessions whose echoes are unacknowledged in A's send
+#    queue are activated on B behind a fence (H drops what B sends, as
+#    ftvm_fence does until the switch), their first timers fire into it;
+#    then the switch, once their next timer is 2.5 s away or more.  With
+#    a nudge the clients get their echoes at once; without, only when the
+#    restored sockets' RTO fires, seconds later.
+source "$(dirname "$0")/lib.sh"
+
+N=${FTVM_STATE_SESSIONS:-20}
+NUDGE_N=4
+STALL_MIN_MS=1000	# without the nudge, the clients wait at least this (the control)
+
+restage() {
+	local out k=$((N / 2))
+	setup || return 1
+	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/a.log" & PIDS+=($!)
+	ip netns exec "$B" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/b.log" & PIDS+=($!)
+	wait_listen "$A" $PORT && wait_listen "$B" $PORT || { echo "no service"; return 1; }
+	client kv "$N" && cmd "round 2" || return 1
+	out=$(state dump 1 $PORT out "$WORK/old") && [[ $out == "records $N "* ]] || { echo "dump: $out"; return 1; }
+	out=$(state restore 2 "$WORK/old" stage staged) && [[ $out == "count $N staged $N" ]] ||
+		{ echo "stage: $out"; return 1; }
+	# The sessions move on; the staged records are now stale.
+	cmd "round 3" || return 1
+	out=$(state dump 1 $PORT out "$WORK/new") && [[ $out == "records $N "* ]] || { echo "dump: $out"; return 1; }
+	out=$(state restore 2 "$WORK/new" stage batch 7 staged) && [[ $out == "count $N staged $N" ]] ||
+		{ echo "restage: '$out', expected 'count $N staged $N'"; return 1; }
+	fail_over || return 1
+	out=$(state activate 2 from "$WORK/new" records 0-$((k - 1)) staged) &&
+		[[ $out == "count $k staged $((N - k))" ]] || { echo "activate named: $out"; return 1; }
+	(($(count_estab "$B" $PORT) == k)) || { echo "B has $(count_estab "$B" $PORT) sessions, expected $k"; return 1; }
+	# A session still staged and one already live: refused, as a whole.
+	out=$(state activate 2 from "$WORK/new" records $k-$k records 0-0 2>&1) && { echo "activated: $out"; return 1; }
+	[[ $out == *"no record staged for this session"* ]] || { echo "bad name: $out"; return 1; }
+	(($(count_estab "$B" $PORT) == k)) || { echo "the refused activation changed B"; return 1; }
+	out=$(state activate 2 staged) && [[ $out == "count $((N - k)) staged 0" ]] ||
+		{ echo "activate the rest: $out"; return 1; }
+	steer_b
+	cmd "round 5" || return 1
+	grep -q "resumed $N\$" "$WORK/b.log" || { echo "B resumed $(grep -c resumed "$WORK/b.log") of $N"; return 1; }
+	client_quit
+}
+
+# min_timer_ms NS: the shortest retransmission timer left among the
+# service's connections in NS, in ms (-1 when one has none).
+min_timer_ms() {
+	ip netns exec "$1" ss -Htno state established "sport = :$PORT" | awk '
+		BEGIN { min = -1 }
+		{
+			if (!match($0, /timer:\(on,[0-9.]+(ms|sec|min)/)) { print -1; none = 1; exit }
+			v = substr($0, RSTART + 10, RLENGTH - 10)
+			ms = v ~ /ms$/ ? v + 0 : v ~ /sec$/ ? v * 1000 : v * 60000
+			if (min < 0 || ms < min) min = ms
+		}
+		END { if (!none) print int(min) }'
+}
+
+# stall NUDGE: prints, on fd 3, the ms the clients waited for their
+# echoes after the switch and the ms the restored connections' next
+# timer had left at the switch.
+stall() {
+	local nudge=$1 out t i ms left
+	setup || return 1
+	ip netns exec "$A" "$EX/echo" tcp $PORT >/dev/null 2>&1 & PIDS+=($!)
+	ip netns exec "$B" "$EX/echo" tcp $PORT >/dev/null 2>&1 & PIDS+=($!)
+	wait_listen "$A" $PORT && wait_listen "$B" $PORT || return 1
+	client echo $NUDGE_N && cmd "round 1" || return 1
+	# A's echoes never reach the clients: unacknowledged in its send queue.
+	ip -n "$H" route add blackhole 198.18.0.2/32 table 100
+	ip -n "$H" rule add iif hA lookup 100
+	cmd "send 1000" && wait_queues "$A" 0 $((NUDGE_N * 1000)) || return 1
+	out=$(state dump 1 $PORT out "$WORK/recs") && [[ $out == "records $NUDGE_N "* ]] || { echo "dump: $out"; return 1; }
+	fail_over || return 1
+	# The fence: nothing B sends reaches the clients until the switch.
+	ip -n "$H" rule add iif hB lookup 100
+	out=$(state restore 2 "$WORK/recs" stage) && out=$(state activate 2) &&
+		[[ $out == "count $NUDGE_N" ]] || { echo "activate: $out"; return 1; }
+	# The window probes and the first timers go into the fence; switch
+	# when every restored connection's next timer is at least 2.5 s away
+	# (after the tail-loss probe, the RTO: 3 s without an RTT sample).
+	for ((i = 0; i < 600; i++)); do
+		t=$(min_timer_ms "$B")
+		((t >= 2500)) && break
+		sleep 0.05
+	done
+	((t >= 2500)) || { echo "B's timers: $t ms"; nB ss -tnoi; return 1; }
+	left=$t
+	ip -n "$H" rule del iif hB lookup 100
+	steer_b
+	t=$(date +%s%N)
+	if ((nudge)); then
+		out=$(state nudge 2 "$WORK/recs") && [[ $out == "count $NUDGE_N" ]] || { echo "nudge: $out"; return 1; }
+	fi
+	cmd drain || return 1
+	ms=$((($(date +%s%N) - t) / 1000000))
+	echo "$ms $left" >&3
+	cmd "round 1" && client_quit
+}
+
+MS=/tmp/ftvm-nudge-$$
+nudge() {
+	local with left without left0
+	stall 1 3>"$MS.1" || return 1
+	cleanup; trap - EXIT
+	stall 0 3>"$MS.0" || return 1
+	read -r with left <"$MS.1"
+	read -r without left0 <"$MS.0"
+	echo "clients resumed $with ms after the switch with the nudge (RTO $left ms away)," \
+	     "$without ms without (RTO $left0 ms away)" >"$MS"
+	# Well before the RTO: in less than half the time it had left.
+	((2 * with <= left)) || { echo "with the nudge: $with ms, the RTO was $left ms away"; return 1; }
+	((without >= STALL_MIN_MS)) || { echo "without the nudge: $without ms: the clients did not stall"; return 1; }
+}
+
+ktap_begin 2
+ktap_check "restage replaces ($N sessions), named activation leaves the rest staged, a bad name changes nothing" restage
+cleanup; trap - EXIT
+ktap_check "nudge after the switch: clients resume at once, not at the RTO" nudge
+[[ -s $MS ]] && ktap_diag "$(<"$MS")"
+rm -f "$MS" "$MS".[01]
+ktap_end
