@@ -12,6 +12,15 @@
  *   send L      (echo) send L more bytes on every session, read nothing
  *   drain       (echo) read until everything sent came back
  *   shut K      half-close the first K sessions (they then sit out)
+ *   run MS      (kv, udp) traffic for MS milliseconds, every session on
+ *               its own: one request outstanding, the next sent as soon
+ *               as the reply came; answered "ok run MS replies R lost L
+ *               gap_ms G stall_ms P50 P99 MAX" (below)
+ *   churn MS    (kv) for MS milliseconds, open a new connection, one
+ *               request, check a fresh state, close, again; answered
+ *               "ok churn MS opened N"
+ *   lenient     from now on a session that fails in "run" is counted as
+ *               lost (and closed) instead of failing the client
  *   quit
  *
  * kv: requests "ADD n"; each reply must carry the count and sum of all
@@ -19,10 +28,20 @@
  * every byte it received and sent, which must equal the client's own.
  * echo: every byte must come back once, in order.  udp: one datagram
  * per round on each of N connected UDP sockets, echoed.
+ *
+ * Stall ("run"): per session, the longest gap between two consecutive
+ * replies minus its normal gap (the mean of its other gaps); a failover
+ * during the run shows as the stall of every session it moved.  G is the
+ * median normal gap; P50, P99 and MAX are over the sessions.  With
+ * SESSCLIENT_STALLS=FILE in the environment, each "run" also writes one
+ * line per session to FILE: "PORT STALL_US GAP_US REPLIES LOST" (PORT:
+ * its local port), so that a caller can pick the sessions a failover
+ * moved.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +49,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 
 struct sess {
 	int fd;
@@ -38,11 +59,24 @@ struct sess {
 	uint32_t tx, rx;	/* FNV-1a of the bytes each way */
 	uint64_t sent, got;	/* echo: bytes */
 	uint32_t seed;		/* echo: the byte stream is a function of the offset */
+	/* run */
+	uint64_t pending;	/* kv: the request's value; udp: its number */
+	char req[64];
+	int reqlen;
+	char in[256];		/* kv: a reply line being read */
+	int inlen;
+	bool dead;
+	uint64_t sent_ns, first_ns, last_ns, max_gap_ns;
+	uint64_t replies;
+	uint16_t port;		/* local, for SESSCLIENT_STALLS */
 };
 
 enum { KV, ECHO, UDP } mode;
 static struct sess *ss;
 static int nsess;
+static bool lenient;
+static struct sockaddr_storage sa;
+static socklen_t salen;
 
 static uint32_t fnv(uint32_t h, const void *p, size_t n)
 {
@@ -182,11 +216,305 @@ static void udp_round(void)
 	}
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* A session fails during "run": the client fails, or under lenient the
+ * session is counted lost. */
+static void run_lose(int ep, int i, const char *why)
+{
+	if (!lenient)
+		fail(i, "%s", why);
+	fprintf(stderr, "sessclient: session %d lost: %s\n", i, why);
+	epoll_ctl(ep, EPOLL_CTL_DEL, ss[i].fd, NULL);
+	close(ss[i].fd);
+	ss[i].dead = true;
+}
+
+static void run_send(int ep, int i)
+{
+	struct sess *s = &ss[i];
+
+	if (mode == KV) {
+		s->pending = random() % 1000;
+		s->reqlen = snprintf(s->req, sizeof(s->req), "ADD %" PRIu64 "\n",
+				     s->pending);
+	} else {
+		s->pending = s->count;
+		s->reqlen = snprintf(s->req, sizeof(s->req), "%d %" PRIu64,
+				     i, s->pending);
+	}
+	s->sent_ns = now_ns();
+	if (send(s->fd, s->req, s->reqlen, MSG_NOSIGNAL | MSG_DONTWAIT) != s->reqlen &&
+	    mode == KV) {
+		run_lose(ep, i, "write failed");
+		return;
+	}
+	if (mode == KV) {
+		s->tx = fnv(s->tx, s->req, s->reqlen);
+		s->count++;
+		s->sum += s->pending;
+	}
+}
+
+static void run_reply(struct sess *s, uint64_t t)
+{
+	if (s->replies) {
+		if (t - s->last_ns > s->max_gap_ns)
+			s->max_gap_ns = t - s->last_ns;
+	} else {
+		s->first_ns = t;
+	}
+	s->last_ns = t;
+	s->replies++;
+}
+
+/* Input on session @i: 1 when its request was answered, 0 not yet, -1 lost. */
+static int run_input(int ep, int i)
+{
+	struct sess *s = &ss[i];
+	char got[64];
+	ssize_t r;
+
+	if (mode == UDP) {
+		r = recv(s->fd, got, sizeof(got), MSG_DONTWAIT);
+		if (r < 0)
+			return 0;	/* ICMP errors while the path switches */
+		/* Duplicates of earlier requests (resent) are ignored. */
+		if (r != s->reqlen || memcmp(got, s->req, r))
+			return 0;
+		s->count++;
+		return 1;
+	}
+	for (;;) {
+		uint64_t count, sum;
+		unsigned int rx, tx;
+		char *nl;
+
+		r = recv(s->fd, s->in + s->inlen, sizeof(s->in) - 1 - s->inlen,
+			 MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN)) {
+			run_lose(ep, i, r ? strerror(errno) : "connection closed");
+			return -1;
+		}
+		if (r < 0)
+			return 0;
+		s->inlen += r;
+		s->in[s->inlen] = 0;
+		nl = strchr(s->in, '\n');
+		if (!nl) {
+			if (s->inlen == sizeof(s->in) - 1) {
+				run_lose(ep, i, "reply too long");
+				return -1;
+			}
+			continue;
+		}
+		if ((size_t)(nl + 1 - s->in) != (size_t)s->inlen) {
+			run_lose(ep, i, "more than one reply");
+			return -1;
+		}
+		if (sscanf(s->in, "%" SCNu64 " %" SCNu64 " %x %x", &count, &sum,
+			   &rx, &tx) != 4) {
+			run_lose(ep, i, "bad reply");
+			return -1;
+		}
+		if (count != s->count || sum != s->sum) {
+			run_lose(ep, i, "application state lost");
+			return -1;
+		}
+		if (rx != s->tx || tx != s->rx) {
+			run_lose(ep, i, "bytes lost or duplicated");
+			return -1;
+		}
+		s->rx = fnv(s->rx, s->in, s->inlen);
+		s->inlen = 0;
+		return 1;
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const uint64_t *v, int n, int p)
+{
+	if (!n)
+		return 0;
+	return v[(n - 1) * p / 100] / 1e6;
+}
+
+/*
+ * "run MS": every live session one request at a time until MS have
+ * passed, then until every outstanding request is answered.  A TCP
+ * session silent for 60 s is lost; a UDP request unanswered for 100 ms
+ * is sent again (datagrams in flight at a failover are lost).
+ */
+static void run(long ms, char *res, size_t reslen)
+{
+	uint64_t t0 = now_ns(), end = t0 + (uint64_t)ms * 1000000ull;
+	uint64_t *stall = calloc(nsess ? nsess : 1, sizeof(*stall));
+	uint64_t *gap = calloc(nsess ? nsess : 1, sizeof(*gap));
+	struct epoll_event ev, evs[256];
+	int ep = epoll_create1(0), i, live = 0, lost = 0, n, k;
+	bool *waiting = calloc(nsess ? nsess : 1, sizeof(*waiting));
+	uint64_t replies = 0;
+	FILE *out;
+
+	if (ep < 0 || !stall || !gap || !waiting)
+		fail(0, "%s", "out of memory");
+	for (i = 0; i < nsess; i++) {
+		struct sess *s = &ss[i];
+
+		s->replies = s->max_gap_ns = 0;
+		s->inlen = 0;
+		if (s->dead)
+			continue;
+		ev.events = EPOLLIN;
+		ev.data.u32 = i;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev))
+			fail(i, "epoll: %s", strerror(errno));
+		run_send(ep, i);
+		if (!s->dead) {
+			waiting[i] = true;
+			live++;
+		}
+	}
+	while (live) {
+		uint64_t t;
+
+		n = epoll_wait(ep, evs, 256, mode == UDP ? 10 : 100);
+		t = now_ns();
+		for (k = 0; k < n; k++) {
+			i = evs[k].data.u32;
+			if (!waiting[i])
+				continue;
+			switch (run_input(ep, i)) {
+			case 1:
+				run_reply(&ss[i], t);
+				replies++;
+				if (t < end) {
+					run_send(ep, i);
+					if (!ss[i].dead)
+						break;
+				}
+				/* fall through */
+			case -1:
+				waiting[i] = false;
+				live--;
+				break;
+			}
+		}
+		t = now_ns();	/* not before any send above */
+		for (i = 0; i < nsess; i++) {
+			struct sess *s = &ss[i];
+
+			if (!waiting[i])
+				continue;
+			if (mode == UDP && t > s->sent_ns + 100000000ull) {
+				if (t > (s->replies ? s->last_ns : t0) + 60000000000ull) {
+					run_lose(ep, i, "no echo for 60 s");
+					waiting[i] = false;
+					live--;
+					continue;
+				}
+				send(s->fd, s->req, s->reqlen, MSG_DONTWAIT);
+				s->sent_ns = t;
+			} else if (mode == KV && t > s->sent_ns + 60000000000ull) {
+				run_lose(ep, i, "no reply for 60 s");
+				waiting[i] = false;
+				live--;
+			}
+		}
+	}
+	close(ep);
+	out = getenv("SESSCLIENT_STALLS") ? fopen(getenv("SESSCLIENT_STALLS"), "w") : NULL;
+	for (i = 0, k = 0; i < nsess; i++) {
+		struct sess *s = &ss[i];
+		uint64_t normal = 0, st = 0;
+
+		if (s->dead)
+			lost++;
+		if (!s->dead && s->replies >= 3) {
+			normal = (s->last_ns - s->first_ns - s->max_gap_ns) /
+				 (s->replies - 2);
+			st = s->max_gap_ns > normal ? s->max_gap_ns - normal : 0;
+			gap[k] = normal;
+			stall[k++] = st;
+		}
+		if (out)
+			fprintf(out, "%u %" PRIu64 " %" PRIu64 " %" PRIu64 " %d\n",
+				s->port, st / 1000, normal / 1000, s->replies, s->dead);
+	}
+	if (out)
+		fclose(out);
+	qsort(stall, k, sizeof(*stall), cmp_u64);
+	qsort(gap, k, sizeof(*gap), cmp_u64);
+	snprintf(res, reslen, "replies %" PRIu64 " lost %d gap_ms %.3f stall_ms %.3f %.3f %.3f",
+		 replies, lost, pct(gap, k, 50), pct(stall, k, 50),
+		 pct(stall, k, 99), pct(stall, k, 100));
+	free(stall);
+	free(gap);
+	free(waiting);
+}
+
+/* "churn MS": short connections, each with a state of its own. */
+static long churn(long ms)
+{
+	uint64_t end = now_ns() + (uint64_t)ms * 1000000ull;
+	long opened = 0;
+
+	do {
+		struct sess c = { .tx = 2166136261u, .rx = 2166136261u };
+		uint64_t count, sum, v = random() % 1000;
+		unsigned int rx, tx;
+		struct pollfd p;
+		char buf[64], line[128];
+		int k, len = 0;
+
+		c.fd = socket(sa.ss_family, SOCK_STREAM, 0);
+		if (c.fd < 0 || connect(c.fd, (struct sockaddr *)&sa, salen))
+			fail(-1, "churn connect: %s", strerror(errno));
+		k = snprintf(buf, sizeof(buf), "ADD %" PRIu64 "\n", v);
+		if (send(c.fd, buf, k, MSG_NOSIGNAL) != k)
+			fail(-1, "churn write: %s", strerror(errno));
+		c.tx = fnv(c.tx, buf, k);
+		while (!len || line[len - 1] != '\n') {
+			ssize_t r;
+
+			p.fd = c.fd;
+			p.events = POLLIN;
+			if (poll(&p, 1, 60000) != 1)
+				fail(-1, "%s", "churn: timeout");
+			r = recv(c.fd, line + len, sizeof(line) - 1 - len, 0);
+			if (r <= 0)
+				fail(-1, "churn read: %s", r ? strerror(errno) : "closed");
+			len += r;
+			if (len == sizeof(line) - 1)
+				fail(-1, "%s", "churn: reply too long");
+		}
+		line[len] = 0;
+		if (sscanf(line, "%" SCNu64 " %" SCNu64 " %x %x", &count, &sum, &rx, &tx) != 4 ||
+		    count != 1 || sum != v || rx != c.tx || tx != c.rx)
+			fail(-1, "churn: not a fresh state: %s", line);
+		close(c.fd);
+		opened++;
+	} while (now_ns() < end);
+	return opened;
+}
+
 int main(int argc, char **argv)
 {
-	struct sockaddr_storage sa = { 0 };
-	socklen_t salen;
-	char cmd[128];
+	char cmd[128], res[256];
+	struct sockaddr_storage me;
+	socklen_t me_len;
 	int i;
 
 	if (argc != 5) {
@@ -213,6 +541,9 @@ int main(int argc, char **argv)
 			fail(i, "connect: %s", strerror(errno));
 		ss[i].tx = ss[i].rx = 2166136261u;
 		ss[i].seed = random();
+		me_len = sizeof(me);
+		if (!getsockname(ss[i].fd, (struct sockaddr *)&me, &me_len))
+			ss[i].port = ntohs(((struct sockaddr_in *)&me)->sin_port);
 	}
 	printf("ok connected %d\n", nsess);
 	fflush(stdout);
@@ -235,6 +566,17 @@ int main(int argc, char **argv)
 				shutdown(ss[i].fd, SHUT_WR);
 			ss += arg;
 			nsess -= arg;
+		} else if (!strcmp(word, "run") && mode != ECHO) {
+			run(arg, res, sizeof(res));
+			printf("ok run %ld %s\n", arg, res);
+			fflush(stdout);
+			continue;
+		} else if (!strcmp(word, "churn") && mode == KV) {
+			printf("ok churn %ld opened %ld\n", arg, churn(arg));
+			fflush(stdout);
+			continue;
+		} else if (!strcmp(word, "lenient")) {
+			lenient = true;
 		} else if (!strcmp(word, "quit")) {
 			break;
 		} else {
