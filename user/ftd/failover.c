@@ -119,6 +119,8 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 		p->backup = nb;
 	}
 	done = monotonic_ns();
+	/* Every packet of the moved sessions now reaches its new primary. */
+	repl_nudge();
 	if (!was_failed) {
 		ftd.failovers++;
 		memset(&ftd.last, 0, sizeof(ftd.last));

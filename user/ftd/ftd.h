@@ -257,6 +257,8 @@ void repl_stop(void);
  * @x's sessions and make it live on each one's backup.
  */
 void repl_failover(uint32_t x);
+/* After the switch (lock held): the sessions made live resume at once. */
+void repl_nudge(void);
 /* Is @s's state staged on its current backup (or not replicated)? */
 bool repl_session_staged(const struct ftd_session *s, uint32_t backup);
 void repl_kick(void);

@@ -610,6 +610,69 @@ static long activate(uint32_t vm, struct rrec **v, size_t n)
 	return ok;
 }
 
+/*
+ * Sessions repl_failover() made live, per backup, to nudge once the
+ * data path points at them (repl_nudge()): their restore's own window
+ * probe went out while the backup was still fenced for them.
+ */
+static struct nudge {
+	uint32_t vm;
+	size_t n;
+	struct ftvm_tuple *t;
+} nudges[FTVM_VM_ID_MAX + 1];
+static size_t nnudges;
+
+static void nudge_later(uint32_t vm, struct rrec **v, size_t n)
+{
+	struct ftvm_tuple *t;
+	size_t k = 0;
+
+	if (!n || nnudges == FTVM_VM_ID_MAX + 1)
+		return;
+	t = calloc(n, sizeof(*t));
+	if (!t)
+		return;		/* the clients resume on their own timers */
+	for (size_t i = 0; i < n; i++)
+		if (!ftvm_rec_tuple((const struct nlattr *)v[i]->attrs, &t[k]))
+			k++;
+	nudges[nnudges++] = (struct nudge){ .vm = vm, .n = k, .t = t };
+}
+
+/* One request per this many sessions (the kernel's receive buffer). */
+#define NUDGE_BATCH	8192
+
+void repl_nudge(void)
+{
+	uint64_t t0 = monotonic_ns();
+	uint32_t total = 0;
+
+	pthread_mutex_lock(&repl.lock);
+	for (size_t i = 0; i < nnudges; i++) {
+		struct nudge *u = &nudges[i];
+
+		for (size_t off = 0; off < u->n; off += NUDGE_BATCH) {
+			size_t n = u->n - off < NUDGE_BATCH ? u->n - off :
+							      NUDGE_BATCH;
+			uint32_t count = 0;
+			int err;
+
+			err = ftvm_sess_nudge(&repl.nl, u->vm, u->t + off, n,
+					      &count);
+			if (err)
+				ftd_log(LOG_WARN, "failover: nudging sessions on vm %s: %s",
+					ftd.cfg.vms[u->vm].name, repl.nl.err[0] ?
+					repl.nl.err : strerror(-err));
+			total += count;
+		}
+		free(u->t);
+	}
+	nnudges = 0;
+	pthread_mutex_unlock(&repl.lock);
+	if (total)
+		ftd_log(LOG_INFO, "failover: %u connections nudged in %llu us",
+			total, (unsigned long long)((monotonic_ns() - t0) / 1000));
+}
+
 void repl_failover(uint32_t x)
 {
 	bool seen[FTVM_VM_ID_MAX + 1] = {};
@@ -641,6 +704,7 @@ void repl_failover(uint32_t x)
 		discard(p->backup);
 		repl.dirty[p->backup] = true;
 		ok = activate(p->backup, v, n);
+		nudge_later(p->backup, v, n);
 		for (size_t i = 0; i < n; i++) {
 			v[i]->primary = p->backup;
 			v[i]->staged_on = 0;
