@@ -73,22 +73,6 @@ echo_failover() {
 	cmd drain && cmd "round 3" && client_quit
 }
 
-# udp_failover: a UDP echo service, N client sockets.
-udp_failover() {
-	local out
-	setup || return 1
-	ip netns exec "$A" "$EX/echo" udp $PORT >/dev/null 2>&1 & PIDS+=($!)
-	ip netns exec "$B" "$EX/echo" udp $PORT >/dev/null 2>&1 & PIDS+=($!)
-	wait_listen "$A" $PORT udp && wait_listen "$B" $PORT udp || return 1
-	client udp "$N" && cmd "round 2" || return 1
-	out=$(state dump 1 $PORT proto udp out "$WORK/recs") && [[ $out == "records 1 "* ]] ||
-		{ echo "snapshot: $out"; return 1; }
-	fail_over || return 1
-	out=$(state restore 2 "$WORK/recs") && [[ $out == "count 1" ]] || { echo "restore: $out"; return 1; }
-	steer_b
-	cmd "round 2" && client_quit
-}
-
 ktap_begin 4
 ktap_check "libftvm kvstore: $N sessions fail over A -> B, state and bytes intact" kv_failover 0
 cleanup; trap - EXIT
@@ -96,5 +80,5 @@ ktap_check "libftvm kvstore: staged restore, then activation" kv_failover 1
 cleanup; trap - EXIT
 ktap_check "unmodified echo: $N sessions with receive and send queues fail over" echo_failover
 cleanup; trap - EXIT
-ktap_check "UDP echo: binding restored, $N client sockets go on" udp_failover
+ktap_check "UDP echo: binding restored, $N client sockets go on" udp_failover setup steer_b
 ktap_end

@@ -72,24 +72,9 @@ kv6_failover() {
 	client_quit
 }
 
-udp6_failover() {
-	local out
-	setup6 || return 1
-	ip netns exec "$A" "$EX/echo" udp $PORT >/dev/null 2>&1 & PIDS+=($!)
-	ip netns exec "$B" "$EX/echo" udp $PORT >/dev/null 2>&1 & PIDS+=($!)
-	wait_listen "$A" $PORT udp && wait_listen "$B" $PORT udp || return 1
-	client udp "$N" && cmd "round 2" || return 1
-	out=$(state dump 1 $PORT proto udp out "$WORK/recs") && [[ $out == "records 1 "* ]] ||
-		{ echo "snapshot: $out"; return 1; }
-	fail_over || return 1
-	out=$(state restore 2 "$WORK/recs") && [[ $out == "count 1" ]] || { echo "restore: $out"; return 1; }
-	steer_b6
-	cmd "round 2" && client_quit
-}
-
 ktap_begin 2
 ktap_check "IPv6 only: libftvm kvstore, $N sessions staged on B, activated, state and bytes intact" \
 	kv6_failover
 cleanup; trap - EXIT
-ktap_check "IPv6 only: UDP echo binding restored, $N client sockets go on" udp6_failover
+ktap_check "IPv6 only: UDP echo binding restored, $N client sockets go on" udp_failover setup6 steer_b6
 ktap_end

@@ -129,3 +129,22 @@ fail_over() {
 steer_b() {
 	ip -n "$H" route replace $SVC/32 via 198.18.3.2
 }
+
+# udp_failover SETUP STEER: a UDP echo service in A and B, N client
+# sockets; the binding is snapshotted in A, restored in B after A's
+# device goes, and every client socket goes on.  SETUP builds the
+# topology, STEER routes the service to B.
+udp_failover() {
+	local out
+	"$1" || return 1
+	ip netns exec "$A" "$EX/echo" udp $PORT >/dev/null 2>&1 & PIDS+=($!)
+	ip netns exec "$B" "$EX/echo" udp $PORT >/dev/null 2>&1 & PIDS+=($!)
+	wait_listen "$A" $PORT udp && wait_listen "$B" $PORT udp || return 1
+	client udp "$N" && cmd "round 2" || return 1
+	out=$(state dump 1 $PORT proto udp out "$WORK/recs") && [[ $out == "records 1 "* ]] ||
+		{ echo "snapshot: $out"; return 1; }
+	fail_over || return 1
+	out=$(state restore 2 "$WORK/recs") && [[ $out == "count 1" ]] || { echo "restore: $out"; return 1; }
+	"$2"
+	cmd "round 2" && client_quit
+}
