@@ -64,6 +64,7 @@ static struct {
 	uint64_t since[FTVM_VM_ID_MAX + 1][FTVM_MAX_SERVICES];
 	uint64_t rounds[FTVM_VM_ID_MAX + 1][FTVM_MAX_SERVICES];
 	uint64_t due[FTVM_MAX_SERVICES];
+	uint64_t restages[FTVM_VM_ID_MAX + 1];	/* per backup, for full ones */
 	bool dirty[FTVM_VM_ID_MAX + 1];	/* backups to stage again */
 	bool nsless[FTVM_VM_ID_MAX + 1];	/* said once: no namespace */
 } repl = {
@@ -421,27 +422,66 @@ static void mark(struct rrec **v, size_t n, uint32_t vm, uint64_t now)
 	urcu_memb_read_unlock();
 }
 
-/* Replace what @vm holds staged by the records of its sessions. */
+/* Every record staged on @vm is gone from it (a complete discard). */
+static void unstaged(uint32_t vm)
+{
+	urcu_memb_read_lock();
+	for (unsigned int b = 0; b < REPL_BUCKETS; b++)
+		for (struct rrec *r = repl.tab[b]; r; r = r->next) {
+			struct ftd_session *s;
+
+			if (r->staged_on != vm)
+				continue;
+			r->staged_on = 0;
+			s = session_lookup(&r->flow);
+			if (s)
+				uatomic_cmpxchg(&s->staged_on, vm, 0);
+		}
+	urcu_memb_read_unlock();
+}
+
+/*
+ * Bring what @vm holds staged up to date with the records of its
+ * sessions.  Staging a record replaces the one staged for the same
+ * session, so only records not yet staged there (new, changed, moved to
+ * @vm) are sent.  Records staged there and no longer its (closed
+ * sessions, sessions whose backup moved) stay until every
+ * REPL_FULL_EVERY-th restage of @vm, which discards everything and
+ * stages its records again.
+ */
 static int restage(uint32_t vm, uint64_t as_of)
 {
+	bool full = !(repl.restages[vm]++ % REPL_FULL_EVERY);
+	size_t n, k = 0, i = 0;
 	struct rrec **v;
-	size_t n = collect(vm, 0, &v), i = 0;
-	int err = discard(vm);
+	int err = 0;
 
-	while (!err && i < n) {
+	if (full) {
+		err = discard(vm);
+		if (!err)
+			unstaged(vm);
+	}
+	n = collect(vm, 0, &v);
+	for (size_t j = 0; j < n; j++)
+		if (v[j]->staged_on != vm)
+			v[k++] = v[j];
+	while (!err && i < k) {
 		size_t j = i, bytes = 0;
 
-		while (j < n && (j == i || bytes + v[j]->len <= REPL_STAGE_BATCH))
+		while (j < k && (j == i || bytes + v[j]->len <= REPL_STAGE_BATCH))
 			bytes += v[j++]->len;
 		err = send_recs(vm, v + i, j - i, true);
 		if (!err)
 			mark(v + i, j - i, vm, as_of);
 		i = j;
 	}
-	if (err)
+	if (err) {
 		ftd_log(LOG_WARN, "replication: staging on vm %s: %s%s%s",
 			ftd.cfg.vms[vm].name, strerror(-err),
 			repl.nl.err[0] ? ": " : "", repl.nl.err);
+		/* Start over from a clean slate next time. */
+		repl.restages[vm] = 0;
+	}
 	free(v);
 	return err;
 }
@@ -701,7 +741,9 @@ void repl_failover(uint32_t x)
 		seen[p->backup] = true;
 		n = collect(p->backup, x, &v);
 		/* Its other staged records (other primaries) are staged again later. */
-		discard(p->backup);
+		if (!discard(p->backup))
+			unstaged(p->backup);
+		repl.restages[p->backup] = 0;
 		repl.dirty[p->backup] = true;
 		ok = activate(p->backup, v, n);
 		nudge_later(p->backup, v, n);
