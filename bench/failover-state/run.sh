@@ -1,0 +1,266 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Stateful failover through ftd, as a client sees it, and how fast ftd
+# replicates (Documentation/replication.rst).  In the qemu guest with
+# ftvm.ko, ftd with XDP steering, VMs running kvstore (libftvm) and a UDP
+# echo, clients in a namespace of their own (selftests/state/ftd-failover.sh
+# draws the same topology):
+#
+#   BENCH failover_sessions_lost N    sessions (TCP and UDP) that did not
+#                                     go on after their primary's device
+#                                     was deleted mid-traffic (expected 0)
+#   BENCH failover_sessions_total N   sessions running (TCP + UDP)
+#   BENCH failover_stall_{p50,p99,max}_ms X
+#                                     over the TCP sessions of the failed
+#                                     VM: the longest gap between two
+#                                     replies in a session's stream
+#                                     ("sessclient run": one request
+#                                     outstanding, the next at once)
+#                                     minus its normal gap
+#   BENCH replication_hz_1k X         per-session replication rate ftd
+#   BENCH replication_hz_10k X        achieves with the service interval at
+#                                     its minimum (1 ms), every session
+#                                     sending: 1000 / (2 x mean
+#                                     replicated_ms_ago) over many samples
+#   BENCH guest_slowdown R            one CPU-bound loop timed in the
+#                                     guest over the same loop on the host,
+#                                     this run: scales the guest figures
+#
+# From the host it times the loop, then runs itself in the guest
+# (selftests/vm-run.sh --cmd).  FTVM_BENCH_FO_SESSIONS (TCP, default
+# 300), FTVM_BENCH_FO_UDP (default 100), FTVM_BENCH_REPL (session counts
+# for the replication rate, default "1000 10000").
+set -u
+TOP=${FTVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+SELF=$TOP/bench/failover-state/run.sh
+NT=${FTVM_BENCH_FO_SESSIONS:-300}
+NU=${FTVM_BENCH_FO_UDP:-100}
+REPL=${FTVM_BENCH_REPL:-1000 10000}
+
+# The loop: best of three, in ns.
+cpu_loop() {
+	local best= t0 t1 i
+	for i in 1 2 3; do
+		t0=$(date +%s%N)
+		awk 'BEGIN { for (i = 0; i < 3000000; i++) s += i % 7; exit s < 0 }'
+		t1=$(date +%s%N)
+		[[ -z $best ]] || ((t1 - t0 < best)) && best=$((t1 - t0))
+	done
+	echo "$best"
+}
+
+if ! grep -qs '^ftvm ' /proc/modules; then
+	if [[ -z ${FTVM_IN_GUEST:-} ]]; then
+		host_ns=$(cpu_loop)
+		echo "# bench/failover-state: host loop $((host_ns / 1000000)) ms; running in the guest"
+		exec "$TOP/selftests/vm-run.sh" --cmd \
+			"FTVM_HOST_LOOP_NS=$host_ns FTVM_BENCH_FO_SESSIONS=$NT FTVM_BENCH_FO_UDP=$NU FTVM_BENCH_REPL='$REPL' $SELF"
+	fi
+	echo "# bench/failover-state: ftvm.ko is not loaded"
+	exit 4
+fi
+
+FTCTL=$TOP/user/ftctl/ftctl
+FTD=$TOP/user/ftd/ftd
+EX=$TOP/user/examples
+VIP=198.19.0.10
+P=ftvm-bfs-$$
+HOST=$P-host CLI=$P-cli
+PIN=/sys/fs/bpf/ftvm-bfs-$$
+TMP=$(mktemp -d /tmp/ftvm-bfs.XXXXXX)
+export FTD_SOCKET=$TMP/ftd.sock
+ftd_pid=
+ulimit -n 65536
+trap '' PIPE		# a client that died must not end the benchmark
+
+# shellcheck source=../../selftests/lib/wait.sh
+. "$TOP/selftests/lib/wait.sh"
+H() { nsenter --net=/run/netns/$HOST "$@"; }
+C() { ip netns exec $CLI "$@"; }
+V() { local n=$1; shift; ip netns exec $P-vm$n "$@"; }
+F() { H "$FTCTL" "$@"; }
+
+teardown() {
+	local pid ns
+	[[ -n $ftd_pid ]] && kill "$ftd_pid" 2>/dev/null
+	for ns in $CLI $P-vm{1..3} $HOST; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid"; done
+	done
+	wait 2>/dev/null
+	for ns in $HOST $CLI $P-vm{1..3}; do ip netns del "$ns" 2>/dev/null; done
+	rm -rf "$PIN"
+	ftd_pid=
+}
+trap 'teardown; rm -rf "$TMP"' EXIT
+
+# topology VMS INTERVAL_MS: the host, the client, VMS VMs, ftd running.
+topology() {
+	local vms=$1 ivl=$2 n
+	ip netns add $HOST && ip netns add $CLI || return 1
+	H sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.default.rp_filter=0
+	H ip link set lo up
+	H ip link add name hc address 02:00:00:00:00:fe type veth \
+		peer name c0 netns $CLI address 02:00:00:00:00:c1 || return 1
+	H ip addr add 198.18.0.254/24 dev hc
+	H ip link set hc up
+	C ip link set lo up
+	C ip addr add 198.18.0.1/24 dev c0
+	C ip link set c0 up
+	C ethtool -K c0 tx off >/dev/null
+	C ip route add 198.19.0.0/16 via 198.18.0.254
+	C sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+	{
+		echo "control $FTD_SOCKET"
+		echo "pin-dir $PIN"
+		echo "attach hc"
+		echo "reprotect-rate 0"
+		echo "scan-interval 50"
+		echo "service kv $VIP:7000/tcp replication-interval $ivl"
+		echo "service echo $VIP:7001/udp"
+	} >"$TMP/ftd.conf"
+	for ((n = 1; n <= vms; n++)); do
+		ip netns add $P-vm$n || return 1
+		V $n ip link set lo up
+		V $n ip addr add $VIP/32 dev lo
+		H ip link add name hv$n type veth peer name v$n netns $P-vm$n \
+			address 02:00:00:00:0$n:01 || return 1
+		H ip addr add 198.18.$n.254/24 dev hv$n
+		H ip link set hv$n up
+		V $n ip addr add 198.18.$n.1/24 dev v$n
+		V $n ip link set v$n up
+		V $n ip route add default via 198.18.$n.254 src $VIP
+		V $n ethtool -K v$n gro on >/dev/null
+		ip netns exec $P-vm$n "$EX/kvstore" 7000 >/dev/null 2>"$TMP/kv$n.log" &
+		ip netns exec $P-vm$n "$EX/echo" udp 7001 >/dev/null 2>&1 &
+		echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 domain d$n netns $P-vm$n" >>"$TMP/ftd.conf"
+	done
+	for ((n = 1; n <= vms; n++)); do
+		wait_for 30 sh -c "ip netns exec $P-vm$n ss -Htln 'sport = :7000' | grep -q ." || return 1
+	done
+	H "$FTD" -f "$TMP/ftd.conf" 2>>"$TMP/ftd.log" &
+	ftd_pid=$!
+	wait_for 30 F status
+}
+
+# client NAME MODE PORT N: a sessclient on fifos; fd KV 5/6, UD 7/8.
+start_client() {
+	local in=$1 out=$2
+	shift 2
+	mkfifo "$TMP/$1.in" "$TMP/$1.out"
+	C env SESSCLIENT_STALLS="$TMP/$1.stalls" "$EX/sessclient" "$2" $VIP "$3" "$4" \
+		<"$TMP/$1.in" >"$TMP/$1.out" 2>"$TMP/$1.err" &
+	eval "exec $in>\"$TMP/$1.in\" $out<\"$TMP/$1.out\""
+}
+answer() {
+	local line
+	read -r -t 1200 line <&"$1" || { echo "# no answer" >&2; return 1; }
+	[[ $line == ok* ]] || { echo "# client: $line" >&2; return 1; }
+	echo "$line"
+}
+
+lost_of() { sed -n 's/.* lost \([0-9]*\) .*/\1/p' <<<"$1"; }
+
+# ---- the loop in the guest --------------------------------------------
+guest_ns=$(cpu_loop)
+if [[ -n ${FTVM_HOST_LOOP_NS:-} ]]; then
+	echo "# guest loop $((guest_ns / 1000000)) ms, host $((FTVM_HOST_LOOP_NS / 1000000)) ms"
+	python3 -c "print('BENCH guest_slowdown %.1f' % ($guest_ns / $FTVM_HOST_LOOP_NS))"
+fi
+
+# ---- failover: lost sessions and stall ---------------------------------
+failover_bench() {
+	local vm n k u j
+	topology 3 20 || return 1
+	start_client 5 6 kv kv 7000 "$NT"
+	start_client 7 8 ud udp 7001 "$NU"
+	answer 6 >/dev/null && answer 8 >/dev/null || return 1
+	echo lenient >&5 && echo lenient >&7
+	answer 6 >/dev/null && answer 8 >/dev/null || return 1
+	echo "round 2" >&5 && answer 6 >/dev/null || return 1
+	# Every TCP session staged on its backup.
+	wait_for 120 sh -c "'$FTCTL' -j session show | python3 -c '
+import json, sys
+s = [x for x in json.load(sys.stdin) if x[\"proto\"] == \"tcp\"]
+sys.exit(0 if len(s) >= $NT and all(x[\"protected\"] for x in s) else 1)'" ||
+		{ echo "# not every session was replicated"; return 1; }
+	j=$(F -j session show)
+	vm=$(python3 -c '
+import json, sys, collections
+c = collections.Counter(x["primary"] for x in json.loads(sys.argv[1]) if x["proto"] == "tcp")
+print(c.most_common(1)[0][0])' "$j")
+	n=${vm#vm}
+	# The TCP client ports whose primary is the VM about to fail.
+	python3 -c '
+import json, sys
+for x in json.loads(sys.argv[1]):
+	if x["proto"] == "tcp" and x["primary"] == sys.argv[2]:
+		print(x["client"].rsplit(":", 1)[1])' "$j" "$vm" >"$TMP/moved"
+	echo "run 6000" >&5 && echo "run 6000" >&7
+	read -r -t 2 <> <(:)
+	H ip link del hv$n
+	k=$(answer 6) && u=$(answer 8) || return 1
+	echo "# kv: ${k#ok } / udp: ${u#ok }; $vm failed as primary of $(wc -l <"$TMP/moved") TCP sessions"
+	echo "# ftd: $(grep -E 'activated|switched in' "$TMP/ftd.log" | tail -2 | tr '\n' ' ')"
+	echo "BENCH failover_sessions_lost $(($(lost_of "$k") + $(lost_of "$u")))"
+	echo "BENCH failover_sessions_total $((NT + NU))"
+	awk 'NR == FNR { moved[$1] = 1; next } ($1 in moved) && !$5 { print $2 / 1000 }' \
+		"$TMP/moved" "$TMP/kv.stalls" | sort -n >"$TMP/st"
+	[[ -s $TMP/st ]] || { echo "# no stall measured"; return 1; }
+	awk '{ v[NR] = $1 } END {
+		printf "BENCH failover_stall_p50_ms %.1f\n", v[int((NR - 1) * 0.50) + 1]
+		printf "BENCH failover_stall_p99_ms %.1f\n", v[int((NR - 1) * 0.99) + 1]
+		printf "BENCH failover_stall_max_ms %.1f\n", v[NR] }' "$TMP/st"
+	echo quit >&5 && echo quit >&7
+	exec 5>&- 6<&- 7>&- 8<&-
+	teardown
+	rm -f "$TMP"/*.in "$TMP"/*.out
+}
+
+# ---- replication rate ----------------------------------------------------
+# repl_bench N: N TCP sessions on two VMs, all sending, interval 1 ms.
+repl_bench() {
+	local n=$1 name=$2 hz k
+	topology 2 1 || return 1
+	start_client 5 6 kv kv 7000 "$n"
+	answer 6 >/dev/null || return 1
+	echo lenient >&5 && answer 6 >/dev/null || return 1
+	wait_for 300 sh -c "'$FTCTL' -j session show | python3 -c '
+import json, sys
+s = [x for x in json.load(sys.stdin) if x[\"proto\"] == \"tcp\"]
+sys.exit(0 if len(s) >= $n and all(x[\"protected\"] for x in s) else 1)'" ||
+		{ echo "# $n sessions: not every one was replicated"; return 1; }
+	echo "run 60000" >&5
+	# Sample replicated_ms_ago of every session, a few times, while the
+	# client sends.
+	read -r -t 3 <> <(:)
+	for i in 1 2 3 4 5 6; do
+		F -j session show >"$TMP/s$i.json" || return 1
+		read -r -t 1 <> <(:)
+	done
+	hz=$(python3 -c '
+import json, sys
+v = []
+for f in sys.argv[1:]:
+	v += [x["replicated_ms_ago"] for x in json.load(open(f))
+	      if x["proto"] == "tcp" and x["replicated_ms_ago"] is not None]
+m = sum(v) / len(v) + 0.5        # ms are truncated
+print("%.1f %.1f %d" % (1000 / (2 * m), m, len(v)))' "$TMP"/s?.json)
+	k=$(answer 6)
+	echo "# $n sessions: mean replicated_ms_ago, samples: ${hz#* }; client: ${k#ok }"
+	echo "BENCH replication_hz_$name ${hz%% *}"
+	echo quit >&5
+	exec 5>&- 6<&-
+	teardown
+	rm -f "$TMP"/*.in "$TMP"/*.out "$TMP"/s?.json
+}
+
+rc=0
+failover_bench || { rc=1; tail -5 "$TMP/ftd.log" | sed 's/^/# /'; teardown; }
+for n in $REPL; do
+	name=$((n / 1000))k
+	((n < 1000)) && name=$n
+	repl_bench "$n" "$name" || { rc=1; tail -5 "$TMP/ftd.log" | sed 's/^/# /'; teardown; }
+done
+exit $rc
