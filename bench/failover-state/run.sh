@@ -236,24 +236,30 @@ sys.exit(0 if len(s) >= $n and all(x[\"protected\"] for x in s) else 1)'" ||
 	# client sends.
 	read -r -t 3 <> <(:)
 	for i in 1 2 3 4 5 6; do
+		C ss -Htn state established "dport = :7000" >"$TMP/e$i" &&
 		F -j session show >"$TMP/s$i.json" || return 1
 		read -r -t 1 <> <(:)
 	done
+	# Sessions the client lost (closed) are replicated no more: only the
+	# established ones count.
 	hz=$(python3 -c '
 import json, sys
 v = []
-for f in sys.argv[1:]:
-	v += [x["replicated_ms_ago"] for x in json.load(open(f))
-	      if x["proto"] == "tcp" and x["replicated_ms_ago"] is not None]
+for i in range(1, 7):
+	est = {l.split()[2].rsplit(":", 1)[1] for l in open(sys.argv[1] + "/e%d" % i) if l.strip()}
+	v += [x["replicated_ms_ago"] for x in json.load(open(sys.argv[1] + "/s%d.json" % i))
+	      if x["proto"] == "tcp" and x["replicated_ms_ago"] is not None and
+	      x["client"].rsplit(":", 1)[1] in est]
 m = sum(v) / len(v) + 0.5        # ms are truncated
-print("%.1f %.1f %d" % (1000 / (2 * m), m, len(v)))' "$TMP"/s?.json)
+print("%.1f %.1f %d" % (1000 / (2 * m), m, len(v)))' "$TMP")
 	k=$(answer 6)
 	echo "# $n sessions: mean replicated_ms_ago, samples: ${hz#* }; client: ${k#ok }"
+	[[ -s $TMP/kv.err ]] && echo "# lost: $(sed -n 's/.*lost: //p' "$TMP/kv.err" | sort | uniq -c | head -3 | tr -s ' \n' ' ')"
 	echo "BENCH replication_hz_$name ${hz%% *}"
 	echo quit >&5
 	exec 5>&- 6<&-
 	teardown
-	rm -f "$TMP"/*.in "$TMP"/*.out "$TMP"/s?.json
+	rm -f "$TMP"/*.in "$TMP"/*.out "$TMP"/s?.json "$TMP"/e? "$TMP"/kv.err
 }
 
 rc=0
