@@ -41,6 +41,7 @@
 #define REPL_BUCKETS		65536
 #define REPL_FULL_EVERY		64	/* rounds between complete dumps */
 #define REPL_STAGE_BATCH	(256u << 10)	/* bytes of records per request */
+#define REPL_STALE_TRIES	50	/* failover: dumps, 1 ms apart */
 
 struct rrec {
 	struct rrec *next;
@@ -49,6 +50,8 @@ struct rrec {
 	uint32_t staged_on;		/* VM it is staged on, 0: none */
 	uint32_t service;		/* ftd service slot */
 	uint64_t full_round;		/* the last complete dump that saw it */
+	bool stale;			/* captured between a read or write and
+					 * the service's checkpoint */
 	size_t len;
 	char *attrs;			/* the record, as in the dump */
 };
@@ -147,6 +150,20 @@ struct dump_ctx {
 	long records;
 	struct rrec *cur;		/* the record queue bytes go to */
 };
+
+static bool rec_stale(const struct nlattr *nest)
+{
+	const struct nlattr *a;
+	uint32_t flags;
+	long rem;
+
+	ftvm_nla_for_each(a, ftvm_nla_data(nest), ftvm_nla_len(nest), rem)
+		if (ftvm_nla_type(a) == FTVM_A_SESS_FLAGS && ftvm_nla_len(a) == 4) {
+			memcpy(&flags, ftvm_nla_data(a), 4);
+			return flags & FTVM_SESS_F_STALE;
+		}
+	return false;
+}
 
 static int rec_flow(const struct nlattr *nest, struct ftvm_flow *f)
 {
@@ -253,6 +270,7 @@ static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 			r->staged_on = 0;
 			r->primary = c->vm;
 			r->service = c->svc;
+			r->stale = rec_stale(a);
 			r->len = 0;
 			if (c->full)
 				r->full_round = c->round;
@@ -722,13 +740,37 @@ void repl_failover(uint32_t x)
 	if (!repl.running)
 		return;
 	pthread_mutex_lock(&repl.lock);
-	/* The failed VM's sockets may still be there: take their last state. */
-	for (uint32_t i = 0; i < FTVM_MAX_SERVICES; i++) {
-		const struct ftd_service *s = &ftd.cfg.svcs[i];
+	/*
+	 * The failed VM's sockets may still be there: take their last state.
+	 * Its services may still run too (a deleted device): a session
+	 * caught between a read or write and the service's checkpoint is
+	 * stale (its blob does not match its byte streams); take it again
+	 * once the service has checkpointed, for a little while.
+	 */
+	for (int try = 0; try < REPL_STALE_TRIES; try++) {
+		long stale = 0;
 
-		if (s->used && s->key.proto == IPPROTO_TCP &&
-		    (repl.since[x][i] || repl.rounds[x][i]))
-			dump_vm(x, s, i, false);
+		for (uint32_t i = 0; i < FTVM_MAX_SERVICES; i++) {
+			const struct ftd_service *s = &ftd.cfg.svcs[i];
+
+			if (s->used && s->key.proto == IPPROTO_TCP &&
+			    (repl.since[x][i] || repl.rounds[x][i]) &&
+			    dump_vm(x, s, i, false))
+				stale = -1;	/* gone: nothing more to take */
+		}
+		if (stale < 0)
+			break;
+		for (unsigned int b = 0; b < REPL_BUCKETS; b++)
+			for (struct rrec *r = repl.tab[b]; r; r = r->next)
+				stale += r->primary == x && r->stale;
+		if (!stale)
+			break;
+		if (try == REPL_STALE_TRIES - 1) {
+			ftd_log(LOG_WARN, "failover: vm %s: %ld sessions still caught mid-request",
+				ftd.cfg.vms[x].name, stale);
+			break;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	}
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
 		const struct ftd_placement *p = &ftd.pl[id];
