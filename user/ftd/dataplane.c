@@ -69,42 +69,9 @@ static int quiet_print(enum libbpf_print_level lvl, const char *fmt,
 	return vfprintf(stderr, fmt, ap);
 }
 
-/*
- * Give @obj the maps already pinned in @dir; libbpf creates and pins the
- * others at load.  (Ours, not libbpf's pin reuse: ftd's open reports
- * which map it could not take.)
- */
-static int adopt_pins(struct bpf_object *obj, const char *dir)
-{
-	char path[512];
-	struct bpf_map *m;
-
-	bpf_object__for_each_map(m, obj) {
-		int fd, err;
-
-		if (bpf_map__is_internal(m))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(m));
-		fd = bpf_obj_get(path);
-		if (fd < 0) {
-			if (errno == ENOENT)
-				continue;
-			return dp_fail(-errno, "cannot open %s", path);
-		}
-		err = bpf_map__reuse_fd(m, fd);
-		close(fd);
-		if (!err)
-			err = bpf_map__set_pin_path(m, NULL);
-		if (err)
-			return dp_fail(err, "cannot reuse %s", path);
-	}
-	return 0;
-}
-
 int dp_open(const struct dp_opts *o, struct dp **dpp)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o->pin_dir);
-	struct bpf_map *m;
 	struct dp *dp;
 	int err;
 
@@ -121,9 +88,10 @@ int dp_open(const struct dp_opts *o, struct dp **dpp)
 		err = dp_fail(-errno, "cannot open ftvm_steer");
 		goto fail;
 	}
-	if (o->no_pin)
-		bpf_object__for_each_map(m, dp->steer->obj)
-			bpf_map__set_pin_path(m, NULL);
+	if (o->no_pin && (err = ftvm_dp_obj_private(dp->steer->obj))) {
+		err = dp_fail_lib(err);
+		goto fail;
+	}
 	if (o->max_sessions) {
 		bpf_map__set_max_entries(dp->steer->maps.ftvm_sessions4,
 					 o->max_sessions);
@@ -131,9 +99,11 @@ int dp_open(const struct dp_opts *o, struct dp **dpp)
 					 o->max_sessions);
 	}
 	if (!o->no_pin) {
-		err = adopt_pins(dp->steer->obj, o->pin_dir);
-		if (err)
+		err = ftvm_dp_obj_reuse_pins(dp->steer->obj, o->pin_dir);
+		if (err) {
+			err = dp_fail_lib(err);
 			goto fail;
+		}
 	}
 	err = ftvm_steer__load(dp->steer);
 	if (err) {
@@ -147,9 +117,12 @@ int dp_open(const struct dp_opts *o, struct dp **dpp)
 			err = dp_fail(-errno, "cannot open ftvm_fence");
 			goto fail;
 		}
-		err = adopt_pins(dp->fence->obj, o->pin_dir);
-		if (!err)
-			err = ftvm_fence__load(dp->fence);
+		err = ftvm_dp_obj_reuse_pins(dp->fence->obj, o->pin_dir);
+		if (err) {
+			err = dp_fail_lib(err);
+			goto fail;
+		}
+		err = ftvm_fence__load(dp->fence);
 		if (err) {
 			err = dp_fail(err, "cannot load ftvm_fence");
 			goto fail;

@@ -38,6 +38,11 @@ struct bpf_object;
 int ftvm_dp_open_obj(struct bpf_object *obj, struct ftvm_dp **dpp);
 /* Before loading a skeleton with maps of its own (tests, benchmarks). */
 int ftvm_dp_obj_private(struct bpf_object *obj);
+/*
+ * Before loading over pins (ftd): hand @obj the maps already pinned under
+ * @pin_dir; libbpf then creates and pins only the missing ones.
+ */
+int ftvm_dp_obj_reuse_pins(struct bpf_object *obj, const char *pin_dir);
 /* Remove every ftvm pin under @pin_dir (maps live on while in use). */
 int ftvm_dp_unpin(const char *pin_dir);
 

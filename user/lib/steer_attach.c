@@ -110,7 +110,7 @@ int ftvm_dp_obj_private(struct bpf_object *obj)
  * the missing ones.  The version check is ours, and libbpf's reuse path
  * would only compare sizes and flags again.
  */
-static int reuse_pins(struct bpf_object *obj, const char *pin_dir)
+int ftvm_dp_obj_reuse_pins(struct bpf_object *obj, const char *pin_dir)
 {
 	char path[PATH_MAX];
 	struct bpf_map *m;
@@ -194,7 +194,7 @@ int ftvm_dp_attach_xdp(const char *pin_dir, int ifindex,
 	if (!skel)
 		return dp_err(-errno, "cannot open ftvm_steer: %s",
 			      strerror(errno));
-	err = reuse_pins(skel->obj, pin_dir);
+	err = ftvm_dp_obj_reuse_pins(skel->obj, pin_dir);
 	if (err)
 		goto cleanup;
 	err = ftvm_steer__load(skel);
@@ -278,7 +278,7 @@ int ftvm_dp_attach_fence(const char *pin_dir, int ifindex)
 	if (!skel)
 		return dp_err(-errno, "cannot open ftvm_fence: %s",
 			      strerror(errno));
-	err = reuse_pins(skel->obj, pin_dir);
+	err = ftvm_dp_obj_reuse_pins(skel->obj, pin_dir);
 	if (err)
 		goto cleanup;
 	err = ftvm_fence__load(skel);
