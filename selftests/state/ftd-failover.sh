@@ -164,7 +164,16 @@ answer() {
 	echo "$line"
 	[[ $line == ok* ]] || { echo "$1 client failed"; return 1; }
 }
-ask() { tell "$1" "$2"; answer "$1" >/dev/null; }
+# ask CLIENT LINE: tell, then answer; on failure say why (the client's
+# answer and, for kv, the end of its error log).
+ask() {
+	local a
+	tell "$1" "$2"
+	a=$(answer "$1") && return 0
+	echo "$1 \"$2\": $a"
+	[[ $1 == kv && -s $TMP/kv.err ]] && tail -3 "$TMP/kv.err"
+	return 1
+}
 # alive: every client still runs (a client exits on the first error: the
 # steps after that fail at once instead of waiting out their timeouts).
 alive() {
@@ -281,10 +290,14 @@ ktap_check "$A's device deleted while the clients send: every session goes on, n
 	fail_during_run "$A"
 ktap_check "afterwards every session has a new backup with its state staged" protected
 
-# A hypervisor killed with SIGKILL: its device and every process of the
-# VM go at once (the sockets close; only the staged state is left).  In
-# relaxed mode that state must be current: the clients idle until every
-# session has been replicated since their last reply.
+# A hypervisor killed with SIGKILL: the guest stops sending at that
+# instant, then its device and every process of the VM go (the sockets
+# close; only the staged state is left).  The VM's output is cut first,
+# in its own namespace, because a namespace's kernel outlives its
+# processes: killed alone they would send FINs that a dead VM never
+# sends (Documentation/replication.rst: "A VM's processes killed").  In
+# relaxed mode the staged state must be current: the clients idle until
+# every session has been replicated since their last reply.
 sigkill_all() {
 	local vm n before had t0
 	alive || return 1
@@ -294,6 +307,8 @@ sigkill_all() {
 	t0=$(date +%s%N)
 	fresh() { sq 'all(x["replicated_ms_ago"] is not None and (x["replicated_ms_ago"] + 5) * 1000000 < '"$(date +%s%N)"' - '"$t0"' for x in tcp)'; }
 	wait_for 60 fresh || { echo "not replicated since"; return 1; }
+	V $n tc qdisc add dev v$n clsact &&
+	V $n tc filter add dev v$n egress matchall action drop || return 1
 	H ip link del hv$n &
 	ip netns pids $P-vm$n | xargs -r kill -9
 	wait $!
