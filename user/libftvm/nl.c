@@ -3,6 +3,7 @@
  * Minimal generic netlink client for the ftvm family (see nl.h).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,4 +405,167 @@ int ftvm_sess_nudge(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t,
 {
 	return ftvm_sess_named(nl, FTVM_CMD_SESSION_NUDGE, vm, 0, t, n, count,
 			       NULL);
+}
+
+/* Output commit. */
+
+static size_t ftvm_commit_alen(const struct ftvm_commit *c)
+{
+	return c->family == AF_INET6 ? 16 : 4;
+}
+
+/* FTVM_A_COMMIT { FAMILY, ADDR, PORT, PROTO, MODE, CKPT_WAIT }. */
+static int ftvm_put_commit(struct ftvm_msg *m, const struct ftvm_commit *c)
+{
+	long nest = ftvm_msg_nest(m, FTVM_A_COMMIT);
+
+	if (nest < 0 ||
+	    ftvm_msg_put(m, FTVM_A_COMMIT_FAMILY, &c->family, 1) ||
+	    ftvm_msg_put(m, FTVM_A_COMMIT_ADDR, c->addr, ftvm_commit_alen(c)) ||
+	    ftvm_msg_put(m, FTVM_A_COMMIT_PORT, &c->port, 2) ||
+	    ftvm_msg_put(m, FTVM_A_COMMIT_PROTO, &c->proto, 1) ||
+	    ftvm_msg_put(m, FTVM_A_COMMIT_MODE, &c->mode, 1) ||
+	    ftvm_msg_put(m, FTVM_A_COMMIT_CKPT_WAIT, &c->ckpt_wait_ms, 4))
+		return -ENOMEM;
+	ftvm_msg_nest_end(m, nest);
+	return 0;
+}
+
+int ftvm_commit_set(struct ftvm_nl *nl, const struct ftvm_commit *c)
+{
+	struct ftvm_msg m;
+	int err;
+
+	if (c->family != AF_INET && c->family != AF_INET6)
+		return -EAFNOSUPPORT;
+	err = ftvm_msg_init(&m, nl, FTVM_CMD_COMMIT_SET, 0);
+	if (!err)
+		err = ftvm_put_commit(&m, c);
+	if (!err)
+		err = ftvm_nl_talk(nl, &m, NULL, NULL);
+	ftvm_msg_free(&m);
+	return err;
+}
+
+/* Where each attribute of a COMMIT_GET reply goes, and its size. */
+static void *ftvm_commit_field(struct ftvm_commit *c, int type, size_t *size)
+{
+	switch (type) {
+	case FTVM_A_COMMIT_FAMILY:	*size = 1; return &c->family;
+	case FTVM_A_COMMIT_PORT:	*size = 2; return &c->port;
+	case FTVM_A_COMMIT_PROTO:	*size = 1; return &c->proto;
+	case FTVM_A_COMMIT_MODE:	*size = 1; return &c->mode;
+	case FTVM_A_COMMIT_CKPT_WAIT:	*size = 4; return &c->ckpt_wait_ms;
+	case FTVM_A_COMMIT_SESSIONS:	*size = 4; return &c->sessions;
+	case FTVM_A_COMMIT_HELD:	*size = 4; return &c->held;
+	case FTVM_A_COMMIT_HELD_TOTAL:	*size = 8; return &c->held_total;
+	case FTVM_A_COMMIT_RELEASED:	*size = 8; return &c->released;
+	case FTVM_A_COMMIT_DROPPED:	*size = 8; return &c->dropped;
+	case FTVM_A_COMMIT_COMMITS:	*size = 8; return &c->commits;
+	case FTVM_A_COMMIT_NO_BACKUP:	*size = 8; return &c->no_backup;
+	case FTVM_A_COMMIT_STALE:	*size = 8; return &c->stale;
+	}
+	return NULL;
+}
+
+/* One FTVM_A_COMMIT nest of a reply into @c; -EINVAL when malformed. */
+static int ftvm_commit_parse(const struct nlattr *nest, struct ftvm_commit *c)
+{
+	const struct nlattr *a;
+	bool addr = false;
+	long rem;
+
+	memset(c, 0, sizeof(*c));
+	ftvm_nla_for_each(a, ftvm_nla_data(nest), ftvm_nla_len(nest), rem) {
+		size_t len = ftvm_nla_len(a), size;
+		int type = ftvm_nla_type(a);
+		void *f;
+
+		if (type == FTVM_A_COMMIT_ADDR) {
+			if (len != 4 && len != 16)
+				return -EINVAL;
+			memcpy(c->addr, ftvm_nla_data(a), len);
+			addr = true;
+			continue;
+		}
+		f = ftvm_commit_field(c, type, &size);
+		if (!f)
+			continue;	/* a newer kernel's attribute, or padding */
+		if (len != size)
+			return -EINVAL;
+		memcpy(f, ftvm_nla_data(a), size);
+	}
+	if (!addr || (c->family != AF_INET && c->family != AF_INET6))
+		return -EINVAL;
+	return 0;
+}
+
+struct ftvm_commit_dump {
+	ftvm_commit_cb cb;
+	void *arg;
+};
+
+static int ftvm_commit_dump_cb(const struct nlattr *attrs, size_t len,
+			       void *arg)
+{
+	const struct ftvm_commit_dump *d = arg;
+	const struct nlattr *a;
+	struct ftvm_commit c;
+	long rem;
+	int err;
+
+	ftvm_nla_for_each(a, attrs, len, rem) {
+		if (ftvm_nla_type(a) != FTVM_A_COMMIT)
+			continue;
+		err = ftvm_commit_parse(a, &c);
+		if (!err)
+			err = d->cb(&c, d->arg);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int ftvm_commit_get(struct ftvm_nl *nl, ftvm_commit_cb cb, void *arg)
+{
+	struct ftvm_commit_dump d = { cb, arg };
+	struct ftvm_msg m;
+	int err;
+
+	err = ftvm_msg_init(&m, nl, FTVM_CMD_COMMIT_GET, NLM_F_DUMP);
+	if (!err)
+		err = ftvm_nl_talk(nl, &m, ftvm_commit_dump_cb, &d);
+	ftvm_msg_free(&m);
+	return err;
+}
+
+struct ftvm_commit_match {
+	const struct ftvm_commit *want;
+	struct ftvm_commit *out;
+	bool found;
+};
+
+static int ftvm_commit_match_cb(const struct ftvm_commit *c, void *arg)
+{
+	struct ftvm_commit_match *f = arg;
+	const struct ftvm_commit *w = f->want;
+
+	if (f->found || c->family != w->family || c->port != w->port ||
+	    c->proto != w->proto ||
+	    memcmp(c->addr, w->addr, ftvm_commit_alen(w)))
+		return 0;
+	*f->out = *c;
+	f->found = true;
+	return 0;
+}
+
+int ftvm_commit_find(struct ftvm_nl *nl, const struct ftvm_commit *c,
+		     struct ftvm_commit *out)
+{
+	struct ftvm_commit_match f = { c, out, false };
+	int err = ftvm_commit_get(nl, ftvm_commit_match_cb, &f);
+
+	if (err)
+		return err;
+	return f.found ? 0 : -ENOENT;
 }

@@ -97,6 +97,56 @@ int ftvm_sess_activate(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
 int ftvm_sess_nudge(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t,
 		    size_t n, uint32_t *count);
 
+/*
+ * Output commit, per service of the caller's network namespace
+ * (FTVM_CMD_COMMIT_SET and FTVM_CMD_COMMIT_GET, Documentation/netlink.rst).
+ * A service is (family, addr, port, proto); only TCP services can be
+ * strict.  The counters are the kernel's, since the service was set
+ * strict; ftvm_commit_set() ignores them.
+ */
+struct ftvm_commit {
+	uint8_t family;			/* AF_INET or AF_INET6 */
+	uint8_t proto;			/* IPPROTO_TCP */
+	uint16_t port;			/* host order */
+	uint8_t addr[16];		/* 4 or 16 bytes, as family says */
+	uint8_t mode;			/* enum ftvm_commit_mode */
+	uint32_t ckpt_wait_ms;		/* 0..FTVM_COMMIT_CKPT_WAIT_MAX */
+	/* ftvm_commit_get() only */
+	uint32_t sessions;		/* sessions tracked now */
+	uint32_t held;			/* packets held now */
+	uint64_t held_total;		/* packets ever held */
+	uint64_t released;		/* held packets released after a commit */
+	uint64_t dropped;		/* held packets dropped */
+	uint64_t commits;		/* on-demand commits */
+	uint64_t no_backup;		/* commits that found no live backup */
+	uint64_t stale;			/* commits made on a stale checkpoint */
+};
+
+/*
+ * FTVM_CMD_COMMIT_SET: make the service @c names strict (or update its
+ * ckpt_wait_ms), or with mode FTVM_COMMIT_RELAXED forget it, letting
+ * every packet it holds go.  Needs CAP_NET_ADMIN.  Refused (EINVAL, with
+ * the kernel's reason in nl->err) for UDP or a bad address, and beyond
+ * FTVM_COMMIT_SERVICES_MAX strict services.
+ */
+int ftvm_commit_set(struct ftvm_nl *nl, const struct ftvm_commit *c);
+
+/*
+ * FTVM_CMD_COMMIT_GET, a dump: @cb is called once per strict service
+ * with its settings and counters; a non-zero return from @cb ends the
+ * dump early and is returned (the rest of the dump is read and dropped).
+ */
+typedef int (*ftvm_commit_cb)(const struct ftvm_commit *c, void *arg);
+int ftvm_commit_get(struct ftvm_nl *nl, ftvm_commit_cb cb, void *arg);
+
+/*
+ * The entry of @c's service (family, addr, port, proto) in a
+ * COMMIT_GET dump, into @out: 0, -ENOENT when it is not strict there,
+ * or another negative errno.
+ */
+int ftvm_commit_find(struct ftvm_nl *nl, const struct ftvm_commit *c,
+		     struct ftvm_commit *out);
+
 #define ftvm_nla_for_each(a, head, len, rem)                                   \
 	for (a = (const struct nlattr *)(head), rem = (long)(len);             \
 	     rem >= (long)sizeof(*a) && a->nla_len >= sizeof(*a) &&            \
