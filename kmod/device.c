@@ -12,6 +12,7 @@
 #include <linux/netdevice.h>
 #include <linux/rtnetlink.h>
 
+#include "commit.h"
 #include "device.h"
 #include "netlink.h"
 #include "vm.h"
@@ -88,6 +89,8 @@ static int ftvm_device_event(struct notifier_block *nb, unsigned long event,
 	ASSERT_RTNL();
 	if (ftvm_device_exiting)
 		return NOTIFY_DONE;
+	if (event == NETDEV_UNREGISTER)
+		ftvm_commit_dev_gone(dev);	/* any device: it holds it */
 	fn = ftvm_net(dev_net(dev));
 	vm = ftvm_vm_find_ifindex(fn, dev->ifindex);
 	if (!vm)

@@ -3,8 +3,8 @@
  * ftvm.ko: per-session fault tolerance for the VMs of a hypervisor host.
  *
  * Subsystems come up in dependency order and go down in exact reverse:
- * the per-netns VM registry, the per-netns session stores, the netdevice
- * notifier that detects failed VMs, and last the generic netlink family
+ * the per-netns VM registry, the per-netns session stores, strict output
+ * commit (which stages into those stores), the netdevice notifier that detects failed VMs, and last the generic netlink family
  * that exposes them (so that no request can arrive before everything
  * behind it exists).
  */
@@ -12,6 +12,7 @@
 #include <net/genetlink.h>
 
 #include "uapi/ftvm.h"
+#include "commit.h"
 #include "device.h"
 #include "netlink.h"
 #include "state.h"
@@ -27,9 +28,12 @@ static int __init ftvm_init(void)
 	err = ftvm_state_init();
 	if (err)
 		goto err_vm;
-	err = ftvm_device_init();
+	err = ftvm_commit_init();
 	if (err)
 		goto err_state;
+	err = ftvm_device_init();
+	if (err)
+		goto err_commit;
 	err = ftvm_genl_init();
 	if (err)
 		goto err_device;
@@ -39,6 +43,8 @@ static int __init ftvm_init(void)
 
 err_device:
 	ftvm_device_uninit();
+err_commit:
+	ftvm_commit_uninit();
 err_state:
 	ftvm_state_uninit();
 err_vm:
@@ -50,6 +56,7 @@ static void __exit ftvm_exit(void)
 {
 	ftvm_genl_uninit();
 	ftvm_device_uninit();
+	ftvm_commit_uninit();
 	ftvm_state_uninit();
 	ftvm_vm_uninit();
 	pr_info("unloaded\n");

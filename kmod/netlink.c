@@ -18,6 +18,7 @@
 #include <net/tcp.h>
 #include <uapi/linux/net_namespace.h>
 
+#include "commit.h"
 #include "device.h"
 #include "netlink.h"
 #include "restore.h"
@@ -184,6 +185,29 @@ const struct nla_policy ftvm_ckpt_attr_policy[FTVM_A_CKPT_MAX + 1] = {
 
 const struct nla_policy ftvm_ckpt_policy[FTVM_A_MAX + 1] = {
 	[FTVM_A_CKPT] = NLA_POLICY_NESTED(ftvm_ckpt_attr_policy),
+};
+
+/* commit-set: a service's output commit. */
+static const struct nla_policy ftvm_commit_attr_policy[FTVM_A_COMMIT_MAX + 1] = {
+	[FTVM_A_COMMIT_FAMILY] = { .type = NLA_U8 },
+	[FTVM_A_COMMIT_ADDR] = NLA_POLICY_RANGE(NLA_BINARY, 4, 16),
+	[FTVM_A_COMMIT_PORT] = NLA_POLICY_MIN(NLA_U16, 1),
+	[FTVM_A_COMMIT_PROTO] = { .type = NLA_U8 },
+	[FTVM_A_COMMIT_MODE] = NLA_POLICY_MAX(NLA_U8, FTVM_COMMIT_MAX),
+	[FTVM_A_COMMIT_CKPT_WAIT] = NLA_POLICY_MAX(NLA_U32,
+						   FTVM_COMMIT_CKPT_WAIT_MAX),
+	[FTVM_A_COMMIT_PAD] = { .type = NLA_REJECT },
+	[FTVM_A_COMMIT_SESSIONS ... FTVM_A_COMMIT_MAX] = {
+		.type = NLA_REJECT,
+		.reject_message = "counters are reported by the kernel" },
+};
+
+static const struct nla_policy ftvm_commit_policy[FTVM_A_MAX + 1] = {
+	[FTVM_A_COMMIT] = NLA_POLICY_NESTED(ftvm_commit_attr_policy),
+};
+
+/* commit-get: a dump, of every strict service; it takes nothing. */
+static const struct nla_policy ftvm_commit_get_policy[FTVM_A_MAX + 1] = {
 };
 
 /* Reply and event building. */
@@ -805,6 +829,19 @@ static const struct genl_ops ftvm_genl_ops[] = {
 		.flags = GENL_UNS_ADMIN_PERM,
 		.doit = ftvm_nudge_doit,
 		.policy = ftvm_nudge_policy,
+		.maxattr = FTVM_A_MAX,
+	},
+	{
+		.cmd = FTVM_CMD_COMMIT_SET,
+		.flags = GENL_UNS_ADMIN_PERM,
+		.doit = ftvm_commit_set_doit,
+		.policy = ftvm_commit_policy,
+		.maxattr = FTVM_A_MAX,
+	},
+	{
+		.cmd = FTVM_CMD_COMMIT_GET,
+		.dumpit = ftvm_commit_get_dumpit,
+		.policy = ftvm_commit_get_policy,
 		.maxattr = FTVM_A_MAX,
 	},
 	/* A service checkpoints its own sockets: owning the fd is enough. */

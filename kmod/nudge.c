@@ -38,9 +38,11 @@
 #include "netlink.h"
 #include "restore.h"
 
-/* The socket of TCP session @t in @net, referenced, or NULL. */
-static struct sock *ftvm_nudge_lookup(struct net *net,
-				      const struct ftvm_tuple *t)
+/*
+ * The socket of TCP session @t in @net, referenced (it may be a
+ * time-wait or request minisock: check sk_fullsock()), or NULL.
+ */
+struct sock *ftvm_sock_lookup(struct net *net, const struct ftvm_tuple *t)
 {
 	struct inet_hashinfo *h = net->ipv4.tcp_death_row.hashinfo;
 	struct sock *sk = NULL;
@@ -122,7 +124,7 @@ int ftvm_nudge_doit(struct sk_buff *skb, struct genl_info *info)
 		if (nla_type(a) != FTVM_A_TUPLE ||
 		    ftvm_tuple_parse(a, &t, NULL) || t.proto != IPPROTO_TCP)
 			continue;
-		sk = ftvm_nudge_lookup(net, &t);
+		sk = ftvm_sock_lookup(net, &t);
 		if (!sk)
 			continue;
 		if (sk_fullsock(sk) && sk->sk_protocol == IPPROTO_TCP &&

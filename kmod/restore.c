@@ -40,9 +40,6 @@
 #include "restore.h"
 #include "state.h"
 
-/* Queue bytes per record, at most. */
-#define FTVM_QUEUE_MAX		(16U << 20)
-
 void ftvm_rec_free(struct ftvm_rec *r)
 {
 	kvfree(r);
@@ -231,6 +228,8 @@ static struct ftvm_rec *ftvm_rec_parse(struct nlattr *nest,
 	}
 	if (tb[FTVM_A_SESS_BLOB])
 		tmp.blob_len = nla_len(tb[FTVM_A_SESS_BLOB]);
+	if (tb[FTVM_A_SESS_COOKIE])
+		tmp.src_cookie = nla_get_u64(tb[FTVM_A_SESS_COOKIE]);
 	if (tmp.blob_len && tmp.key.proto != IPPROTO_TCP) {
 		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SESS_BLOB],
 				    "application state is kept for TCP sessions only");
@@ -806,7 +805,8 @@ int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info)
 
 	if (flags & FTVM_SNAP_F_STAGE) {
 		/* Takes the records, or frees them on failure. */
-		err = ftvm_stage(net, &list, extack, &staged);
+		err = ftvm_stage(genl_info_net(info), net, &list, extack,
+				 &staged);
 		if (!err)
 			err = ftvm_restore_reply(info, FTVM_CMD_SESSION_RESTORE,
 						 n, &staged);

@@ -41,6 +41,7 @@ struct ftvm_rec {
 	u16 blob_len;
 	bool picked;			/* stage.c: named by the request */
 	bool inserted;			/* stage.c: added by the request */
+	bool keep_old;			/* stage.c: older than the staged one */
 	u32 snd_una, copied_seq, sndq_len, rcvq_len;
 	u32 snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
 	u32 opts, ts_val, sndbuf, rcvbuf;
@@ -50,10 +51,14 @@ struct ftvm_rec {
 	struct sock *listener;
 	struct request_sock *req;
 	u64 cookie;			/* nonzero: its state was attached */
+	u64 src_cookie;			/* the socket it was captured from */
 	const struct nlattr *attr;	/* in the request; NULL once staged */
 	struct ftvm_rec *old;		/* stage.c: the record it replaces */
 	u8 data[];			/* send queue, receive queue, blob */
 };
+
+/* Queue bytes per record, at most. */
+#define FTVM_QUEUE_MAX		(16U << 20)
 
 /* Why an activation, or a nudge, refuses records and their queues. */
 #define FTVM_NOT_RECORD	"records are restored or staged by session-restore"
@@ -71,14 +76,20 @@ int ftvm_recs_restore(struct net *net, struct list_head *list,
 int ftvm_restore_reply(struct genl_info *info, u8 cmd, u32 count,
 		       const u32 *staged);
 
+/* state.c: one session's record, captured in the kernel (commit.c). */
+struct ftvm_rec *ftvm_rec_capture(struct net *net, const struct ftvm_tuple *t,
+				  bool *stale);
+void ftvm_sock_tuple(struct sock *sk, struct ftvm_tuple *t);
+
 /* stage.c: the store's staged records.  Store init/exit (state.c). */
 int ftvm_stage_init(struct ftvm_sstore *st);
 void ftvm_stage_uninit(struct ftvm_sstore *st);
-int ftvm_stage(struct net *net, struct list_head *list,
+int ftvm_stage(struct net *host, struct net *net, struct list_head *list,
 	       struct netlink_ext_ack *extack, u32 *staged);
 int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info);
 
 /* nudge.c */
 int ftvm_nudge_doit(struct sk_buff *skb, struct genl_info *info);
+struct sock *ftvm_sock_lookup(struct net *net, const struct ftvm_tuple *t);
 
 #endif

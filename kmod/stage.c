@@ -32,8 +32,10 @@
 #include <linux/rhashtable.h>
 #include <linux/slab.h>
 #include <net/genetlink.h>
+#include <net/tcp.h>
 
 #include "uapi/ftvm.h"
+#include "commit.h"
 #include "netlink.h"
 #include "restore.h"
 #include "state.h"
@@ -87,6 +89,23 @@ static void ftvm_staged_del(struct ftvm_sstore *st, struct ftvm_rec *r)
 	ftvm_rec_free(r);
 }
 
+/*
+ * Whether @r is an older capture of the connection @old was captured
+ * from (same socket, neither stream further on, one of them behind): a
+ * replicator's record overtaken by a newer one, an in-kernel commit's
+ * for instance (commit.c).  Staging it would take the backup back past
+ * what the client may have seen; it is dropped instead.
+ */
+static bool ftvm_rec_older(const struct ftvm_rec *r, const struct ftvm_rec *old)
+{
+	u32 w = r->snd_una + r->sndq_len, ow = old->snd_una + old->sndq_len;
+	u32 c = r->copied_seq + r->rcvq_len, oc = old->copied_seq + old->rcvq_len;
+
+	return r->key.proto == IPPROTO_TCP && r->src_cookie &&
+	       r->src_cookie == old->src_cookie &&
+	       !after(w, ow) && !after(c, oc) && (before(w, ow) || before(c, oc));
+}
+
 /* Undo the first pass of ftvm_stage() for every record of @list. */
 static void ftvm_stage_undo(struct ftvm_sstore *st, struct list_head *list)
 {
@@ -99,6 +118,7 @@ static void ftvm_stage_undo(struct ftvm_sstore *st, struct list_head *list)
 		if (r->old)
 			r->old->picked = false;
 		r->inserted = false;
+		r->keep_old = false;
 		r->old = NULL;
 	}
 }
@@ -112,9 +132,11 @@ static void ftvm_stage_undo(struct ftvm_sstore *st, struct list_head *list)
  * and notes which staged record each other one replaces; until the
  * second pass nothing has been replaced, and the inserted records are
  * not on the store's list, so undoing it is exact.  The second pass
- * cannot fail.
+ * cannot fail.  It tells strict output commit (@host: the namespace of
+ * the VM registry that asked, NULL for none) what each session now has
+ * staged.
  */
-int ftvm_stage(struct net *net, struct list_head *list,
+int ftvm_stage(struct net *host, struct net *net, struct list_head *list,
 	       struct netlink_ext_ack *extack, u32 *staged)
 {
 	struct ftvm_sstore *st = ftvm_sstore(net);
@@ -134,6 +156,7 @@ int ftvm_stage(struct net *net, struct list_head *list,
 		if (old) {
 			old->picked = true;
 			r->old = old;
+			r->keep_old = ftvm_rec_older(r, old);
 			continue;
 		}
 		if (st->n_staged + added >= FTVM_STAGED_MAX) {
@@ -165,6 +188,13 @@ int ftvm_stage(struct net *net, struct list_head *list,
 		r->old = NULL;
 		if (!old) {
 			list_add_tail(&r->node, &st->staged);
+			ftvm_commit_staged(host, net, r);
+			continue;
+		}
+		if (r->keep_old) {
+			old->picked = false;
+			ftvm_commit_staged(host, net, old);
+			ftvm_rec_free(r);
 			continue;
 		}
 		/* Same key, and @old is in the table: this cannot fail. */
@@ -177,6 +207,7 @@ int ftvm_stage(struct net *net, struct list_head *list,
 		}
 		list_replace(&old->node, &r->node);
 		ftvm_rec_free(old);
+		ftvm_commit_staged(host, net, r);
 	}
 	st->n_staged += added;
 	*staged = st->n_staged;
@@ -293,8 +324,10 @@ int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info)
 			goto unlock;
 		}
 	}
-	list_for_each_entry_safe(r, tmp, &list, node)
+	list_for_each_entry_safe(r, tmp, &list, node) {
+		ftvm_commit_unstaged(genl_info_net(info), net, &r->key);
 		ftvm_staged_del(st, r);
+	}
 	staged = st->n_staged;
 	mutex_unlock(&st->stage_lock);
 	err = ftvm_restore_reply(info, FTVM_CMD_SESSION_ACTIVATE, n, &staged);

@@ -31,6 +31,7 @@
 #include <net/udp.h>
 
 #include "uapi/ftvm.h"
+#include "commit.h"
 #include "netlink.h"
 #include "restore.h"
 #include "state.h"
@@ -229,6 +230,8 @@ int ftvm_ckpt_set_doit(struct sk_buff *skb, struct genl_info *info)
 	release_sock(sk);
 	if (err == -ENOSPC)
 		NL_SET_ERR_MSG(extack, "too many sessions with state in this namespace");
+	if (!err)
+		ftvm_commit_ckpt(sk);	/* a strict commit may wait for it */
 out:
 	sockfd_put(sock);
 	return err;
@@ -1043,6 +1046,188 @@ int ftvm_state_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	}
 	genlmsg_end(skb, hdr);
 	return err ?: skb->len;
+}
+
+/* In-kernel capture, for strict output commit (commit.c). */
+
+/* @sk's 5-tuple, as a dump names it (zeroed first: see struct ftvm_tuple). */
+void ftvm_sock_tuple(struct sock *sk, struct ftvm_tuple *t)
+{
+	const struct inet_sock *inet = inet_sk(sk);
+
+	memset(t, 0, sizeof(*t));
+	t->family = sk->sk_family;
+	t->proto = sk->sk_protocol;
+	t->lport = inet->inet_num;
+	t->rport = ntohs(inet->inet_dport);
+#if IS_ENABLED(CONFIG_IPV6)
+	if (sk->sk_family == AF_INET6) {
+		t->laddr.v6 = sk->sk_v6_rcv_saddr;
+		t->raddr.v6 = sk->sk_v6_daddr;
+		return;
+	}
+#endif
+	t->laddr.v4 = inet->inet_rcv_saddr;
+	t->raddr.v4 = inet->inet_daddr;
+}
+
+/*
+ * Copy the @left bytes from sequence number @from on out of @skb (which
+ * starts at @seq) to @dst; returns the bytes taken, or -EIO on a hole.
+ */
+static int ftvm_copy_skb(u8 *dst, u32 from, u32 left, const struct sk_buff *skb,
+			 u32 seq)
+{
+	u32 off = 0, len = skb->len;
+
+	if (before(seq, from)) {
+		off = from - seq;
+		if (off >= len)
+			return 0;
+	} else if (seq != from) {
+		return -EIO;
+	}
+	len = min(len - off, left);
+	return skb_copy_bits(skb, off, dst, len) ?: len;
+}
+
+/* The send and receive queues of locked @sk into @r->data. */
+static int ftvm_copy_queues(struct sock *sk, struct ftvm_rec *r)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+	u32 from = r->snd_una, left = r->sndq_len;
+	u8 *dst = r->data;
+	struct sk_buff *skb;
+	int n;
+
+	skb_rbtree_walk(skb, &sk->tcp_rtx_queue) {
+		if (!left)
+			break;
+		n = ftvm_copy_skb(dst, from, left, skb, TCP_SKB_CB(skb)->seq);
+		if (n < 0)
+			return n;
+		dst += n, from += n, left -= n;
+	}
+	skb_queue_walk(&sk->sk_write_queue, skb) {
+		if (!left)
+			break;
+		n = ftvm_copy_skb(dst, from, left, skb, TCP_SKB_CB(skb)->seq);
+		if (n < 0)
+			return n;
+		dst += n, from += n, left -= n;
+	}
+	if (left)
+		return -EIO;
+	from = tp->copied_seq;
+	left = r->rcvq_len;
+	skb_queue_walk(&sk->sk_receive_queue, skb) {
+		u32 seq = TCP_SKB_CB(skb)->seq;
+
+		if (!left)
+			break;
+		if (TCP_SKB_CB(skb)->tcp_flags & TCPHDR_SYN)
+			seq++;
+		n = ftvm_copy_skb(dst, from, left, skb, seq);
+		if (n < 0)
+			return n;
+		dst += n, from += n, left -= n;
+	}
+	return left ? -EIO : 0;
+}
+
+/*
+ * Capture TCP session @t of @net as a record ready to stage: exactly
+ * what a dump writes for it (ftvm_w_tuple(), ftvm_w_tcp(), the queues,
+ * the blob), taken under lock_sock().  *@stale: the service attached
+ * state and has read or written since (FTVM_SESS_F_STALE).  Fails with
+ * -ENOTCONN when @t is not an established connection there.
+ */
+struct ftvm_rec *ftvm_rec_capture(struct net *net, const struct ftvm_tuple *t,
+				  bool *stale)
+{
+	struct ftvm_sstore *st = ftvm_sstore(net);
+	struct ftvm_rec *r = NULL;
+	struct ftvm_sess *e;
+	struct tcp_sock *tp;
+	u32 sndq, rcvq, opts = 0;
+	struct sock *sk;
+	u16 blob_len;
+	u64 cookie;
+	int err;
+
+	*stale = false;
+	sk = ftvm_sock_lookup(net, t);
+	if (!sk)
+		return ERR_PTR(-ENOTCONN);
+	if (!sk_fullsock(sk)) {
+		sock_gen_put(sk);
+		return ERR_PTR(-ENOTCONN);
+	}
+	tp = tcp_sk(sk);
+	cookie = ftvm_sock_cookie(sk);
+
+	lock_sock(sk);
+	err = -ENOTCONN;
+	if (sk->sk_state != TCP_ESTABLISHED || tp->repair)
+		goto unlock;
+	sndq = tp->write_seq - tp->snd_una;
+	rcvq = tp->rcv_nxt - tp->copied_seq;
+	err = -EFBIG;
+	if (sndq > FTVM_QUEUE_MAX || rcvq > FTVM_QUEUE_MAX)
+		goto unlock;
+	/* Lock order: the socket's lock, then the store's (state.h). */
+	mutex_lock(&st->lock);
+	e = xa_load(&st->sess, cookie);
+	blob_len = e && e->ckpt ? e->blob_len : 0;
+	r = kvmalloc(struct_size(r, data, (size_t)sndq + rcvq + blob_len),
+		     GFP_KERNEL_ACCOUNT);
+	if (r) {
+		memset(r, 0, sizeof(*r));
+		r->blob_len = blob_len;
+		if (blob_len)
+			memcpy(r->data + sndq + rcvq, e->blob, blob_len);
+		*stale = blob_len && (e->ck_copied != tp->copied_seq ||
+				      e->ck_write != tp->write_seq);
+	}
+	mutex_unlock(&st->lock);
+	err = -ENOMEM;
+	if (!r)
+		goto unlock;
+
+	if (tp->rx_opt.sack_ok)
+		opts |= FTVM_TCP_OPT_SACK;
+	if (tp->rx_opt.tstamp_ok)
+		opts |= FTVM_TCP_OPT_TSTAMP;
+	if (tp->rx_opt.wscale_ok)
+		opts |= FTVM_TCP_OPT_WSCALE;
+	ftvm_sock_tuple(sk, &r->key);
+	r->src_cookie = cookie;
+	r->snd_una = tp->snd_una;
+	r->sndq_len = sndq;
+	r->copied_seq = tp->copied_seq;
+	r->rcvq_len = rcvq;
+	r->snd_wl1 = tp->snd_wl1;
+	r->snd_wnd = tp->snd_wnd;
+	r->max_window = tp->max_window;
+	r->rcv_wnd = tp->rcv_wnd;
+	r->rcv_wup = tp->rcv_wup;
+	r->mss = tp->rx_opt.mss_clamp;
+	r->snd_wscale = tp->rx_opt.snd_wscale;
+	r->rcv_wscale = tp->rx_opt.rcv_wscale;
+	r->opts = opts;
+	r->ts_val = tcp_time_stamp_raw() + tp->tsoffset;
+	r->sndbuf = READ_ONCE(sk->sk_sndbuf);
+	r->rcvbuf = READ_ONCE(sk->sk_rcvbuf);
+	err = ftvm_copy_queues(sk, r);
+unlock:
+	release_sock(sk);
+	sock_put(sk);
+	if (err) {
+		if (r)
+			ftvm_rec_free(r);
+		return ERR_PTR(err);
+	}
+	return r;
 }
 
 /* Per-namespace store. */

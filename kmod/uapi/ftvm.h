@@ -38,6 +38,8 @@ enum ftvm_cmd {
 	FTVM_CMD_CKPT_SET,	/* libftvm: attach application state to a socket */
 	FTVM_CMD_CKPT_GET,	/* libftvm: read a socket's application state */
 	FTVM_CMD_SESSION_NUDGE,	/* restored connections: ACK, retransmit now */
+	FTVM_CMD_COMMIT_SET,	/* a service's output commit (strict or relaxed) */
+	FTVM_CMD_COMMIT_GET,	/* dump: the strict services and their counters */
 
 	__FTVM_CMD_MAX,
 	FTVM_CMD_MAX = __FTVM_CMD_MAX - 1
@@ -73,6 +75,7 @@ enum ftvm_a {
 	FTVM_A_RCVQ,		/* binary: receive-queue bytes of the last record */
 	FTVM_A_CKPT,		/* nest: enum ftvm_a_ckpt */
 	FTVM_A_TUPLE,		/* nest: enum ftvm_a_sess, a session's 5-tuple only */
+	FTVM_A_COMMIT,		/* nest: enum ftvm_a_commit */
 
 	__FTVM_A_MAX,
 	FTVM_A_MAX = __FTVM_A_MAX - 1
@@ -199,6 +202,51 @@ enum ftvm_a_ckpt {
 
 	__FTVM_A_CKPT_MAX,
 	FTVM_A_CKPT_MAX = __FTVM_A_CKPT_MAX - 1
+};
+
+/*
+ * Output commit (Documentation/replication.rst), per service, kept per
+ * network namespace (the host's, where the VMs' devices are).  In strict
+ * mode a TCP segment a VM sends for a session of the service, arriving
+ * on the host side of a registered VM's device, is held until a record
+ * of the session that covers it (its sequence number and its
+ * acknowledgement) is staged on another live VM; ftvm.ko commits on
+ * demand (snapshot of the one session, staged on the VM that holds its
+ * staged state already).  FTVM_CMD_COMMIT_SET with mode relaxed forgets
+ * the service and lets every packet it holds go.
+ */
+enum ftvm_commit_mode {
+	FTVM_COMMIT_RELAXED,
+	FTVM_COMMIT_STRICT,
+
+	__FTVM_COMMIT_MAX,
+	FTVM_COMMIT_MAX = __FTVM_COMMIT_MAX - 1
+};
+
+#define FTVM_COMMIT_SERVICES_MAX	64	/* strict services per namespace */
+#define FTVM_COMMIT_CKPT_WAIT_MAX	10000	/* ms */
+
+enum ftvm_a_commit {
+	FTVM_A_COMMIT_UNSPEC,
+	FTVM_A_COMMIT_FAMILY,	/* u8: AF_INET or AF_INET6 */
+	FTVM_A_COMMIT_ADDR,	/* binary[4|16]: the service's address */
+	FTVM_A_COMMIT_PORT,	/* u16: the service's port */
+	FTVM_A_COMMIT_PROTO,	/* u8: IPPROTO_TCP (UDP output is never held) */
+	FTVM_A_COMMIT_MODE,	/* u8: enum ftvm_commit_mode */
+	FTVM_A_COMMIT_CKPT_WAIT, /* u32: ms a commit waits for a checkpoint (20) */
+	FTVM_A_COMMIT_PAD,
+	/* Replies (FTVM_CMD_COMMIT_GET): counters since the service was set. */
+	FTVM_A_COMMIT_SESSIONS,	/* u32: sessions tracked now */
+	FTVM_A_COMMIT_HELD,	/* u32: packets held now */
+	FTVM_A_COMMIT_HELD_TOTAL, /* u64: packets ever held */
+	FTVM_A_COMMIT_RELEASED,	/* u64: packets released after a commit */
+	FTVM_A_COMMIT_DROPPED,	/* u64: held packets dropped (VM failed, bound) */
+	FTVM_A_COMMIT_COMMITS,	/* u64: on-demand commits (snapshot + stage) */
+	FTVM_A_COMMIT_NO_BACKUP, /* u64: commits that found no live backup */
+	FTVM_A_COMMIT_STALE,	/* u64: commits made on a stale checkpoint */
+
+	__FTVM_A_COMMIT_MAX,
+	FTVM_A_COMMIT_MAX = __FTVM_A_COMMIT_MAX - 1
 };
 
 #endif /* _UAPI_LINUX_FTVM_H */

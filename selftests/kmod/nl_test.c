@@ -27,7 +27,11 @@
  *    restaging replaces, named discards and activations act on the
  *    sessions named only, and every malformed or impossible stage,
  *    activation and nudge is refused with its extack text and leaves
- *    the staged records as they were.
+ *    the staged records as they were;
+ *  - output commit: every malformed commit-set is refused with its
+ *    extack text and sets nothing; a strict service is set, updated in
+ *    place, bounded in number, reported by commit-get with its
+ *    counters, and forgotten when relaxed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1017,15 +1021,165 @@ static void test_netns_teardown(void)
 			 WIFEXITED(status) ? WEXITSTATUS(status) : -1, base, after);
 }
 
+/* Output commit: commit-set's checks, and what commit-get reports. */
+
+struct commit_req {
+	int family, alen, port, proto, mode;	/* -1: left out */
+	uint8_t addr[16];
+	int wait;				/* -1: left out */
+	int extra;				/* an attribute type added (u32 1) */
+};
+
+/* A valid strict IPv4 service, then what a case changes in it. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverride-init"
+#define COMMIT4(...) { .family = AF_INET, .alen = 4, .port = 7000, \
+		       .proto = IPPROTO_TCP, .mode = FTVM_COMMIT_STRICT, \
+		       .addr = { 198, 19, 0, 10 }, .wait = -1, __VA_ARGS__ }
+
+static int commit_set(const struct commit_req *c)
+{
+	struct nl_msg *msg = ftnl_msg(&nl, FTVM_CMD_COMMIT_SET, 0);
+	struct nlattr *nest;
+	int err;
+
+	if (!msg)
+		return -ENOMEM;
+	nest = nla_nest_start(msg, FTVM_A_COMMIT);
+	err = !nest ||
+	      (c->family >= 0 && nla_put_u8(msg, FTVM_A_COMMIT_FAMILY, c->family)) ||
+	      (c->alen >= 0 && nla_put(msg, FTVM_A_COMMIT_ADDR, c->alen, c->addr)) ||
+	      (c->port >= 0 && nla_put_u16(msg, FTVM_A_COMMIT_PORT, c->port)) ||
+	      (c->proto >= 0 && nla_put_u8(msg, FTVM_A_COMMIT_PROTO, c->proto)) ||
+	      (c->mode >= 0 && nla_put_u8(msg, FTVM_A_COMMIT_MODE, c->mode)) ||
+	      (c->wait >= 0 && nla_put_u32(msg, FTVM_A_COMMIT_CKPT_WAIT, c->wait)) ||
+	      (c->extra && nla_put_u32(msg, c->extra, 1));
+	if (err) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(msg, nest);
+	return ftnl_call(&nl, msg, NULL, NULL);
+}
+
+struct commit_dump {
+	int n, strict7000;
+	uint32_t wait;
+};
+
+static int commit_cb(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *tb[FTVM_A_MAX + 1], *a[FTVM_A_COMMIT_MAX + 1];
+	static const uint8_t vip[4] = { 198, 19, 0, 10 };
+	struct commit_dump *d = arg;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, FTVM_A_MAX, NULL) || !tb[FTVM_A_COMMIT] ||
+	    nla_parse_nested(a, FTVM_A_COMMIT_MAX, tb[FTVM_A_COMMIT], NULL))
+		return NL_OK;
+	d->n++;
+	if (a[FTVM_A_COMMIT_PORT] && nla_get_u16(a[FTVM_A_COMMIT_PORT]) == 7000 &&
+	    a[FTVM_A_COMMIT_ADDR] && nla_len(a[FTVM_A_COMMIT_ADDR]) == 4 &&
+	    !memcmp(nla_data(a[FTVM_A_COMMIT_ADDR]), vip, 4) &&
+	    a[FTVM_A_COMMIT_MODE] && nla_get_u8(a[FTVM_A_COMMIT_MODE]) == FTVM_COMMIT_STRICT &&
+	    a[FTVM_A_COMMIT_HELD] && a[FTVM_A_COMMIT_COMMITS] && a[FTVM_A_COMMIT_CKPT_WAIT]) {
+		d->strict7000++;
+		d->wait = nla_get_u32(a[FTVM_A_COMMIT_CKPT_WAIT]);
+	}
+	return NL_OK;
+}
+
+static int commit_dump(struct commit_dump *d)
+{
+	struct nl_msg *msg = ftnl_msg(&nl, FTVM_CMD_COMMIT_GET, NLM_F_DUMP);
+
+	memset(d, 0, sizeof(*d));
+	if (!msg)
+		return -ENOMEM;
+	return ftnl_call(&nl, msg, commit_cb, d);
+}
+
+struct commit_case {
+	const char *desc;
+	struct commit_req req;
+	int err;
+	const char *msg;
+};
+
+static const struct commit_case commit_cases[] = {
+	{ "a service without its port", COMMIT4(.port = -1), -EINVAL, "family, address, port and mode" },
+	{ "a service without a mode", COMMIT4(.mode = -1), -EINVAL, "family, address, port and mode" },
+	{ "an unknown family", COMMIT4(.family = 7), -EAFNOSUPPORT, "AF_INET (2) or AF_INET6 (10)" },
+	{ "an IPv4 family with 16 address bytes", COMMIT4(.alen = 16), -EINVAL, "does not match the family" },
+	{ "a 3-byte address", COMMIT4(.alen = 3), -ERANGE, "size out of range" },
+	{ "an IPv4-mapped IPv6 address", COMMIT4(.family = AF_INET6, .alen = 16,
+	  .addr = { [10] = 0xff, [11] = 0xff, 198, 19, 0, 10 }), -EINVAL, "given as AF_INET" },
+	{ "a UDP service", COMMIT4(.proto = IPPROTO_UDP), -EPROTONOSUPPORT, "only TCP output is held" },
+	{ "an unknown mode", COMMIT4(.mode = 2), -ERANGE, "out of range" },
+	{ "a checkpoint wait above 10 s", COMMIT4(.wait = 10001), -ERANGE, "out of range" },
+	{ "port 0", COMMIT4(.port = 0), -ERANGE, "out of range" },
+	{ "counters in a request", COMMIT4(.extra = FTVM_A_COMMIT_HELD_TOTAL), -EINVAL,
+	  "counters are reported by the kernel" },
+};
+
+static void test_commit(void)
+{
+	struct commit_req c = COMMIT4(.wait = 50);
+	struct commit_dump d;
+	int err, i;
+
+	for (i = 0; i < (int)ARRAY_SIZE(commit_cases); i++) {
+		const struct commit_case *cc = &commit_cases[i];
+
+		char msg[sizeof(nl.ext_msg)];
+
+		err = commit_set(&cc->req);
+		snprintf(msg, sizeof(msg), "%s", nl.ext_msg);
+		ksft_test_result(err == cc->err && *msg && strstr(msg, cc->msg) &&
+				 !commit_dump(&d) && d.n == 0,
+				 "commit-set rejects %s: \"%s\" (%d), nothing set\n",
+				 cc->desc, msg, err);
+	}
+	err = commit_set(&c);
+	ksft_test_result(!err && !commit_dump(&d) && d.n == 1 && d.strict7000 == 1 && d.wait == 50,
+			 "a strict service is set and reported with its counters\n");
+	c.wait = 5;
+	err = commit_set(&c) || commit_dump(&d);
+	ksft_test_result(!err && d.n == 1 && d.strict7000 == 1 && d.wait == 5,
+			 "setting it again updates it in place\n");
+	for (i = 0, err = 0; i < FTVM_COMMIT_SERVICES_MAX - 1 && !err; i++) {
+		struct commit_req m = COMMIT4(.port = 8000 + i);
+
+		err = commit_set(&m);
+	}
+	c.port = 9999;
+	ksft_test_result(!err && commit_set(&c) == -ENOSPC && strstr(nl.ext_msg, "too many") &&
+			 !commit_dump(&d) && d.n == FTVM_COMMIT_SERVICES_MAX,
+			 "at most %d strict services: the next is refused\n",
+			 FTVM_COMMIT_SERVICES_MAX);
+	for (i = 0, err = 0; i < FTVM_COMMIT_SERVICES_MAX - 1 && !err; i++) {
+		struct commit_req m = COMMIT4(.port = 8000 + i, .mode = FTVM_COMMIT_RELAXED);
+
+		err = commit_set(&m);
+	}
+	c.port = 7000;
+	c.mode = FTVM_COMMIT_RELAXED;
+	err = err || commit_set(&c) || commit_set(&c) || commit_dump(&d);
+	ksft_test_result(!err && d.n == 0,
+			 "relaxed forgets a service; relaxing one that is not strict is no error\n");
+}
+#pragma GCC diagnostic pop
+
 int main(void)
 {
 	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(bad_cases) + ARRAY_SIZE(sess_cases) + 32);
+	ksft_set_plan(ARRAY_SIZE(bad_cases) + ARRAY_SIZE(sess_cases) +
+		      ARRAY_SIZE(commit_cases) + 36);
 	setup();
 	test_add_get_dump();
 	test_bad_requests();
 	test_set();
 	test_sessions();
+	test_commit();
 	test_events();
 	test_big_dump();
 	test_churn();
