@@ -83,16 +83,17 @@ _ftctl()
 		case $prev in
 		criterion) COMPREPLY=($(compgen -W 'hash least-loaded' -- "$cur")); return ;;
 		anti-affinity) COMPREPLY=($(compgen -W 'on off' -- "$cur")); return ;;
-		replication-interval) return ;;
+		commit) COMPREPLY=($(compgen -W 'strict relaxed' -- "$cur")); return ;;
+		replication-interval|ckpt-wait) return ;;
 		esac
 		case $verb in
 		add)
-			((cword >= i + 3)) && COMPREPLY=($(compgen -W 'criterion anti-affinity replication-interval' -- "$cur")) ;;
+			((cword >= i + 3)) && COMPREPLY=($(compgen -W 'criterion anti-affinity replication-interval commit ckpt-wait' -- "$cur")) ;;
 		set)
 			if ((cword == i + 1)); then
 				COMPREPLY=($(compgen -W "$(_ftctl_services)" -- "$cur"))
 			else
-				COMPREPLY=($(compgen -W 'criterion anti-affinity replication-interval' -- "$cur"))
+				COMPREPLY=($(compgen -W 'criterion anti-affinity replication-interval commit ckpt-wait' -- "$cur"))
 			fi ;;
 		del|show)
 			((cword == i + 1)) && COMPREPLY=($(compgen -W "$(_ftctl_services)" -- "$cur")) ;;

@@ -31,6 +31,12 @@ const char *crit_name(enum criterion c)
 	return c == CRIT_HASH || c == CRIT_LEAST_LOADED ? crit_names[c] : "?";
 }
 
+const char *commit_mode_name(enum ftvm_commit_mode m)
+{
+	return m == FTVM_COMMIT_STRICT ? "strict" :
+	       m == FTVM_COMMIT_RELAXED ? "relaxed" : "?";
+}
+
 const char *fail_reason_name(int r)
 {
 	switch (r) {
@@ -122,6 +128,19 @@ static int parse_crit(const char *v, enum criterion *out)
 	}
 	if (matches(v, "least-loaded")) {
 		*out = CRIT_LEAST_LOADED;
+		return 0;
+	}
+	return -1;
+}
+
+static int parse_commit(const char *v, enum ftvm_commit_mode *out)
+{
+	if (matches(v, "strict")) {
+		*out = FTVM_COMMIT_STRICT;
+		return 0;
+	}
+	if (matches(v, "relaxed")) {
+		*out = FTVM_COMMIT_RELAXED;
 		return 0;
 	}
 	return -1;
@@ -372,9 +391,66 @@ int cfg_parse_vm(struct ftd_cfg *c, int argc, char **argv, struct ftd_vm *vm,
 	return 0;
 }
 
+/* One "KEY VALUE" of a service's words into @s. */
+static int parse_service_attr(struct ftd_service *s, const char *k,
+			      const char *v, char *err, size_t len)
+{
+	if (!strcmp(k, "criterion")) {
+		if (parse_crit(v, &s->criterion))
+			return seterr(err, len, "invalid criterion \"%s\": expected hash or least-loaded", v);
+	} else if (!strcmp(k, "anti-affinity")) {
+		if (parse_onoff(v, &s->anti_affinity))
+			return seterr(err, len, "invalid anti-affinity \"%s\": expected on or off", v);
+	} else if (!strcmp(k, "replication-interval")) {
+		if (parse_ms(v, 1, 60000, &s->repl_interval_ms))
+			return seterr(err, len, "invalid replication interval \"%s\": expected 1..60000 ms", v);
+	} else if (!strcmp(k, "commit")) {
+		if (parse_commit(v, &s->commit))
+			return seterr(err, len, "invalid commit \"%s\": expected strict or relaxed", v);
+	} else if (!strcmp(k, "ckpt-wait")) {
+		if (parse_ms(v, 0, FTVM_COMMIT_CKPT_WAIT_MAX, &s->ckpt_wait_ms))
+			return seterr(err, len, "invalid ckpt-wait \"%s\": expected 0..%u ms",
+				      v, FTVM_COMMIT_CKPT_WAIT_MAX);
+	} else {
+		return seterr(err, len, "unknown service attribute \"%s\"", k);
+	}
+	return 0;
+}
+
+/*
+ * @s against the other services: its name and address are its own, and
+ * strict ones stay within ftvm.ko's limit.
+ */
+static int check_service(const struct ftd_cfg *c, const struct ftd_service *s,
+			 bool update, char *err, size_t len)
+{
+	int strict = s->commit == FTVM_COMMIT_STRICT;
+
+	for (int j = 0; j < FTVM_MAX_SERVICES; j++) {
+		const struct ftd_service *o = &c->svcs[j];
+		char buf[80];
+
+		if (!o->used || (update && !strcmp(o->name, s->name)))
+			continue;
+		if (!strcmp(o->name, s->name))
+			return seterr(err, len, "service \"%s\" exists", s->name);
+		if (!memcmp(&o->key, &s->key, sizeof(s->key))) {
+			cfg_format_service_key(&s->key, buf, sizeof(buf));
+			return seterr(err, len, "%s is taken by service \"%s\"",
+				      buf, o->name);
+		}
+		strict += o->commit == FTVM_COMMIT_STRICT;
+	}
+	if (s->commit == FTVM_COMMIT_STRICT && strict > FTVM_COMMIT_SERVICES_MAX)
+		return seterr(err, len, "service \"%s\": more than %d services with \"commit strict\"",
+			      s->name, FTVM_COMMIT_SERVICES_MAX);
+	return 0;
+}
+
 /*
  * Service words: NAME ADDR:PORT/PROTO [criterion C] [anti-affinity on|off]
- * [replication-interval MS]; with @update: NAME then keys only.
+ * [replication-interval MS] [commit strict|relaxed] [ckpt-wait MS]; with
+ * @update: NAME then keys only.
  */
 int cfg_parse_service(struct ftd_cfg *c, int argc, char **argv,
 		      struct ftd_service *s, bool update, char *err,
@@ -397,6 +473,8 @@ int cfg_parse_service(struct ftd_cfg *c, int argc, char **argv,
 		s->criterion = c->criterion;
 		s->anti_affinity = c->anti_affinity;
 		s->repl_interval_ms = c->repl_interval_ms;
+		s->commit = FTVM_COMMIT_RELAXED;
+		s->ckpt_wait_ms = FTD_CKPT_WAIT_MS;
 		i = 2;
 	}
 	for (; i < argc; i += 2) {
@@ -404,34 +482,17 @@ int cfg_parse_service(struct ftd_cfg *c, int argc, char **argv,
 
 		if (!v)
 			return seterr(err, len, "\"%s\" needs a value", k);
-		if (!strcmp(k, "criterion")) {
-			if (parse_crit(v, &s->criterion))
-				return seterr(err, len, "invalid criterion \"%s\": expected hash or least-loaded", v);
-		} else if (!strcmp(k, "anti-affinity")) {
-			if (parse_onoff(v, &s->anti_affinity))
-				return seterr(err, len, "invalid anti-affinity \"%s\": expected on or off", v);
-		} else if (!strcmp(k, "replication-interval")) {
-			if (parse_ms(v, 1, 60000, &s->repl_interval_ms))
-				return seterr(err, len, "invalid replication interval \"%s\": expected 1..60000 ms", v);
-		} else {
-			return seterr(err, len, "unknown service attribute \"%s\"", k);
-		}
+		if (parse_service_attr(s, k, v, err, len))
+			return -1;
 	}
-	for (int j = 0; j < FTVM_MAX_SERVICES; j++) {
-		const struct ftd_service *o = &c->svcs[j];
-		char buf[80];
+	if (s->commit == FTVM_COMMIT_STRICT && s->key.proto != IPPROTO_TCP) {
+		char key[80];
 
-		if (!o->used || (update && !strcmp(o->name, s->name)))
-			continue;
-		if (!strcmp(o->name, s->name))
-			return seterr(err, len, "service \"%s\" exists", s->name);
-		if (!memcmp(&o->key, &s->key, sizeof(s->key))) {
-			cfg_format_service_key(&s->key, buf, sizeof(buf));
-			return seterr(err, len, "%s is taken by service \"%s\"",
-				      buf, o->name);
-		}
+		cfg_format_service_key(&s->key, key, sizeof(key));
+		return seterr(err, len, "service \"%s\" is %s: \"commit strict\" is for TCP services only (UDP output is never held)",
+			      s->name, key);
 	}
-	return 0;
+	return check_service(c, s, update, err, len);
 }
 
 void cfg_format_probe(const struct probe_cfg *p, char *buf, size_t len)
@@ -473,9 +534,10 @@ void cfg_format_service(const struct ftd_service *s, FILE *f)
 	char buf[80];
 
 	cfg_format_service_key(&s->key, buf, sizeof(buf));
-	fprintf(f, "%s %s criterion %s anti-affinity %s replication-interval %u",
+	fprintf(f, "%s %s criterion %s anti-affinity %s replication-interval %u commit %s ckpt-wait %u",
 		s->name, buf, crit_name(s->criterion),
-		s->anti_affinity ? "on" : "off", s->repl_interval_ms);
+		s->anti_affinity ? "on" : "off", s->repl_interval_ms,
+		commit_mode_name(s->commit), s->ckpt_wait_ms);
 }
 
 /* Split @line in place into words; '#' starts a comment. */

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "../lib/json_print.h"
+#include "../libftvm/nl.h"
 #include "ftd.h"
 
 #define CTL_MAX_MON	64
@@ -518,7 +519,30 @@ static int cmd_vm(int argc, char **argv)
 
 /* ---- service ------------------------------------------------------------ */
 
-static void print_service(const struct ftd_service *s)
+/* ftvm.ko's counters of a strict service (service show). */
+static void print_commit_counters(const struct ftd_service *s)
+{
+	struct ftvm_commit c;
+	char err[256];
+
+	if (commit_counters(s, &c, err, sizeof(err))) {
+		print_null(PRINT_JSON, "commit_counters", NULL);
+		print_string(PRINT_ANY, "commit_error", " (%s)", err);
+		return;
+	}
+	open_json_object("commit_counters");
+	print_uint(PRINT_ANY, "sessions", " sessions %u", c.sessions);
+	print_uint(PRINT_ANY, "held", " held %u", c.held);
+	print_u64(PRINT_ANY, "held_total", " held-total %llu", c.held_total);
+	print_u64(PRINT_ANY, "released", " released %llu", c.released);
+	print_u64(PRINT_ANY, "dropped", " dropped %llu", c.dropped);
+	print_u64(PRINT_ANY, "commits", " commits %llu", c.commits);
+	print_u64(PRINT_ANY, "no_backup", " no-backup %llu", c.no_backup);
+	print_u64(PRINT_ANY, "stale", " stale %llu", c.stale);
+	close_json_object();
+}
+
+static void print_service(const struct ftd_service *s, bool detail)
 {
 	char key[80];
 	struct cds_lfht_iter it;
@@ -544,8 +568,20 @@ static void print_service(const struct ftd_service *s)
 	print_string(PRINT_FP, NULL, " %-4s", s->anti_affinity ? "on" : "off");
 	print_uint(PRINT_ANY, "replication_interval_ms", " %6u",
 		   s->repl_interval_ms);
+	print_string(PRINT_ANY, "commit", " %-7s", commit_mode_name(s->commit));
+	print_uint(PRINT_JSON, "ckpt_wait_ms", NULL, s->ckpt_wait_ms);
 	print_u64(PRINT_ANY, "sessions", " %8llu", n);
 	print_u64(PRINT_ANY, "unprotected", " %8llu", unprot);
+	if (detail) {
+		print_nl();
+		print_string(PRINT_FP, NULL, "    commit %s",
+			     commit_mode_name(s->commit));
+		print_uint(PRINT_FP, NULL, " ckpt-wait %u ms", s->ckpt_wait_ms);
+		if (s->commit == FTVM_COMMIT_STRICT)
+			print_commit_counters(s);
+		else
+			print_null(PRINT_JSON, "commit_counters", NULL);
+	}
 	print_nl();
 	close_json_object();
 }
@@ -553,26 +589,105 @@ static void print_service(const struct ftd_service *s)
 static void service_header(void)
 {
 	if (!req.json)
-		printf("%-16s %-28s %-12s %-4s %6s %8s %8s\n", "NAME", "ADDRESS",
-		       "CRITERION", "AA", "REPLMS", "SESSIONS", "UNPROT");
+		printf("%-16s %-28s %-12s %-4s %6s %-7s %8s %8s\n", "NAME",
+		       "ADDRESS", "CRITERION", "AA", "REPLMS", "COMMIT",
+		       "SESSIONS", "UNPROT");
+}
+
+static void service_usage(void)
+{
+	printf("Usage: ftctl service add NAME ADDR:PORT/{tcp|udp} [criterion { hash | least-loaded }]\n"
+	       "                         [anti-affinity { on | off }] [replication-interval MS]\n"
+	       "                         [commit { strict | relaxed }] [ckpt-wait MS]\n"
+	       "       ftctl service del NAME\n"
+	       "       ftctl service list\n"
+	       "       ftctl service show NAME\n"
+	       "       ftctl service set NAME [criterion C] [anti-affinity on|off] [replication-interval MS]\n"
+	       "                         [commit strict|relaxed] [ckpt-wait MS]\n");
+}
+
+static int service_add(int argc, char **argv)
+{
+	bool taken[FTVM_MAX_SERVICES] = {};
+	struct ftd_service s;
+	char err[256];
+	int j;
+
+	if (cfg_parse_service(&ftd.cfg, argc, argv, &s, false, err, sizeof(err)))
+		return cerr("%s", err);
+	for (j = 0; j < FTVM_MAX_SERVICES; j++)
+		if (ftd.cfg.svcs[j].used)
+			taken[ftd.cfg.svcs[j].index] = true;
+	for (s.index = 0; s.index < FTVM_MAX_SERVICES && taken[s.index]; s.index++)
+		;
+	for (j = 0; j < FTVM_MAX_SERVICES && ftd.cfg.svcs[j].used; j++)
+		;
+	if (j == FTVM_MAX_SERVICES || s.index == FTVM_MAX_SERVICES)
+		return cerr("no room for another service (at most %d)",
+			    FTVM_MAX_SERVICES);
+	/* Held from its first packet: strict before it is steered. */
+	if (commit_update(NULL, &s, err, sizeof(err)))
+		return cerr("%s", err);
+	s.used = true;
+	ftd.cfg.svcs[j] = s;
+	/* The row first, then the service: no session sees an empty row. */
+	if (maglev_refresh(&ftd.cfg.svcs[j]) ||
+	    dp_service_set(ftd.dp, &s.key, s.index)) {
+		snprintf(err, sizeof(err), "%s", dp_errmsg());
+		maglev_forget(s.index);
+		dp_service_del(ftd.dp, &s.key, s.index);
+		commit_update(&s, NULL, NULL, 0);
+		memset(&ftd.cfg.svcs[j], 0, sizeof(s));
+		return cerr("%s", err);
+	}
+	cfg_save(&ftd.cfg);
+	ftd_log(LOG_INFO, "service %s added (index %u)", s.name, s.index);
+	ctl_event("{\"event\":\"service-new\",\"service\":\"%s\"}", s.name);
+	return 0;
+}
+
+static int service_set(struct ftd_service *o, int argc, char **argv)
+{
+	struct ftd_service s = *o;
+	char err[256];
+
+	if (argc < 2)
+		return cerr("\"service set\" needs something to change");
+	if (cfg_parse_service(&ftd.cfg, argc, argv, &s, true, err, sizeof(err)))
+		return cerr("%s", err);
+	if (commit_update(o, &s, err, sizeof(err)))
+		return cerr("%s", err);
+	*o = s;
+	maglev_refresh(o);
+	cfg_save(&ftd.cfg);
+	ctl_event("{\"event\":\"service-set\",\"service\":\"%s\"}", s.name);
+	reprotect_kick();
+	return 0;
+}
+
+static int service_del(struct ftd_service *o)
+{
+	if (dp_service_del(ftd.dp, &o->key, o->index))
+		return cerr("%s", dp_errmsg());
+	maglev_forget(o->index);
+	/* No longer steered: what ftvm.ko holds for it goes. */
+	commit_update(o, NULL, NULL, 0);
+	ctl_event("{\"event\":\"service-del\",\"service\":\"%s\"}", o->name);
+	ftd_log(LOG_INFO, "service %s deleted", o->name);
+	memset(o, 0, sizeof(*o));
+	cfg_save(&ftd.cfg);
+	return 0;
 }
 
 static int cmd_service(int argc, char **argv)
 {
 	const char *verb = argc ? argv[0] : "list";
-	struct ftd_service s, *o;
-	char err[256];
-	int j;
+	struct ftd_service *o;
 
 	if (argc)
 		argc--, argv++;
 	if (matches(verb, "help")) {
-		printf("Usage: ftctl service add NAME ADDR:PORT/{tcp|udp} [criterion { hash | least-loaded }]\n"
-		       "                         [anti-affinity { on | off }] [replication-interval MS]\n"
-		       "       ftctl service del NAME\n"
-		       "       ftctl service list\n"
-		       "       ftctl service show NAME\n"
-		       "       ftctl service set NAME [criterion C] [anti-affinity on|off] [replication-interval MS]\n");
+		service_usage();
 		return 0;
 	}
 	if (matches(verb, "list")) {
@@ -582,42 +697,12 @@ static int cmd_service(int argc, char **argv)
 		service_header();
 		for (int i = 0; i < FTVM_MAX_SERVICES; i++)
 			if (ftd.cfg.svcs[i].used)
-				print_service(&ftd.cfg.svcs[i]);
+				print_service(&ftd.cfg.svcs[i], false);
 		delete_json_obj();
 		return 0;
 	}
-	if (matches(verb, "add")) {
-		bool taken[FTVM_MAX_SERVICES] = {};
-
-		if (cfg_parse_service(&ftd.cfg, argc, argv, &s, false, err,
-				      sizeof(err)))
-			return cerr("%s", err);
-		for (j = 0; j < FTVM_MAX_SERVICES; j++)
-			if (ftd.cfg.svcs[j].used)
-				taken[ftd.cfg.svcs[j].index] = true;
-		for (s.index = 0; s.index < FTVM_MAX_SERVICES && taken[s.index]; s.index++)
-			;
-		for (j = 0; j < FTVM_MAX_SERVICES && ftd.cfg.svcs[j].used; j++)
-			;
-		if (j == FTVM_MAX_SERVICES || s.index == FTVM_MAX_SERVICES)
-			return cerr("no room for another service (at most %d)",
-				    FTVM_MAX_SERVICES);
-		s.used = true;
-		ftd.cfg.svcs[j] = s;
-		/* The row first, then the service: no session sees an empty row. */
-		if (maglev_refresh(&ftd.cfg.svcs[j]) ||
-		    dp_service_set(ftd.dp, &s.key, s.index)) {
-			snprintf(err, sizeof(err), "%s", dp_errmsg());
-			maglev_forget(s.index);
-			dp_service_del(ftd.dp, &s.key, s.index);
-			memset(&ftd.cfg.svcs[j], 0, sizeof(s));
-			return cerr("%s", err);
-		}
-		cfg_save(&ftd.cfg);
-		ftd_log(LOG_INFO, "service %s added (index %u)", s.name, s.index);
-		ctl_event("{\"event\":\"service-new\",\"service\":\"%s\"}", s.name);
-		return 0;
-	}
+	if (matches(verb, "add"))
+		return service_add(argc, argv);
 	if (!matches(verb, "delete") && !matches(verb, "show") &&
 	    !matches(verb, "set"))
 		return cerr("unknown command \"%s\" for \"service\"; try \"ftctl service help\"",
@@ -627,37 +712,18 @@ static int cmd_service(int argc, char **argv)
 	o = svc_by_name(argv[0]);
 	if (!o)
 		return cerr("no service named \"%s\"", argv[0]);
-	if (matches(verb, "set")) {
-		s = *o;
-		if (argc < 2)
-			return cerr("\"service set\" needs something to change");
-		if (cfg_parse_service(&ftd.cfg, argc, argv, &s, true, err,
-				      sizeof(err)))
-			return cerr("%s", err);
-		*o = s;
-		maglev_refresh(o);
-		cfg_save(&ftd.cfg);
-		ctl_event("{\"event\":\"service-set\",\"service\":\"%s\"}", s.name);
-		reprotect_kick();
-		return 0;
-	}
+	if (matches(verb, "set"))
+		return service_set(o, argc, argv);
 	if (argc > 1)
 		return cerr("unknown argument \"%s\" for \"service %s\"", argv[1], verb);
 	if (matches(verb, "show")) {
 		new_json_obj(req.json, req.pretty);
 		service_header();
-		print_service(o);
+		print_service(o, true);
 		delete_json_obj();
 		return 0;
 	}
-	if (dp_service_del(ftd.dp, &o->key, o->index))
-		return cerr("%s", dp_errmsg());
-	maglev_forget(o->index);
-	ctl_event("{\"event\":\"service-del\",\"service\":\"%s\"}", o->name);
-	ftd_log(LOG_INFO, "service %s deleted", o->name);
-	memset(o, 0, sizeof(*o));
-	cfg_save(&ftd.cfg);
-	return 0;
+	return service_del(o);
 }
 
 /* ---- session ------------------------------------------------------------ */

@@ -96,7 +96,11 @@ struct ftd_service {
 	enum criterion criterion;
 	bool anti_affinity;
 	uint32_t repl_interval_ms;	/* for state replication */
+	enum ftvm_commit_mode commit;	/* output commit in ftvm.ko */
+	uint32_t ckpt_wait_ms;		/* strict: a commit's checkpoint wait */
 };
+
+#define FTD_CKPT_WAIT_MS	20	/* default ckpt-wait */
 
 /* A placement as ftd sees it; sessions counts the session table. */
 struct ftd_placement {
@@ -195,6 +199,7 @@ void cfg_format_vm(const struct ftd_vm *vm, FILE *f);
 void cfg_format_probe(const struct probe_cfg *p, char *buf, size_t len);
 void cfg_format_service(const struct ftd_service *s, FILE *f);
 const char *crit_name(enum criterion c);
+const char *commit_mode_name(enum ftvm_commit_mode m);
 const char *fail_reason_name(int r);
 const char *vm_state_name(enum vm_state s);
 
@@ -262,6 +267,32 @@ void repl_nudge(void);
 /* Is @s's state staged on its current backup (or not replicated)? */
 bool repl_session_staged(const struct ftd_session *s, uint32_t backup);
 void repl_kick(void);
+
+/*
+ * commit.c: each service's output commit, pushed to ftvm.ko
+ * (FTVM_CMD_COMMIT_SET); main thread, lock held.
+ */
+struct ftvm_commit;
+/* At start, early: a strict service without ftvm.ko is refused. */
+int commit_check(void);
+/* Then: every strict service set, strict leftovers relaxed. */
+int commit_start(void);
+/*
+ * A service changes from @old to @new (NULL: added, or deleted): set
+ * @new strict in ftvm.ko if it is, and the old key relaxed when it no
+ * longer is.  Refused (nothing changed, the reason in @err) when @new is
+ * strict and ftvm.ko is absent or says no.
+ */
+int commit_update(const struct ftd_service *old, const struct ftd_service *new,
+		  char *err, size_t len);
+/* Clean exit: every strict service relaxed, so nothing stays held. */
+void commit_stop(void);
+/*
+ * ftvm.ko's entry for strict @s, with its counters: 0, or -ENOENT (not
+ * strict there) or another -errno with the reason in @err.
+ */
+int commit_counters(const struct ftd_service *s, struct ftvm_commit *out,
+		    char *err, size_t len);
 
 /* detect.c */
 int detect_module_open(void);

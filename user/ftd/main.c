@@ -185,6 +185,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (commit_check()) {
+		ftd_log(LOG_ERR, "refusing to start");
+		return 1;
+	}
 
 	dpo.pin_dir = ftd.cfg.pin_dir;
 	err = dp_open(&dpo, &ftd.dp);
@@ -235,6 +239,13 @@ int main(int argc, char **argv)
 		ftd_log(LOG_ERR, "control socket %s: %s", ftd.cfg.sock,
 			err == -EADDRINUSE ? "another ftd is running" :
 			strerror(-err));
+		return 1;
+	}
+	/* After the socket: a second ftd must not touch the first one's. */
+	if (commit_start()) {
+		commit_stop();
+		ctl_close();
+		ftd_log(LOG_ERR, "refusing to start");
 		return 1;
 	}
 	if (daemonize && daemon(0, 1)) {
@@ -300,6 +311,8 @@ int main(int argc, char **argv)
 		}
 	}
 	pthread_mutex_lock(&ftd.lock);
+	/* Nothing stays held with no ftd to re-protect its sessions. */
+	commit_stop();
 	pthread_cond_broadcast(&ftd.kick);
 	pthread_mutex_unlock(&ftd.lock);
 	pthread_join(t_sync, NULL);
