@@ -150,7 +150,7 @@ start_ftd() {
 	wait_for 10 F status
 }
 
-ktap_begin 32
+ktap_begin 34
 
 if ! setup; then
 	ktap_fail "topology"
@@ -176,7 +176,13 @@ conf_errors() {
 	bad_conf 'service s 198.19.0.300:7/udp' 'bad.conf:1: invalid service address' &&
 	bad_conf 'vm a id 1 dev hv1 probe tcp 198.18.1.1' 'bad.conf:1: invalid probe address' &&
 	bad_conf 'frobnicate 1' 'bad.conf:1: unknown keyword "frobnicate"' &&
-	bad_conf 'vm a id 1 dev hv1 capacity' 'bad.conf:1: "capacity" needs a value'
+	bad_conf 'vm a id 1 dev hv1 capacity' 'bad.conf:1: "capacity" needs a value' &&
+	bad_conf 'service s 198.19.0.10:7/udp commit strict' 'bad.conf:1: service "s" is 198.19.0.10:7/udp: "commit strict" is for TCP services only' &&
+	bad_conf 'service s 198.19.0.10:80/tcp commit always' 'bad.conf:1: invalid commit "always": expected strict or relaxed' &&
+	bad_conf 'service s 198.19.0.10:80/tcp ckpt-wait 10001' 'bad.conf:1: invalid ckpt-wait "10001": expected 0..10000 ms' || return 1
+	# Valid, but strict needs ftvm.ko: without it, ftd does not start.
+	[[ -d /sys/module/ftvm ]] ||
+	bad_conf 'service s 198.19.0.10:80/tcp commit strict' 'service s: "commit strict" needs ftvm.ko, which is not loaded'
 }
 ktap_check "config errors: line number and reason, ftd refuses to start" conf_errors
 
@@ -238,6 +244,11 @@ service add web
 service del nosuch
 service set echo criterion fastest
 service set echo anti-affinity maybe
+service set echo commit strict
+service set echo commit maybe
+service set echo ckpt-wait 10001
+service set echo ckpt-wait
+service add web 198.19.0.11:80/udp commit strict
 service set echo
 service frob
 session list vm nosuch
@@ -579,6 +590,46 @@ policy() {
 }
 ktap_check "service policy set with ftctl lands in ftd.conf, which stays valid" policy
 
+# 12b. Output commit: strict needs ftvm.ko; with it, the module's counters.
+has_module() { F -j status | grep -q '"module":true'; }
+# show_commit SERVICE MODE WAIT COUNTERS: what "ftctl -j service show" says.
+show_commit() {
+	F -j service show "$1" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)[0]
+c = s["commit_counters"]
+keys = {"sessions", "held", "held_total", "released", "dropped", "commits",
+        "no_backup", "stale"}
+ok = (s["commit"], str(s["ckpt_wait_ms"])) == (sys.argv[1], sys.argv[2]) and \
+     ((c is None) if sys.argv[3] == "none" else (set(c) == keys))
+sys.exit(0 if ok else 1)' "$2" "$3" "$4"
+}
+commit_modes() {
+	local out
+	if has_module; then
+		F service add kv $VIP:7000/tcp commit strict ckpt-wait 30 || return 1
+		show_commit kv strict 30 counters || { F service show kv; return 1; }
+		F service show kv | grep -Eq "commit strict ckpt-wait 30 ms sessions [0-9]+ held [0-9]+ held-total" || return 1
+		F service set kv commit relaxed && show_commit kv relaxed 30 none || return 1
+		# Strict again: kept until ftd stops, which relaxes it.
+		F service set kv commit strict ckpt-wait 25 && show_commit kv strict 25 counters || return 1
+		F service add kv2 $VIP:7001/tcp commit strict && F service del kv2 || return 1
+	else
+		out=$(F service add kv $VIP:7000/tcp commit strict 2>&1) &&
+			{ echo "strict accepted without ftvm.ko"; return 1; }
+		grep -q '^Error: "commit strict" needs ftvm.ko, which is not loaded' <<<"$out" ||
+			{ echo "got: $out"; return 1; }
+		F service add kv $VIP:7000/tcp ckpt-wait 30 && show_commit kv relaxed 30 none || return 1
+		F service set kv commit strict 2>/dev/null && { echo "set strict accepted"; return 1; }
+		F service show kv | grep -q "commit relaxed ckpt-wait 30 ms" || return 1
+	fi
+	grep -q "^service kv $VIP:7000/tcp criterion hash anti-affinity on replication-interval 100 commit $(has_module && echo strict || echo relaxed) ckpt-wait $(has_module && echo 25 || echo 30)$" "$CONF" ||
+		{ grep "^service kv" "$CONF"; return 1; }
+	F -j service list | grep -q '"commit":"relaxed","ckpt_wait_ms":20' &&
+	H "$FTD" -c -f "$CONF" >/dev/null
+}
+ktap_check "output commit: strict needs ftvm.ko and TCP, kept in ftd.conf; service show has the module's counters" commit_modes
+
 # 13. The monitor sees events.
 mon() {
 	F -j monitor count 2 >"$TMP/mon" 2>"$TMP/mon.err" &
@@ -592,10 +643,17 @@ mon() {
 }
 ktap_check "ftctl monitor -j streams vm-failed and failover events" mon
 
+module=$(has_module && echo 1)
 kill "$ftd_pid"
 wait "$ftd_pid"
 ktap_check "ftd stops cleanly on SIGTERM" test $? -eq 0
 ftd_pid=
+if [[ -n $module ]]; then
+	ktap_check "ftd relaxed its strict service as it stopped" \
+		grep -q "service kv: output commit relaxed" "$TMP/ftd.log"
+else
+	ktap_skip "ftd relaxed its strict service as it stopped" "without ftvm.ko"
+fi
 echo quit >&"${UDPC[1]}"
 if grep -q "AddressSanitizer\|runtime error\|LeakSanitizer" "$TMP/ftd.log"; then
 	ktap_fail "ftd ran clean under the sanitizers"

@@ -7,15 +7,22 @@
  * Six VMs in three failure domains (a: 1 2, b: 3 4, c: 5 6), capacities
  * 100 (odd ids) and 200 (even ids); one service; sessions created in the
  * sessions map as ftvm_steer would, from the service's Maglev row.
+ * Then the configuration: its round trip, and the services' output
+ * commit ("commit strict|relaxed", "ckpt-wait MS") down to libftvm's
+ * requests, checked against a fake ftvm.ko on a socket pair.
  */
 #include <errno.h>
+#include <linux/genetlink.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../../user/ftd/ftd.h"
+#include "../../user/libftvm/nl.h"
 #include "../bpf/ktap.h"
 
 struct ftd ftd = {
@@ -506,6 +513,424 @@ static void test_config(void)
 	free(c);
 }
 
+/* cfg_parse_service() of the blank-separated words of @line. */
+static int parse_svc(struct ftd_cfg *c, const char *line,
+		     struct ftd_service *s, bool update, char *err, size_t len)
+{
+	char buf[256], *w[32], *save = NULL;
+	int n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	for (char *t = strtok_r(buf, " ", &save); t && n < 32;
+	     t = strtok_r(NULL, " ", &save))
+		w[n++] = t;
+	return cfg_parse_service(c, n, w, s, update, err, len);
+}
+
+/* @line must be refused with a message containing @want. */
+static bool svc_refused(struct ftd_cfg *c, const char *line, bool update,
+			const char *want)
+{
+	struct ftd_service s = c->svcs[0];
+	char err[256] = "";
+
+	if (!parse_svc(c, line, &s, update, err, sizeof(err))) {
+		ktap_diag("accepted: %s", line);
+		return false;
+	}
+	if (!strstr(err, want)) {
+		ktap_diag("%s: \"%s\", want \"%s\"", line, err, want);
+		return false;
+	}
+	return true;
+}
+
+/* Output commit: "commit strict|relaxed" and "ckpt-wait MS". */
+static void test_commit_config(void)
+{
+	struct ftd_cfg *c = calloc(1, sizeof(*c));
+	struct ftd_service s;
+	char err[256] = "", *line = NULL;
+	size_t len = 0;
+	bool ok;
+	FILE *f;
+
+	if (!c) {
+		ktap_result(0, "commit: parsing (out of memory)");
+		return;
+	}
+	cfg_defaults(c);
+	ok = !parse_svc(c, "web 198.19.0.20:80/tcp", &s, false, err, sizeof(err)) &&
+	     s.commit == FTVM_COMMIT_RELAXED && s.ckpt_wait_ms == 20;
+	ok = ok && !parse_svc(c, "web 198.19.0.20:80/tcp commit strict ckpt-wait 50",
+			      &s, false, err, sizeof(err)) &&
+	     s.commit == FTVM_COMMIT_STRICT && s.ckpt_wait_ms == 50;
+	ok = ok && !parse_svc(c, "web6 [2001:db8::20]:80/tcp ckpt-wait 0 commit strict",
+			      &s, false, err, sizeof(err)) &&
+	     s.commit == FTVM_COMMIT_STRICT && s.ckpt_wait_ms == 0;
+	ok = ok && !parse_svc(c, "web 198.19.0.20:80/tcp ckpt-wait 10000 commit relaxed",
+			      &s, false, err, sizeof(err)) &&
+	     s.commit == FTVM_COMMIT_RELAXED && s.ckpt_wait_ms == 10000;
+	if (!ok)
+		ktap_diag("%s", err);
+	ktap_result(ok, "commit: strict|relaxed and ckpt-wait parsed; relaxed and 20 ms by default");
+
+	/* The config writer prints the words back. */
+	f = open_memstream(&line, &len);
+	if (f && !parse_svc(c, "web 198.19.0.20:80/tcp ckpt-wait 35 commit strict",
+			    &s, false, err, sizeof(err)))
+		cfg_format_service(&s, f);
+	if (f)
+		fclose(f);
+	ok = line && !strcmp(line, "web 198.19.0.20:80/tcp criterion hash anti-affinity on replication-interval 100 commit strict ckpt-wait 35");
+	ktap_result(ok, "commit: printed as \"%s\"", line ? line : "");
+	free(line);
+
+	/* A UDP service (the one of ftd.cfg) and bad values. */
+	c->svcs[0] = ftd.cfg.svcs[0];
+	c->svcs[1].used = true;
+	snprintf(c->svcs[1].name, sizeof(c->svcs[1].name), "web");
+	cfg_parse_service_key("198.19.0.20:80/tcp", &c->svcs[1].key);
+	c->svcs[1].index = 1;
+	ok = svc_refused(c, "dns 198.19.0.53:53/udp commit strict", false,
+			 "\"dns\" is 198.19.0.53:53/udp: \"commit strict\" is for TCP services only") &&
+	     svc_refused(c, "svc commit strict", true, "is for TCP services only") &&
+	     svc_refused(c, "web commit eventually", true,
+			 "invalid commit \"eventually\": expected strict or relaxed") &&
+	     svc_refused(c, "web ckpt-wait 10001", true,
+			 "invalid ckpt-wait \"10001\": expected 0..10000 ms") &&
+	     svc_refused(c, "web ckpt-wait -1", true, "invalid ckpt-wait") &&
+	     svc_refused(c, "web commit", true, "\"commit\" needs a value");
+	s = c->svcs[1];
+	ok = ok && !parse_svc(c, "web commit strict", &s, true, err, sizeof(err)) &&
+	     s.commit == FTVM_COMMIT_STRICT && s.ckpt_wait_ms == 0 &&
+	     c->svcs[1].commit == FTVM_COMMIT_RELAXED;
+	ktap_result(ok, "commit: strict refused on UDP, bad values refused with their reason; set changes a copy");
+
+	/* At most FTVM_COMMIT_SERVICES_MAX strict services. */
+	for (int i = 0; i < FTVM_COMMIT_SERVICES_MAX; i++) {
+		struct ftd_service *o = &c->svcs[2 + i];
+
+		o->used = true;
+		snprintf(o->name, sizeof(o->name), "s%d", i);
+		o->key = c->svcs[1].key;
+		o->key.port = htons((uint16_t)(1000 + i));
+		o->commit = FTVM_COMMIT_STRICT;
+	}
+	ok = svc_refused(c, "one-more 198.19.0.20:9/tcp commit strict", false,
+			 "more than 64 services with \"commit strict\"") &&
+	     !parse_svc(c, "one-more 198.19.0.20:9/tcp commit relaxed", &s, false,
+			err, sizeof(err));
+	c->svcs[2].commit = FTVM_COMMIT_RELAXED;
+	ok = ok && !parse_svc(c, "one-more 198.19.0.20:9/tcp commit strict", &s,
+			      false, err, sizeof(err));
+	ktap_result(ok, "commit: at most %d strict services", FTVM_COMMIT_SERVICES_MAX);
+
+	/* Without ftvm.ko: strict refused when ftd starts and when set. */
+	ftd.have_module = false;
+	memset(c->svcs, 0, sizeof(c->svcs));
+	s = ftd.cfg.svcs[0];
+	ok = !commit_check();
+	s.commit = FTVM_COMMIT_STRICT;
+	ok = ok && commit_update(NULL, &s, err, sizeof(err)) &&
+	     strstr(err, "\"commit strict\" needs ftvm.ko, which is not loaded");
+	s.commit = FTVM_COMMIT_RELAXED;
+	ok = ok && !commit_update(NULL, &s, err, sizeof(err)) &&
+	     !commit_update(&ftd.cfg.svcs[0], &s, err, sizeof(err));
+	ftd.cfg.svcs[0].commit = FTVM_COMMIT_STRICT;
+	ok = ok && commit_check();
+	ftd.cfg.svcs[0].commit = FTVM_COMMIT_RELAXED;
+	ktap_result(ok, "commit: without ftvm.ko a strict service is refused (start and set), relaxed is fine");
+	free(c);
+}
+
+/* What ftd saves of a strict service, it reads back. */
+static void test_commit_round_trip(void)
+{
+	char path[] = "/tmp/ftd-test-commit.XXXXXX";
+	struct ftd_cfg *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct cfg_err e = {};
+	int fd = mkstemp(path), n = 0;
+	bool ok = fd >= 0 && a && b;
+	static const char *const lines[] = {
+		"web 198.19.0.20:80/tcp commit strict ckpt-wait 0",
+		"web6 [2001:db8::20]:443/tcp commit strict ckpt-wait 10000",
+		"api 198.19.0.21:80/tcp ckpt-wait 75",
+		"dns 198.19.0.53:53/udp",
+	};
+
+	if (fd >= 0)
+		close(fd);
+	if (ok) {
+		cfg_defaults(a);
+		snprintf(a->path, sizeof(a->path), "%s", path);
+		for (size_t i = 0; i < ARRAY_SIZE(lines) && ok; i++) {
+			struct ftd_service *s = &a->svcs[i];
+
+			ok = !parse_svc(a, lines[i], s, false, e.msg, sizeof(e.msg));
+			s->used = true;
+			s->index = (uint32_t)i;
+		}
+		ok = ok && !cfg_save(a);
+		cfg_defaults(b);
+		ok = ok && !cfg_load(path, b, &e);
+	}
+	for (size_t i = 0; ok && i < ARRAY_SIZE(lines); i++) {
+		const struct ftd_service *x = &a->svcs[i], *y = &b->svcs[i];
+
+		n += y->used && !strcmp(x->name, y->name) &&
+		     !memcmp(&x->key, &y->key, sizeof(x->key)) &&
+		     x->commit == y->commit && x->ckpt_wait_ms == y->ckpt_wait_ms;
+	}
+	if (e.msg[0])
+		ktap_diag("%s", e.msg);
+	ktap_result(ok && n == (int)ARRAY_SIZE(lines) &&
+		    b->svcs[0].commit == FTVM_COMMIT_STRICT &&
+		    b->svcs[2].commit == FTVM_COMMIT_RELAXED &&
+		    b->svcs[2].ckpt_wait_ms == 75,
+		    "commit: strict and relaxed services, ckpt-wait 0..10000, survive a save and a load");
+	unlink(path);
+	free(a);
+	free(b);
+}
+
+/*
+ * libftvm's output-commit requests against a fake ftvm.ko: the replies
+ * are queued on the other end of a socket pair before each call, the
+ * request is read from it after.
+ */
+#define FAKE_FAMILY	0x42
+
+struct fake_kernel {
+	struct ftvm_nl nl;	/* the library's side */
+	int fd;			/* the kernel's side */
+};
+
+static int fake_open(struct fake_kernel *k)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -1;
+	memset(k, 0, sizeof(*k));
+	k->nl.fd = sv[0];
+	k->nl.family = FAKE_FAMILY;
+	k->nl.seq = 100;
+	k->fd = sv[1];
+	return 0;
+}
+
+static void fake_close(struct fake_kernel *k)
+{
+	close(k->nl.fd);
+	close(k->fd);
+}
+
+/* The ack (or error, with an extack message) of the next request. */
+static void fake_ack(struct fake_kernel *k, int error, const char *msg)
+{
+	char buf[512] = {};
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	struct nlmsgerr *e = NLMSG_DATA(nlh);
+	size_t len = NLMSG_HDRLEN + sizeof(*e);
+
+	nlh->nlmsg_type = NLMSG_ERROR;
+	nlh->nlmsg_seq = k->nl.seq + 1;
+	e->error = error;
+	if (msg) {
+		struct nlattr *a = (struct nlattr *)(buf + len);
+
+		nlh->nlmsg_flags = NLM_F_ACK_TLVS | NLM_F_CAPPED;
+		a->nla_type = NLMSGERR_ATTR_MSG;
+		a->nla_len = (uint16_t)(NLA_HDRLEN + strlen(msg) + 1);
+		memcpy((char *)a + NLA_HDRLEN, msg, strlen(msg) + 1);
+		len += NLA_ALIGN(a->nla_len);
+	}
+	nlh->nlmsg_len = (uint32_t)len;
+	send(k->fd, buf, len, 0);
+}
+
+/* One COMMIT_GET reply message for @c, as ftvm.ko builds it. */
+static void fake_entry(struct fake_kernel *k, const struct ftvm_commit *c)
+{
+	struct ftvm_nl seq = { .family = FAKE_FAMILY, .seq = k->nl.seq };
+	uint64_t u64[] = { c->held_total, c->released, c->dropped, c->commits,
+			   c->no_backup, c->stale };
+	struct ftvm_msg m;
+	long nest;
+
+	ftvm_msg_init(&m, &seq, FTVM_CMD_COMMIT_GET, NLM_F_MULTI);
+	nest = ftvm_msg_nest(&m, FTVM_A_COMMIT);
+	ftvm_msg_put(&m, FTVM_A_COMMIT_FAMILY, &c->family, 1);
+	ftvm_msg_put(&m, FTVM_A_COMMIT_ADDR, c->addr, c->family == AF_INET6 ? 16 : 4);
+	ftvm_msg_put(&m, FTVM_A_COMMIT_PORT, &c->port, 2);
+	ftvm_msg_put(&m, FTVM_A_COMMIT_PROTO, &c->proto, 1);
+	ftvm_msg_put(&m, FTVM_A_COMMIT_MODE, &c->mode, 1);
+	ftvm_msg_put(&m, FTVM_A_COMMIT_CKPT_WAIT, &c->ckpt_wait_ms, 4);
+	ftvm_msg_put(&m, FTVM_A_COMMIT_SESSIONS, &c->sessions, 4);
+	ftvm_msg_put(&m, FTVM_A_COMMIT_HELD, &c->held, 4);
+	for (int i = 0; i < 6; i++) {
+		ftvm_msg_put(&m, FTVM_A_COMMIT_PAD, NULL, 0);
+		ftvm_msg_put(&m, (uint16_t)(FTVM_A_COMMIT_HELD_TOTAL + i),
+			     &u64[i], 8);
+	}
+	ftvm_msg_nest_end(&m, nest);
+	((struct nlmsghdr *)m.buf)->nlmsg_len = (uint32_t)m.len;
+	send(k->fd, m.buf, m.len, 0);
+	ftvm_msg_free(&m);
+}
+
+static void fake_done(struct fake_kernel *k)
+{
+	struct {
+		struct nlmsghdr h;
+		int err;
+	} d = { { sizeof(d), NLMSG_DONE, NLM_F_MULTI, k->nl.seq + 1, 0 }, 0 };
+
+	send(k->fd, &d, sizeof(d), 0);
+}
+
+/* The FTVM_A_COMMIT of the request ftvm.ko received, and its command. */
+static int fake_request(struct fake_kernel *k, struct ftvm_commit *c,
+			uint8_t *cmd, uint16_t *flags)
+{
+	static char buf[4096];
+	ssize_t n = recv(k->fd, buf, sizeof(buf), 0);
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	const struct nlattr *a, *b;
+	long rem, rem2;
+
+	memset(c, 0, sizeof(*c));
+	if (n < (ssize_t)(NLMSG_HDRLEN + GENL_HDRLEN) ||
+	    nlh->nlmsg_type != FAKE_FAMILY || nlh->nlmsg_len != (uint32_t)n)
+		return -1;
+	*cmd = ((struct genlmsghdr *)NLMSG_DATA(nlh))->cmd;
+	*flags = nlh->nlmsg_flags;
+	ftvm_nla_for_each(a, buf + NLMSG_HDRLEN + GENL_HDRLEN,
+			  n - NLMSG_HDRLEN - GENL_HDRLEN, rem) {
+		if (ftvm_nla_type(a) != FTVM_A_COMMIT || !(a->nla_type & NLA_F_NESTED))
+			return -1;
+		ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), rem2) {
+			static const struct {
+				size_t off, len;
+			} f[] = {
+				[FTVM_A_COMMIT_FAMILY] = { offsetof(struct ftvm_commit, family), 1 },
+				[FTVM_A_COMMIT_ADDR] = { offsetof(struct ftvm_commit, addr), 16 },
+				[FTVM_A_COMMIT_PORT] = { offsetof(struct ftvm_commit, port), 2 },
+				[FTVM_A_COMMIT_PROTO] = { offsetof(struct ftvm_commit, proto), 1 },
+				[FTVM_A_COMMIT_MODE] = { offsetof(struct ftvm_commit, mode), 1 },
+				[FTVM_A_COMMIT_CKPT_WAIT] = { offsetof(struct ftvm_commit, ckpt_wait_ms), 4 },
+			};
+			size_t t = (size_t)ftvm_nla_type(b), l = ftvm_nla_len(b);
+
+			/* A request carries these only; the address 4 or 16 bytes. */
+			if (t >= ARRAY_SIZE(f) || !f[t].len ||
+			    (l != f[t].len && !(t == FTVM_A_COMMIT_ADDR && l == 4)))
+				return -1;
+			memcpy((char *)c + f[t].off, ftvm_nla_data(b), l);
+		}
+	}
+	return 0;
+}
+
+/* Every field the same (memcmp would compare the padding too). */
+static bool commit_eq(const struct ftvm_commit *a, const struct ftvm_commit *b)
+{
+	return a->family == b->family && a->proto == b->proto &&
+	       a->port == b->port && !memcmp(a->addr, b->addr, 16) &&
+	       a->mode == b->mode && a->ckpt_wait_ms == b->ckpt_wait_ms &&
+	       a->sessions == b->sessions && a->held == b->held &&
+	       a->held_total == b->held_total && a->released == b->released &&
+	       a->dropped == b->dropped && a->commits == b->commits &&
+	       a->no_backup == b->no_backup && a->stale == b->stale;
+}
+
+struct commits_seen {
+	struct ftvm_commit c[4];
+	int n;
+};
+
+static int collect_commit(const struct ftvm_commit *c, void *arg)
+{
+	struct commits_seen *s = arg;
+
+	if (s->n < 4)
+		s->c[s->n++] = *c;
+	return 0;
+}
+
+static void test_commit_nl(void)
+{
+	struct ftvm_commit c = { .family = AF_INET, .proto = IPPROTO_TCP,
+				 .port = 80, .addr = { 198, 19, 0, 20 },
+				 .mode = FTVM_COMMIT_STRICT, .ckpt_wait_ms = 50 };
+	struct ftvm_commit v6 = c, r, found;
+	struct commits_seen seen = {};
+	struct fake_kernel k;
+	uint16_t flags = 0;
+	uint8_t cmd = 0;
+	bool ok;
+	int err;
+
+	if (fake_open(&k)) {
+		ktap_result(0, "libftvm commit: socket pair: %s", strerror(errno));
+		return;
+	}
+	fake_ack(&k, 0, NULL);
+	err = ftvm_commit_set(&k.nl, &c);
+	ok = !err && !fake_request(&k, &r, &cmd, &flags) &&
+	     cmd == FTVM_CMD_COMMIT_SET && (flags & NLM_F_ACK) &&
+	     !(flags & NLM_F_DUMP) && commit_eq(&r, &c);
+	ktap_result(ok, "libftvm: ftvm_commit_set() sends FTVM_A_COMMIT {family, addr, port, proto, mode, ckpt-wait}");
+
+	fake_ack(&k, -EINVAL, "UDP output is never held");
+	c.proto = IPPROTO_UDP;
+	err = ftvm_commit_set(&k.nl, &c);
+	ok = err == -EINVAL && !strcmp(k.nl.err, "UDP output is never held") &&
+	     !fake_request(&k, &r, &cmd, &flags);
+	c.proto = IPPROTO_TCP;
+	ok = ok && ftvm_commit_set(&k.nl, &(struct ftvm_commit){ .family = 7 }) ==
+		   -EAFNOSUPPORT;
+	ktap_result(ok, "libftvm: a refused ftvm_commit_set() returns the errno and the kernel's message (\"%s\")",
+		    k.nl.err);
+
+	v6.family = AF_INET6;
+	memcpy(v6.addr, (uint8_t[16]){ 0x20, 0x01, 0x0d, 0xb8, [15] = 0x20 }, 16);
+	v6.port = 443;
+	v6.sessions = 3;
+	v6.held = 2;
+	v6.held_total = 1ull << 40;
+	v6.released = 7;
+	v6.dropped = 1;
+	v6.commits = 5;
+	v6.no_backup = 4;
+	v6.stale = 6;
+	fake_entry(&k, &c);
+	fake_entry(&k, &v6);
+	fake_done(&k);
+	err = ftvm_commit_get(&k.nl, collect_commit, &seen);
+	ok = !err && seen.n == 2 && commit_eq(&seen.c[0], &c) &&
+	     commit_eq(&seen.c[1], &v6) &&
+	     !fake_request(&k, &r, &cmd, &flags) &&
+	     cmd == FTVM_CMD_COMMIT_GET && (flags & NLM_F_DUMP) == NLM_F_DUMP;
+	ktap_result(ok, "libftvm: ftvm_commit_get() dumps every strict service with its counters");
+
+	fake_entry(&k, &c);
+	fake_entry(&k, &v6);
+	fake_done(&k);
+	r = v6;
+	r.held = r.sessions = 0;
+	ok = !ftvm_commit_find(&k.nl, &r, &found) && found.held == 2 &&
+	     found.held_total == 1ull << 40 && found.stale == 6;
+	fake_request(&k, &r, &cmd, &flags);
+	fake_entry(&k, &c);
+	fake_done(&k);
+	ok = ok && ftvm_commit_find(&k.nl, &v6, &found) == -ENOENT;
+	fake_request(&k, &r, &cmd, &flags);
+	ktap_result(ok, "libftvm: ftvm_commit_find() picks one service's entry, ENOENT when it is not strict");
+	fake_close(&k);
+}
+
 int main(void)
 {
 	if (geteuid())
@@ -516,7 +941,7 @@ int main(void)
 		       dp_errmsg());
 		return KSFT_SKIP;
 	}
-	ktap_print_header(21);
+	ktap_print_header(31);
 	test_row();
 	if (make_sessions()) {
 		ktap_result(0, "sessions: %s", dp_errmsg());
@@ -531,5 +956,8 @@ int main(void)
 	test_recover();
 	test_least_loaded();
 	test_config();
+	test_commit_config();
+	test_commit_round_trip();
+	test_commit_nl();
 	return ktap_finish();
 }
