@@ -32,7 +32,8 @@ for d in spec.get("definitions", []):
     if d["type"] == "const":
         expect[f"{P}_{c(d['name'])}"] = d["value"]
     elif d["type"] == "enum":
-        prefix = {"vm-state": f"{P}_VM_STATE_", "fail-reason": f"{P}_FAIL_"}.get(
+        prefix = c(d["name-prefix"]) if "name-prefix" in d else {
+            "vm-state": f"{P}_VM_STATE_", "fail-reason": f"{P}_FAIL_"}.get(
             d["name"], f"{P}_{c(d['name'])}_")
         v = d.get("value-start", 0)
         for e in d["entries"]:
