@@ -125,9 +125,11 @@ struct ftvm_commit {
 /*
  * FTVM_CMD_COMMIT_SET: make the service @c names strict (or update its
  * ckpt_wait_ms), or with mode FTVM_COMMIT_RELAXED forget it, letting
- * every packet it holds go.  Needs CAP_NET_ADMIN.  Refused (EINVAL, with
- * the kernel's reason in nl->err) for UDP or a bad address, and beyond
- * FTVM_COMMIT_SERVICES_MAX strict services.
+ * every packet it holds go (relaxing a service that is not strict
+ * succeeds).  Needs CAP_NET_ADMIN.  Refused, with the kernel's reason in
+ * nl->err: UDP (EPROTONOSUPPORT), a family other than AF_INET/AF_INET6
+ * (EAFNOSUPPORT), an address of the wrong length or an IPv4-mapped IPv6
+ * one (EINVAL), beyond FTVM_COMMIT_SERVICES_MAX strict services (ENOSPC).
  */
 int ftvm_commit_set(struct ftvm_nl *nl, const struct ftvm_commit *c);
 
