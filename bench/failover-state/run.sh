@@ -38,28 +38,10 @@ NT=${FTVM_BENCH_FO_SESSIONS:-300}
 NU=${FTVM_BENCH_FO_UDP:-100}
 REPL=${FTVM_BENCH_REPL:-1000 10000}
 
-# The loop: best of three, in ns.
-cpu_loop() {
-	local best= t0 t1 i
-	for i in 1 2 3; do
-		t0=$(date +%s%N)
-		awk 'BEGIN { for (i = 0; i < 3000000; i++) s += i % 7; exit s < 0 }'
-		t1=$(date +%s%N)
-		[[ -z $best ]] || ((t1 - t0 < best)) && best=$((t1 - t0))
-	done
-	echo "$best"
-}
-
-if ! grep -qs '^ftvm ' /proc/modules; then
-	if [[ -z ${FTVM_IN_GUEST:-} ]]; then
-		host_ns=$(cpu_loop)
-		echo "# bench/failover-state: host loop $((host_ns / 1000000)) ms; running in the guest"
-		exec "$TOP/selftests/vm-run.sh" --cmd \
-			"FTVM_HOST_LOOP_NS=$host_ns FTVM_BENCH_FO_SESSIONS=$NT FTVM_BENCH_FO_UDP=$NU FTVM_BENCH_REPL='$REPL' $SELF"
-	fi
-	echo "# bench/failover-state: ftvm.ko is not loaded"
-	exit 4
-fi
+# shellcheck source=../lib.sh
+. "$TOP/bench/lib.sh"
+bench_guest failover-state "$SELF" \
+	"FTVM_BENCH_FO_SESSIONS=$NT FTVM_BENCH_FO_UDP=$NU FTVM_BENCH_REPL='$REPL'"
 
 FTCTL=$TOP/user/ftctl/ftctl
 FTD=$TOP/user/ftd/ftd
@@ -163,11 +145,7 @@ answer() {
 lost_of() { sed -n 's/.* lost \([0-9]*\) .*/\1/p' <<<"$1"; }
 
 # ---- the loop in the guest --------------------------------------------
-guest_ns=$(cpu_loop)
-if [[ -n ${FTVM_HOST_LOOP_NS:-} ]]; then
-	echo "# guest loop $((guest_ns / 1000000)) ms, host $((FTVM_HOST_LOOP_NS / 1000000)) ms"
-	python3 -c "print('BENCH guest_slowdown %.1f' % ($guest_ns / $FTVM_HOST_LOOP_NS))"
-fi
+bench_guest_slowdown
 
 # ---- failover: lost sessions and stall ---------------------------------
 failover_bench() {
