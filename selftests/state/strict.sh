@@ -1,0 +1,127 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Strict output commit, end to end (Documentation/replication.rst): the
+# kvstore service is strict, so ftvm.ko lets what a primary sends for a
+# session leave the host only once a record of the session covering it
+# is staged on its backup, committing on demand.  ftd replicates only
+# once a second here, so what protects the sessions between its rounds
+# is the commits alone.
+#
+# The proof is a VM killed while every client sends without pause
+# ("sessclient run": one request outstanding per session): its output
+# cut, its processes SIGKILLed, its device deleted, so that nothing of
+# the sessions is left but what is staged on their backups.  In relaxed
+# mode such a kill loses the sessions that moved since their last
+# replication (the clients saw replies the backup never knew of); in
+# strict mode every session goes on, on the same connection, its bytes
+# (running checksums both ways) and its application state (kvstore's
+# count and sum of requests, the libftvm blob) intact.  Then a device
+# deleted the ordinary way, and the service switched to relaxed while
+# the clients send: nothing held may be lost by the switch.
+#
+# Topology: ftd-lib.sh, VMs vm1..vm4.  Needs ftvm.ko (the qemu guest:
+# selftests/vm-run.sh --tests state/strict).
+set -u
+cd "$(dirname "$0")" || exit 1
+. ../lib/ktap.sh
+
+N=${FTVM_STRICT_SESSIONS:-100}
+NU=${FTVM_STRICT_UDP:-20}
+RUN_MS=${FTVM_STRICT_RUN_MS:-6000}
+
+. ./ftd-lib.sh
+[[ -d /sys/module/ftvm ]] || ktap_skip_all "ftvm.ko is not loaded (run in the guest: selftests/vm-run.sh --tests state/strict)"
+((EUID == 0)) || ktap_skip_all "needs root"
+
+write_conf() {
+	local n
+	{
+		echo "control $FTD_SOCKET"
+		echo "pin-dir $PIN"
+		echo "attach hc"
+		echo "scan-interval 20"
+		for n in 1 2 3 4; do
+			echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 domain d$n netns $P-vm$n"
+		done
+		echo "service kv $VIP:7000/tcp replication-interval 1000 commit strict"
+		echo "service echo $VIP:7001/udp"
+	} >"$CONF"
+}
+
+# commit KEY: the kernel's counter KEY for the kv service, as ftctl
+# reports it (service show kv -j), or "none" when the service is not strict
+# in the kernel.
+commit() {
+	F -j service show kv >"$TMP/svc.json" || return 1
+	python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+s = s[0] if isinstance(s, list) else s
+k = s.get("commit_counters")
+print(k[sys.argv[2]] if k else "none")' "$TMP/svc.json" "$1"
+}
+
+ktap_begin 9
+
+if ! setup 1 2 3 4 || ! write_conf || ! start_ftd || ! start_clients; then
+	ktap_fail "topology and ftd"
+	ktap_diag "$(tail -20 "$TMP/ftd.log" 2>/dev/null)"
+	ktap_end
+fi
+ktap_ok "four VMs, ftd with XDP steering, kv strict in ftvm.ko"
+
+opened() {
+	answer kv && answer udp && answer churn || return 1
+	ask kv "round 3" && ask udp "round 2"
+}
+ktap_check "$N TCP (kvstore) and $NU UDP sessions talk" opened
+ktap_check "every TCP session's state is staged on its backup" protected
+
+# The hold at work: every reply waited for a commit, none was dropped.
+committed() {
+	local c0 c1 rel held drop
+	c0=$(commit commits) || return 1
+	run_start
+	run_end || { cat "$TMP/figures"; return 1; }
+	c1=$(commit commits) rel=$(commit released) held=$(commit held)
+	drop=$(commit dropped)
+	ktap_diag "commits $c0 -> $c1, released $rel, held now $held, dropped $drop; $(cat "$TMP/figures")"
+	[[ $c1 != none ]] || { echo "kv is not strict in the kernel"; return 1; }
+	# One request outstanding per session: about one commit per reply.
+	((c1 - c0 >= N && rel > 0 && drop == 0))
+}
+ktap_check "strict: the primaries' output is held and committed on demand" committed
+
+K=$(busiest)
+ktap_check "$K killed (output cut, processes SIGKILLed, device gone) while the clients send: every session goes on" \
+	fail_during_run -k "$K"
+ktap_check "afterwards every session has a new backup with its state staged" protected
+
+D=$(busiest)
+ktap_check "$D's device deleted while the clients send: every session goes on" \
+	fail_during_run "$D"
+
+# Back to relaxed while the clients send: what is held is let go.
+relaxed() {
+	local k u
+	alive || return 1
+	run_start
+	read -r -t 1 <> <(:)
+	F service set kv commit relaxed || return 1
+	run_end || { cat "$TMP/figures"; return 1; }
+	k=$(commit commits)
+	ktap_diag "$(cat "$TMP/figures")"
+	[[ $k == none ]] || { echo "kv still strict in the kernel: $k"; return 1; }
+	ask kv "round 2"
+}
+ktap_check "switched to relaxed while the clients send: nothing lost, nothing left held" relaxed
+
+ended() {
+	ask kv "round 2" && ask udp "round 2" || return 1
+	tell kv quit && tell udp quit && tell churn quit
+	wait_for 30 sh -c "! ip netns pids $CLI | grep -q ."
+}
+ktap_check "clients end cleanly" ended
+ktap_diag "$(grep -E "failover|activated" "$TMP/ftd.log" | tail -6)"
+ktap_end
