@@ -4,8 +4,8 @@
 # Stateful failover through ftd, as a client sees it, and how fast ftd
 # replicates (Documentation/replication.rst).  In the qemu guest with
 # ftvm.ko, ftd with XDP steering, VMs running kvstore (libftvm) and a UDP
-# echo, clients in a namespace of their own (selftests/state/ftd-failover.sh
-# draws the same topology):
+# echo, clients in a namespace of their own (selftests/lib/ftd-topo.sh, the
+# topology of selftests/state/ftd-failover.sh too):
 #
 #   BENCH failover_sessions_lost N    sessions (TCP and UDP) that did not
 #                                     go on after their primary's device
@@ -43,56 +43,18 @@ REPL=${FTVM_BENCH_REPL:-1000 10000}
 bench_guest failover-state "$SELF" \
 	"FTVM_BENCH_FO_SESSIONS=$NT FTVM_BENCH_FO_UDP=$NU FTVM_BENCH_REPL='$REPL'"
 
-FTCTL=$TOP/user/ftctl/ftctl
-FTD=$TOP/user/ftd/ftd
-EX=$TOP/user/examples
-VIP=198.19.0.10
-P=ftvm-bfs-$$
-HOST=$P-host CLI=$P-cli
-PIN=/sys/fs/bpf/ftvm-bfs-$$
-TMP=$(mktemp -d /tmp/ftvm-bfs.XXXXXX)
-export FTD_SOCKET=$TMP/ftd.sock
-ftd_pid=
+# ftctl's session dumps of 10k sessions take their time in the guest.
+P=ftvm-bfs-$$ TOPO_WAIT=30 F_TIMEOUT=0
+# shellcheck source=../../selftests/lib/ftd-topo.sh
+. "$TOP/selftests/lib/ftd-topo.sh"
 ulimit -n 65536
 trap '' PIPE		# a client that died must not end the benchmark
 
-# shellcheck source=../../selftests/lib/wait.sh
-. "$TOP/selftests/lib/wait.sh"
-H() { nsenter --net=/run/netns/$HOST "$@"; }
-C() { ip netns exec $CLI "$@"; }
-V() { local n=$1; shift; ip netns exec $P-vm$n "$@"; }
-F() { H "$FTCTL" "$@"; }
-
-teardown() {
-	local pid ns
-	[[ -n $ftd_pid ]] && kill "$ftd_pid" 2>/dev/null
-	for ns in $CLI $P-vm{1..3} $HOST; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid"; done
-	done
-	wait 2>/dev/null
-	for ns in $HOST $CLI $P-vm{1..3}; do ip netns del "$ns" 2>/dev/null; done
-	rm -rf "$PIN"
-	ftd_pid=
-}
-trap 'teardown; rm -rf "$TMP"' EXIT
+trap 'topo_down; rm -rf "$TMP"' EXIT
 
 # topology VMS INTERVAL_MS: the host, the client, VMS VMs, ftd running.
 topology() {
 	local vms=$1 ivl=$2 n
-	ip netns add $HOST && ip netns add $CLI || return 1
-	H sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
-		net.ipv4.conf.default.rp_filter=0
-	H ip link set lo up
-	H ip link add name hc address 02:00:00:00:00:fe type veth \
-		peer name c0 netns $CLI address 02:00:00:00:00:c1 || return 1
-	H ip addr add 198.18.0.254/24 dev hc
-	H ip link set hc up
-	C ip link set lo up
-	C ip addr add 198.18.0.1/24 dev c0
-	C ip link set c0 up
-	C ethtool -K c0 tx off >/dev/null
-	C ip route add 198.19.0.0/16 via 198.18.0.254
-	C sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
 	{
 		echo "control $FTD_SOCKET"
 		echo "pin-dir $PIN"
@@ -101,29 +63,11 @@ topology() {
 		echo "scan-interval 50"
 		echo "service kv $VIP:7000/tcp replication-interval $ivl"
 		echo "service echo $VIP:7001/udp"
-	} >"$TMP/ftd.conf"
-	for ((n = 1; n <= vms; n++)); do
-		ip netns add $P-vm$n || return 1
-		V $n ip link set lo up
-		V $n ip addr add $VIP/32 dev lo
-		H ip link add name hv$n type veth peer name v$n netns $P-vm$n \
-			address 02:00:00:00:0$n:01 || return 1
-		H ip addr add 198.18.$n.254/24 dev hv$n
-		H ip link set hv$n up
-		V $n ip addr add 198.18.$n.1/24 dev v$n
-		V $n ip link set v$n up
-		V $n ip route add default via 198.18.$n.254 src $VIP
-		V $n ethtool -K v$n gro on >/dev/null
-		ip netns exec $P-vm$n "$EX/kvstore" 7000 >/dev/null 2>"$TMP/kv$n.log" &
-		ip netns exec $P-vm$n "$EX/echo" udp 7001 >/dev/null 2>&1 &
-		echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 domain d$n netns $P-vm$n" >>"$TMP/ftd.conf"
-	done
-	for ((n = 1; n <= vms; n++)); do
-		wait_for 30 sh -c "ip netns exec $P-vm$n ss -Htln 'sport = :7000' | grep -q ." || return 1
-	done
-	H "$FTD" -f "$TMP/ftd.conf" 2>>"$TMP/ftd.log" &
-	ftd_pid=$!
-	wait_for 30 F status
+		for ((n = 1; n <= vms; n++)); do
+			echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 domain d$n netns $P-vm$n"
+		done
+	} >"$CONF"
+	setup $(seq 1 "$vms") && start_ftd
 }
 
 # client NAME MODE PORT N: a sessclient on fifos; fd KV 5/6, UD 7/8.
@@ -192,7 +136,7 @@ for x in json.loads(sys.argv[1]):
 		printf "BENCH failover_stall_max_ms %.1f\n", v[NR] }' "$TMP/st"
 	echo quit >&5 && echo quit >&7
 	exec 5>&- 6<&- 7>&- 8<&-
-	teardown
+	topo_down
 	rm -f "$TMP"/*.in "$TMP"/*.out
 }
 
@@ -236,15 +180,15 @@ print("%.1f %.1f %d" % (1000 / (2 * m), m, len(v)))' "$TMP")
 	echo "BENCH replication_hz_$name ${hz%% *}"
 	echo quit >&5
 	exec 5>&- 6<&-
-	teardown
+	topo_down
 	rm -f "$TMP"/*.in "$TMP"/*.out "$TMP"/s?.json "$TMP"/e? "$TMP"/kv.err
 }
 
 rc=0
-failover_bench || { rc=1; tail -5 "$TMP/ftd.log" | sed 's/^/# /'; teardown; }
+failover_bench || { rc=1; tail -5 "$TMP/ftd.log" | sed 's/^/# /'; topo_down; }
 for n in $REPL; do
 	name=$((n / 1000))k
 	((n < 1000)) && name=$n
-	repl_bench "$n" "$name" || { rc=1; tail -5 "$TMP/ftd.log" | sed 's/^/# /'; teardown; }
+	repl_bench "$n" "$name" || { rc=1; tail -5 "$TMP/ftd.log" | sed 's/^/# /'; topo_down; }
 done
 exit $rc

@@ -51,67 +51,22 @@ RUN_MS=${FTVM_BENCH_STRICT_RUN_MS:-5000}
 bench_guest strict "$SELF" \
 	"FTVM_BENCH_STRICT_SESSIONS=$NS FTVM_BENCH_STRICT_RUN_MS=$RUN_MS"
 
-FTCTL=$TOP/user/ftctl/ftctl
-FTD=$TOP/user/ftd/ftd
-EX=$TOP/user/examples
-VIP=198.19.0.10
-P=ftvm-bst-$$
-HOST=$P-host CLI=$P-cli
-PIN=/sys/fs/bpf/ftvm-bst-$$
-TMP=$(mktemp -d /tmp/ftvm-bst.XXXXXX)
-export FTD_SOCKET=$TMP/ftd.sock
-ftd_pid= client=
+P=ftvm-bst-$$ TOPO_WAIT=30
+# shellcheck source=../../selftests/lib/ftd-topo.sh
+. "$TOP/selftests/lib/ftd-topo.sh"
+client=
 trap '' PIPE		# a client that died must not end the benchmark
 
-# shellcheck source=../../selftests/lib/wait.sh
-. "$TOP/selftests/lib/wait.sh"
-# nsenter, not "ip netns exec": that remounts /sys and hides bpffs.
-H() { nsenter --net=/run/netns/$HOST "$@"; }
-C() { ip netns exec $CLI "$@"; }
-V() { local n=$1; shift; ip netns exec $P-vm$n "$@"; }
-F() { H timeout 60 "$FTCTL" "$@"; }
-
-# ftd has exited (a zombie until waited for).
-ftd_gone() {
-	local st
-	st=$(cat "/proc/$ftd_pid/stat" 2>/dev/null) || return 0
-	st=${st##*) }
-	[[ ${st%% *} == Z ]]
-}
 teardown() {
-	local pid ns
 	exec 5>&- 6<&-
-	# ftd relaxes its strict service as it exits: let it.
-	if [[ -n $ftd_pid ]] && kill "$ftd_pid" 2>/dev/null; then
-		wait_for 10 ftd_gone
-	fi
-	for ns in $CLI $P-vm1 $P-vm2 $HOST; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid"; done
-	done
-	wait 2>/dev/null
-	for ns in $HOST $CLI $P-vm1 $P-vm2; do ip netns del "$ns" 2>/dev/null; done
-	rm -rf "$PIN" "$TMP"
-	ftd_pid=
+	topo_down
+	rm -rf "$TMP"
 }
 trap teardown EXIT
 
 # The host, the client, two VMs with kvstore; the VIP routed to vm1.
 topology() {
-	local n
-	ip netns add $HOST && ip netns add $CLI || return 1
-	H sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
-		net.ipv4.conf.default.rp_filter=0
-	H ip link set lo up
-	H ip link add name hc address 02:00:00:00:00:fe type veth \
-		peer name c0 netns $CLI address 02:00:00:00:00:c1 || return 1
-	H ip addr add 198.18.0.254/24 dev hc
-	H ip link set hc up
-	C ip link set lo up
-	C ip addr add 198.18.0.1/24 dev c0
-	C ip link set c0 up
-	C ethtool -K c0 tx off >/dev/null
-	C ip route add 198.19.0.0/16 via 198.18.0.254
-	C sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+	setup 1 2 || return 1
 	{
 		echo "control $FTD_SOCKET"
 		echo "pin-dir $PIN"
@@ -119,34 +74,16 @@ topology() {
 		echo "reprotect-rate 0"
 		echo "scan-interval 50"
 		echo "service kv $VIP:7000/tcp replication-interval 1 commit strict"
-	} >"$TMP/ftd.conf"
-	for n in 1 2; do
-		ip netns add $P-vm$n || return 1
-		V $n ip link set lo up
-		V $n ip addr add $VIP/32 dev lo
-		H ip link add name hv$n type veth peer name v$n netns $P-vm$n \
-			address 02:00:00:00:0$n:01 || return 1
-		H ip addr add 198.18.$n.254/24 dev hv$n
-		H ip link set hv$n up
-		V $n ip addr add 198.18.$n.1/24 dev v$n
-		V $n ip link set v$n up
-		V $n ip route add default via 198.18.$n.254 src $VIP
-		V $n ethtool -K v$n gro on >/dev/null
-		ip netns exec $P-vm$n "$EX/kvstore" 7000 >/dev/null 2>"$TMP/kv$n.log" &
-		disown		# killed at the end: no "Killed" notice
-		echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 domain d$n netns $P-vm$n" >>"$TMP/ftd.conf"
-	done
-	for n in 1 2; do
-		wait_for 30 sh -c "ip netns exec $P-vm$n ss -Htln 'sport = :7000' | grep -q ." || return 1
-	done
+		echo "vm vm1 id 1 dev hv1 mac 02:00:00:00:01:01 domain d1 netns $P-vm1"
+		echo "vm vm2 id 2 dev hv2 mac 02:00:00:00:02:01 domain d2 netns $P-vm2"
+	} >"$CONF"
 	H ip route add $VIP/32 via 198.18.1.1
 }
 
-start_ftd() {
+# ftd in place of the route.
+start_ftd_strict() {
 	H ip route del $VIP/32 via 198.18.1.1 2>/dev/null
-	H "$FTD" -f "$TMP/ftd.conf" 2>>"$TMP/ftd.log" &
-	ftd_pid=$!
-	wait_for 30 F status
+	start_ftd
 }
 
 answer() {
@@ -237,7 +174,7 @@ echo "# $NS sessions, run $RUN_MS ms each; kvstore on vm1 and vm2"
 
 measure off || { echo "# off run failed"; exit 1; }
 
-if ! start_ftd; then
+if ! start_ftd_strict; then
 	echo "# ftd did not start:"
 	tail -5 "$TMP/ftd.log" | sed 's/^/#   /'
 	exit 1

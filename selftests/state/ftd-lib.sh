@@ -1,97 +1,21 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# The topology of the ftd tests with state (ftd-failover.sh, strict.sh):
-# a client namespace, a host namespace running ftd with XDP steering on
-# the client's veth, and VMs (namespaces behind veths) running kvstore
-# (TCP, libftvm) on 7000 and a UDP echo on 7001 at the service address;
-# sessclient clients driven line by line, and queries of ftd's view.
-#
-#  ftvm-$$-cli             ftvm-$$-host (ftd)                  ftvm-$$-vmN
-# +--------------+      +------------------------------+      +--------------------+
-# | c0 198.18.0.1|=veth=| hc 198.18.0.254 [XDP steer]  |      | vN 198.18.N.1      |
-# | sessclient kv|      | hvN 198.18.N.254 [tc fence]  |=veth=| lo 198.19.0.10     |
-# | sessclient udp      |                              |      | kvstore 7000/tcp   |
-# | sessclient churn    |                              |      | echo 7001/udp      |
-# +--------------+      +------------------------------+      +--------------------+
+# The ftd tests with state (ftd-failover.sh, strict.sh), in the
+# topology of selftests/lib/ftd-topo.sh: sessclient clients in the
+# client namespace (kv, udp and churn), driven line by line, and queries
+# of ftd's view.
 #
 # The test sets, before sourcing: N and NU (TCP and UDP sessions),
 # RUN_MS (length of a "run"), and writes its own ftd.conf ($CONF, with
-# write_conf) between setup and start_ftd.  setup VM... starts the VMs
-# named (numbers, at most 9).
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-FTCTL=$TOP/user/ftctl/ftctl
-FTD=$TOP/user/ftd/ftd
-EX=$TOP/user/examples
-VIP=198.19.0.10
-P=ftvm-$$
-HOST=$P-host CLI=$P-cli
-PIN=/sys/fs/bpf/ftvm-fs-$$
-TMP=$(mktemp -d /tmp/ftvm-fs.XXXXXX)
-CONF=$TMP/ftd.conf
-export FTD_SOCKET=$TMP/ftd.sock
-ftd_pid=
-
-# nsenter, not "ip netns exec": that remounts /sys and hides bpffs.
-H() { nsenter --net=/run/netns/$HOST "$@"; }
-C() { ip netns exec $CLI "$@"; }
-V() { local n=$1; shift; ip netns exec $P-vm$n "$@"; }
-F() { H timeout 60 "$FTCTL" "$@"; }
+# write_conf) between setup and start_ftd.
+# shellcheck source=../lib/ftd-topo.sh
+. "${BASH_SOURCE[0]%/*}/../lib/ftd-topo.sh"
 
 cleanup() {
-	local pid ns all
-	[[ -n $ftd_pid ]] && kill "$ftd_pid" 2>/dev/null
-	all=$(ip netns list | awk -v p="$P-" 'index($1, p) == 1 { print $1 }')
-	for ns in $all; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid"; done
-	done
-	wait 2>/dev/null
-	for ns in $all; do ip netns del "$ns" 2>/dev/null; done
-	rm -rf "$PIN" "$TMP"
+	topo_down
+	rm -rf "$TMP"
 }
 trap cleanup EXIT
-
-vm_start() {
-	local n=$1
-	ip netns add $P-vm$n || return 1
-	V $n ip link set lo up
-	V $n ip addr add $VIP/32 dev lo
-	H ip link add name hv$n type veth peer name v$n netns $P-vm$n \
-		address 02:00:00:00:0$n:01 || return 1
-	H ip addr add 198.18.$n.254/24 dev hv$n
-	H ip link set hv$n up
-	V $n ip addr add 198.18.$n.1/24 dev v$n
-	V $n ip link set v$n up
-	V $n ip route add default via 198.18.$n.254 src $VIP
-	V $n ethtool -K v$n gro on >/dev/null
-	ip netns exec $P-vm$n "$EX/kvstore" 7000 >/dev/null 2>"$TMP/kv$n.log" &
-	ip netns exec $P-vm$n "$EX/echo" udp 7001 >/dev/null 2>&1 &
-	wait_for 20 sh -c "ip netns exec $P-vm$n ss -Htln 'sport = :7000' | grep -q ." &&
-	wait_for 20 sh -c "ip netns exec $P-vm$n ss -Huln 'sport = :7001' | grep -q ."
-}
-
-setup() {
-	local n
-	ip netns add $HOST && ip netns add $CLI || return 1
-	H sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
-		net.ipv4.conf.default.rp_filter=0 || return 1
-	H ip link set lo up
-	H ip link add name hc address 02:00:00:00:00:fe type veth \
-		peer name c0 netns $CLI address 02:00:00:00:00:c1 || return 1
-	H ip addr add 198.18.0.254/24 dev hc
-	H ip link set hc up
-	C ip link set lo up
-	C ip addr add 198.18.0.1/24 dev c0
-	C ip link set c0 up
-	C ethtool -K c0 tx off >/dev/null || return 1
-	C ip route add 198.19.0.0/16 via 198.18.0.254
-	for n in "$@"; do vm_start $n || return 1; done
-}
-
-start_ftd() {
-	nsenter --net=/run/netns/$HOST "$FTD" -f "$CONF" 2>>"$TMP/ftd.log" &
-	ftd_pid=$!
-	wait_for 20 F status
-}
 
 # Clients, driven line by line through fifos: kv on fds 5/6, udp 7/8,
 # churn 11/12.  Opened here, in the test's own shell (a ktap_check runs
@@ -189,24 +113,6 @@ busiest() {
 }
 tcp_on() { sq -p 'sum(1 for x in tcp if x["primary"] == "'"$1"'")'; }
 resumed() { cat "$TMP"/kv*.log | grep -c resumed; }
-
-# vm_kill N: VM N dies as a hypervisor killed with SIGKILL takes its
-# guest: its output stops at that instant, its state is gone, then its
-# device goes.  The output is cut first, in the VM's own namespace,
-# because a namespace's kernel outlives its processes: killed alone they
-# would send FINs that a dead VM never sends (Documentation/
-# replication.rst: "A VM's processes killed").  The processes are dead
-# (their sockets closed) before the device goes, so that ftd, which
-# fails the VM over when it does, finds nothing left to capture there:
-# the sessions go on from what their backups have staged, or not at all.
-vm_kill() {
-	local n=$1
-	V $n tc qdisc add dev v$n clsact &&
-	V $n tc filter add dev v$n egress matchall action drop || return 1
-	ip netns pids $P-vm$n | xargs -r kill -9
-	wait_for 10 sh -c "! ip netns pids $P-vm$n | grep -q ." || return 1
-	H ip link del hv$n
-}
 
 # fail_during_run [-k] VM [then CMD...]: delete VM's device (-k: kill
 # the VM, vm_kill) while both clients send, then (optionally) run CMD;
