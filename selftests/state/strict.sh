@@ -44,7 +44,7 @@ write_conf() {
 		for n in 1 2 3 4; do
 			echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 domain d$n netns $P-vm$n"
 		done
-		echo "service kv $VIP:7000/tcp replication-interval 1000 commit strict"
+		echo "service kv $VIP:7000/tcp replication-interval 1000 commit strict ckpt-wait 2000"
 		echo "service echo $VIP:7001/udp"
 	} >"$CONF"
 }

@@ -21,9 +21,8 @@
  * Failover (repl_failover(), main thread, ftd.lock held, before the data
  * path switches): a last incremental dump from the failed VM's
  * namespace where it still exists (a deleted device leaves the sockets
- * there), then, per backup, exactly the failed VM's records are made
- * live (its other staged records are discarded and staged again on the
- * next round: SESSION_ACTIVATE activates everything staged for a VM).
+ * there), then, per backup, exactly the failed VM's records are staged
+ * and activated by name (activate()); its other staged records stay.
  *
  * Locking: repl.lock guards the cache and the netlink socket; the
  * thread never takes ftd.lock (placements are read with CMM_LOAD_SHARED
@@ -646,17 +645,43 @@ void repl_stop(void)
 
 /* ---- failover ------------------------------------------------------------ */
 
-/* Make @n records live on @vm: all at once, else one by one. */
+/* Stage @n records on @vm, then make exactly those sessions live. */
+static int stage_activate(uint32_t vm, struct rrec **v,
+			  const struct ftvm_tuple *t, size_t n)
+{
+	uint32_t count;
+
+	return send_recs(vm, v, n, true) ?:
+	       ftvm_sess_activate(&repl.nl, vm, 0, t, n, &count, NULL);
+}
+
+/*
+ * Make @n records live on @vm.  Each is staged first, over what @vm has
+ * staged for its session: ftvm.ko keeps the newer of two captures of
+ * one socket, so a session that strict output commit staged since ftd's
+ * last dump goes on from that commit (what its client has seen), not
+ * from ftd's older copy.  Then exactly these sessions are activated, by
+ * name.  All at once, else one by one, so that one bad record does not
+ * cost the others.
+ */
 static long activate(uint32_t vm, struct rrec **v, size_t n)
 {
+	struct ftvm_tuple *t;
 	long ok = 0;
 
 	if (!n)
 		return 0;
-	if (!send_recs(vm, v, n, false))
+	t = calloc(n, sizeof(*t));
+	if (!t)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		ftvm_rec_tuple((const struct nlattr *)v[i]->attrs, &t[i]);
+	if (!stage_activate(vm, v, t, n)) {
+		free(t);
 		return (long)n;
+	}
 	for (size_t i = 0; i < n; i++) {
-		int err = send_recs(vm, v + i, 1, false);
+		int err = stage_activate(vm, v + i, t + i, 1);
 
 		if (!err)
 			ok++;
@@ -665,6 +690,7 @@ static long activate(uint32_t vm, struct rrec **v, size_t n)
 				ftd.cfg.vms[vm].name, repl.nl.err[0] ?
 				repl.nl.err : strerror(-err));
 	}
+	free(t);
 	return ok;
 }
 
