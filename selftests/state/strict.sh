@@ -21,7 +21,10 @@
 # the clients send: nothing held may be lost by the switch.
 #
 # Topology: ftd-lib.sh, VMs vm1..vm4.  Needs ftvm.ko (the qemu guest:
-# selftests/vm-run.sh --tests state/strict).
+# selftests/vm-run.sh --cmd "bash $PWD/selftests/state/strict.sh").
+# Not in guest.tests yet: the kill check fails intermittently (a session
+# gets no reply after the failover), which is a defect of strict mode
+# this test exists to catch, not of the test.
 set -u
 cd "$(dirname "$0")" || exit 1
 . ../lib/ktap.sh
@@ -31,7 +34,7 @@ NU=${FTVM_STRICT_UDP:-20}
 RUN_MS=${FTVM_STRICT_RUN_MS:-6000}
 
 . ./ftd-lib.sh
-[[ -d /sys/module/ftvm ]] || ktap_skip_all "ftvm.ko is not loaded (run in the guest: selftests/vm-run.sh --tests state/strict)"
+[[ -d /sys/module/ftvm ]] || ktap_skip_all "ftvm.ko is not loaded (run it in the guest: see the header)"
 ((EUID == 0)) || ktap_skip_all "needs root"
 
 write_conf() {
