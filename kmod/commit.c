@@ -587,6 +587,9 @@ static void ftvm_commit_work(struct work_struct *work)
 			ftvm_rec_free(r);
 			goto out;
 		}
+		/* Committed as it is, past the wait: r->stale stays false, so
+		 * that it replaces and covers like a consistent record.
+		 */
 		atomic64_inc(&svc->stale);
 	}
 	spin_lock_bh(&s->lock);
@@ -625,12 +628,19 @@ void ftvm_commit_staged(struct net *host, struct net *vm,
 	s = svc ? ftvm_csess_get(host, svc, &key) : NULL;
 	if (s) {
 		spin_lock_bh(&s->lock);
-		s->backup = vm->net_cookie;
-		if (!s->valid || after(snd, s->snd))
-			s->snd = snd;
-		if (!s->valid || after(rcv, s->rcv))
-			s->rcv = rcv;
-		s->valid = true;
+		if (s->backup != vm->net_cookie) {
+			/* A new backup knows only what is staged there. */
+			s->backup = vm->net_cookie;
+			s->valid = false;
+		}
+		/* A stale record covers nothing (ftvm_rec_keep_old()). */
+		if (!r->stale) {
+			if (!s->valid || after(snd, s->snd))
+				s->snd = snd;
+			if (!s->valid || after(rcv, s->rcv))
+				s->rcv = rcv;
+			s->valid = true;
+		}
 		s->used = jiffies;
 		spin_unlock_bh(&s->lock);
 		ftvm_csess_release(s, false);
@@ -651,8 +661,10 @@ void ftvm_commit_unstaged(struct net *host, struct net *vm,
 	s = ftvm_csess_find(host, &w);
 	if (s) {
 		spin_lock_bh(&s->lock);
-		if (s->backup == vm->net_cookie)
+		if (s->backup == vm->net_cookie) {
 			s->backup = 0;
+			s->valid = false;
+		}
 		spin_unlock_bh(&s->lock);
 	}
 	rcu_read_unlock();

@@ -230,6 +230,8 @@ static struct ftvm_rec *ftvm_rec_parse(struct nlattr *nest,
 		tmp.blob_len = nla_len(tb[FTVM_A_SESS_BLOB]);
 	if (tb[FTVM_A_SESS_COOKIE])
 		tmp.src_cookie = nla_get_u64(tb[FTVM_A_SESS_COOKIE]);
+	if (tb[FTVM_A_SESS_FLAGS])
+		tmp.stale = nla_get_u32(tb[FTVM_A_SESS_FLAGS]) & FTVM_SESS_F_STALE;
 	if (tmp.blob_len && tmp.key.proto != IPPROTO_TCP) {
 		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SESS_BLOB],
 				    "application state is kept for TCP sessions only");

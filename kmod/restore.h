@@ -41,7 +41,8 @@ struct ftvm_rec {
 	u16 blob_len;
 	bool picked;			/* stage.c: named by the request */
 	bool inserted;			/* stage.c: added by the request */
-	bool keep_old;			/* stage.c: older than the staged one */
+	bool keep_old;			/* stage.c: the staged one wins */
+	bool stale;			/* FTVM_SESS_F_STALE */
 	u32 snd_una, copied_seq, sndq_len, rcvq_len;
 	u32 snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
 	u32 opts, ts_val, sndbuf, rcvbuf;

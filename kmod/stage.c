@@ -90,20 +90,33 @@ static void ftvm_staged_del(struct ftvm_sstore *st, struct ftvm_rec *r)
 }
 
 /*
- * Whether @r is an older capture of the connection @old was captured
- * from (same socket, neither stream further on, one of them behind): a
- * replicator's record overtaken by a newer one, an in-kernel commit's
- * for instance (commit.c).  Staging it would take the backup back past
- * what the client may have seen; it is dropped instead.
+ * Whether to keep @old, staged, rather than @r, a capture of the same
+ * connection (same socket): a replicator's record overtaken by a newer
+ * one, an in-kernel commit's for instance (commit.c).
+ *
+ * A consistent record (the socket as of the service's checkpoint, or a
+ * service without one) always wins over a stale one (FTVM_SESS_F_STALE:
+ * caught between a read or write and the checkpoint, its blob behind its
+ * byte streams), whichever is newer: restored, a stale record would give
+ * the service back a request it has read without the state it made of
+ * it.  Strict output commit never lets a client see what only a stale
+ * record covers (ftvm_commit_staged()), so going back from a stale one
+ * takes nothing from a client.  Between two consistent records, or two
+ * stale ones, the newer wins (neither stream behind): an older one would
+ * take the backup back past what the client may have seen.
  */
-static bool ftvm_rec_older(const struct ftvm_rec *r, const struct ftvm_rec *old)
+static bool ftvm_rec_keep_old(const struct ftvm_rec *r,
+			      const struct ftvm_rec *old)
 {
 	u32 w = r->snd_una + r->sndq_len, ow = old->snd_una + old->sndq_len;
 	u32 c = r->copied_seq + r->rcvq_len, oc = old->copied_seq + old->rcvq_len;
 
-	return r->key.proto == IPPROTO_TCP && r->src_cookie &&
-	       r->src_cookie == old->src_cookie &&
-	       !after(w, ow) && !after(c, oc) && (before(w, ow) || before(c, oc));
+	if (r->key.proto != IPPROTO_TCP || !r->src_cookie ||
+	    r->src_cookie != old->src_cookie)
+		return false;
+	if (r->stale != old->stale)
+		return r->stale;
+	return !after(w, ow) && !after(c, oc) && (before(w, ow) || before(c, oc));
 }
 
 /* Undo the first pass of ftvm_stage() for every record of @list. */
@@ -156,7 +169,7 @@ int ftvm_stage(struct net *host, struct net *net, struct list_head *list,
 		if (old) {
 			old->picked = true;
 			r->old = old;
-			r->keep_old = ftvm_rec_older(r, old);
+			r->keep_old = ftvm_rec_keep_old(r, old);
 			continue;
 		}
 		if (st->n_staged + added >= FTVM_STAGED_MAX) {
