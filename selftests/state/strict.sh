@@ -21,10 +21,7 @@
 # the clients send: nothing held may be lost by the switch.
 #
 # Topology: ftd-lib.sh, VMs vm1..vm4.  Needs ftvm.ko (the qemu guest:
-# selftests/vm-run.sh --cmd "bash $PWD/selftests/state/strict.sh").
-# Not in guest.tests yet: the kill check fails intermittently (a session
-# gets no reply after the failover), which is a defect of strict mode
-# this test exists to catch, not of the test.
+# selftests/vm-run.sh --tests state/strict.sh).
 set -u
 cd "$(dirname "$0")" || exit 1
 . ../lib/ktap.sh

@@ -14,15 +14,23 @@
  * (SINCE the generation of the previous one; a complete one every
  * REPL_FULL_EVERY rounds forgets closed sessions), each record kept in
  * a cache keyed by the flow, then, for every backup VM whose set of
- * records changed, the staged records are replaced (DISCARD, then
- * RESTORE with STAGE in batches).  A session whose primary reported no
- * change is up to date as of that round.
+ * records changed, the records it should no longer hold are discarded
+ * by name and the new or changed ones staged (RESTORE with STAGE, in
+ * batches).  A session whose primary reported no change is up to date
+ * as of that round.
  *
  * Failover (repl_failover(), main thread, ftd.lock held, before the data
  * path switches): a last incremental dump from the failed VM's
  * namespace where it still exists (a deleted device leaves the sockets
  * there), then, per backup, exactly the failed VM's records are staged
  * and activated by name (activate()); its other staged records stay.
+ *
+ * ftd never discards a backup's staged records wholesale: ftvm.ko's
+ * strict output commit stages newer records of the same sessions there
+ * than ftd's cache has, and they must survive until they are replaced
+ * by newer ones or activated.  What a VM holds and should not (closed
+ * sessions, sessions whose backup moved away) is discarded by name
+ * (discard_orphans()).
  *
  * Locking: repl.lock guards the cache and the netlink socket; the
  * thread never takes ftd.lock (placements are read with CMM_LOAD_SHARED
@@ -41,12 +49,16 @@
 #define REPL_FULL_EVERY		64	/* rounds between complete dumps */
 #define REPL_STAGE_BATCH	(256u << 10)	/* bytes of records per request */
 #define REPL_STALE_TRIES	50	/* failover: dumps, 1 ms apart */
+#define REPL_ORPHANS_MAX	(1u << 20)	/* per VM, then a full restage */
+#define REPL_NAMES_BATCH	8192	/* sessions named per request */
 
 struct rrec {
 	struct rrec *next;
 	struct ftvm_flow flow;
 	uint32_t primary;		/* where it was captured */
 	uint32_t staged_on;		/* VM it is staged on, 0: none */
+	uint32_t held_on;		/* VM holding a record of the session
+					 * (this one or an older), 0: none */
 	uint32_t service;		/* ftd service slot */
 	uint64_t full_round;		/* the last complete dump that saw it */
 	bool stale;			/* captured between a read or write and
@@ -66,8 +78,13 @@ static struct {
 	uint64_t since[FTVM_VM_ID_MAX + 1][FTVM_MAX_SERVICES];
 	uint64_t rounds[FTVM_VM_ID_MAX + 1][FTVM_MAX_SERVICES];
 	uint64_t due[FTVM_MAX_SERVICES];
-	uint64_t restages[FTVM_VM_ID_MAX + 1];	/* per backup, for full ones */
 	bool dirty[FTVM_VM_ID_MAX + 1];	/* backups to stage again */
+	/* per VM: sessions to discard there (closed, or moved elsewhere) */
+	struct orphans {
+		struct ftvm_tuple *t;
+		size_t n, cap;
+		bool overflow;		/* too many, or no memory: discard all */
+	} orphans[FTVM_VM_ID_MAX + 1];
 	bool nsless[FTVM_VM_ID_MAX + 1];	/* said once: no namespace */
 } repl = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -89,13 +106,51 @@ static struct rrec **rrec_find(const struct ftvm_flow *f)
 	return pp;
 }
 
+/*
+ * @vm holds a staged record of @r's session that is no longer wanted
+ * there: discard it at @vm's next restage.
+ */
+static void orphan(uint32_t vm, const struct rrec *r)
+{
+	struct orphans *o = &repl.orphans[vm];
+
+	repl.dirty[vm] = true;
+	if (o->overflow)
+		return;
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 256;
+		struct ftvm_tuple *t = NULL;
+
+		if (cap <= REPL_ORPHANS_MAX)
+			t = realloc(o->t, cap * sizeof(*t));
+		if (!t) {
+			o->overflow = true;
+			return;
+		}
+		o->t = t;
+		o->cap = cap;
+	}
+	if (ftvm_rec_tuple((const struct nlattr *)r->attrs, &o->t[o->n]))
+		o->overflow = true;
+	else
+		o->n++;
+}
+
+static void orphans_clear(uint32_t vm)
+{
+	struct orphans *o = &repl.orphans[vm];
+
+	free(o->t);
+	*o = (struct orphans){};
+}
+
 static void rrec_unlink(struct rrec **pp)
 {
 	struct rrec *r = *pp;
 
 	*pp = r->next;
-	if (r->staged_on)
-		repl.dirty[r->staged_on] = true;
+	if (r->held_on)
+		orphan(r->held_on, r);
 	free(r->attrs);
 	free(r);
 }
@@ -430,6 +485,9 @@ static void mark(struct rrec **v, size_t n, uint32_t vm, uint64_t now)
 	for (size_t i = 0; i < n; i++) {
 		struct ftd_session *s = session_lookup(&v[i]->flow);
 
+		if (v[i]->held_on && v[i]->held_on != vm)
+			orphan(v[i]->held_on, v[i]);
+		v[i]->held_on = vm;
 		v[i]->staged_on = vm;
 		if (s) {
 			uatomic_set(&s->staged_on, vm);
@@ -447,8 +505,9 @@ static void unstaged(uint32_t vm)
 		for (struct rrec *r = repl.tab[b]; r; r = r->next) {
 			struct ftd_session *s;
 
-			if (r->staged_on != vm)
+			if (r->held_on != vm)
 				continue;
+			r->held_on = 0;
 			r->staged_on = 0;
 			s = session_lookup(&r->flow);
 			if (s)
@@ -458,26 +517,70 @@ static void unstaged(uint32_t vm)
 }
 
 /*
+ * Discard the records @vm holds of the sessions named in its orphans
+ * (closed ones, and ones whose backup moved away from it): by name, so
+ * that the records staged there for its other sessions stay as they are,
+ * strict output commit's newer ones among them.  A batch that names a
+ * session @vm no longer holds (activated there meanwhile) is refused as
+ * a whole; its sessions are then discarded one by one.  After an
+ * overflow of the list (or no memory for it), everything staged on @vm
+ * is discarded and staged again: correct, but for a strict service it
+ * leaves, until its next commit, a session's backup with ftd's copy,
+ * which may be older than what its client has seen.
+ */
+static int discard_orphans(uint32_t vm)
+{
+	struct orphans *o = &repl.orphans[vm];
+	uint32_t count;
+	int err = 0;
+
+	if (o->overflow) {
+		ftd_log(LOG_WARN, "replication: vm %s: too many sessions to discard one by one; staging all again",
+			ftd.cfg.vms[vm].name);
+		err = discard(vm);
+		if (!err) {
+			unstaged(vm);
+			orphans_clear(vm);
+		}
+		return err;
+	}
+	for (size_t i = 0; i < o->n && !err; i += REPL_NAMES_BATCH) {
+		size_t n = o->n - i < REPL_NAMES_BATCH ? o->n - i : REPL_NAMES_BATCH;
+
+		err = ftvm_sess_activate(&repl.nl, vm, FTVM_SNAP_F_DISCARD,
+					 o->t + i, n, &count, NULL);
+		if (err != -ENOENT)
+			continue;
+		err = 0;
+		for (size_t j = 0; j < n && !err; j++) {
+			err = ftvm_sess_activate(&repl.nl, vm, FTVM_SNAP_F_DISCARD,
+						 o->t + i + j, 1, &count, NULL);
+			if (err == -ENOENT)
+				err = 0;
+		}
+	}
+	if (err)
+		ftd_log(LOG_WARN, "replication: discarding on vm %s: %s%s%s",
+			ftd.cfg.vms[vm].name, strerror(-err),
+			repl.nl.err[0] ? ": " : "", repl.nl.err);
+	if (!err)
+		orphans_clear(vm);
+	return err;
+}
+
+/*
  * Bring what @vm holds staged up to date with the records of its
- * sessions.  Staging a record replaces the one staged for the same
- * session, so only records not yet staged there (new, changed, moved to
- * @vm) are sent.  Records staged there and no longer its (closed
- * sessions, sessions whose backup moved) stay until every
- * REPL_FULL_EVERY-th restage of @vm, which discards everything and
- * stages its records again.
+ * sessions: discard what it holds and should not (discard_orphans()),
+ * then stage the records not yet staged there (new, changed, moved to
+ * @vm).  Staging a record replaces the one staged for the same session,
+ * unless ftvm.ko finds the staged one newer (a strict commit's).
  */
 static int restage(uint32_t vm, uint64_t as_of)
 {
-	bool full = !(repl.restages[vm]++ % REPL_FULL_EVERY);
+	int derr = discard_orphans(vm), err = 0;
 	size_t n, k = 0, i = 0;
 	struct rrec **v;
-	int err = 0;
 
-	if (full) {
-		err = discard(vm);
-		if (!err)
-			unstaged(vm);
-	}
 	n = collect(vm, 0, &v);
 	for (size_t j = 0; j < n; j++)
 		if (v[j]->staged_on != vm)
@@ -492,15 +595,12 @@ static int restage(uint32_t vm, uint64_t as_of)
 			mark(v + i, j - i, vm, as_of);
 		i = j;
 	}
-	if (err) {
+	if (err)
 		ftd_log(LOG_WARN, "replication: staging on vm %s: %s%s%s",
 			ftd.cfg.vms[vm].name, strerror(-err),
 			repl.nl.err[0] ? ": " : "", repl.nl.err);
-		/* Start over from a clean slate next time. */
-		repl.restages[vm] = 0;
-	}
 	free(v);
-	return err;
+	return err ?: derr;
 }
 
 /* ---- rounds -------------------------------------------------------------- */
@@ -662,7 +762,7 @@ static int stage_activate(uint32_t vm, struct rrec **v,
  * last dump goes on from that commit (what its client has seen), not
  * from ftd's older copy.  Then exactly these sessions are activated, by
  * name.  All at once, else one by one, so that one bad record does not
- * cost the others.
+ * cost the others.  The records made live are no longer staged on @vm.
  */
 static long activate(uint32_t vm, struct rrec **v, size_t n)
 {
@@ -677,18 +777,22 @@ static long activate(uint32_t vm, struct rrec **v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		ftvm_rec_tuple((const struct nlattr *)v[i]->attrs, &t[i]);
 	if (!stage_activate(vm, v, t, n)) {
+		for (size_t i = 0; i < n; i++)
+			v[i]->held_on = 0;
 		free(t);
 		return (long)n;
 	}
 	for (size_t i = 0; i < n; i++) {
 		int err = stage_activate(vm, v + i, t + i, 1);
 
-		if (!err)
+		if (!err) {
+			v[i]->held_on = 0;
 			ok++;
-		else
+		} else {
 			ftd_log(LOG_WARN, "failover: a session could not be activated on vm %s: %s",
 				ftd.cfg.vms[vm].name, repl.nl.err[0] ?
 				repl.nl.err : strerror(-err));
+		}
 	}
 	free(t);
 	return ok;
@@ -808,11 +912,7 @@ void repl_failover(uint32_t x)
 			continue;
 		seen[p->backup] = true;
 		n = collect(p->backup, x, &v);
-		/* Its other staged records (other primaries) are staged again later. */
-		if (!discard(p->backup))
-			unstaged(p->backup);
-		repl.restages[p->backup] = 0;
-		repl.dirty[p->backup] = true;
+		/* Its other staged records (other primaries) stay. */
 		ok = activate(p->backup, v, n);
 		nudge_later(p->backup, v, n);
 		for (size_t i = 0; i < n; i++) {
