@@ -4,9 +4,9 @@
  * the kernel's own socket tables, and the application state services
  * attach to their sockets through libftvm (FTVM_CMD_CKPT_*).
  *
- * A snapshot walks the TCP established hash for the sockets of the VM's
- * namespace whose local port is the service's, in batches taken out of
- * successive buckets.  Each socket is locked only while its record is
+ * A snapshot takes the TCP sockets of the VM's namespace bound to the
+ * service's port from the port's bind bucket, all at once (referenced,
+ * see ftvm_gather_tcp()), then writes them in batches.  Each socket is locked only while its record is
  * written into the dump message (see ftvm_snap_tcp()): the owner is
  * never held up longer than one socket lock, and with the socket locked
  * its queues and sequence numbers are one consistent cut.  A message
@@ -305,7 +305,7 @@ out:
 /* Sockets taken from the hash at a time, referenced. */
 #define FTVM_SNAP_BATCH		32
 
-/* Where a snapshot stands: hash bucket, and its sockets already done. */
+/* Where a snapshot stands: UDP hash slot (TCP: 0), sockets already done. */
 struct ftvm_snap_pos {
 	unsigned int bucket;
 	unsigned int skip;
@@ -320,9 +320,11 @@ struct ftvm_snap {
 	u16 port;
 	u8 proto;			/* 0: TCP and UDP */
 	u8 phase;			/* FTVM_SNAP_TCP, _UDP, _DONE */
-	unsigned int bucket;		/* cursor: hash bucket... */
+	unsigned int bucket;		/* cursor: 1 when done... */
 	unsigned int skip;		/* ...and its sockets already done */
 	unsigned int nrec;		/* records in the current message */
+	struct sock **tcp;		/* the port's TCP sockets, referenced */
+	unsigned int n_tcp;
 	struct ftvm_snap_pos pos[FTVM_SNAP_BATCH];	/* of a batch */
 	struct ftvm_snap_pos end;
 	unsigned int n_cookies;
@@ -411,6 +413,13 @@ int ftvm_state_dump_done(struct netlink_callback *cb)
 	struct ftvm_snap *s = (struct ftvm_snap *)cb->args[0];
 
 	if (s) {
+		if (s->tcp) {
+			unsigned int i;
+
+			for (i = 0; i < s->n_tcp; i++)
+				sock_put(s->tcp[i]);
+			kvfree(s->tcp);
+		}
 		put_net(s->net);
 		kfree(s);
 	}
@@ -858,67 +867,95 @@ static int ftvm_snap_udp(struct sk_buff *skb, struct netlink_callback *cb,
 	return 0;
 }
 
-/* Buckets one collection looks at, at most (bounds its RCU section). */
-#define FTVM_SNAP_BUCKETS	4096
-
 static bool ftvm_snap_match(const struct ftvm_snap *s, const struct sock *sk)
 {
 	return sk->sk_state != TCP_TIME_WAIT &&
 	       sk->sk_state != TCP_NEW_SYN_RECV &&
+	       sk->sk_state != TCP_LISTEN &&
 	       net_eq(sock_net(sk), s->net) && sk->sk_num == s->port;
 }
 
 /*
- * Collect up to FTVM_SNAP_BATCH matching TCP sockets, referenced, from
- * the buckets at and after the cursor, without the buckets' locks: under
- * RCU, as the established lookup does, taking a reference only if the
- * socket is alive and checking again that it matches (sockets are
- * SLAB_TYPESAFE_BY_RCU), and walking a bucket again if the walk ended in
- * another one (a socket moved while we walked).  s->pos[i] is where the
- * cursor goes once socks[i] is done; s->end where it goes once all are.
+ * Reference every TCP socket of the service's port in the namespace, at
+ * once, into s->tcp: the sockets bound to the port, found in the bind
+ * hash (every socket of the port is on its bind bucket's owners list:
+ * the listener, the connections it accepted, the ones restored there,
+ * time-wait ones), not in the established hash, which would cost a walk
+ * of the whole table (shared by every namespace unless sized per
+ * namespace) to find a few sessions.  Taken under the bind bucket's
+ * lock, so the snapshot sees the port's sockets as of one instant and
+ * its cursor (an index into s->tcp) cannot skip or repeat one however
+ * sockets come and go while it is read.  Costs a pointer per session
+ * until the dump ends (ftvm_state_dump_done() drops what is left).
  */
-static unsigned int ftvm_collect_tcp(struct ftvm_snap *s,
-				     struct inet_hashinfo *h,
-				     struct sock **socks)
+static int ftvm_gather_tcp(struct ftvm_snap *s, struct inet_hashinfo *h)
 {
-	unsigned int n = 0, b = s->bucket, skip = s->skip;
-	unsigned int last = min(h->ehash_mask, b + FTVM_SNAP_BUCKETS);
+	struct inet_bind_hashbucket *head =
+		&h->bhash[inet_bhashfn(s->net, s->port, h->bhash_size)];
+	unsigned int cap = 64, n, total;
+	struct inet_bind_bucket *tb;
+	struct sock **v, *sk;
 
-	rcu_read_lock();
-	for (; b <= last && n < FTVM_SNAP_BATCH; b++, skip = 0) {
-		struct inet_ehash_bucket *head = &h->ehash[b];
-		unsigned int idx, first = n;
-		struct hlist_nulls_node *node;
-		struct sock *sk;
-
-begin:
-		idx = 0;
-		sk_nulls_for_each_rcu(sk, node, &head->chain) {
-			if (!ftvm_snap_match(s, sk) || idx++ < skip)
+	for (;;) {
+		v = kvmalloc_array(cap, sizeof(*v), GFP_KERNEL_ACCOUNT);
+		if (!v)
+			return -ENOMEM;
+		n = 0;
+		total = 0;
+		spin_lock_bh(&head->lock);
+		inet_bind_bucket_for_each(tb, &head->chain) {
+			if (!net_eq(ib_net(tb), s->net) || tb->port != s->port)
 				continue;
-			if (!refcount_inc_not_zero(&sk->sk_refcnt))
-				continue;
-			if (!ftvm_snap_match(s, sk)) {
-				sock_gen_put(sk);
-				continue;
+			sk_for_each_bound(sk, &tb->owners) {
+				if (!ftvm_snap_match(s, sk))
+					continue;
+				total++;
+				if (n < cap && refcount_inc_not_zero(&sk->sk_refcnt))
+					v[n++] = sk;
 			}
-			s->pos[n].bucket = b;
-			s->pos[n].skip = idx;
-			socks[n++] = sk;
-			if (n == FTVM_SNAP_BATCH)
-				break;
 		}
-		if (n < FTVM_SNAP_BATCH && get_nulls_value(node) != b) {
-			while (n > first)
-				sock_gen_put(socks[--n]);
-			goto begin;
-		}
+		spin_unlock_bh(&head->lock);
+		if (total <= cap)
+			break;
+		/* More than room for: again, with room for them all. */
+		while (n)
+			sock_put(v[--n]);
+		kvfree(v);
+		cap = total + total / 4;
+		cond_resched();
 	}
-	rcu_read_unlock();
-	if (n == FTVM_SNAP_BATCH)
-		s->end = s->pos[n - 1];	/* the bucket may have more */
+	s->tcp = v;
+	s->n_tcp = n;
+	return 0;
+}
+
+/*
+ * The next up to FTVM_SNAP_BATCH sockets of s->tcp into @socks, each
+ * with a reference of its own; s->pos[i] is where the cursor goes once
+ * socks[i] is done, s->end where it goes once all are (bucket 1: done).
+ */
+static int ftvm_collect_tcp(struct ftvm_snap *s, struct inet_hashinfo *h,
+			    struct sock **socks)
+{
+	unsigned int n = 0, i = s->skip;
+	int err;
+
+	if (!s->tcp) {
+		err = ftvm_gather_tcp(s, h);
+		if (err)
+			return err;
+	}
+	for (; i < s->n_tcp && n < FTVM_SNAP_BATCH; i++) {
+		socks[n] = s->tcp[i];
+		sock_hold(socks[n]);
+		s->pos[n].bucket = 0;
+		s->pos[n].skip = i + 1;
+		n++;
+	}
+	if (i < s->n_tcp)
+		s->end = (struct ftvm_snap_pos){ .skip = i };
 	else
-		s->end = (struct ftvm_snap_pos){ .bucket = b };
+		s->end = (struct ftvm_snap_pos){ .bucket = 1 };
 	return n;
 }
 
@@ -986,12 +1023,17 @@ int ftvm_state_dump(struct sk_buff *skb, struct netlink_callback *cb)
 		return -EMSGSIZE;
 	s->nrec = 0;
 	while (s->phase != FTVM_SNAP_DONE) {
-		unsigned int last = s->phase == FTVM_SNAP_TCP ? h->ehash_mask : 0;
+		if (s->phase == FTVM_SNAP_TCP) {
+			int got = ftvm_collect_tcp(s, h, socks);
 
-		if (s->phase == FTVM_SNAP_TCP)
-			n = ftvm_collect_tcp(s, h, socks);
-		else
+			if (got < 0) {
+				err = got;
+				break;
+			}
+			n = got;
+		} else {
 			n = ftvm_collect_udp(s, socks);
+		}
 		if (n)
 			mutex_lock(&s->st->lock);
 		for (i = 0; i < n; i++) {
@@ -1018,7 +1060,7 @@ int ftvm_state_dump(struct sk_buff *skb, struct netlink_callback *cb)
 			break;
 		s->bucket = s->end.bucket;
 		s->skip = s->end.skip;
-		if (s->bucket > last) {
+		if (s->bucket) {
 			s->phase = s->phase == FTVM_SNAP_TCP && !s->proto ?
 				   FTVM_SNAP_UDP : FTVM_SNAP_DONE;
 			s->bucket = 0;
