@@ -32,6 +32,9 @@
  * sessions, sessions whose backup moved away) is discarded by name
  * (discard_orphans()).
  *
+ * The cache is a hash table by flow, each record also on the list of
+ * its primary VM, so that a round of a VM costs what the VM has.
+ *
  * Locking: repl.lock guards the cache and the netlink socket; the
  * thread never takes ftd.lock (placements are read with CMM_LOAD_SHARED
  * as the control socket does), so repl_failover() may take repl.lock
@@ -53,7 +56,8 @@
 #define REPL_NAMES_BATCH	8192	/* sessions named per request */
 
 struct rrec {
-	struct rrec *next;
+	struct rrec *next;		/* in its hash bucket */
+	struct rrec *vnext, **vpprev;	/* in its primary's list */
 	struct ftvm_flow flow;
 	uint32_t primary;		/* where it was captured */
 	uint32_t staged_on;		/* VM it is staged on, 0: none */
@@ -74,6 +78,9 @@ static struct {
 	bool running;
 	pthread_t thread;
 	struct rrec *tab[REPL_BUCKETS];
+	/* per VM: the records captured there, so that a round costs what
+	 * the VM has, not a walk of the whole table */
+	struct rrec *byvm[FTVM_VM_ID_MAX + 1];
 	/* per (VM, service slot): generation to dump since, round count */
 	uint64_t since[FTVM_VM_ID_MAX + 1][FTVM_MAX_SERVICES];
 	uint64_t rounds[FTVM_VM_ID_MAX + 1][FTVM_MAX_SERVICES];
@@ -95,6 +102,34 @@ static struct {
 static unsigned int bucket(const struct ftvm_flow *f)
 {
 	return (unsigned int)(flow_hash(f) & (REPL_BUCKETS - 1));
+}
+
+/* The records whose session's primary is @vm (captured there). */
+#define for_each_rrec_of(r, vm) \
+	for (struct rrec *r = repl.byvm[vm]; r; r = r->vnext)
+
+static void rrec_vm_unlink(struct rrec *r)
+{
+	if (!r->vpprev)
+		return;
+	*r->vpprev = r->vnext;
+	if (r->vnext)
+		r->vnext->vpprev = r->vpprev;
+	r->vnext = NULL;
+	r->vpprev = NULL;
+}
+
+static void rrec_set_primary(struct rrec *r, uint32_t vm)
+{
+	if (r->vpprev && r->primary == vm)
+		return;
+	rrec_vm_unlink(r);
+	r->primary = vm;
+	r->vnext = repl.byvm[vm];
+	if (r->vnext)
+		r->vnext->vpprev = &r->vnext;
+	repl.byvm[vm] = r;
+	r->vpprev = &repl.byvm[vm];
 }
 
 static struct rrec **rrec_find(const struct ftvm_flow *f)
@@ -149,6 +184,7 @@ static void rrec_unlink(struct rrec **pp)
 	struct rrec *r = *pp;
 
 	*pp = r->next;
+	rrec_vm_unlink(r);
 	if (r->held_on)
 		orphan(r->held_on, r);
 	free(r->attrs);
@@ -322,7 +358,7 @@ static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 			if (r->staged_on)
 				repl.dirty[r->staged_on] = true;
 			r->staged_on = 0;
-			r->primary = c->vm;
+			rrec_set_primary(r, c->vm);
 			r->service = c->svc;
 			r->stale = rec_stale(a);
 			r->len = 0;
@@ -389,14 +425,11 @@ static int dump_vm(uint32_t vm, const struct ftd_service *s, uint32_t slot,
 		repl.since[vm][slot] = c.gen;
 	if (full) {
 		/* Forget what the complete dump no longer found: closed. */
-		for (unsigned int b = 0; b < REPL_BUCKETS; b++)
-			for (struct rrec **pp = &repl.tab[b]; *pp;) {
-				if ((*pp)->primary == vm && (*pp)->service == slot &&
-				    (*pp)->full_round != c.round)
-					rrec_unlink(pp);
-				else
-					pp = &(*pp)->next;
-			}
+		for (struct rrec *r = repl.byvm[vm], *next; r; r = next) {
+			next = r->vnext;
+			if (r->service == slot && r->full_round != c.round)
+				rrec_unlink(rrec_find(&r->flow));
+		}
 	}
 	return 0;
 }
@@ -455,12 +488,12 @@ static size_t collect(uint32_t vm, uint32_t from, struct rrec ***out)
 	struct rrec **v = NULL;
 
 	urcu_memb_read_lock();
-	for (unsigned int b = 0; b < REPL_BUCKETS; b++)
-		for (struct rrec *r = repl.tab[b]; r; r = r->next) {
+	for (uint32_t pv = from ? from : 1; pv <= (from ? from : FTVM_VM_ID_MAX); pv++)
+		for_each_rrec_of(r, pv) {
 			uint32_t p, bk;
 
 			if (!flow_placement(&r->flow, &p, &bk, NULL) || bk != vm ||
-			    p != r->primary || (from && p != from))
+			    p != pv)
 				continue;
 			if (n == cap) {
 				struct rrec **nv;
@@ -501,8 +534,8 @@ static void mark(struct rrec **v, size_t n, uint32_t vm, uint64_t now)
 static void unstaged(uint32_t vm)
 {
 	urcu_memb_read_lock();
-	for (unsigned int b = 0; b < REPL_BUCKETS; b++)
-		for (struct rrec *r = repl.tab[b]; r; r = r->next) {
+	for (uint32_t pv = 1; pv <= FTVM_VM_ID_MAX; pv++)
+		for_each_rrec_of(r, pv) {
 			struct ftd_session *s;
 
 			if (r->held_on != vm)
@@ -609,22 +642,18 @@ static int restage(uint32_t vm, uint64_t as_of)
 static void confirm(uint32_t vm, uint32_t slot, uint64_t as_of)
 {
 	urcu_memb_read_lock();
-	for (unsigned int b = 0; b < REPL_BUCKETS; b++)
-		for (struct rrec *r = repl.tab[b]; r; r = r->next) {
-			struct ftd_session *s;
-			uint32_t p, bk;
+	for_each_rrec_of(r, vm) {
+		struct ftd_session *s;
+		uint32_t p, bk;
 
-			if (r->primary != vm || r->service != slot)
-				continue;
-			if (!flow_placement(&r->flow, &p, &bk, &s))
-				continue;
-			if (p != vm || !bk)
-				continue;
-			if (r->staged_on == bk)
-				uatomic_set(&s->replicated_ns, as_of);
-			else
-				repl.dirty[bk] = true;
-		}
+		if (r->service != slot ||
+		    !flow_placement(&r->flow, &p, &bk, &s) || p != vm || !bk)
+			continue;
+		if (r->staged_on == bk)
+			uatomic_set(&s->replicated_ns, as_of);
+		else
+			repl.dirty[bk] = true;
+	}
 	urcu_memb_read_unlock();
 }
 
@@ -890,9 +919,8 @@ void repl_failover(uint32_t x)
 		}
 		if (stale < 0)
 			break;
-		for (unsigned int b = 0; b < REPL_BUCKETS; b++)
-			for (struct rrec *r = repl.tab[b]; r; r = r->next)
-				stale += r->primary == x && r->stale;
+		for_each_rrec_of(r, x)
+			stale += r->stale;
 		if (!stale)
 			break;
 		if (try == REPL_STALE_TRIES - 1) {
@@ -916,7 +944,7 @@ void repl_failover(uint32_t x)
 		ok = activate(p->backup, v, n);
 		nudge_later(p->backup, v, n);
 		for (size_t i = 0; i < n; i++) {
-			v[i]->primary = p->backup;
+			rrec_set_primary(v[i], p->backup);
 			v[i]->staged_on = 0;
 		}
 		urcu_memb_read_lock();
