@@ -117,6 +117,7 @@ struct ftvm_csess {
 	bool dead;
 	unsigned long stale_since;	/* jiffies; 0: not waiting for a checkpoint */
 	u32 ckpts;			/* checkpoints seen (ftvm_commit_ckpt()) */
+	u32 ck_write;			/* write_seq at the last of them */
 	unsigned long used;		/* jiffies */
 	struct delayed_work work;
 	struct rcu_head rcu;
@@ -231,12 +232,34 @@ static void ftvm_held_drop(struct list_head *list)
 	}
 }
 
-/* Queue @s's commit now, unless it is queued already.  Lock held. */
+/*
+ * Queue @s's commit, unless it is queued already.  A service that
+ * checkpoints (libftvm) writes a reply, then checkpoints: while the
+ * newest held data was written after the last checkpoint seen, a
+ * capture would find the socket past it (stale) and be wasted, so the
+ * commit waits for the checkpoint instead (ftvm_commit_ckpt() queues it
+ * at once), at most the service's ckpt-wait, as after a stale capture
+ * (ftvm_commit_wait_ckpt()).  Lock held.
+ */
 static void ftvm_csess_kick(struct ftvm_csess *s)
 {
+	unsigned long delay = 0, deadline;
+	struct ftvm_held *h;
+
 	lockdep_assert_held(&s->lock);
-	if (!s->dead && !delayed_work_pending(&s->work))
-		queue_delayed_work(ftvm_commit_wq, &s->work, 0);
+	if (s->dead || delayed_work_pending(&s->work))
+		return;
+	h = list_empty(&s->held) ? NULL :
+	    list_last_entry(&s->held, struct ftvm_held, node);
+	if (s->ckpts && h && after(h->seg.end, s->ck_write)) {
+		if (!s->stale_since)
+			s->stale_since = jiffies ?: 1;
+		deadline = s->stale_since +
+			   msecs_to_jiffies(READ_ONCE(s->svc->ckpt_wait_ms));
+		if (time_before(jiffies, deadline))
+			delay = deadline - jiffies;
+	}
+	queue_delayed_work(ftvm_commit_wq, &s->work, delay);
 }
 
 /*
@@ -670,7 +693,7 @@ void ftvm_commit_unstaged(struct net *host, struct net *vm,
 	rcu_read_unlock();
 }
 
-void ftvm_commit_ckpt(struct sock *sk)
+void ftvm_commit_ckpt(struct sock *sk, u32 ck_write)
 {
 	struct rhlist_head *list, *pos;
 	struct ftvm_tuple t, w;
@@ -685,6 +708,7 @@ void ftvm_commit_ckpt(struct sock *sk)
 	rhl_for_each_entry_rcu(s, pos, list, hnode) {
 		spin_lock_bh(&s->lock);
 		s->ckpts++;
+		s->ck_write = ck_write;
 		if (s->stale_since && !s->dead)
 			mod_delayed_work(ftvm_commit_wq, &s->work, 0);
 		spin_unlock_bh(&s->lock);

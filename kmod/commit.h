@@ -28,8 +28,11 @@ void ftvm_commit_staged(struct net *host, struct net *vm,
 			const struct ftvm_rec *r);
 void ftvm_commit_unstaged(struct net *host, struct net *vm,
 			  const struct ftvm_tuple *key);
-/* A service checkpointed @sk (state.c): a commit may be waiting for it. */
-void ftvm_commit_ckpt(struct sock *sk);
+/*
+ * A service checkpointed @sk (state.c), its write_seq then @ck_write: a
+ * commit may be waiting for it.
+ */
+void ftvm_commit_ckpt(struct sock *sk, u32 ck_write);
 /* @dev is being unregistered (RTNL): drop the packets it holds. */
 void ftvm_commit_dev_gone(struct net_device *dev);
 

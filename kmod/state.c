@@ -186,6 +186,7 @@ int ftvm_ckpt_set_doit(struct sk_buff *skb, struct genl_info *info)
 	struct ftvm_sess *e;
 	struct socket *sock;
 	struct sock *sk;
+	u32 ck_write;
 	u16 len = 0;
 	u64 cookie;
 	int err;
@@ -223,6 +224,7 @@ int ftvm_ckpt_set_doit(struct sk_buff *skb, struct genl_info *info)
 	ftvm_sess_fp(tcp_sk(sk), e->fp);
 	e->ck_copied = tcp_sk(sk)->copied_seq;
 	e->ck_write = tcp_sk(sk)->write_seq;
+	ck_write = e->ck_write;
 	mutex_lock(&st->lock);
 	e->gen = ++st->gen;
 	err = ftvm_sess_store(st, cookie, e);
@@ -231,7 +233,7 @@ int ftvm_ckpt_set_doit(struct sk_buff *skb, struct genl_info *info)
 	if (err == -ENOSPC)
 		NL_SET_ERR_MSG(extack, "too many sessions with state in this namespace");
 	if (!err)
-		ftvm_commit_ckpt(sk);	/* a strict commit may wait for it */
+		ftvm_commit_ckpt(sk, ck_write);	/* a commit may wait for it */
 out:
 	sockfd_put(sock);
 	return err;
