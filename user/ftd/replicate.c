@@ -93,6 +93,7 @@ static struct {
 		bool overflow;		/* too many, or no memory: discard all */
 	} orphans[FTVM_VM_ID_MAX + 1];
 	bool nsless[FTVM_VM_ID_MAX + 1];	/* said once: no namespace */
+	bool clean[FTVM_VM_ID_MAX + 1];	/* what it held at start discarded */
 } repl = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.kick = PTHREAD_COND_INITIALIZER,
@@ -679,6 +680,22 @@ static void replicate_once(void)
 	bool any = false;
 
 	pthread_mutex_lock(&repl.lock);
+	/*
+	 * What a VM holds staged when ftd first sees it live was staged by
+	 * no one ftd knows (an ftd before this one): discard it, before any
+	 * dump of this round.  A strict service's output then waits until
+	 * this ftd stages its sessions from a dump taken after the discard,
+	 * so nothing its clients saw is newer than what gets staged.
+	 */
+	for (uint32_t vm = 1; vm <= FTVM_VM_ID_MAX; vm++) {
+		if (repl.clean[vm] || !vm_live(vm))
+			continue;
+		repl.clean[vm] = true;
+		if (!discard(vm)) {
+			unstaged(vm);
+			orphans_clear(vm);
+		}
+	}
 	for (uint32_t i = 0; i < FTVM_MAX_SERVICES; i++) {
 		const struct ftd_service *s = &ftd.cfg.svcs[i];
 		uint64_t iv;
