@@ -233,6 +233,20 @@ static void ftvm_held_drop(struct list_head *list)
 }
 
 /*
+ * @s waits for a checkpoint from now on, unless it does already; the
+ * time it stops waiting (its service's ckpt-wait after the wait began).
+ * Lock held.
+ */
+static unsigned long ftvm_csess_ckpt_deadline(struct ftvm_csess *s)
+{
+	lockdep_assert_held(&s->lock);
+	if (!s->stale_since)
+		s->stale_since = jiffies ?: 1;
+	return s->stale_since +
+	       msecs_to_jiffies(READ_ONCE(s->svc->ckpt_wait_ms));
+}
+
+/*
  * Queue @s's commit, unless it is queued already.  A service that
  * checkpoints (libftvm) writes a reply, then checkpoints: while the
  * newest held data was written after the last checkpoint seen, a
@@ -252,10 +266,7 @@ static void ftvm_csess_kick(struct ftvm_csess *s)
 	h = list_empty(&s->held) ? NULL :
 	    list_last_entry(&s->held, struct ftvm_held, node);
 	if (s->ckpts && h && after(h->seg.end, s->ck_write)) {
-		if (!s->stale_since)
-			s->stale_since = jiffies ?: 1;
-		deadline = s->stale_since +
-			   msecs_to_jiffies(READ_ONCE(s->svc->ckpt_wait_ms));
+		deadline = ftvm_csess_ckpt_deadline(s);
 		if (time_before(jiffies, deadline))
 			delay = deadline - jiffies;
 	}
@@ -521,8 +532,7 @@ static u32 ftvm_commit_capturing(struct ftvm_csess *s)
 	u32 ckpts;
 
 	spin_lock_bh(&s->lock);
-	if (!s->stale_since)
-		s->stale_since = jiffies ?: 1;
+	ftvm_csess_ckpt_deadline(s);
 	ckpts = s->ckpts;
 	spin_unlock_bh(&s->lock);
 	return ckpts;
@@ -539,8 +549,7 @@ static bool ftvm_commit_wait_ckpt(struct ftvm_csess *s, u32 ckpts)
 	bool wait = true;
 
 	spin_lock_bh(&s->lock);
-	deadline = s->stale_since +
-		   msecs_to_jiffies(READ_ONCE(s->svc->ckpt_wait_ms));
+	deadline = ftvm_csess_ckpt_deadline(s);
 	if (s->ckpts == ckpts) {
 		if (time_before(jiffies, deadline))
 			delay = deadline - jiffies;
