@@ -4,9 +4,12 @@
  *
  * Subsystems come up in dependency order and go down in exact reverse:
  * the per-netns VM registry, the per-netns session stores, strict output
- * commit (which stages into those stores), the netdevice notifier that detects failed VMs, and last the generic netlink family
- * that exposes them (so that no request can arrive before everything
- * behind it exists).
+ * commit (which stages into those stores), the netdevice notifier that
+ * detects failed VMs, the watch on VMs' killed processes (exit.c), and
+ * last the generic netlink family that exposes them (so that no request
+ * can arrive before everything behind it exists).  The kprobes of exit.c
+ * go in after the family and out before it, so that no event is sent
+ * without it.
  */
 #include <linux/module.h>
 #include <net/genetlink.h>
@@ -14,6 +17,7 @@
 #include "uapi/ftvm.h"
 #include "commit.h"
 #include "device.h"
+#include "exit.h"
 #include "netlink.h"
 #include "state.h"
 #include "vm.h"
@@ -34,13 +38,19 @@ static int __init ftvm_init(void)
 	err = ftvm_device_init();
 	if (err)
 		goto err_commit;
-	err = ftvm_genl_init();
+	err = ftvm_exit_init();
 	if (err)
 		goto err_device;
+	err = ftvm_genl_init();
+	if (err)
+		goto err_exit;
+	ftvm_exit_start();
 	pr_info("loaded, netlink family %s version %d\n", FTVM_GENL_NAME,
 		FTVM_GENL_VERSION);
 	return 0;
 
+err_exit:
+	ftvm_exit_uninit();
 err_device:
 	ftvm_device_uninit();
 err_commit:
@@ -54,7 +64,9 @@ err_vm:
 
 static void __exit ftvm_exit(void)
 {
+	ftvm_exit_stop();
 	ftvm_genl_uninit();
+	ftvm_exit_uninit();
 	ftvm_device_uninit();
 	ftvm_commit_uninit();
 	ftvm_state_uninit();

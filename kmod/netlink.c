@@ -20,6 +20,7 @@
 
 #include "commit.h"
 #include "device.h"
+#include "exit.h"
 #include "netlink.h"
 #include "restore.h"
 #include "state.h"
@@ -52,6 +53,7 @@ static const struct nla_policy ftvm_vm_policy[FTVM_A_VM_MAX + 1] = {
 	[FTVM_A_VM_PAD] = { .type = NLA_REJECT },
 	[FTVM_A_VM_NETNS_FD] = NLA_POLICY_MIN(NLA_S32, 0),
 	[FTVM_A_VM_NETNS_ID] = { .type = NLA_REJECT },
+	[FTVM_A_VM_SILENT_EXIT] = NLA_POLICY_MAX(NLA_U8, 1),
 };
 
 static const struct nla_policy ftvm_policy[FTVM_A_MAX + 1] = {
@@ -226,7 +228,8 @@ static int ftvm_nl_put_vm(struct sk_buff *skb, struct net *net,
 	    nla_put_string(skb, FTVM_A_VM_NAME, vm->name) ||
 	    nla_put_u32(skb, FTVM_A_VM_IFINDEX, READ_ONCE(vm->ifindex)) ||
 	    nla_put(skb, FTVM_A_VM_MAC, ETH_ALEN, vm->mac) ||
-	    nla_put_u8(skb, FTVM_A_VM_STATE, state))
+	    nla_put_u8(skb, FTVM_A_VM_STATE, state) ||
+	    nla_put_u8(skb, FTVM_A_VM_SILENT_EXIT, vm->silent_exit))
 		goto cancel;
 	if (nsid != NETNSA_NSID_NOT_ASSIGNED &&
 	    nla_put_s32(skb, FTVM_A_VM_NETNS_ID, nsid))
@@ -543,9 +546,17 @@ static int ftvm_nl_vm_new(struct sk_buff *skb, struct genl_info *info)
 		goto err_unlock;
 	vm->ifindex = dev->ifindex;
 	RCU_INIT_POINTER(vm->netns, vnet);
+	if (tb[FTVM_A_VM_SILENT_EXIT] && nla_get_u8(tb[FTVM_A_VM_SILENT_EXIT])) {
+		err = ftvm_exit_arm(net, vm->id, vnet, extack);
+		if (err)
+			goto err_unlock;
+		vm->silent_exit = 1;
+	}
 	err = ftvm_vm_insert(fn, vm);
-	if (err)
+	if (err) {
+		ftvm_exit_disarm(fn, vm);
 		goto err_unlock;
+	}
 	ftvm_nl_notify_vm(net, vm, FTVM_CMD_VM_NEW);
 	rtnl_unlock();
 	/* Not counted: the namespace's exit forgets it (see vm.h). */
@@ -659,9 +670,10 @@ static int ftvm_nl_vm_set(struct sk_buff *skb, struct genl_info *info)
 	struct netlink_ext_ack *extack = info->extack;
 	struct nlattr *tb[FTVM_A_VM_MAX + 1];
 	struct net_device *dev = NULL;
+	struct net *vnet, *oldnet, *newnet;
 	struct ftvm_vm *vm, *new;
 	bool rename, rebind, up;
-	struct net *vnet;
+	u8 silent;
 	int err;
 
 	err = ftvm_nl_vm_attrs(info, tb);
@@ -672,8 +684,8 @@ static int ftvm_nl_vm_set(struct sk_buff *skb, struct genl_info *info)
 	rebind = tb[FTVM_A_VM_IFINDEX] || tb[FTVM_A_VM_IFNAME];
 	up = !!tb[FTVM_A_VM_STATE];
 	if (!rename && !rebind && !up && !tb[FTVM_A_VM_MAC] &&
-	    !tb[FTVM_A_VM_NETNS_FD]) {
-		NL_SET_ERR_MSG(extack, "nothing to change: give a name, device, MAC, netns or state");
+	    !tb[FTVM_A_VM_NETNS_FD] && !tb[FTVM_A_VM_SILENT_EXIT]) {
+		NL_SET_ERR_MSG(extack, "nothing to change: give a name, device, MAC, netns, silent exit or state");
 		return -EINVAL;
 	}
 	vnet = ftvm_nl_netns(net, tb, extack);
@@ -726,6 +738,21 @@ static int ftvm_nl_vm_set(struct sk_buff *skb, struct genl_info *info)
 			goto out;
 		}
 	}
+	/* Watching a namespace comes last: nothing after it can fail. */
+	oldnet = rtnl_dereference(vm->netns);
+	newnet = vnet ?: oldnet;
+	silent = tb[FTVM_A_VM_SILENT_EXIT] ?
+		 nla_get_u8(tb[FTVM_A_VM_SILENT_EXIT]) : vm->silent_exit;
+	if (silent) {
+		err = ftvm_exit_arm(net, vm->id, newnet, extack);
+		if (err) {
+			ftvm_vm_free(new);
+			goto out;
+		}
+	}
+	if (!silent || newnet != oldnet)
+		ftvm_exit_disarm(fn, vm);
+	new->silent_exit = silent;
 	if (rebind)
 		new->ifindex = dev->ifindex;
 	if (vnet)
@@ -734,6 +761,7 @@ static int ftvm_nl_vm_set(struct sk_buff *skb, struct genl_info *info)
 	ftvm_nl_notify_vm(net, new, FTVM_CMD_VM_SET);
 	if (up && new->state != FTVM_VM_STATE_UP) {
 		ftvm_vm_set_up(fn, new);
+		ftvm_exit_vm_up(fn, new);
 		ftvm_nl_notify_vm(net, new, FTVM_CMD_VM_UP);
 	}
 out:

@@ -9,6 +9,7 @@
 #include <net/netns/generic.h>
 #include <uapi/linux/net_namespace.h>
 
+#include "exit.h"
 #include "vm.h"
 
 static unsigned int ftvm_net_id __read_mostly;
@@ -96,6 +97,7 @@ void ftvm_vm_replace(struct ftvm_net *fn, struct ftvm_vm *old,
 void ftvm_vm_remove(struct ftvm_net *fn, struct ftvm_vm *vm)
 {
 	ASSERT_RTNL();
+	ftvm_exit_disarm(fn, vm);
 	xa_erase(&fn->vms, vm->id);
 	fn->gen++;
 	ftvm_vm_release(vm);

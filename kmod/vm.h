@@ -45,6 +45,7 @@ struct ftvm_vm {
 	u8 state;		/* enum ftvm_vm_state */
 	u8 fail_reason;		/* enum ftvm_fail_reason */
 	u8 mac[ETH_ALEN];	/* the VM's own address */
+	u8 silent_exit;		/* FTVM_A_VM_SILENT_EXIT (exit.c) */
 	u64 fail_time;		/* CLOCK_MONOTONIC ns of the last failure */
 	char name[FTVM_VM_NAME_LEN];
 	struct net __rcu *netns;	/* the VM's namespace; not counted */

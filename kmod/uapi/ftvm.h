@@ -60,6 +60,7 @@ enum ftvm_fail_reason {
 	FTVM_FAIL_DEV_UNREGISTERED,	/* device removed or moved away */
 	FTVM_FAIL_CARRIER_LOST,		/* link lost carrier (peer gone) */
 	FTVM_FAIL_USER,			/* reported by userspace (FTVM_CMD_VM_FAIL) */
+	FTVM_FAIL_KILLED,		/* a process of it killed (FTVM_A_VM_SILENT_EXIT) */
 
 	__FTVM_FAIL_MAX,
 	FTVM_FAIL_MAX = __FTVM_FAIL_MAX - 1
@@ -94,6 +95,10 @@ enum ftvm_a_vm {
 	FTVM_A_VM_PAD,
 	FTVM_A_VM_NETNS_FD,	/* s32: the VM's network namespace (requests) */
 	FTVM_A_VM_NETNS_ID,	/* s32: its nsid as the requester sees it (replies) */
+	FTVM_A_VM_SILENT_EXIT,	/* u8: 1: a process of the VM killed by a signal
+				 * closes its TCP connections without a packet
+				 * and fails the VM (needs its netns)
+				 */
 
 	__FTVM_A_VM_MAX,
 	FTVM_A_VM_MAX = __FTVM_A_VM_MAX - 1

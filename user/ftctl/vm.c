@@ -2,11 +2,12 @@
 /*
  * ftctl vm: the VM registry of ftvm.ko.
  *
- *   ftctl vm add NAME id ID dev DEV [mac MAC] [netns NS]
+ *   ftctl vm add NAME id ID dev DEV [mac MAC] [netns NS] [silent-exit on|off]
  *   ftctl vm del { NAME | id ID }
  *   ftctl vm list
  *   ftctl vm show { NAME | id ID }
- *   ftctl vm set { NAME | id ID } [name NEW] [dev DEV] [mac MAC] [netns NS] [state up]
+ *   ftctl vm set { NAME | id ID } [name NEW] [dev DEV] [mac MAC] [netns NS]
+ *                [silent-exit on|off] [state up]
  *   ftctl vm fail { NAME | id ID }
  */
 #include <errno.h>
@@ -21,14 +22,18 @@
 static void vm_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: ftctl vm add NAME id ID dev DEV [mac MAC] [netns NS]\n"
+		"Usage: ftctl vm add NAME id ID dev DEV [mac MAC] [netns NS] [silent-exit on|off]\n"
 		"       ftctl vm del { NAME | id ID }\n"
 		"       ftctl vm list\n"
 		"       ftctl vm show { NAME | id ID }\n"
-		"       ftctl vm set { NAME | id ID } [name NEW] [dev DEV] [mac MAC] [netns NS] [state up]\n"
+		"       ftctl vm set { NAME | id ID } [name NEW] [dev DEV] [mac MAC] [netns NS]\n"
+		"                    [silent-exit on|off] [state up]\n"
 		"       ftctl vm fail { NAME | id ID }\n"
 		"ID is %u..%u; DEV is the VM's host-side tap or veth; MAC is the\n"
-		"VM's own address (taken from a veth's peer when omitted).\n",
+		"VM's own address (taken from a veth's peer when omitted).  With\n"
+		"silent-exit on (it needs netns), a process of the VM killed by\n"
+		"SIGKILL or a crash ends its connections without a packet and fails\n"
+		"the VM, so that its sessions go on from their backups.\n",
 		FTVM_VM_ID_MIN, FTVM_VM_ID_MAX);
 }
 
@@ -43,6 +48,7 @@ static const char *const reason_names[] = {
 	[FTVM_FAIL_DEV_UNREGISTERED] = "device-gone",
 	[FTVM_FAIL_CARRIER_LOST] = "carrier-lost",
 	[FTVM_FAIL_USER] = "reported",
+	[FTVM_FAIL_KILLED] = "killed",
 };
 
 const char *ftvm_state_name(unsigned int s)
@@ -65,7 +71,8 @@ struct vm_req {
 	const char *newname;
 	uint8_t mac[6];
 	int netns_fd;		/* the VM's namespace (NAME or PID) */
-	bool has_id, has_mac, has_netns, state_up;
+	uint8_t silent_exit;
+	bool has_id, has_mac, has_netns, has_silent, state_up;
 };
 
 static int vm_put(struct nl_msg *msg, const struct vm_req *r)
@@ -86,13 +93,16 @@ static int vm_put(struct nl_msg *msg, const struct vm_req *r)
 		return -EMSGSIZE;
 	if (r->has_netns && nla_put_s32(msg, FTVM_A_VM_NETNS_FD, r->netns_fd))
 		return -EMSGSIZE;
+	if (r->has_silent &&
+	    nla_put_u8(msg, FTVM_A_VM_SILENT_EXIT, r->silent_exit))
+		return -EMSGSIZE;
 	nla_nest_end(msg, nest);
 	return 0;
 }
 
 /*
  * Parse "{ NAME | id ID }" then the KEY VALUE pairs allowed by @keys
- * (a space separated list among "id dev mac name state").
+ * (a space separated list among "id dev mac name netns silent-exit state").
  */
 static int vm_parse(int argc, char **argv, struct vm_req *r, const char *keys,
 		    bool need_sel)
@@ -103,7 +113,8 @@ static int vm_parse(int argc, char **argv, struct vm_req *r, const char *keys,
 
 		if (!strcmp(k, "id") || !strcmp(k, "dev") ||
 		    !strcmp(k, "mac") || !strcmp(k, "name") ||
-		    !strcmp(k, "netns") || !strcmp(k, "state")) {
+		    !strcmp(k, "netns") || !strcmp(k, "silent-exit") ||
+		    !strcmp(k, "state")) {
 			const char *v;
 
 			if (!strstr(keys, k))
@@ -150,6 +161,14 @@ static int vm_parse(int argc, char **argv, struct vm_req *r, const char *keys,
 					return 1;
 				}
 				r->has_netns = true;
+			} else if (!strcmp(k, "silent-exit")) {
+				if (strcmp(v, "on") && strcmp(v, "off")) {
+					pr_err("invalid silent-exit \"%s\": expected on or off",
+					       v);
+					return 1;
+				}
+				r->silent_exit = !strcmp(v, "on");
+				r->has_silent = true;
 			} else {
 				if (strcmp(v, "up")) {
 					pr_err("invalid state \"%s\": only \"up\" can be set (use \"ftctl vm fail\")",
@@ -182,6 +201,7 @@ static int vm_print(struct nl_msg *msg, void *arg)
 	struct nlattr *tb[FTVM_A_MAX + 1], *vm[FTVM_A_VM_MAX + 1];
 	char ifname[IF_NAMESIZE] = "", mac[18] = "-";
 	unsigned int state = 0, reason = 0, ifindex = 0;
+	bool silent = false;
 
 	(void)arg;
 	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, FTVM_A_MAX, NULL) ||
@@ -200,6 +220,8 @@ static int vm_print(struct nl_msg *msg, void *arg)
 		state = nla_get_u8(vm[FTVM_A_VM_STATE]);
 	if (vm[FTVM_A_VM_FAIL_REASON])
 		reason = nla_get_u8(vm[FTVM_A_VM_FAIL_REASON]);
+	if (vm[FTVM_A_VM_SILENT_EXIT])
+		silent = nla_get_u8(vm[FTVM_A_VM_SILENT_EXIT]);
 
 	open_json_object(NULL);
 	print_uint(PRINT_ANY, "id", "%-5u", nla_get_u32(vm[FTVM_A_VM_ID]));
@@ -216,6 +238,9 @@ static int vm_print(struct nl_msg *msg, void *arg)
 			print_u64(PRINT_JSON, "fail_time_ns", NULL,
 				  nla_get_u64(vm[FTVM_A_VM_FAIL_TIME]));
 	}
+	print_bool(PRINT_JSON, "silent_exit", NULL, silent);
+	if (silent)
+		print_string(PRINT_FP, NULL, " %s", "silent-exit");
 	print_nl();
 	close_json_object();
 	return NL_OK;
@@ -277,7 +302,7 @@ int cmd_vm(int argc, char **argv)
 		return 0;
 	}
 	if (matches(verb, "add")) {
-		if (vm_parse(argc, argv, &r, "id dev mac netns", false))
+		if (vm_parse(argc, argv, &r, "id dev mac netns silent-exit", false))
 			return 1;
 		if (!r.name || !r.has_id || !r.dev) {
 			pr_err("\"vm add\" needs NAME, \"id ID\" and \"dev DEV\"");
@@ -301,7 +326,7 @@ int cmd_vm(int argc, char **argv)
 		return vm_list(false, &r);
 	}
 	if (matches(verb, "set")) {
-		if (vm_parse(argc, argv, &r, "id dev mac name netns state", true))
+		if (vm_parse(argc, argv, &r, "id dev mac name netns silent-exit state", true))
 			return 1;
 		if (r.newname) {
 			/* Select by id, rename to newname. */
@@ -320,8 +345,9 @@ int cmd_vm(int argc, char **argv)
 			}
 			r.name = r.newname;
 		}
-		if (!r.dev && !r.has_mac && !r.state_up && !r.newname && !r.has_netns) {
-			pr_err("\"vm set\" needs something to change: name, dev, mac, netns or state up");
+		if (!r.dev && !r.has_mac && !r.state_up && !r.newname &&
+		    !r.has_netns && !r.has_silent) {
+			pr_err("\"vm set\" needs something to change: name, dev, mac, netns, silent-exit or state up");
 			return 1;
 		}
 		return vm_do(FTVM_CMD_VM_SET, &r, false, NULL);

@@ -45,6 +45,7 @@ const char *fail_reason_name(int r)
 	case FTVM_FAIL_DEV_UNREGISTERED: return "device-gone";
 	case FTVM_FAIL_CARRIER_LOST: return "carrier-lost";
 	case FTVM_FAIL_USER: return "reported";
+	case FTVM_FAIL_KILLED: return "killed";
 	case FTD_FAIL_HEARTBEAT: return "heartbeat";
 	}
 	return "unknown";
@@ -283,7 +284,8 @@ void cfg_format_service_key(const struct ftvm_service_key *k, char *buf,
 
 /*
  * VM words: NAME id ID dev DEV [mac MAC] [capacity N] [domain LABEL]
- * [netns NAME|PID] * [probe { icmp ADDR | tcp ADDR:PORT | none }] [interval MS] [misses N].
+ * [netns NAME|PID] [silent-exit on|off]
+ * [probe { icmp ADDR | tcp ADDR:PORT | none }] [interval MS] [misses N].
  * With @update, NAME selects an existing VM (copied into @vm first) and
  * every key is optional; "name NEW" renames.
  */
@@ -338,6 +340,10 @@ int cfg_parse_vm(struct ftd_cfg *c, int argc, char **argv, struct ftd_vm *vm,
 			if (!*v || strlen(v) >= sizeof(vm->netns) || strchr(v, '/'))
 				return seterr(err, len, "invalid network namespace \"%s\": a name (ip netns) or a PID", v);
 			snprintf(vm->netns, sizeof(vm->netns), "%s", v);
+		} else if (!strcmp(k, "silent-exit")) {
+			if (strcmp(v, "on") && strcmp(v, "off"))
+				return seterr(err, len, "invalid silent-exit \"%s\": expected on or off", v);
+			vm->silent_exit = !strcmp(v, "on");
 		} else if (!strcmp(k, "domain")) {
 			if (!valid_name(v))
 				return seterr(err, len, "invalid failure domain \"%s\"", v);
@@ -523,6 +529,8 @@ void cfg_format_vm(const struct ftd_vm *vm, FILE *f)
 		fprintf(f, " domain %s", vm->domain);
 	if (vm->netns[0])
 		fprintf(f, " netns %s", vm->netns);
+	if (vm->silent_exit)
+		fprintf(f, " silent-exit on");
 	if (vm->probe.kind != PROBE_NONE) {
 		cfg_format_probe(&vm->probe, buf, sizeof(buf));
 		fprintf(f, " probe %s", buf);

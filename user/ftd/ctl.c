@@ -294,10 +294,13 @@ static void print_vm(const struct ftd_vm *vm, bool detail)
 	print_u64(PRINT_ANY, "backup", " %7llu", (uint64_t)nb);
 	if (vm->state == VM_FAILED && !is_json_context())
 		printf(" (%s)", fail_reason_name(vm->reason));
+	print_bool(PRINT_JSON, "silent_exit", NULL, vm->silent_exit);
 	if (detail) {
 		cfg_format_probe(&vm->probe, probe, sizeof(probe));
 		print_nl();
 		print_string(PRINT_ANY, "probe", "    probe %s", probe);
+		if (vm->silent_exit)
+			print_string(PRINT_FP, NULL, "%s", "  silent-exit on");
 	}
 	print_nl();
 	close_json_object();
@@ -419,6 +422,10 @@ static int vm_set(struct ftd_vm *vm, int argc, char **argv)
 	}
 	if (up && ftd.have_module && vm->state == VM_FAILED &&
 	    module_vm_up(&n, err, sizeof(err)))
+		return cerr("%s", err);
+	else if (!(up && vm->state == VM_FAILED) &&
+		 (n.silent_exit != vm->silent_exit || strcmp(n.netns, vm->netns)) &&
+		 module_vm_update(&n, err, sizeof(err)))
 		return cerr("%s", err);
 	if (ifindex != vm->ifindex || memcmp(n.mac, vm->mac, 6)) {
 		if (dp_vm_set(ftd.dp, vm->id, ifindex, n.mac,

@@ -212,6 +212,7 @@ static int vm_msg(uint8_t cmd, const struct ftd_vm *vm, bool full,
 	    (full && nla_put_string(msg, FTVM_A_VM_NAME, vm->name)) ||
 	    (full && nla_put_string(msg, FTVM_A_VM_IFNAME, vm->dev)) ||
 	    (full && vm->has_mac && nla_put(msg, FTVM_A_VM_MAC, 6, vm->mac)) ||
+	    (full && nla_put_u8(msg, FTVM_A_VM_SILENT_EXIT, vm->silent_exit)) ||
 	    (state_up && nla_put_u8(msg, FTVM_A_VM_STATE, FTVM_VM_STATE_UP))) {
 		nlmsg_free(msg);
 		if (nsfd >= 0)
@@ -255,6 +256,13 @@ int module_vm_up(struct ftd_vm *vm, char *err, size_t len)
 		return 0;
 	/* Rebinds too: the device may have been recreated meanwhile. */
 	return vm_msg(FTVM_CMD_VM_SET, vm, true, true, err, len);
+}
+
+int module_vm_update(struct ftd_vm *vm, char *err, size_t len)
+{
+	if (!ftd.have_module)
+		return 0;
+	return vm_msg(FTVM_CMD_VM_SET, vm, true, false, err, len);
 }
 
 static int sync_one(struct nl_msg *msg, void *arg)

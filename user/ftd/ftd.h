@@ -74,6 +74,7 @@ struct ftd_vm {
 	uint32_t capacity;		/* relative weight, 1..1000 */
 	char domain[FTD_NAME_LEN];	/* failure domain ("" = own name) */
 	char netns[64];			/* its network namespace: NAME or PID */
+	bool silent_exit;		/* killed processes fail it (ftvm.ko) */
 	struct probe_cfg probe;
 	enum vm_state state;
 	int reason;			/* enum ftvm_fail_reason or FTD_FAIL_* */
@@ -302,6 +303,8 @@ int module_vm_register(struct ftd_vm *vm, char *err, size_t len);
 int module_vm_unregister(struct ftd_vm *vm, char *err, size_t len);
 int module_vm_fail(struct ftd_vm *vm);
 int module_vm_up(struct ftd_vm *vm, char *err, size_t len);
+/* Mirror a changed netns or silent-exit of a VM that stays as it is. */
+int module_vm_update(struct ftd_vm *vm, char *err, size_t len);
 int module_sync_registry(void);
 int detect_rtnl_open(void);
 int detect_rtnl_fd(void);

@@ -1,0 +1,277 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Silent exit (kmod/exit.c), without ftd: a VM registered with
+# "silent-exit on" whose server process is SIGKILLed ends its clients'
+# connections without a packet, is muted (a client packet meets no
+# RST, a datagram no ICMP), and is declared failed (reason "killed");
+# a polite signal, and a VM without the option, end them as usual.
+#
+#   ftvm-$$-host (registry, clients)        ftvm-$$-vmN (N = 1..3)
+#   +------------------------------+        +-------------------------+
+#   | hN 198.18.N.254/24 ==================== eth0 198.18.N.1/24       |
+#   |                              |        | echo tcp 7000, udp 7001 |
+#   +------------------------------+        +-------------------------+
+
+set -u
+source "$(dirname "$0")/../lib/ktap.sh"
+
+TOP=${FTVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+FTCTL=$TOP/user/ftctl/ftctl
+ECHO=$TOP/user/examples/echo
+H=ftvm-$$-host
+TMP=$(mktemp -d /tmp/ftvm-silent.XXXXXX)
+
+[[ -x $FTCTL && -x $ECHO ]] || ktap_skip_all "ftctl or user/examples/echo is not built"
+grep -q '^ftvm ' /proc/modules || ktap_skip_all "ftvm.ko is not loaded (run in the guest: selftests/vm-run.sh)"
+
+cleanup() {
+	local ns pid
+	for ns in $H ftvm-$$-vm1 ftvm-$$-vm2 ftvm-$$-vm3; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid"; done
+	done
+	for ns in $H ftvm-$$-vm1 ftvm-$$-vm2 ftvm-$$-vm3; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	grep -q '^ftvm ' /proc/modules || insmod "$TOP/ftvm.ko" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+nh() { ip netns exec "$H" "$@"; }
+ft() { ip netns exec "$H" "$FTCTL" "$@"; }
+V() { local n=$1; shift; ip netns exec "ftvm-$$-vm$n" "$@"; }
+
+ip netns add "$H"
+nh ip link set lo up
+for i in 1 2 3; do
+	ip netns add "ftvm-$$-vm$i"
+	V $i ip link set lo up
+	nh ip link add "h$i" type veth peer name eth0 netns "ftvm-$$-vm$i"
+	nh ip addr add "198.18.$i.254/24" dev "h$i"
+	nh ip link set "h$i" up
+	V $i ip addr add "198.18.$i.1/24" dev eth0
+	V $i ip link set eth0 up
+done
+
+# The client: connect (TCP or connected UDP), check one echo, say
+# "ready", wait for $TMP/go.N, send again and tell what came back within
+# 2 s: "data", "eof" (a FIN), "reset" (an RST), "refused" (ICMP port
+# unreachable) or "silent" (nothing).
+cat >"$TMP/cli.py" <<'EOF'
+import os, socket, sys, time
+proto, addr, port, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+if proto == "tcp":
+    s = socket.create_connection((addr, port), timeout=5)
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    s.connect((addr, port))
+s.send(b"ping")
+assert s.recv(16) == b"ping"
+print("ready", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.05)
+s.settimeout(2)
+try:
+    s.send(b"again")
+    d = s.recv(16)
+    print("eof" if not d else "data")
+except socket.timeout:
+    print("silent")
+except ConnectionResetError:
+    print("reset")
+except ConnectionRefusedError:
+    print("refused")
+EOF
+
+# serve N: (re)start VM N's echo servers.
+serve() {
+	local n=$1
+	V $n "$ECHO" tcp 7000 >/dev/null 2>&1 &
+	V $n "$ECHO" udp 7001 >/dev/null 2>&1 &
+	wait_for 10 sh -c "ip netns exec ftvm-$$-vm$n ss -Htln 'sport = :7000' | grep -q ." &&
+		wait_for 10 sh -c "ip netns exec ftvm-$$-vm$n ss -Huln 'sport = :7001' | grep -q ."
+}
+
+# client ID PROTO N PORT: start a client of VM N; wait until it is ready.
+client() {
+	local id=$1
+	rm -f "$TMP/go.$id"
+	nh python3 "$TMP/cli.py" "$2" "198.18.$3.1" "$4" "$TMP/go.$id" \
+		>"$TMP/out.$id" 2>&1 &
+	wait_for 10 grep -q ready "$TMP/out.$id"
+}
+
+# outcome ID: what client ID saw after its second send.
+outcome() {
+	touch "$TMP/go.$1"
+	wait_for 10 sh -c "[ \$(wc -l <'$TMP/out.$1') -ge 2 ]" || return 1
+	tail -1 "$TMP/out.$1"
+}
+
+# killserver N SIG PROTO: kill VM N's echo server of PROTO with SIG.
+killserver() {
+	local pid
+	pid=$(V $1 ss -Hlnp${3:0:1} "sport = :$([[ $3 == tcp ]] && echo 7000 || echo 7001)" |
+		sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+	[[ -n $pid ]] && kill -"$2" "$pid"
+}
+
+vm_json() { ft -j vm show "$1"; }
+vm_field() {
+	vm_json "$1" | python3 -c 'import json,sys; v=json.load(sys.stdin); v=v[0] if isinstance(v,list) else v; print(v.get(sys.argv[1]))' "$2"
+}
+
+ktap_begin 15
+
+# expect_error DESC MESSAGE ARGS...: ftctl fails with MESSAGE, the
+# registry is unchanged.
+expect_error() {
+	local desc=$1 msg=$2 before after err rc; shift 2
+	before=$(ft -j vm list)
+	err=$(ft "$@" 2>&1 >/dev/null)
+	rc=$?
+	after=$(ft -j vm list)
+	if ((rc != 0)) && [[ $err == *"$msg"* ]] && [[ $before == "$after" ]]; then
+		ktap_ok "$desc: $err"
+	else
+		ktap_fail "$desc"
+		ktap_diag "exit $rc, stderr: $err" "wanted: $msg" \
+			"registry $([[ $before == "$after" ]] && echo unchanged || echo CHANGED)"
+	fi
+}
+
+expect_error "silent-exit without the VM's namespace" "needs the VM's network namespace" \
+	vm add vm1 id 1 dev h1 silent-exit on
+expect_error "silent-exit in the registry's own namespace" "would mute the host" \
+	vm add vm1 id 1 dev h1 netns "$H" silent-exit on
+expect_error "a bad silent-exit value" "expected on or off" \
+	vm add vm1 id 1 dev h1 netns ftvm-$$-vm1 silent-exit yes
+
+setup_vms() {
+	ft vm add vm1 id 1 dev h1 netns ftvm-$$-vm1 silent-exit on &&
+	ft vm add vm2 id 2 dev h2 netns ftvm-$$-vm2 &&
+	ft vm set vm2 silent-exit on &&
+	ft vm add vm3 id 3 dev h3 netns ftvm-$$-vm3 &&
+	[[ $(vm_field vm1 silent_exit) == True && $(vm_field vm2 silent_exit) == True &&
+	   $(vm_field vm3 silent_exit) == False ]] &&
+	serve 1 && serve 2 && serve 3
+}
+ktap_check "VMs with and without silent-exit, echo servers in them" setup_vms
+expect_error "a namespace another VM watches already" "another VM already watches" \
+	vm set vm3 netns ftvm-$$-vm1 silent-exit on
+
+# SIGKILL in a watched VM: no FIN, no RST, the VM failed (killed).
+killed() {
+	local o
+	client k1 tcp 1 7000 || return 1
+	killserver 1 KILL tcp || return 1
+	wait_for 10 sh -c "[ \"\$(ip netns exec $H $FTCTL -j vm show vm1 | grep -o '\"reason\":\"killed\"')\" ]" ||
+		{ ft vm show vm1; return 1; }
+	o=$(outcome k1) || return 1
+	[[ $o == silent ]] || { echo "the client saw: $o"; return 1; }
+	# The connection is gone from the VM, not lingering in FIN-WAIT.
+	[[ -z $(V 1 ss -Htn state all "sport = :7000") ]] ||
+		{ V 1 ss -tn state all; return 1; }
+}
+ktap_check "SIGKILL with silent-exit: the client sees neither FIN nor RST, the VM fails (killed)" killed
+ktap_check "the kernel says what it did" \
+	sh -c "dmesg | grep -q 'vm 1 (vm1): a process was killed by signal 9; its connections ended silently'"
+
+# Brought back up, the VM is heard from again: its kernel resets what it
+# no longer knows (the connection did go).
+unmuted() {
+	rm -f "$TMP/go.k1"
+	ft vm set vm1 state up || return 1
+	[[ $(vm_field vm1 state) == up ]] || return 1
+	# Muted, a SYN would meet nothing; heard from, it meets an RST.
+	nh python3 - "198.18.1.1" <<'EOF' || return 1
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], 7000), timeout=3)
+except ConnectionRefusedError:
+    sys.exit(0)
+except Exception as e:
+    sys.exit("not refused: %r" % e)
+sys.exit("connected to a server that is dead")
+EOF
+	serve 1
+}
+ktap_check "brought back up: the VM is heard from again" unmuted
+
+# A polite signal in a watched VM: the client sees the end; VM up.
+polite() {
+	local o
+	client t2 tcp 2 7000 || return 1
+	killserver 2 TERM tcp || return 1
+	o=$(outcome t2) || return 1
+	[[ $o == eof || $o == reset ]] || { echo "the client saw: $o"; return 1; }
+	[[ $(vm_field vm2 state) == up ]] || { ft vm show vm2; return 1; }
+}
+ktap_check "SIGTERM with silent-exit: the client sees the end, the VM stays up" polite
+
+# SIGKILL in a VM without the option: as a namespace does.
+plain() {
+	local o
+	client k3 tcp 3 7000 || return 1
+	killserver 3 KILL tcp || return 1
+	o=$(outcome k3) || return 1
+	[[ $o == eof || $o == reset ]] || { echo "the client saw: $o"; return 1; }
+	[[ $(vm_field vm3 state) == up ]] || { ft vm show vm3; return 1; }
+}
+ktap_check "SIGKILL without silent-exit: the client sees the end, the VM stays up" plain
+
+# UDP: a killed server's port answers no ICMP; the VM fails.
+udp() {
+	local o
+	client u2 udp 2 7001 || return 1
+	killserver 2 KILL udp || return 1
+	wait_for 10 sh -c "[ \"\$(ip netns exec $H $FTCTL -j vm show vm2 | grep -o '\"reason\":\"killed\"')\" ]" ||
+		{ ft vm show vm2; return 1; }
+	o=$(outcome u2) || return 1
+	[[ $o == silent ]] || { echo "the client saw: $o"; return 1; }
+}
+ktap_check "a UDP server SIGKILLed with silent-exit: no port unreachable, the VM fails" udp
+
+# The same UDP kill in a VM without the option: the port is unreachable.
+udp_plain() {
+	local o
+	client u3 udp 3 7001 || return 1
+	killserver 3 KILL udp || return 1
+	o=$(outcome u3) || return 1
+	[[ $o == refused ]] || { echo "the client saw: $o"; return 1; }
+}
+ktap_check "the same without silent-exit: port unreachable" udp_plain
+
+# Turning the option off stops the watch: a SIGKILL is a namespace's again.
+off() {
+	local o
+	ft vm set vm1 silent-exit off || return 1
+	[[ $(vm_field vm1 silent_exit) == False ]] || return 1
+	client k1b tcp 1 7000 || return 1
+	killserver 1 KILL tcp || return 1
+	o=$(outcome k1b) || return 1
+	[[ $o == eof || $o == reset ]] || { echo "the client saw: $o"; return 1; }
+	[[ $(vm_field vm1 state) == up ]]
+}
+ktap_check "silent-exit off: the watch is gone" off
+
+# A watched, muted namespace when the module goes: it unloads, loads.
+unload() {
+	ft vm set vm1 silent-exit on || return 1
+	rmmod ftvm || return 1
+	insmod "$TOP/ftvm.ko" || return 1
+	[[ $(ft -j vm list) == '[]' ]]
+}
+ktap_check "ftvm.ko unloads with watched and muted namespaces, and loads again" unload
+
+# The namespace goes while watched: nothing is left behind.
+gone() {
+	ft vm add vm3 id 3 dev h3 netns ftvm-$$-vm3 silent-exit on || return 1
+	ip netns del ftvm-$$-vm3 || return 1
+	wait_for 10 sh -c "[ \"\$(ip netns exec $H $FTCTL -j vm show vm3 | grep -o '\"state\":\"failed\"')\" ]"
+}
+ktap_check "a watched namespace deleted: the VM fails as its device goes" gone
+
+ktap_end
