@@ -132,3 +132,12 @@ vm_kill() {
 	wait_for 10 sh -c "! ip netns pids $P-vm$n | grep -q ." || return 1
 	H ip link del hv$n
 }
+
+# vm_sigkill N: every process of VM N is SIGKILLed, and nothing else is
+# done: its device stays, its output is not cut.  Only a VM registered
+# with "silent-exit on" survives this for its clients (ftvm.ko ends the
+# connections without a packet, mutes the namespace and fails the VM).
+vm_sigkill() {
+	ip netns pids $P-vm$1 | xargs -r kill -9
+	wait_for 10 sh -c "! ip netns pids $P-vm$1 | grep -q ."
+}

@@ -114,12 +114,14 @@ busiest() {
 tcp_on() { sq -p 'sum(1 for x in tcp if x["primary"] == "'"$1"'")'; }
 resumed() { cat "$TMP"/kv*.log | grep -c resumed; }
 
-# fail_during_run [-k] VM [then CMD...]: delete VM's device (-k: kill
-# the VM, vm_kill) while both clients send, then (optionally) run CMD;
-# both clients must lose nothing.
+# fail_during_run [-k|-s] VM [then CMD...]: delete VM's device (-k: kill
+# the VM, vm_kill; -s: SIGKILL its processes only, vm_sigkill) while
+# both clients send, then (optionally) run CMD; both clients must lose
+# nothing.
 fail_during_run() {
 	local kill=0 vm n had before
 	[[ $1 == -k ]] && { kill=1; shift; }
+	[[ $1 == -s ]] && { kill=2; shift; }
 	vm=$1 n=${1#vm}
 	shift
 	alive || return 1
@@ -127,8 +129,10 @@ fail_during_run() {
 	run_start
 	# Strike inside the run (it lasts RUN_MS): its replies flow by then.
 	read -r -t 1 <> <(:)
-	if ((kill)); then
+	if ((kill == 1)); then
 		vm_kill $n || return 1
+	elif ((kill == 2)); then
+		vm_sigkill $n || return 1
 	else
 		H ip link del hv$n || return 1
 	fi

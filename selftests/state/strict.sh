@@ -16,11 +16,15 @@
 # replication (the clients saw replies the backup never knew of); in
 # strict mode every session goes on, on the same connection, its bytes
 # (running checksums both ways) and its application state (kvstore's
-# count and sum of requests, the libftvm blob) intact.  Then a device
-# deleted the ordinary way, and the service switched to relaxed while
-# the clients send: nothing held may be lost by the switch.
+# count and sum of requests, the libftvm blob) intact.  Then a VM whose
+# processes alone are SIGKILLed, its device and output left as they are:
+# the VMs run with "silent-exit on", so ftvm.ko ends their connections
+# without a packet and fails the VM (reason "killed"), and the sessions
+# go on the same way.  Then a device deleted the ordinary way, and the
+# service switched to relaxed while the clients send: nothing held may
+# be lost by the switch.
 #
-# Topology: ftd-lib.sh, VMs vm1..vm4.  Needs ftvm.ko (the qemu guest:
+# Topology: ftd-lib.sh, VMs vm1..vm5.  Needs ftvm.ko (the qemu guest:
 # selftests/vm-run.sh --tests state/strict.sh).
 set -u
 cd "$(dirname "$0")" || exit 1
@@ -41,8 +45,8 @@ write_conf() {
 		echo "pin-dir $PIN"
 		echo "attach hc"
 		echo "scan-interval 20"
-		for n in 1 2 3 4; do
-			echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 domain d$n netns $P-vm$n"
+		for n in 1 2 3 4 5; do
+			echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 domain d$n netns $P-vm$n silent-exit on"
 		done
 		echo "service kv $VIP:7000/tcp replication-interval 1000 commit strict ckpt-wait 2000"
 		echo "service echo $VIP:7001/udp"
@@ -62,14 +66,14 @@ k = s.get("commit_counters")
 print(k[sys.argv[2]] if k else "none")' "$TMP/svc.json" "$1"
 }
 
-ktap_begin 9
+ktap_begin 11
 
-if ! setup 1 2 3 4 || ! write_conf || ! start_ftd || ! start_clients; then
+if ! setup 1 2 3 4 5 || ! write_conf || ! start_ftd || ! start_clients; then
 	ktap_fail "topology and ftd"
 	ktap_diag "$(tail -20 "$TMP/ftd.log" 2>/dev/null)"
 	ktap_end
 fi
-ktap_ok "four VMs, ftd with XDP steering, kv strict in ftvm.ko"
+ktap_ok "five VMs, ftd with XDP steering, kv strict in ftvm.ko"
 
 opened() {
 	answer kv && answer udp && answer churn || return 1
@@ -96,6 +100,16 @@ ktap_check "strict: the primaries' output is held and committed on demand" commi
 K=$(busiest)
 ktap_check "$K killed (output cut, processes SIGKILLed, device gone) while the clients send: every session goes on" \
 	fail_during_run -k "$K"
+ktap_check "afterwards every session has a new backup with its state staged" protected
+
+# The processes alone: the device stays up, nothing cuts the output.
+S=$(busiest)
+killed() {
+	fail_during_run -s "$S" || return 1
+	F -j vm show "$S" | grep -q '"reason":"killed"' || { F vm show "$S"; return 1; }
+}
+ktap_check "$S's processes SIGKILLed (device and output left, silent-exit on) while the clients send: every session goes on" \
+	killed
 ktap_check "afterwards every session has a new backup with its state staged" protected
 
 D=$(busiest)
