@@ -9,9 +9,10 @@
 # device deleted mid-conversation, then its processes SIGKILLed and its
 # namespace removed); every client's connection carries on on its
 # backup with its state, new backups appear, and the demo says how long
-# the clients stalled.  (A VM whose processes die before its link does
-# closes their sockets itself; Documentation/replication.rst says what
-# relaxed replication then keeps.)
+# the clients stalled.  (The VMs run with "silent-exit on": had vm2's
+# processes died before its link, ftvm.ko would have ended their
+# connections without a packet and failed vm2 the same way;
+# Documentation/replication.rst says what relaxed replication keeps.)
 #
 #   ftvm-demo-cli          ftvm-demo-host (ftd)                  ftvm-demo-vmN
 #   +-------------+      +-------------------------------+      +------------------+
@@ -120,7 +121,7 @@ say "2. ftd takes charge: placements, XDP steering, fencing, state replication"
 	echo "attach hc"
 	echo "scan-interval 20"
 	for n in 1 2 3; do
-		echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 domain d$n netns $P-vm$n probe icmp 198.18.$n.1 interval 100 misses 3"
+		echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 domain d$n netns $P-vm$n silent-exit on probe icmp 198.18.$n.1 interval 100 misses 3"
 	done
 	echo "service kv $VIP:$KVPORT/tcp replication-interval $IVL"
 	echo "service echo $VIP:$UPORT/udp"
