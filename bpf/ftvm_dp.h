@@ -20,8 +20,8 @@
 
 #include <linux/types.h>
 
-#define FTVM_DP_ABI_VERSION	3
-#define FTVM_DP_ABI_TYPE	"ftvm_abi_v3"
+#define FTVM_DP_ABI_VERSION	4
+#define FTVM_DP_ABI_TYPE	"ftvm_abi_v4"
 #define FTVM_DP_PIN_DIR		"/sys/fs/bpf/tc/globals"
 
 /* VM ids index the VM tables: the same ids as ftvm.ko's VM registry. */
@@ -40,6 +40,10 @@
 #endif
 #ifndef FTVM_MAX_SESSIONS
 #define FTVM_MAX_SESSIONS	262144	/* per family; LRU: > live sessions */
+#endif
+/* Bytes of the new-session ring (ftvm_new_sessions): 16384 events. */
+#ifndef FTVM_NEW_SESSIONS_RING
+#define FTVM_NEW_SESSIONS_RING	(1U << 20)
 #endif
 #ifndef FTVM_MAGLEV_SIZE
 #define FTVM_MAGLEV_SIZE	4099	/* prime, >> placements per service */
@@ -129,6 +133,16 @@ struct ftvm_session {
 };
 
 /*
+ * A record of ftvm_new_sessions: a session ftvm_steer has just created,
+ * so that userspace learns it at once instead of at its next sweep of
+ * the session maps.  56 bytes.
+ */
+struct ftvm_new_session {
+	struct ftvm_flow flow;
+	struct ftvm_session s;
+};
+
+/*
  * A placement: which VM holds the primary state of its sessions and
  * which the backup.  The data plane reads only @primary, one aligned
  * 32-bit word, so a session moves as a whole from one VM to the next.
@@ -170,11 +184,12 @@ enum ftvm_dp_stat {
 	FTVM_DP_SESSION_RACE,	/* lost a creation race; used the winner */
 	FTVM_DP_SESSION_FULL,	/* creation failed otherwise */
 	FTVM_DP_FENCE_DROP,	/* ftvm_fence drops, all VMs */
+	FTVM_DP_EVENT_LOST,	/* new sessions not told: ring full */
 	__FTVM_DP_STAT_MAX,
 };
 
 /* The marker whose BTF name carries the ABI version. */
-struct ftvm_abi_v3 {
+struct ftvm_abi_v4 {
 	__u32 version;
 };
 

@@ -18,7 +18,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct ftvm_abi_v3);
+	__type(value, struct ftvm_abi_v4);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ftvm_abi SEC(".maps");
 
@@ -53,6 +53,17 @@ struct {
 	__type(value, struct ftvm_session);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ftvm_sessions6 SEC(".maps");
+
+/*
+ * New sessions, told as ftvm_steer creates them (struct
+ * ftvm_new_session): the controller learns them at once; its sweeps of
+ * the session maps catch what a full ring lost (FTVM_DP_EVENT_LOST).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, FTVM_NEW_SESSIONS_RING);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ftvm_new_sessions SEC(".maps");
 
 /* Placements: id -> (primary VM, backup VM).  Id 0 means "none". */
 struct {

@@ -108,9 +108,13 @@ static __always_inline int new_session(const struct ftvm_pkt *pkt,
 	}
 	err = bpf_map_update_elem(sessions, key, s, BPF_NOEXIST);
 	if (!err) {
+		struct ftvm_new_session ev = { .flow = flow, .s = *s };
+
 		dp_count(FTVM_DP_SESSION_NEW);
 		if (sc)
 			sc->new_sessions++;
+		if (bpf_ringbuf_output(&ftvm_new_sessions, &ev, sizeof(ev), 0))
+			dp_count(FTVM_DP_EVENT_LOST);
 	} else if (err == -EEXIST) {
 		/* Another CPU created it first: its choice stands. */
 		dp_count(FTVM_DP_SESSION_RACE);

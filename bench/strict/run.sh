@@ -72,7 +72,6 @@ topology() {
 		echo "pin-dir $PIN"
 		echo "attach hc"
 		echo "reprotect-rate 0"
-		echo "scan-interval 50"
 		echo "service kv $VIP:7000/tcp replication-interval 1 commit strict"
 		echo "vm vm1 id 1 dev hv1 mac 02:00:00:00:01:01 domain d1 netns $P-vm1"
 		echo "vm vm2 id 2 dev hv2 mac 02:00:00:00:02:01 domain d2 netns $P-vm2"

@@ -72,7 +72,7 @@ void cfg_defaults(struct ftd_cfg *c)
 	c->repl_interval_ms = 100;
 	c->reprotect_rate = 50000;
 	c->reprotect_batch = 256;
-	c->scan_ms = 200;
+	c->scan_ms = 1000;
 }
 
 __attribute__((format(printf, 3, 4)))

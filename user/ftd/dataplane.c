@@ -28,7 +28,7 @@ struct dp {
 	struct ftvm_steer *steer;
 	struct ftvm_fence *fence;	/* NULL with private maps */
 	int services, sessions4, sessions6, placements, maglev, vms,
-	    by_ifindex;
+	    by_ifindex, new_sessions;
 	/* The ftvm_steer copies whose devmaps are filled (dp_devmaps_sync). */
 	struct ftvm_dp_devmaps devmaps;
 };
@@ -135,6 +135,7 @@ int dp_open(const struct dp_opts *o, struct dp **dpp)
 	dp->maglev = bpf_map__fd(dp->steer->maps.ftvm_maglev);
 	dp->vms = bpf_map__fd(dp->steer->maps.ftvm_vms);
 	dp->by_ifindex = bpf_map__fd(dp->steer->maps.ftvm_vm_by_ifindex);
+	dp->new_sessions = bpf_map__fd(dp->steer->maps.ftvm_new_sessions);
 	*dpp = dp;
 	return 0;
 fail:
@@ -493,6 +494,11 @@ static long session_scan_map(struct dp *dp, bool v4, dp_session_cb cb,
 	free(keys);
 	free(vals);
 	return err ? err : total;
+}
+
+int dp_new_sessions_fd(struct dp *dp)
+{
+	return dp->new_sessions;
 }
 
 long dp_session_scan(struct dp *dp, dp_session_cb cb, void *arg)

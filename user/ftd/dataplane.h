@@ -87,6 +87,8 @@ typedef void (*dp_session_cb)(const struct ftvm_flow *flow,
 			      const struct ftvm_session *s, void *arg);
 /* Every session, in batches; returns the count or a negative errno. */
 long dp_session_scan(struct dp *dp, dp_session_cb cb, void *arg);
+/* The ring ftvm_steer tells new sessions in (struct ftvm_new_session). */
+int dp_new_sessions_fd(struct dp *dp);
 /* Point an existing session at @placement; -ENOENT if it is gone. */
 int dp_session_move(struct dp *dp, const struct ftvm_flow *flow,
 		    uint32_t placement);

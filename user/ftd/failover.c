@@ -318,6 +318,8 @@ long reprotect_pass(long budget, bool *more)
 	ftd.last.reprotected += (uint64_t)moved;
 	pthread_mutex_unlock(&ftd.lock);
 	free(batch);
+	if (moved)
+		repl_note();
 	return moved;
 }
 

@@ -19,6 +19,15 @@
  * batches).  A session whose primary reported no change is up to date
  * as of that round.
  *
+ * A strict service's sessions are kept covering what their clients saw
+ * by ftvm.ko's commits, on demand: ftd only has to stage each on its
+ * backup once (a new session, a new backup).  Its rounds dump a VM only
+ * when something may need that (repl_note(): sessions learned, backups
+ * moved, a VM's staged records discarded) and at least once a second
+ * (the cache, closed sessions); a dump does not stage again a session
+ * already staged on its backup.  Each dump is incremental, so the cache
+ * it stages from is current.
+ *
  * Failover (repl_failover(), main thread, ftd.lock held, before the data
  * path switches): a last incremental dump from the failed VM's
  * namespace where it still exists (a deleted device leaves the sockets
@@ -54,6 +63,8 @@
 #define REPL_STALE_TRIES	50	/* failover: dumps, 1 ms apart */
 #define REPL_ORPHANS_MAX	(1u << 20)	/* per VM, then a full restage */
 #define REPL_NAMES_BATCH	8192	/* sessions named per request */
+/* A strict service's sessions are dumped at least this often. */
+#define REPL_STRICT_REFRESH_NS	1000000000ull
 
 struct rrec {
 	struct rrec *next;		/* in its hash bucket */
@@ -85,6 +96,11 @@ static struct {
 	uint64_t since[FTVM_VM_ID_MAX + 1][FTVM_MAX_SERVICES];
 	uint64_t rounds[FTVM_VM_ID_MAX + 1][FTVM_MAX_SERVICES];
 	uint64_t due[FTVM_MAX_SERVICES];
+	/* per (VM, service slot), strict services: repl.want at the last
+	 * dump, and when it was */
+	unsigned long want_seen[FTVM_VM_ID_MAX + 1][FTVM_MAX_SERVICES];
+	uint64_t dumped[FTVM_VM_ID_MAX + 1][FTVM_MAX_SERVICES];
+	unsigned long want;		/* repl_note()s; uatomic */
 	bool dirty[FTVM_VM_ID_MAX + 1];	/* backups to stage again */
 	/* per VM: sessions to discard there (closed, or moved elsewhere) */
 	struct orphans {
@@ -232,12 +248,22 @@ bool repl_session_staged(const struct ftd_session *s, uint32_t backup)
 
 /* ---- dump ---------------------------------------------------------------- */
 
+/* @f's placement is (@primary, @backup). */
+static bool staged_on_backup(const struct ftvm_flow *f, uint32_t primary,
+			     uint32_t backup)
+{
+	uint32_t p, bk;
+
+	return flow_placement(f, &p, &bk, NULL) && p == primary && bk == backup;
+}
+
 struct dump_ctx {
 	uint32_t vm;
 	uint32_t svc;
 	uint64_t gen;
 	uint64_t round;
 	bool full;
+	bool strict;			/* the service's output is committed */
 	long records;
 	struct rrec *cur;		/* the record queue bytes go to */
 };
@@ -356,9 +382,19 @@ static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 				r->flow = f;
 				*pp = r;
 			}
-			if (r->staged_on)
-				repl.dirty[r->staged_on] = true;
-			r->staged_on = 0;
+			/*
+			 * A strict service's session staged on its backup is
+			 * kept covering what its client saw by ftvm.ko's
+			 * commits: staging ftd's copy too would only repeat
+			 * their work.
+			 */
+			if (!(c->strict && r->staged_on &&
+			      r->primary == c->vm &&
+			      staged_on_backup(&f, c->vm, r->staged_on))) {
+				if (r->staged_on)
+					repl.dirty[r->staged_on] = true;
+				r->staged_on = 0;
+			}
 			rrec_set_primary(r, c->vm);
 			r->service = c->svc;
 			r->stale = rec_stale(a);
@@ -391,7 +427,10 @@ static int vm_nest(struct ftvm_msg *m, uint32_t vm)
 static int dump_vm(uint32_t vm, const struct ftd_service *s, uint32_t slot,
 		   bool full)
 {
-	struct dump_ctx c = { .vm = vm, .svc = slot, .full = full };
+	struct dump_ctx c = {
+		.vm = vm, .svc = slot, .full = full,
+		.strict = CMM_LOAD_SHARED(s->commit) == FTVM_COMMIT_STRICT,
+	};
 	uint16_t port = ntohs(s->key.port);
 	uint8_t proto = IPPROTO_TCP;
 	struct ftvm_msg m;
@@ -534,6 +573,7 @@ static void mark(struct rrec **v, size_t n, uint32_t vm, uint64_t now)
 /* Every record staged on @vm is gone from it (a complete discard). */
 static void unstaged(uint32_t vm)
 {
+	uatomic_inc(&repl.want);
 	urcu_memb_read_lock();
 	for (uint32_t pv = 1; pv <= FTVM_VM_ID_MAX; pv++)
 		for_each_rrec_of(r, pv) {
@@ -661,14 +701,23 @@ static void confirm(uint32_t vm, uint32_t slot, uint64_t as_of)
 static void round_service(const struct ftd_service *s, uint32_t slot,
 			  uint64_t now)
 {
+	bool strict = CMM_LOAD_SHARED(s->commit) == FTVM_COMMIT_STRICT;
+	unsigned long want = uatomic_read(&repl.want);
+
 	for (uint32_t vm = 1; vm <= FTVM_VM_ID_MAX; vm++) {
 		bool full;
 
 		if (!vm_live(vm))
 			continue;
 		full = !(repl.rounds[vm][slot] % REPL_FULL_EVERY);
+		/* Nothing to stage: the commits keep the backups current. */
+		if (strict && !full && repl.want_seen[vm][slot] == want &&
+		    now - repl.dumped[vm][slot] < REPL_STRICT_REFRESH_NS)
+			continue;
 		if (dump_vm(vm, s, slot, full))
 			continue;
+		repl.want_seen[vm][slot] = want;
+		repl.dumped[vm][slot] = now;
 		confirm(vm, slot, now);
 	}
 }
@@ -676,10 +725,12 @@ static void round_service(const struct ftd_service *s, uint32_t slot,
 static void replicate_once(void)
 {
 	uint64_t now = monotonic_ns(), next = now + 1000000000ull;
+	unsigned long want;
 	struct timespec ts;
 	bool any = false;
 
 	pthread_mutex_lock(&repl.lock);
+	want = uatomic_read(&repl.want);
 	/*
 	 * What a VM holds staged when ftd first sees it live was staged by
 	 * no one ftd knows (an ftd before this one): discard it, before any
@@ -704,6 +755,10 @@ static void replicate_once(void)
 			continue;
 		iv = (uint64_t)(s->repl_interval_ms ? s->repl_interval_ms : 1) *
 		     1000000ull;
+		/* Strict: a round when noted (repl_note()), else to refresh. */
+		if (CMM_LOAD_SHARED(s->commit) == FTVM_COMMIT_STRICT &&
+		    iv < REPL_STRICT_REFRESH_NS)
+			iv = REPL_STRICT_REFRESH_NS;
 		if (repl.due[i] <= now) {
 			round_service(s, i, now);
 			repl.due[i] = now + iv;
@@ -720,7 +775,13 @@ static void replicate_once(void)
 			if (vm_live(vm) && restage(vm, now))
 				repl.dirty[vm] = true;
 		}
-	/* Sleep until the next service is due, or a kick. */
+	/* Sleep until the next service is due, or a kick: not at all
+	 * when a note came in during the round (its kick found us busy).
+	 */
+	if (uatomic_read(&repl.want) != want) {
+		memset(repl.due, 0, sizeof(repl.due));
+		next = 0;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = monotonic_ns();
 	if (next > now) {
@@ -748,6 +809,16 @@ void repl_kick(void)
 	if (!repl.running)
 		return;
 	pthread_mutex_lock(&repl.lock);
+	memset(repl.due, 0, sizeof(repl.due));
+	pthread_cond_signal(&repl.kick);
+	pthread_mutex_unlock(&repl.lock);
+}
+
+void repl_note(void)
+{
+	uatomic_inc(&repl.want);
+	if (!repl.running || pthread_mutex_trylock(&repl.lock))
+		return;		/* mid-round: the next one sees it */
 	memset(repl.due, 0, sizeof(repl.due));
 	pthread_cond_signal(&repl.kick);
 	pthread_mutex_unlock(&repl.lock);
@@ -977,6 +1048,7 @@ void repl_failover(uint32_t x)
 			ok, n, ftd.cfg.vms[x].name, ftd.cfg.vms[p->backup].name);
 		free(v);
 	}
+	uatomic_inc(&repl.want);
 	memset(repl.due, 0, sizeof(repl.due));
 	pthread_cond_signal(&repl.kick);
 	pthread_mutex_unlock(&repl.lock);

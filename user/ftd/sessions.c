@@ -3,8 +3,10 @@
  * The session table: an RCU lock-free hash table (rculfhash, urcu-memb)
  * mirroring the data plane's sessions map, keyed by the flow.
  *
- * Writers: the sync thread adds the sessions ftvm_steer created and
- * removes those the LRU map dropped; the reprotect thread changes the
+ * Writers: the sync thread adds the sessions ftvm_steer created, as it
+ * tells them in its ring (ftvm_new_sessions), at once; every
+ * scan-interval it sweeps the session maps, adding what a full ring
+ * lost and removing what the LRU map dropped.  The reprotect thread changes the
  * placement of existing ones (under ftd.lock, after the map).  Readers
  * (listings, status) take no lock.  The per-placement session counts
  * (ftd.pl[].sessions) follow every change atomically.
@@ -14,7 +16,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <bpf/libbpf.h>
+
 #include "ftd.h"
+
+static uint64_t sync_gen;	/* of the last sweep; sync thread only */
 
 int sessions_init(void)
 {
@@ -100,8 +106,7 @@ static void sync_one(const struct ftvm_flow *flow, const struct ftvm_session *v,
  */
 long sessions_sync(void)
 {
-	static uint64_t gen;
-	struct sync_ctx c = { .gen = ++gen };
+	struct sync_ctx c = { .gen = ++sync_gen };
 	struct cds_lfht_iter it;
 	struct ftd_session *s;
 	uint64_t start = monotonic_ns();
@@ -131,34 +136,75 @@ long sessions_sync(void)
 	if (c.added || removed)
 		maglev_refresh_least_loaded();
 	pthread_mutex_unlock(&ftd.lock);
-	if (c.added)
+	if (c.added) {
 		reprotect_kick();
+		repl_note();
+	}
 	return n;
+}
+
+/* A session ftvm_steer has just created: in the table at once. */
+static int on_new_session(void *ctx, void *data, size_t len)
+{
+	const struct ftvm_new_session *ev = data;
+
+	if (len >= sizeof(*ev))
+		sync_one(&ev->flow, &ev->s, ctx);
+	return 0;
 }
 
 void *sync_thread(void *arg)
 {
+	struct sync_ctx ev = { 0 };
+	struct ring_buffer *rb = NULL;
 	bool warned = false;
-	int err;
+	uint64_t next = 0;
+	int err, fd;
 
 	(void)arg;
 	urcu_memb_register_thread();
+	fd = dp_new_sessions_fd(ftd.dp);
+	if (fd >= 0)
+		rb = ring_buffer__new(fd, on_new_session, &ev, NULL);
+	if (!rb)
+		ftd_log(LOG_WARN, "no new-session ring (%s): sessions are learned every scan-interval only",
+			strerror(errno));
 	while (!CMM_LOAD_SHARED(ftd.stop)) {
-		struct timespec ts = {
-			.tv_sec = ftd.cfg.scan_ms / 1000,
-			.tv_nsec = (long)(ftd.cfg.scan_ms % 1000) * 1000000,
-		};
+		uint64_t now = monotonic_ns();
+		int ms;
 
-		sessions_sync();
-		/* Under the lock: VM changes write the devmaps too. */
-		pthread_mutex_lock(&ftd.lock);
-		err = dp_devmaps_sync(ftd.dp);
-		if (err < 0 && !warned)
-			ftd_log(LOG_WARN, "devmaps: %s", dp_errmsg());
-		warned = err < 0;
-		pthread_mutex_unlock(&ftd.lock);
-		nanosleep(&ts, NULL);
+		if (now >= next) {
+			sessions_sync();
+			/* Under the lock: VM changes write the devmaps too. */
+			pthread_mutex_lock(&ftd.lock);
+			err = dp_devmaps_sync(ftd.dp);
+			if (err < 0 && !warned)
+				ftd_log(LOG_WARN, "devmaps: %s", dp_errmsg());
+			warned = err < 0;
+			pthread_mutex_unlock(&ftd.lock);
+			next = now + (uint64_t)ftd.cfg.scan_ms * 1000000ull;
+			continue;
+		}
+		ms = (int)((next - now + 999999) / 1000000);
+		if (!rb) {
+			struct timespec ts = { .tv_sec = ms / 1000,
+					       .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		ev.gen = sync_gen;
+		ev.added = 0;
+		ring_buffer__poll(rb, ms);
+		if (ev.added) {
+			pthread_mutex_lock(&ftd.lock);
+			maglev_refresh_least_loaded();
+			pthread_mutex_unlock(&ftd.lock);
+			reprotect_kick();
+			repl_note();
+		}
 	}
+	ring_buffer__free(rb);
 	urcu_memb_unregister_thread();
 	return NULL;
 }

@@ -37,6 +37,7 @@ enum dp_map {
 	DP_SVC_STATS,
 	DP_VM_STATS,
 	DP_DP_STATS,
+	DP_NEW_SESSIONS,
 	DP_NMAPS,
 };
 
@@ -47,7 +48,7 @@ static const struct {
 	uint32_t key_size, value_size, max_entries;
 } dp_maps[DP_NMAPS] = {
 	[DP_ABI] = { FTVM_DP_ABI_MAP, BPF_MAP_TYPE_ARRAY, 4,
-		     sizeof(struct ftvm_abi_v3), 1 },
+		     sizeof(struct ftvm_abi_v4), 1 },
 	[DP_SERVICES] = { "ftvm_services", BPF_MAP_TYPE_HASH,
 			  sizeof(struct ftvm_service_key),
 			  sizeof(struct ftvm_service), FTVM_MAX_SERVICES },
@@ -72,6 +73,8 @@ static const struct {
 			  sizeof(struct ftvm_counters), FTVM_VM_SLOTS },
 	[DP_DP_STATS] = { "ftvm_dp_stats", BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8,
 			  __FTVM_DP_STAT_MAX },
+	[DP_NEW_SESSIONS] = { "ftvm_new_sessions", BPF_MAP_TYPE_RINGBUF, 0, 0,
+			      FTVM_NEW_SESSIONS_RING },
 };
 
 struct ftvm_dp {
@@ -363,6 +366,7 @@ const char *ftvm_dp_stat_name(unsigned int stat)
 		[FTVM_DP_SESSION_RACE] = "session_race",
 		[FTVM_DP_SESSION_FULL] = "session_full",
 		[FTVM_DP_FENCE_DROP] = "fence_drop",
+		[FTVM_DP_EVENT_LOST] = "event_lost",
 	};
 
 	return stat < __FTVM_DP_STAT_MAX && names[stat] ? names[stat] : "?";
