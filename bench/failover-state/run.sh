@@ -124,7 +124,7 @@ for x in json.loads(sys.argv[1]):
 	H ip link del hv$n
 	k=$(answer 6) && u=$(answer 8) || return 1
 	echo "# kv: ${k#ok } / udp: ${u#ok }; $vm failed as primary of $(wc -l <"$TMP/moved") TCP sessions"
-	echo "# ftd: $(grep -E 'activated|switched in' "$TMP/ftd.log" | tail -2 | tr '\n' ' ')"
+	echo "# ftd: $(grep -E "failover|activated|switched in|nudged|mid-request" "$TMP/ftd.log" | tail -8 | tr "\n" " ")"
 	echo "BENCH failover_sessions_lost $(($(lost_of "$k") + $(lost_of "$u")))"
 	echo "BENCH failover_sessions_total $((NT + NU))"
 	awk 'NR == FNR { moved[$1] = 1; next } ($1 in moved) && !$5 { print $2 / 1000 }' \

@@ -26,6 +26,8 @@
  * idempotent, and ftd restarting mid-way simply finishes the job.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -74,11 +76,16 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	struct ftd_vm *vm = &ftd.cfg.vms[x];
 	uint32_t moved = 0, lost = 0, stranded = 0;
 	bool was_failed = vm->state == VM_FAILED;
+	struct sched_param sp = { 0 }, rt = { .sched_priority = 10 };
+	int err, policy = SCHED_OTHER;
+	bool raised = false;
 	uint64_t done;
-	int err;
 
 	if (!vm->used)
 		return -ENOENT;
+	if (!pthread_getschedparam(pthread_self(), &policy, &sp) &&
+	    !pthread_setschedparam(pthread_self(), SCHED_FIFO, &rt))
+		raised = true;
 	vm->state = VM_FAILED;
 	vm->reason = reason;
 	if (!was_failed)
@@ -121,6 +128,8 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	done = monotonic_ns();
 	/* Every packet of the moved sessions now reaches its new primary. */
 	repl_nudge();
+	if (raised)
+		pthread_setschedparam(pthread_self(), policy, &sp);
 	if (!was_failed) {
 		ftd.failovers++;
 		memset(&ftd.last, 0, sizeof(ftd.last));

@@ -994,7 +994,9 @@ void repl_failover(uint32_t x)
 	 * stale (its blob does not match its byte streams); take it again
 	 * once the service has checkpointed, for a little while.
 	 */
-	for (int try = 0; try < REPL_STALE_TRIES; try++) {
+	int try;
+
+	for (try = 0; try < REPL_STALE_TRIES; try++) {
 		long stale = 0;
 
 		for (uint32_t i = 0; i < FTVM_MAX_SERVICES; i++) {
@@ -1018,6 +1020,9 @@ void repl_failover(uint32_t x)
 		}
 		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	}
+	ftd_log(LOG_INFO, "failover: vm %s: last state taken in %d dumps, %llu us",
+		ftd.cfg.vms[x].name, try + 1,
+		(unsigned long long)((monotonic_ns() - t0) / 1000));
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
 		const struct ftd_placement *p = &ftd.pl[id];
 		struct rrec **v;
