@@ -16,13 +16,25 @@
  * without a packet, and the namespace is muted:
  *
  *  - a kprobe on __tcp_close() (entered from tcp_close() with the socket
- *    owned, lock_sock(), by the exiting task) sets tp->repair on an
- *    established or close-wait connection: __tcp_close() then takes its
- *    repair branch, tcp_disconnect() without a reset, and the socket
- *    goes away without a packet, as CRIU relies on for a checkpointed
- *    task.  Setting the bit is safe there: the lock is owned, so neither
- *    input (backlogged) nor timers (deferred) touch the socket.  A kprobe
- *    on sk_common_release() sees UDP sockets bound to a port.
+ *    owned, lock_sock(), by the exiting task) keeps an established or
+ *    close-wait connection as it is: it orphans the socket as
+ *    __tcp_close() would (sock_orphan(), the orphan's reference and
+ *    count) and returns from __tcp_close() at once (x86-64: the probe
+ *    sends the function to a bare return).  The connection stays in the
+ *    namespace, established and muted, its queues intact and still
+ *    filling with what the client sends, so that ftd's last dump of the
+ *    failed VM takes it as it is at failover: nothing a relaxed session
+ *    did is lost to the kill.  Kept connections are reaped silently
+ *    (tp->repair, tcp_disconnect() without a reset, destroyed as
+ *    __tcp_close() destroys a closed orphan) FTVM_EXIT_KEEP after the
+ *    kill, when the VM is brought back up, or when the watch ends.
+ *    Where a connection cannot be kept (another architecture, a ULP, no
+ *    memory, FTVM_EXIT_KEPT_MAX reached) the probe sets tp->repair
+ *    instead: __tcp_close() takes its repair branch and the socket goes
+ *    away without a packet, as CRIU relies on for a checkpointed task.
+ *    Either is safe there: the lock is owned, so neither input
+ *    (backlogged) nor timers (deferred) touch the socket.  A kprobe on
+ *    sk_common_release() sees UDP sockets bound to a port.
  *  - Either one mutes the namespace before its close can send anything:
  *    a netfilter hook at LOCAL_OUT, first, drops what the namespace
  *    sends off its loopback (the RSTs its kernel would answer with, ICMP
@@ -45,6 +57,8 @@
  * work is drained before the netlink family goes.
  */
 #include <linux/kprobes.h>
+#include <linux/linkage.h>
+#include <linux/objtool.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6.h>
@@ -59,8 +73,19 @@
 #include "exit.h"
 #include "netlink.h"
 
+/* Kept connections are reaped this long after the kill at the latest. */
+#define FTVM_EXIT_KEEP		(10 * HZ)
+/* Connections one namespace may keep. */
+#define FTVM_EXIT_KEPT_MAX	65536
+
+struct ftvm_kept {
+	struct list_head node;
+	struct sock *sk;		/* referenced */
+};
+
 struct ftvm_xnet {
 	struct net *net;
+	struct list_head armed_node;	/* ftvm_exit_armed; RTNL */
 	/* Who watches us; RTNL. */
 	struct net *host;		/* NULL: nobody; not counted */
 	struct ftvm_net *fn;
@@ -70,12 +95,18 @@ struct ftvm_xnet {
 	bool armed, muted;
 	int signal;			/* the signal that killed (for the log) */
 	struct work_struct work;
+	/* Connections kept by the probe (irqsave: the probe may run anywhere). */
+	spinlock_t kept_lock;
+	struct list_head kept;
+	unsigned int n_kept;
+	struct delayed_work reap;
 	struct nf_hook_ops ops[2];
 };
 
 static unsigned int ftvm_xnet_id __read_mostly;
 static struct workqueue_struct *ftvm_exit_wq;
 static bool ftvm_exit_live;		/* the probes are in; RTNL */
+static LIST_HEAD(ftvm_exit_armed);	/* namespaces watched; RTNL */
 
 static struct ftvm_xnet *ftvm_xnet(const struct net *net)
 {
@@ -110,6 +141,49 @@ static void ftvm_exit_mute(struct ftvm_xnet *xn, int signal)
 	queue_work(ftvm_exit_wq, &xn->work);
 }
 
+#ifdef CONFIG_X86_64
+/* Where a probed function returns at once: a bare return. */
+asmlinkage void ftvm_exit_just_return(void);
+asm(".text\n"
+	".type ftvm_exit_just_return, @function\n"
+	"ftvm_exit_just_return:\n"
+	ANNOTATE_NOENDBR
+	ASM_RET
+	".size ftvm_exit_just_return, .-ftvm_exit_just_return\n");
+
+/*
+ * Keep @sk, which a killed task is closing (its lock owned), as it is:
+ * orphaned as __tcp_close() orphans a socket, on @xn's list.  Then
+ * __tcp_close() must not run: the caller returns from it at once.
+ */
+static bool ftvm_exit_keep(struct ftvm_xnet *xn, struct sock *sk)
+{
+	unsigned long flags;
+	struct ftvm_kept *k;
+
+	if (inet_csk(sk)->icsk_ulp_ops || READ_ONCE(xn->n_kept) >= FTVM_EXIT_KEPT_MAX)
+		return false;
+	k = kmalloc(sizeof(*k), GFP_ATOMIC | __GFP_NOWARN);
+	if (!k)
+		return false;
+	sock_hold(sk);			/* ours */
+	k->sk = sk;
+	/* __tcp_close()'s adjudge_to_death, without closing. */
+	sock_hold(sk);			/* the orphan's own */
+	write_lock_irqsave(&sk->sk_callback_lock, flags);
+	sock_set_flag(sk, SOCK_DEAD);
+	sk_set_socket(sk, NULL);
+	sk->sk_wq = NULL;
+	write_unlock_irqrestore(&sk->sk_callback_lock, flags);
+	this_cpu_inc(*sk->sk_prot->orphan_count);
+	spin_lock_irqsave(&xn->kept_lock, flags);
+	list_add_tail(&k->node, &xn->kept);
+	xn->n_kept++;
+	spin_unlock_irqrestore(&xn->kept_lock, flags);
+	return true;
+}
+#endif
+
 /* __tcp_close(sk, timeout): tcp_close() holds the socket's lock. */
 static int ftvm_exit_tcp_close(struct kprobe *p, struct pt_regs *regs)
 {
@@ -124,10 +198,24 @@ static int ftvm_exit_tcp_close(struct kprobe *p, struct pt_regs *regs)
 	if (!READ_ONCE(xn->armed) || sk_is_mptcp(sk) ||
 	    sk->sk_state == TCP_CLOSE)
 		return 0;
-	if ((1 << sk->sk_state) & (TCPF_ESTABLISHED | TCPF_CLOSE_WAIT))
-		tcp_sk(sk)->repair = 1;
 	ftvm_exit_mute(xn, signal);
+	if (!((1 << sk->sk_state) & (TCPF_ESTABLISHED | TCPF_CLOSE_WAIT)))
+		return 0;
+#ifdef CONFIG_X86_64
+	if (ftvm_exit_keep(xn, sk)) {
+		mod_delayed_work(ftvm_exit_wq, &xn->reap, FTVM_EXIT_KEEP);
+		instruction_pointer_set(regs, (unsigned long)ftvm_exit_just_return);
+		return 1;	/* @regs changed: __tcp_close() returns */
+	}
+#endif
+	tcp_sk(sk)->repair = 1;
 	return 0;
+}
+
+/* An ipmodify probe (the only kind whose handler may change the ip). */
+static void ftvm_exit_post(struct kprobe *p, struct pt_regs *regs,
+			   unsigned long flags)
+{
 }
 
 /* sk_common_release(sk): UDP's close, among others. */
@@ -151,7 +239,8 @@ static int ftvm_exit_udp_close(struct kprobe *p, struct pt_regs *regs)
 }
 
 static struct kprobe ftvm_exit_kp[] = {
-	{ .symbol_name = "__tcp_close", .pre_handler = ftvm_exit_tcp_close },
+	{ .symbol_name = "__tcp_close", .pre_handler = ftvm_exit_tcp_close,
+	  .post_handler = ftvm_exit_post },
 	{ .symbol_name = "sk_common_release",
 	  .pre_handler = ftvm_exit_udp_close },
 };
@@ -167,6 +256,46 @@ static unsigned int ftvm_exit_hook(void *priv, struct sk_buff *skb,
 	    (state->out && (state->out->flags & IFF_LOOPBACK)))
 		return NF_ACCEPT;
 	return NF_DROP;
+}
+
+/*
+ * Close every connection @xn keeps, without a packet, as __tcp_close()
+ * closes a repair socket: tcp_disconnect() (no reset), then destroyed as
+ * a closed orphan.  One the stack closed meanwhile (a reset from the
+ * client, its timers) is destroyed already.  Process context.
+ */
+static void ftvm_exit_reap(struct ftvm_xnet *xn)
+{
+	struct ftvm_kept *k, *tmp;
+	LIST_HEAD(list);
+
+	spin_lock_irq(&xn->kept_lock);
+	list_splice_init(&xn->kept, &list);
+	xn->n_kept = 0;
+	spin_unlock_irq(&xn->kept_lock);
+	list_for_each_entry_safe(k, tmp, &list, node) {
+		struct sock *sk = k->sk;
+
+		lock_sock(sk);
+		if (sk->sk_state != TCP_CLOSE) {
+			tcp_sk(sk)->repair = 1;
+			sk->sk_prot->disconnect(sk, 0);
+			local_bh_disable();
+			bh_lock_sock(sk);
+			inet_csk_destroy_sock(sk);
+			bh_unlock_sock(sk);
+			local_bh_enable();
+		}
+		release_sock(sk);
+		sock_put(sk);
+		kfree(k);
+	}
+}
+
+static void ftvm_exit_reap_work(struct work_struct *work)
+{
+	ftvm_exit_reap(container_of(to_delayed_work(work), struct ftvm_xnet,
+				    reap));
 }
 
 /* A killed process closed sockets: fail the VM that watches us. */
@@ -226,6 +355,8 @@ int ftvm_exit_arm(struct net *host, u32 id, struct net *vnet,
 	xn->host = host;
 	xn->fn = fn;
 	xn->vm_id = id;
+	if (list_empty(&xn->armed_node))
+		list_add(&xn->armed_node, &ftvm_exit_armed);
 	WRITE_ONCE(xn->armed, true);
 	return 0;
 }
@@ -233,7 +364,10 @@ int ftvm_exit_arm(struct net *host, u32 id, struct net *vnet,
 static void __ftvm_exit_disarm(struct ftvm_xnet *xn)
 {
 	WRITE_ONCE(xn->armed, false);
+	/* What was kept goes before anything may be heard from here. */
+	ftvm_exit_reap(xn);
 	WRITE_ONCE(xn->muted, false);
+	list_del_init(&xn->armed_node);
 	xn->host = NULL;
 	xn->fn = NULL;
 	xn->vm_id = 0;
@@ -265,8 +399,10 @@ void ftvm_exit_vm_up(struct ftvm_net *fn, const struct ftvm_vm *vm)
 {
 	struct ftvm_xnet *xn = ftvm_exit_of(fn, vm);
 
-	if (xn)
+	if (xn) {
+		ftvm_exit_reap(xn);
 		WRITE_ONCE(xn->muted, false);
+	}
 }
 
 static int __net_init ftvm_xnet_init(struct net *net)
@@ -275,7 +411,11 @@ static int __net_init ftvm_xnet_init(struct net *net)
 	int i;
 
 	xn->net = net;
+	INIT_LIST_HEAD(&xn->armed_node);
 	INIT_WORK(&xn->work, ftvm_exit_work);
+	spin_lock_init(&xn->kept_lock);
+	INIT_LIST_HEAD(&xn->kept);
+	INIT_DELAYED_WORK(&xn->reap, ftvm_exit_reap_work);
 	for (i = 0; i < ARRAY_SIZE(xn->ops); i++) {
 		xn->ops[i].hook = ftvm_exit_hook;
 		xn->ops[i].hooknum = NF_INET_LOCAL_OUT;
@@ -288,15 +428,23 @@ static int __net_init ftvm_xnet_init(struct net *net)
 }
 
 /*
- * No socket of the namespace is left, so no probe can queue our work
- * again; a registry that still names us forgets us (vm.c) under RTNL
- * before the namespace is freed, and checks our netns before using us.
+ * A dying namespace has no socket left (a kept one holds it, so none is
+ * kept), so no probe can queue our work again; a registry that still
+ * names us forgets us (vm.c) under RTNL before the namespace is freed,
+ * and checks our netns before using us.  On unload this runs for every
+ * namespace, after the probes are gone: what is still kept goes.
  */
 static void __net_exit ftvm_xnet_exit(struct net *net)
 {
 	struct ftvm_xnet *xn = ftvm_xnet(net);
 
+	rtnl_lock();
+	list_del_init(&xn->armed_node);
+	rtnl_unlock();
 	cancel_work_sync(&xn->work);
+	cancel_delayed_work_sync(&xn->reap);
+	/* Only on unload can a live namespace still keep connections. */
+	ftvm_exit_reap(xn);
 	if (xn->hooked)
 		nf_unregister_net_hooks(net, xn->ops, ARRAY_SIZE(xn->ops));
 }
@@ -340,18 +488,18 @@ void __init ftvm_exit_start(void)
 
 void ftvm_exit_stop(void)
 {
-	struct net *net;
+	struct ftvm_xnet *xn, *tmp;
 	int i;
 
 	for (i = 0; i < ARRAY_SIZE(ftvm_exit_kp); i++)
 		if (ftvm_exit_kp_on[i])
 			unregister_kprobe(&ftvm_exit_kp[i]);
+	/* No task is left between a probe and ftvm_exit_just_return. */
+	synchronize_rcu_tasks();
 	rtnl_lock();
 	ftvm_exit_live = false;
-	rcu_read_lock();
-	for_each_net_rcu(net)
-		__ftvm_exit_disarm(ftvm_xnet(net));
-	rcu_read_unlock();
+	list_for_each_entry_safe(xn, tmp, &ftvm_exit_armed, armed_node)
+		__ftvm_exit_disarm(xn);
 	rtnl_unlock();
 	drain_workqueue(ftvm_exit_wq);
 }

@@ -5,9 +5,12 @@
 # "silent-exit on" whose server process is SIGKILLed ends its clients'
 # connections without a packet, is muted (a client packet meets no
 # RST, a datagram no ICMP), and is declared failed (reason "killed");
-# a polite signal, and a VM without the option, end them as usual.
+# a polite signal, and a VM without the option, end them as usual.  The
+# killed server's connection is kept as it is, muted, still taking what
+# the client sends: a snapshot then has it all, and restored in another
+# VM the connection goes on with it.
 #
-#   ftvm-$$-host (registry, clients)        ftvm-$$-vmN (N = 1..3)
+#   ftvm-$$-host (registry, clients)        ftvm-$$-vmN (N = 1..5)
 #   +------------------------------+        +-------------------------+
 #   | hN 198.18.N.254/24 ==================== eth0 198.18.N.1/24       |
 #   |                              |        | echo tcp 7000, udp 7001 |
@@ -27,10 +30,10 @@ grep -q '^ftvm ' /proc/modules || ktap_skip_all "ftvm.ko is not loaded (run in t
 
 cleanup() {
 	local ns pid
-	for ns in $H ftvm-$$-vm1 ftvm-$$-vm2 ftvm-$$-vm3; do
+	for ns in $H ftvm-$$-vm{1..5}; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid"; done
 	done
-	for ns in $H ftvm-$$-vm1 ftvm-$$-vm2 ftvm-$$-vm3; do
+	for ns in $H ftvm-$$-vm{1..5}; do
 		ip netns del "$ns" 2>/dev/null
 	done
 	grep -q '^ftvm ' /proc/modules || insmod "$TOP/ftvm.ko" 2>/dev/null
@@ -44,7 +47,7 @@ V() { local n=$1; shift; ip netns exec "ftvm-$$-vm$n" "$@"; }
 
 ip netns add "$H"
 nh ip link set lo up
-for i in 1 2 3; do
+for i in 1 2 3 4 5; do
 	ip netns add "ftvm-$$-vm$i"
 	V $i ip link set lo up
 	nh ip link add "h$i" type veth peer name eth0 netns "ftvm-$$-vm$i"
@@ -123,7 +126,7 @@ vm_field() {
 	vm_json "$1" | python3 -c 'import json,sys; v=json.load(sys.stdin); v=v[0] if isinstance(v,list) else v; print(v.get(sys.argv[1]))' "$2"
 }
 
-ktap_begin 15
+ktap_begin 16
 
 # expect_error DESC MESSAGE ARGS...: ftctl fails with MESSAGE, the
 # registry is unchanged.
@@ -171,8 +174,10 @@ killed() {
 		{ ft vm show vm1; return 1; }
 	o=$(outcome k1) || return 1
 	[[ $o == silent ]] || { echo "the client saw: $o"; return 1; }
-	# The connection is gone from the VM, not lingering in FIN-WAIT.
-	[[ -z $(V 1 ss -Htn state all "sport = :7000") ]] ||
+	# The connection is kept as it was, nobody's, not closing from its
+	# side: established, or close-wait once the client (which has
+	# exited) sent its FIN.  The only socket left on the port.
+	[[ $(V 1 ss -Htn state all "sport = :7000" | awk '{ print $1 }') == @(ESTAB|CLOSE-WAIT) ]] ||
 		{ V 1 ss -tn state all; return 1; }
 }
 ktap_check "SIGKILL with silent-exit: the client sees neither FIN nor RST, the VM fails (killed)" killed
@@ -185,6 +190,9 @@ unmuted() {
 	rm -f "$TMP/go.k1"
 	ft vm set vm1 state up || return 1
 	[[ $(vm_field vm1 state) == up ]] || return 1
+	# What was kept went first, without a packet.
+	[[ -z $(V 1 ss -Htn state all "sport = :7000") ]] ||
+		{ V 1 ss -tn state all; return 1; }
 	# Muted, a SYN would meet nothing; heard from, it meets an RST.
 	nh python3 - "198.18.1.1" <<'EOF' || return 1
 import socket, sys
@@ -265,6 +273,76 @@ unload() {
 	[[ $(ft -j vm list) == '[]' ]]
 }
 ktap_check "ftvm.ko unloads with watched and muted namespaces, and loads again" unload
+
+# Last words: vm4's server is killed, then its client sends; the kept
+# connection takes it in (muted: no ACK).  A snapshot has it in the
+# receive queue; restored in vm5 (the client's route moved there), the
+# connection goes on with it: vm5's server echoes what vm4's never read.
+cat >"$TMP/lw.py" <<'EOF'
+import os, socket, sys, time
+addr, go1, go2 = sys.argv[1:4]
+def wait(path):
+    while not os.path.exists(path):
+        time.sleep(0.05)
+s = socket.create_connection((addr, 7000), timeout=5)
+s.sendall(b"ping")
+assert s.recv(16) == b"ping"
+print("ready", flush=True)
+wait(go1)
+s.sendall(b"hello")
+print("sent", flush=True)
+wait(go2)
+s.settimeout(10)
+got = b""
+while len(got) < 5:
+    d = s.recv(16)
+    if not d:
+        sys.exit("eof")
+    got += d
+s.sendall(b"again")
+d = s.recv(16)
+print("ok %s %s" % (got.decode(), d.decode()), flush=True)
+EOF
+STATE=$TOP/user/examples/ftvm-state
+last_words() {
+	local lw=$TMP/lw
+	ft vm add vm4 id 4 dev h4 netns ftvm-$$-vm4 silent-exit on &&
+	ft vm add vm5 id 5 dev h5 netns ftvm-$$-vm5 || return 1
+	V 5 ip addr add 198.18.4.1/32 dev lo
+	V 5 ip route add 198.18.4.254/32 dev eth0
+	serve 4 && serve 5 || return 1
+	nh python3 "$TMP/lw.py" 198.18.4.1 "$lw.go1" "$lw.go2" >"$lw.out" 2>&1 &
+	wait_for 10 grep -q ready "$lw.out" || { cat "$lw.out"; return 1; }
+	killserver 4 KILL tcp || return 1
+	killed4() { [[ $(vm_field vm4 reason) == killed ]]; }
+	wait_for 10 killed4 || { ft vm show vm4; return 1; }
+	touch "$lw.go1"
+	wait_for 10 grep -q sent "$lw.out" || { cat "$lw.out"; return 1; }
+	# The bytes reach the kept socket's receive queue.
+	rcvq() { [[ $(V 4 ss -Htn state established "sport = :7000" | awk '{ print $1 }') == 5 ]]; }
+	wait_for 10 rcvq || { V 4 ss -tn; return 1; }
+	nh "$STATE" netns 4 /run/netns/ftvm-$$-vm4 >/dev/null &&
+	nh "$STATE" netns 5 /run/netns/ftvm-$$-vm5 >/dev/null || return 1
+	nh "$STATE" dump 4 7000 proto tcp out "$lw.rec" | grep -q '^records 1 ' || return 1
+	# FTVM_A_RCVQ (5), after the record's nest: the bytes vm4 never read.
+	python3 - "$lw.rec" <<'EOF' || return 1
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+off, q = 0, None
+while off + 4 <= len(b):
+    ln, ty = struct.unpack_from("HH", b, off)
+    if ty & 0x3fff == 5:
+        q = b[off + 4:off + ln]
+    off += (ln + 3) & ~3
+sys.exit(0 if q == b"hello" else "receive queue in the record: %r" % q)
+EOF
+	nh "$STATE" restore 5 "$lw.rec" | grep -q '^count 1' || return 1
+	nh ip route add 198.18.4.1/32 dev h5 || return 1
+	touch "$lw.go2"
+	wait_for 15 grep -q '^ok hello again' "$lw.out" || { cat "$lw.out"; return 1; }
+}
+ktap_check "last words: a killed server's connection kept, its client's later bytes snapshotted and delivered in another VM" \
+	last_words
 
 # The namespace goes while watched: nothing is left behind.
 gone() {
