@@ -113,12 +113,35 @@ outcome() {
 	tail -1 "$TMP/out.$1"
 }
 
-# killserver N SIG PROTO: kill VM N's echo server of PROTO with SIG.
+# killserver N SIG PROTO: kill VM N's echo server of PROTO with SIG, and
+# wait until it is gone.
 killserver() {
 	local pid
 	pid=$(V $1 ss -Hlnp${3:0:1} "sport = :$([[ $3 == tcp ]] && echo 7000 || echo 7001)" |
 		sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
-	[[ -n $pid ]] && kill -"$2" "$pid"
+	[[ -n $pid ]] && kill -"$2" "$pid" || return 1
+	wait_for 10 sh -c "! kill -0 $pid 2>/dev/null"
+}
+
+# strike ID PROTO N SIG [REASON]: client ID of VM N's echo server of
+# PROTO, the server killed with SIG (with REASON: until VM N has failed
+# for it); prints what the client saw next (see cli.py).
+strike() {
+	local id=$1 proto=$2 n=$3 sig=$4 reason=${5:-}
+	failed() { [[ $(vm_field vm$n reason) == "$reason" ]]; }
+	client "$id" "$proto" "$n" "$([[ $proto == tcp ]] && echo 7000 || echo 7001)" || return 1
+	killserver "$n" "$sig" "$proto" || return 1
+	[[ -z $reason ]] || wait_for 10 failed || { ft vm show vm$n >&2; return 1; }
+	outcome "$id"
+}
+
+# saw OUTCOME WANTED: the outcome is one of WANTED ("a|b").
+saw() {
+	local a alt
+	IFS='|' read -ra alt <<<"$2"
+	for a in "${alt[@]}"; do [[ $1 == "$a" ]] && return 0; done
+	echo "the client saw: $1"
+	return 1
 }
 
 vm_json() { ft -j vm show "$1"; }
@@ -168,12 +191,7 @@ expect_error "a namespace another VM watches already" "another VM already watche
 # SIGKILL in a watched VM: no FIN, no RST, the VM failed (killed).
 killed() {
 	local o
-	client k1 tcp 1 7000 || return 1
-	killserver 1 KILL tcp || return 1
-	wait_for 10 sh -c "[ \"\$(ip netns exec $H $FTCTL -j vm show vm1 | grep -o '\"reason\":\"killed\"')\" ]" ||
-		{ ft vm show vm1; return 1; }
-	o=$(outcome k1) || return 1
-	[[ $o == silent ]] || { echo "the client saw: $o"; return 1; }
+	o=$(strike k1 tcp 1 KILL killed) && saw "$o" silent || return 1
 	# The connection is kept as it was, nobody's, not closing from its
 	# side: established, or close-wait once the client (which has
 	# exited) sent its FIN.  The only socket left on the port.
@@ -211,10 +229,7 @@ ktap_check "brought back up: the VM is heard from again" unmuted
 # A polite signal in a watched VM: the client sees the end; VM up.
 polite() {
 	local o
-	client t2 tcp 2 7000 || return 1
-	killserver 2 TERM tcp || return 1
-	o=$(outcome t2) || return 1
-	[[ $o == eof || $o == reset ]] || { echo "the client saw: $o"; return 1; }
+	o=$(strike t2 tcp 2 TERM) && saw "$o" "eof|reset" || return 1
 	[[ $(vm_field vm2 state) == up ]] || { ft vm show vm2; return 1; }
 }
 ktap_check "SIGTERM with silent-exit: the client sees the end, the VM stays up" polite
@@ -222,10 +237,7 @@ ktap_check "SIGTERM with silent-exit: the client sees the end, the VM stays up" 
 # SIGKILL in a VM without the option: as a namespace does.
 plain() {
 	local o
-	client k3 tcp 3 7000 || return 1
-	killserver 3 KILL tcp || return 1
-	o=$(outcome k3) || return 1
-	[[ $o == eof || $o == reset ]] || { echo "the client saw: $o"; return 1; }
+	o=$(strike k3 tcp 3 KILL) && saw "$o" "eof|reset" || return 1
 	[[ $(vm_field vm3 state) == up ]] || { ft vm show vm3; return 1; }
 }
 ktap_check "SIGKILL without silent-exit: the client sees the end, the VM stays up" plain
@@ -233,22 +245,14 @@ ktap_check "SIGKILL without silent-exit: the client sees the end, the VM stays u
 # UDP: a killed server's port answers no ICMP; the VM fails.
 udp() {
 	local o
-	client u2 udp 2 7001 || return 1
-	killserver 2 KILL udp || return 1
-	wait_for 10 sh -c "[ \"\$(ip netns exec $H $FTCTL -j vm show vm2 | grep -o '\"reason\":\"killed\"')\" ]" ||
-		{ ft vm show vm2; return 1; }
-	o=$(outcome u2) || return 1
-	[[ $o == silent ]] || { echo "the client saw: $o"; return 1; }
+	o=$(strike u2 udp 2 KILL killed) && saw "$o" silent
 }
 ktap_check "a UDP server SIGKILLed with silent-exit: no port unreachable, the VM fails" udp
 
 # The same UDP kill in a VM without the option: the port is unreachable.
 udp_plain() {
 	local o
-	client u3 udp 3 7001 || return 1
-	killserver 3 KILL udp || return 1
-	o=$(outcome u3) || return 1
-	[[ $o == refused ]] || { echo "the client saw: $o"; return 1; }
+	o=$(strike u3 udp 3 KILL) && saw "$o" refused
 }
 ktap_check "the same without silent-exit: port unreachable" udp_plain
 
@@ -257,10 +261,7 @@ off() {
 	local o
 	ft vm set vm1 silent-exit off || return 1
 	[[ $(vm_field vm1 silent_exit) == False ]] || return 1
-	client k1b tcp 1 7000 || return 1
-	killserver 1 KILL tcp || return 1
-	o=$(outcome k1b) || return 1
-	[[ $o == eof || $o == reset ]] || { echo "the client saw: $o"; return 1; }
+	o=$(strike k1b tcp 1 KILL) && saw "$o" "eof|reset" || return 1
 	[[ $(vm_field vm1 state) == up ]]
 }
 ktap_check "silent-exit off: the watch is gone" off
