@@ -19,27 +19,12 @@
 set -u
 source "$(dirname "$0")/../lib/ktap.sh"
 
-TOP=${FTVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-FTCTL=$TOP/user/ftctl/ftctl
-H=ftvm-$$-host
-TMP=$(mktemp -d /tmp/ftvm-registry.XXXXXX)
+NAME=registry
+# shellcheck source=../lib/registry-env.sh
+source "$(dirname "$0")/../lib/registry-env.sh"
 MONPID=
-
-[[ -x $FTCTL ]] || ktap_skip_all "ftctl is not built"
-grep -q '^ftvm ' /proc/modules || ktap_skip_all "ftvm.ko is not loaded (run in the guest: selftests/vm-run.sh)"
-
-cleanup() {
-	[[ -n $MONPID ]] && kill "$MONPID" 2>/dev/null
-	for ns in $H ftvm-$$-vm1 ftvm-$$-vm2 ftvm-$$-vm3; do
-		ip netns del "$ns" 2>/dev/null
-	done
-	grep -q '^ftvm ' /proc/modules || insmod "$TOP/ftvm.ko" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-nh() { ip netns exec "$H" "$@"; }
-ft() { ip netns exec "$H" "$FTCTL" "$@"; }
+stop_monitor() { [[ -z $MONPID ]] || kill "$MONPID" 2>/dev/null; }
+registry_cleanup_more=stop_monitor
 
 ip netns add "$H"
 nh ip link set lo up
@@ -81,23 +66,6 @@ assert all(v["state"] == "up" and v["ifindex"] > 0 for v in vms.values()), vms
 EOF
 ktap_check "vm show by name" bash -c "ip netns exec $H $FTCTL vm show vm2 | grep -q '^2 .*vm2 .*h2 .*02:00:00:00:00:02 up'"
 ktap_check "vm show by id" bash -c "ip netns exec $H $FTCTL -j vm show id 3 | grep -q '\"name\":\"vm3\"'"
-
-# expect_error DESC MESSAGE ARGS...: ftctl fails, prints MESSAGE on
-# stderr as "Error: ...", and the registry is unchanged.
-expect_error() {
-	local desc=$1 msg=$2 before after err rc; shift 2
-	before=$(ft -j vm list)
-	err=$(ft "$@" 2>&1 >/dev/null)
-	rc=$?
-	after=$(ft -j vm list)
-	if ((rc != 0)) && [[ $err == *"Error: "*"$msg"* ]] && [[ $before == "$after" ]]; then
-		ktap_ok "$desc: $err"
-	else
-		ktap_fail "$desc"
-		ktap_diag "exit $rc, stderr: $err" "wanted: $msg" \
-			"registry $([[ $before == "$after" ]] && echo unchanged || echo CHANGED)"
-	fi
-}
 
 expect_error "a VM id added twice" "VM id already registered" vm add again id 1 dev dum0 mac 02:00:00:00:00:44
 expect_error "a VM name added twice" "VM name already in use" vm add vm1 id 9 dev dum0 mac 02:00:00:00:00:44

@@ -19,31 +19,11 @@
 set -u
 source "$(dirname "$0")/../lib/ktap.sh"
 
-TOP=${FTVM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-FTCTL=$TOP/user/ftctl/ftctl
+NAME=silent
+# shellcheck source=../lib/registry-env.sh
+source "$(dirname "$0")/../lib/registry-env.sh"
 ECHO=$TOP/user/examples/echo
-H=ftvm-$$-host
-TMP=$(mktemp -d /tmp/ftvm-silent.XXXXXX)
-
-[[ -x $FTCTL && -x $ECHO ]] || ktap_skip_all "ftctl or user/examples/echo is not built"
-grep -q '^ftvm ' /proc/modules || ktap_skip_all "ftvm.ko is not loaded (run in the guest: selftests/vm-run.sh)"
-
-cleanup() {
-	local ns pid
-	for ns in $H ftvm-$$-vm{1..5}; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid"; done
-	done
-	for ns in $H ftvm-$$-vm{1..5}; do
-		ip netns del "$ns" 2>/dev/null
-	done
-	grep -q '^ftvm ' /proc/modules || insmod "$TOP/ftvm.ko" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-nh() { ip netns exec "$H" "$@"; }
-ft() { ip netns exec "$H" "$FTCTL" "$@"; }
-V() { local n=$1; shift; ip netns exec "ftvm-$$-vm$n" "$@"; }
+[[ -x $ECHO ]] || ktap_skip_all "user/examples/echo is not built"
 
 ip netns add "$H"
 nh ip link set lo up
@@ -150,23 +130,6 @@ vm_field() {
 }
 
 ktap_begin 16
-
-# expect_error DESC MESSAGE ARGS...: ftctl fails with MESSAGE, the
-# registry is unchanged.
-expect_error() {
-	local desc=$1 msg=$2 before after err rc; shift 2
-	before=$(ft -j vm list)
-	err=$(ft "$@" 2>&1 >/dev/null)
-	rc=$?
-	after=$(ft -j vm list)
-	if ((rc != 0)) && [[ $err == *"$msg"* ]] && [[ $before == "$after" ]]; then
-		ktap_ok "$desc: $err"
-	else
-		ktap_fail "$desc"
-		ktap_diag "exit $rc, stderr: $err" "wanted: $msg" \
-			"registry $([[ $before == "$after" ]] && echo unchanged || echo CHANGED)"
-	fi
-}
 
 expect_error "silent-exit without the VM's namespace" "needs the VM's network namespace" \
 	vm add vm1 id 1 dev h1 silent-exit on
