@@ -983,6 +983,7 @@ void repl_failover(uint32_t x)
 	bool seen[FTVM_VM_ID_MAX + 1] = {};
 	uint64_t t0 = monotonic_ns();
 	long total = 0;
+	int try, tries;
 
 	if (!repl.running)
 		return;
@@ -992,11 +993,13 @@ void repl_failover(uint32_t x)
 	 * Its services may still run too (a deleted device): a session
 	 * caught between a read or write and the service's checkpoint is
 	 * stale (its blob does not match its byte streams); take it again
-	 * once the service has checkpointed, for a little while.
+	 * once the service has checkpointed, for a little while.  Not when
+	 * the VM failed because its processes were killed (silent exit):
+	 * its connections are kept as they were, and no service is left
+	 * there to checkpoint them.
 	 */
-	int try;
-
-	for (try = 0; try < REPL_STALE_TRIES; try++) {
+	tries = ftd.cfg.vms[x].reason == FTVM_FAIL_KILLED ? 1 : REPL_STALE_TRIES;
+	for (try = 0; try < tries; try++) {
 		long stale = 0;
 
 		for (uint32_t i = 0; i < FTVM_MAX_SERVICES; i++) {
@@ -1013,7 +1016,7 @@ void repl_failover(uint32_t x)
 			stale += r->stale;
 		if (!stale)
 			break;
-		if (try == REPL_STALE_TRIES - 1) {
+		if (try == tries - 1) {
 			ftd_log(LOG_WARN, "failover: vm %s: %ld sessions still caught mid-request",
 				ftd.cfg.vms[x].name, stale);
 			break;
