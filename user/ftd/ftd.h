@@ -267,7 +267,6 @@ void repl_failover(uint32_t x);
 void repl_nudge(void);
 /* Is @s's state staged on its current backup (or not replicated)? */
 bool repl_session_staged(const struct ftd_session *s, uint32_t backup);
-void repl_kick(void);
 /* Some session may need staging (learned, backup moved): a round now. */
 void repl_note(void);
 

@@ -590,6 +590,18 @@ static void unstaged(uint32_t vm)
 	urcu_memb_read_unlock();
 }
 
+/* Discard everything staged on @vm, and forget that it held anything. */
+static int discard_all(uint32_t vm)
+{
+	int err = discard(vm);
+
+	if (!err) {
+		unstaged(vm);
+		orphans_clear(vm);
+	}
+	return err;
+}
+
 /*
  * Discard the records @vm holds of the sessions named in its orphans
  * (closed ones, and ones whose backup moved away from it): by name, so
@@ -611,12 +623,7 @@ static int discard_orphans(uint32_t vm)
 	if (o->overflow) {
 		ftd_log(LOG_WARN, "replication: vm %s: too many sessions to discard one by one; staging all again",
 			ftd.cfg.vms[vm].name);
-		err = discard(vm);
-		if (!err) {
-			unstaged(vm);
-			orphans_clear(vm);
-		}
-		return err;
+		return discard_all(vm);
 	}
 	for (size_t i = 0; i < o->n && !err; i += REPL_NAMES_BATCH) {
 		size_t n = o->n - i < REPL_NAMES_BATCH ? o->n - i : REPL_NAMES_BATCH;
@@ -742,10 +749,7 @@ static void replicate_once(void)
 		if (repl.clean[vm] || !vm_live(vm))
 			continue;
 		repl.clean[vm] = true;
-		if (!discard(vm)) {
-			unstaged(vm);
-			orphans_clear(vm);
-		}
+		discard_all(vm);
 	}
 	for (uint32_t i = 0; i < FTVM_MAX_SERVICES; i++) {
 		const struct ftd_service *s = &ftd.cfg.svcs[i];
@@ -804,14 +808,11 @@ static void *repl_thread(void *arg)
 	return NULL;
 }
 
-void repl_kick(void)
+/* Every service due now: the thread's next round starts at once. */
+static void kick_locked(void)
 {
-	if (!repl.running)
-		return;
-	pthread_mutex_lock(&repl.lock);
 	memset(repl.due, 0, sizeof(repl.due));
 	pthread_cond_signal(&repl.kick);
-	pthread_mutex_unlock(&repl.lock);
 }
 
 void repl_note(void)
@@ -819,8 +820,7 @@ void repl_note(void)
 	uatomic_inc(&repl.want);
 	if (!repl.running || pthread_mutex_trylock(&repl.lock))
 		return;		/* mid-round: the next one sees it */
-	memset(repl.due, 0, sizeof(repl.due));
-	pthread_cond_signal(&repl.kick);
+	kick_locked();
 	pthread_mutex_unlock(&repl.lock);
 }
 
@@ -1057,8 +1057,7 @@ void repl_failover(uint32_t x)
 		free(v);
 	}
 	uatomic_inc(&repl.want);
-	memset(repl.due, 0, sizeof(repl.due));
-	pthread_cond_signal(&repl.kick);
+	kick_locked();
 	pthread_mutex_unlock(&repl.lock);
 	if (total)
 		ftd_log(LOG_INFO, "failover: %ld sessions activated in %llu us",

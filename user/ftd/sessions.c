@@ -99,6 +99,13 @@ static void sync_one(const struct ftvm_flow *flow, const struct ftvm_session *v,
 	urcu_memb_read_unlock();
 }
 
+/* New sessions are in the table: they want backups and their state staged. */
+static void learned(void)
+{
+	reprotect_kick();
+	repl_note();
+}
+
 /*
  * One pass: add what the map has and the table lacks, then remove what
  * this pass did not see (the LRU map evicted it).  A session the data
@@ -136,10 +143,8 @@ long sessions_sync(void)
 	if (c.added || removed)
 		maglev_refresh_least_loaded();
 	pthread_mutex_unlock(&ftd.lock);
-	if (c.added) {
-		reprotect_kick();
-		repl_note();
-	}
+	if (c.added)
+		learned();
 	return n;
 }
 
@@ -200,8 +205,7 @@ void *sync_thread(void *arg)
 			pthread_mutex_lock(&ftd.lock);
 			maglev_refresh_least_loaded();
 			pthread_mutex_unlock(&ftd.lock);
-			reprotect_kick();
-			repl_note();
+			learned();
 		}
 	}
 	ring_buffer__free(rb);
