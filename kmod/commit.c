@@ -647,7 +647,7 @@ out:
 void ftvm_commit_staged(struct net *host, struct net *vm,
 			const struct ftvm_rec *r)
 {
-	u32 snd = r->snd_una + r->sndq_len, rcv = r->copied_seq + r->rcvq_len;
+	u32 snd = ftvm_rec_snd_end(r), rcv = ftvm_rec_rcv_end(r);
 	struct ftvm_tuple key;
 	struct ftvm_csvc *svc;
 	struct ftvm_csess *s;

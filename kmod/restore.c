@@ -109,8 +109,8 @@ static int ftvm_rec_parse_tcp(struct nlattr *nest, struct ftvm_rec *r,
 		return -EFBIG;
 	}
 	if (r->max_window < r->snd_wnd ||
-	    after(r->rcv_wup, r->copied_seq + r->rcvq_len) ||
-	    after(r->snd_wl1, r->copied_seq + r->rcvq_len + r->rcv_wnd)) {
+	    after(r->rcv_wup, ftvm_rec_rcv_end(r)) ||
+	    after(r->snd_wl1, ftvm_rec_rcv_end(r) + r->rcv_wnd)) {
 		NL_SET_ERR_MSG_ATTR(extack, nest,
 				    "windows inconsistent with the sequence numbers");
 		return -EINVAL;

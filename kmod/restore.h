@@ -71,6 +71,19 @@ int ftvm_tuple_parse(const struct nlattr *nest, struct ftvm_tuple *t,
 		     struct netlink_ext_ack *extack);
 bool ftvm_tuple_mapped(const struct ftvm_tuple *t);
 void ftvm_rec_free(struct ftvm_rec *r);
+
+/* Where a record's send stream ends (write_seq), and its receive stream
+ * (rcv_nxt): what it covers of what the connection sent and received.
+ */
+static inline u32 ftvm_rec_snd_end(const struct ftvm_rec *r)
+{
+	return r->snd_una + r->sndq_len;
+}
+
+static inline u32 ftvm_rec_rcv_end(const struct ftvm_rec *r)
+{
+	return r->copied_seq + r->rcvq_len;
+}
 void ftvm_recs_free(struct list_head *list);
 int ftvm_recs_restore(struct net *net, struct list_head *list,
 		      struct netlink_ext_ack *extack);

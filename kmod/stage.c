@@ -108,8 +108,8 @@ static void ftvm_staged_del(struct ftvm_sstore *st, struct ftvm_rec *r)
 static bool ftvm_rec_keep_old(const struct ftvm_rec *r,
 			      const struct ftvm_rec *old)
 {
-	u32 w = r->snd_una + r->sndq_len, ow = old->snd_una + old->sndq_len;
-	u32 c = r->copied_seq + r->rcvq_len, oc = old->copied_seq + old->rcvq_len;
+	u32 w = ftvm_rec_snd_end(r), ow = ftvm_rec_snd_end(old);
+	u32 c = ftvm_rec_rcv_end(r), oc = ftvm_rec_rcv_end(old);
 
 	if (r->key.proto != IPPROTO_TCP || !r->src_cookie ||
 	    r->src_cookie != old->src_cookie)
