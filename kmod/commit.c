@@ -123,13 +123,6 @@ struct ftvm_csess {
 	struct rcu_head rcu;
 };
 
-/* What a segment needs covered. */
-struct ftvm_seg {
-	u32 end;			/* seq + payload (a FIN needs nothing) */
-	u32 ack;
-	bool has_ack, syn, rst;
-};
-
 struct ftvm_held {
 	struct list_head node;
 	struct sk_buff *skb;
@@ -762,9 +755,13 @@ void ftvm_commit_dev_gone(struct net_device *dev)
 
 /* The hook. */
 
-/* The TCP segment @skb (network header at its data) as a wire tuple. */
-static bool ftvm_commit_parse(struct sk_buff *skb, u8 pf, struct ftvm_tuple *t,
-			      struct ftvm_seg *g)
+/*
+ * The TCP segment @skb (network header at its data, as netfilter sees
+ * it) as a wire tuple whose local end is the segment's source, and what
+ * it carries; false for anything else (not TCP, a fragment, truncated).
+ */
+bool ftvm_seg_parse(struct sk_buff *skb, u8 pf, struct ftvm_tuple *t,
+		    struct ftvm_seg *g)
 {
 	unsigned int thoff, plen;
 	struct tcphdr _th;
@@ -849,7 +846,7 @@ static unsigned int ftvm_commit_hook(void *priv, struct sk_buff *skb,
 	LIST_HEAD(old);
 
 	/* Unparsable or not TCP: not ours to hold, never mangled. */
-	if (!ftvm_commit_parse(skb, state->pf, &key, &seg))
+	if (!ftvm_seg_parse(skb, state->pf, &key, &seg))
 		return NF_ACCEPT;
 	svc = ftvm_csvc_find(cn, &key);
 	if (!svc)

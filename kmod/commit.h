@@ -13,6 +13,16 @@
 struct ftvm_rec;
 struct ftvm_tuple;
 
+/* A TCP segment as the hooks see it: what it needs covered (commit.c). */
+struct ftvm_seg {
+	u32 end;			/* seq + payload (a FIN needs nothing) */
+	u32 ack;
+	bool has_ack, syn, rst;
+};
+
+bool ftvm_seg_parse(struct sk_buff *skb, u8 pf, struct ftvm_tuple *t,
+		    struct ftvm_seg *g);
+
 int ftvm_commit_init(void);
 void ftvm_commit_uninit(void);
 

@@ -13,6 +13,7 @@
 #include <linux/rtnetlink.h>
 
 #include "commit.h"
+#include "hold.h"
 #include "device.h"
 #include "netlink.h"
 #include "vm.h"
@@ -89,8 +90,11 @@ static int ftvm_device_event(struct notifier_block *nb, unsigned long event,
 	ASSERT_RTNL();
 	if (ftvm_device_exiting)
 		return NOTIFY_DONE;
-	if (event == NETDEV_UNREGISTER)
-		ftvm_commit_dev_gone(dev);	/* any device: it holds it */
+	if (event == NETDEV_UNREGISTER) {
+		/* Any device: they hold it. */
+		ftvm_commit_dev_gone(dev);
+		ftvm_hold_dev_gone(dev);
+	}
 	fn = ftvm_net(dev_net(dev));
 	vm = ftvm_vm_find_ifindex(fn, dev->ifindex);
 	if (!vm)

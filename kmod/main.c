@@ -3,7 +3,8 @@
  * ftvm.ko: per-session fault tolerance for the VMs of a hypervisor host.
  *
  * Subsystems come up in dependency order and go down in exact reverse:
- * the per-netns VM registry, the per-netns session stores, strict output
+ * the per-netns VM registry, the ingress hold its failures arm, the
+ * per-netns session stores, strict output
  * commit (which stages into those stores), the netdevice notifier that
  * detects failed VMs, the watch on VMs' killed processes (exit.c), and
  * last the generic netlink family that exposes them (so that no request
@@ -18,6 +19,7 @@
 #include "commit.h"
 #include "device.h"
 #include "exit.h"
+#include "hold.h"
 #include "netlink.h"
 #include "state.h"
 #include "vm.h"
@@ -29,9 +31,12 @@ static int __init ftvm_init(void)
 	err = ftvm_vm_init();
 	if (err)
 		return err;
-	err = ftvm_state_init();
+	err = ftvm_hold_init();
 	if (err)
 		goto err_vm;
+	err = ftvm_state_init();
+	if (err)
+		goto err_hold;
 	err = ftvm_commit_init();
 	if (err)
 		goto err_state;
@@ -57,6 +62,8 @@ err_commit:
 	ftvm_commit_uninit();
 err_state:
 	ftvm_state_uninit();
+err_hold:
+	ftvm_hold_uninit();
 err_vm:
 	ftvm_vm_uninit();
 	return err;
@@ -70,6 +77,7 @@ static void __exit ftvm_exit(void)
 	ftvm_device_uninit();
 	ftvm_commit_uninit();
 	ftvm_state_uninit();
+	ftvm_hold_uninit();
 	ftvm_vm_uninit();
 	pr_info("unloaded\n");
 }

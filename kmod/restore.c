@@ -36,6 +36,7 @@
 #include <net/udp.h>
 
 #include "uapi/ftvm.h"
+#include "hold.h"
 #include "netlink.h"
 #include "restore.h"
 #include "state.h"
@@ -817,9 +818,11 @@ int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info)
 
 	err = ftvm_recs_restore(net, &list, extack);
 	ftvm_recs_free(&list);
-	if (err >= 0)
+	if (err >= 0) {
+		ftvm_hold_release(net);
 		err = ftvm_restore_reply(info, FTVM_CMD_SESSION_RESTORE, err,
 					 NULL);
+	}
 out:
 	put_net(net);
 	return err;

@@ -36,6 +36,7 @@
 
 #include "uapi/ftvm.h"
 #include "commit.h"
+#include "hold.h"
 #include "netlink.h"
 #include "restore.h"
 #include "state.h"
@@ -343,6 +344,8 @@ int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info)
 	}
 	staged = st->n_staged;
 	mutex_unlock(&st->stage_lock);
+	if (!(flags & FTVM_SNAP_F_DISCARD))
+		ftvm_hold_release(net);
 	err = ftvm_restore_reply(info, FTVM_CMD_SESSION_ACTIVATE, n, &staged);
 	goto out;
 

@@ -10,6 +10,7 @@
 #include <uapi/linux/net_namespace.h>
 
 #include "exit.h"
+#include "hold.h"
 #include "vm.h"
 
 static unsigned int ftvm_net_id __read_mostly;
@@ -113,6 +114,7 @@ bool ftvm_vm_set_failed(struct ftvm_net *fn, struct ftvm_vm *vm,
 	WRITE_ONCE(vm->fail_reason, reason);
 	WRITE_ONCE(vm->state, FTVM_VM_STATE_FAILED);
 	fn->gen++;
+	ftvm_hold_arm_others(fn, vm);
 	return true;
 }
 
@@ -189,6 +191,7 @@ static int __net_init ftvm_net_init(struct net *net)
 {
 	struct ftvm_net *fn = ftvm_net(net);
 
+	fn->net = net;
 	xa_init(&fn->vms);
 	fn->gen = 1;
 	return 0;

@@ -53,6 +53,7 @@ struct ftvm_vm {
 };
 
 struct ftvm_net {
+	struct net *net;	/* the registry's own namespace */
 	struct xarray vms;	/* id -> struct ftvm_vm; RCU readers */
 	u32 gen;		/* bumped on every change, for dumps */
 };
@@ -74,7 +75,10 @@ int ftvm_vm_insert(struct ftvm_net *fn, struct ftvm_vm *vm);
 void ftvm_vm_replace(struct ftvm_net *fn, struct ftvm_vm *old,
 		     struct ftvm_vm *new);
 void ftvm_vm_remove(struct ftvm_net *fn, struct ftvm_vm *vm);
-/* Returns true when the VM went from up to failed. */
+/*
+ * Returns true when the VM went from up to failed; the registry's other
+ * VMs are then armed to hold their sessions' segments (hold.c).
+ */
 bool ftvm_vm_set_failed(struct ftvm_net *fn, struct ftvm_vm *vm,
 			enum ftvm_fail_reason reason);
 /* A field of a published VM was changed in place (dumps must know). */

@@ -10,6 +10,12 @@
 #    state); half the sessions activated by name, the others stay staged;
 #    an activation naming an activated session is refused and changes
 #    nothing; the rest activate and every session goes on;
+#  - hold: kvstore sessions staged on B, A's device deleted (A fails,
+#    which arms B), the service routed to B before the sessions are live
+#    there, and the clients send: B neither resets nor answers them (it
+#    holds their segments) until the activation, then every session goes
+#    on at once, nothing lost; the control: routed to B while A is up
+#    (no failure, B not armed), B resets the same clients;
 #  - nudge: echo sessions whose echoes are unacknowledged in A's send
 #    queue are activated on B behind a fence (H drops what B sends, as
 #    ftvm_fence does until the switch), their first timers fire into it;
@@ -49,6 +55,51 @@ restage() {
 		{ echo "activate the rest: $out"; return 1; }
 	steer_b
 	cmd "round 5" || return 1
+	grep -q "resumed $N\$" "$WORK/b.log" || { echo "B resumed $(grep -c resumed "$WORK/b.log") of $N"; return 1; }
+	client_quit
+}
+
+# out_rsts NS: the resets TCP in NS has sent.
+out_rsts() {
+	ip netns exec "$1" awk '/^Tcp:/ {
+		if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next }
+		print $c["OutRsts"] }' /proc/net/snmp
+}
+
+# hold FAIL: sessions staged on B, then routed to B before they are live
+# there, A failed first (FAIL 1) or not (0, the control).
+hold() {
+	local fail=$1 out r0 line
+	setup || return 1
+	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/a.log" & PIDS+=($!)
+	ip netns exec "$B" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/b.log" & PIDS+=($!)
+	wait_listen "$A" $PORT && wait_listen "$B" $PORT || { echo "no service"; return 1; }
+	client kv "$N" && cmd "round 2" || return 1
+	out=$(state dump 1 $PORT out "$WORK/recs") && [[ $out == "records $N "* ]] || { echo "dump: $out"; return 1; }
+	out=$(state restore 2 "$WORK/recs" stage staged) && [[ $out == "count $N staged $N" ]] ||
+		{ echo "stage: $out"; return 1; }
+	if ((fail)); then
+		fail_over || return 1
+	fi
+	steer_b
+	r0=$(out_rsts "$B")
+	echo "round 1" >&"${CL[1]}"
+	if ((!fail)); then
+		read -r -t 60 line <&"${CL[0]}"
+		[[ $line == ok* ]] && { echo "the clients went on: B did not reset them"; return 1; }
+		(($(out_rsts "$B") > r0)) || { echo "B sent no reset ($line)"; return 1; }
+		return 0
+	fi
+	# The clients' requests (and their retransmissions) reach B, which
+	# has no connection for them yet.
+	sleep 1
+	(($(count_estab "$B" $PORT) == 0)) || { echo "B has connections before the activation"; return 1; }
+	(($(out_rsts "$B") == r0)) || { echo "B reset $(($(out_rsts "$B") - r0)) segments before the activation"; return 1; }
+	read -r -t 0.1 line <&"${CL[0]}" && { echo "the clients were answered before the activation: $line"; return 1; }
+	out=$(state activate 2) && [[ $out == "count $N" ]] || { echo "activate: $out"; return 1; }
+	read -r -t 60 line <&"${CL[0]}" && [[ $line == ok* ]] || { echo "client after the activation: $line"; return 1; }
+	(($(out_rsts "$B") == r0)) || { echo "B reset $(($(out_rsts "$B") - r0)) segments"; return 1; }
+	cmd "round 2" || return 1
 	grep -q "resumed $N\$" "$WORK/b.log" || { echo "B resumed $(grep -c resumed "$WORK/b.log") of $N"; return 1; }
 	client_quit
 }
@@ -124,8 +175,12 @@ nudge() {
 	((without >= STALL_MIN_MS)) || { echo "without the nudge: $without ms: the clients did not stall"; return 1; }
 }
 
-ktap_begin 2
+ktap_begin 4
 ktap_check "restage replaces ($N sessions), named activation leaves the rest staged, a bad name changes nothing" restage
+cleanup; trap - EXIT
+ktap_check "a VM failed: what reaches its backup for sessions staged there waits for their activation, then goes on" hold 1
+cleanup; trap - EXIT
+ktap_check "control: no VM failed, the backup resets the same clients" hold 0
 cleanup; trap - EXIT
 ktap_check "nudge after the switch: clients resume at once, not at the RTO" nudge
 [[ -s $MS ]] && ktap_diag "$(<"$MS")"

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The ingress hold (hold.c): during a failover, a client's segment that
+ * reaches a VM before its session is live there waits for it.
+ */
+#ifndef _FTVM_HOLD_H
+#define _FTVM_HOLD_H
+
+#include <linux/netdevice.h>
+#include <net/net_namespace.h>
+
+#include "vm.h"
+
+int ftvm_hold_init(void);
+void ftvm_hold_uninit(void);
+
+/*
+ * VM @failed of registry @fn has just failed (RTNL held): every other
+ * live VM of @fn holds, for a while, what reaches it for sessions it
+ * does not have yet.
+ */
+void ftvm_hold_arm_others(struct ftvm_net *fn, const struct ftvm_vm *failed);
+/* Sessions may have become live in @net: let their segments in. */
+void ftvm_hold_release(struct net *net);
+/* @dev is being unregistered (RTNL): drop the segments it brought. */
+void ftvm_hold_dev_gone(struct net_device *dev);
+
+#endif
