@@ -32,7 +32,8 @@ DEPS_PKGS := make gcc libc6-dev pkg-config clang llvm \
 	libnl-3-dev libnl-genl-3-dev liburcu-dev \
 	linux-headers-amd64 linux-image-amd64 sparse kmod \
 	qemu-system-x86 busybox-static cpio \
-	iproute2 iputils-ping ethtool python3 python3-yaml procps util-linux gcc-multilib
+	iproute2 iputils-ping ethtool socat python3 python3-yaml procps util-linux \
+	gcc-multilib
 
 .PHONY: all deps kmod bpf user tests check check-host check-guest demo bench \
 	sparse w1 style clean help
