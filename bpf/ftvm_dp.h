@@ -20,8 +20,8 @@
 
 #include <linux/types.h>
 
-#define FTVM_DP_ABI_VERSION	4
-#define FTVM_DP_ABI_TYPE	"ftvm_abi_v4"
+#define FTVM_DP_ABI_VERSION	5
+#define FTVM_DP_ABI_TYPE	"ftvm_abi_v5"
 #define FTVM_DP_PIN_DIR		"/sys/fs/bpf/tc/globals"
 
 /* VM ids index the VM tables: the same ids as ftvm.ko's VM registry. */
@@ -144,8 +144,11 @@ struct ftvm_new_session {
 
 /*
  * A placement: which VM holds the primary state of its sessions and
- * which the backup.  The data plane reads only @primary, one aligned
- * 32-bit word, so a session moves as a whole from one VM to the next.
+ * which the backup.  The data plane reads both in one aligned 64-bit
+ * load, so a session moves as a whole from one VM to the next.  It
+ * steers to @primary; to @backup only when the primary's device is gone
+ * (its devmap slot emptied by the kernel) and the backup's is there:
+ * the moment between a VM's death and ftd's switch.
  */
 struct ftvm_placement {
 	__u32 primary;		/* VM id; 0: unused placement */
@@ -185,11 +188,12 @@ enum ftvm_dp_stat {
 	FTVM_DP_SESSION_FULL,	/* creation failed otherwise */
 	FTVM_DP_FENCE_DROP,	/* ftvm_fence drops, all VMs */
 	FTVM_DP_EVENT_LOST,	/* new sessions not told: ring full */
+	FTVM_DP_TO_BACKUP,	/* steered to the backup: primary's device gone */
 	__FTVM_DP_STAT_MAX,
 };
 
 /* The marker whose BTF name carries the ABI version. */
-struct ftvm_abi_v4 {
+struct ftvm_abi_v5 {
 	__u32 version;
 };
 

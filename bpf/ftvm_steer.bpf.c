@@ -161,6 +161,31 @@ static __always_inline int rewrite_l2(struct xdp_md *ctx, __u32 tags,
 	return 0;
 }
 
+/*
+ * The primary's devmap slot is empty.  If the backup's is filled, the
+ * primary's device is gone (the kernel empties the slot of a device
+ * being unregistered; ftctl and ftd fill every VM's): the VM has just
+ * died and ftd has not switched yet.  Its sessions go to the backup,
+ * whose ftvm.ko, armed by the failure, holds each segment until its
+ * session is live there (kmod/hold.c).  The packet was rewritten for
+ * the primary already: only the destination changes.
+ */
+static __always_inline long to_backup(struct xdp_md *ctx, __u32 backup)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct ftvm_vm *bvm;
+
+	if (!bpf_map_lookup_elem(&ftvm_devmap, &backup))
+		return XDP_ABORTED;
+	bvm = bpf_map_lookup_elem(&ftvm_vms, &backup);
+	if (!bvm || !bvm->ifindex || (void *)(eth + 1) > data_end)
+		return XDP_ABORTED;
+	__builtin_memcpy(eth->h_dest, bvm->mac, ETH_ALEN);
+	return bpf_redirect_map(&ftvm_devmap, backup, XDP_ABORTED);
+}
+
 /* Counter outcomes of a packet with a placement. */
 enum steer_outcome {
 	STEERED,
@@ -206,8 +231,9 @@ int ftvm_steer(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = data_end - data;
+	struct ftvm_placement *pl, cur;
 	struct ftvm_session *sess, s;
-	struct ftvm_placement *pl;
+	__u64 both;
 	struct ftvm_pkt pkt;
 	struct ftvm_vm *vm;
 	__u32 vm_id;
@@ -234,8 +260,10 @@ int ftvm_steer(struct xdp_md *ctx)
 	}
 
 	pl = bpf_map_lookup_elem(&ftvm_placements, &s.placement);
-	/* One load of one word: the whole placement decides, or none. */
-	vm_id = pl ? *(volatile __u32 *)&pl->primary : 0;
+	/* One load: the whole placement decides, or none. */
+	both = pl ? *(volatile __u64 *)pl : 0;
+	__builtin_memcpy(&cur, &both, sizeof(cur));
+	vm_id = cur.primary;
 	vm = vm_id ? bpf_map_lookup_elem(&ftvm_vms, &vm_id) : NULL;
 	if (!vm || !vm->ifindex) {
 		count(s.service, 0, DROPPED, 0, 0);
@@ -249,6 +277,11 @@ int ftvm_steer(struct xdp_md *ctx)
 	act = bpf_redirect_map(&ftvm_devmap, vm_id, XDP_ABORTED);
 	if (act == XDP_REDIRECT) {
 		count(s.service, vm_id, STEERED, bytes, !sess);
+		return XDP_REDIRECT;
+	}
+	if (cur.backup && to_backup(ctx, cur.backup) == XDP_REDIRECT) {
+		count(s.service, cur.backup, STEERED, bytes, !sess);
+		dp_count(FTVM_DP_TO_BACKUP);
 		return XDP_REDIRECT;
 	}
 	count(s.service, vm_id, STEERED_BY_IFINDEX, bytes, !sess);

@@ -444,9 +444,12 @@ static void test_service_counters(void)
 	struct ftvm_counters c0, c1, vc0, vc1;
 	struct frame_spec s = { 4, IPPROTO_TCP, .saddr = CLI4,
 				.daddr = VIP4_EMPTY, .sport = 8, .dport = 443 };
+	uint8_t out[FRAME_MAX], want[FRAME_MAX];
+	size_t outlen, wantlen;
 	struct frame f;
 	uint32_t key = 2;
-	int ok;
+	int ok, verdict;
+	uint64_t tb0;
 
 	ftvm_dp_service_parse(VIP4_EMPTY ":443/tcp", &k);
 	ftvm_dp_service_get(dp, &k, &svc);
@@ -501,6 +504,43 @@ static void test_service_counters(void)
 	ftvm_dp_placement_set(dp, 2, 2, 3);
 	ftvm_dp_placement_set(dp, 3, 3, 1);
 	ktap_result(ok, "empty devmap slot: steered by ifindex, counted as a devmap miss");
+
+	/*
+	 * The primary's device gone (the kernel empties its slot), the
+	 * backup's slot filled: to the backup, with the backup's MAC,
+	 * counted as steered there and as to_backup.  Without a backup, by
+	 * ifindex to the primary as before.
+	 */
+	ftvm_dp_placement_set(dp, 1, 2, 3);
+	ftvm_dp_placement_set(dp, 2, 2, 3);
+	ftvm_dp_placement_set(dp, 3, 2, 3);
+	bpf_map_delete_elem(bpf_map__fd(steer->maps.ftvm_devmap), &key);
+	vc0 = vstat(3);
+	c0 = vstat(2);
+	tb0 = gstat(FTVM_DP_TO_BACKUP);
+	s.sport = 11;
+	frame_build(&s, &f);
+	ok = !run_xdp(f.data, f.len, out, &outlen, &verdict) &&
+	     verdict == XDP_REDIRECT;
+	wantlen = expected_out(&f, f.len, 3, want);
+	ok = ok && outlen == wantlen && !memcmp(out, want, outlen);
+	vc1 = vstat(3);
+	c1 = vstat(2);
+	ok = ok && vc1.packets == vc0.packets + 1 && c1.packets == c0.packets &&
+	     gstat(FTVM_DP_TO_BACKUP) == tb0 + 1;
+	ftvm_dp_placement_set(dp, 1, 2, 0);
+	ftvm_dp_placement_set(dp, 2, 2, 0);
+	ftvm_dp_placement_set(dp, 3, 2, 0);
+	s.sport = 12;
+	frame_build(&s, &f);
+	ok = ok && !expect_steered("no backup", &s, &f, f.len, NULL) &&
+	     vstat(2).devmap_miss == c1.devmap_miss + 1 &&
+	     gstat(FTVM_DP_TO_BACKUP) == tb0 + 1;
+	ftvm_dp_vm_set(dp, 2, vm_ifindex[2], vm_mac[2]);
+	ftvm_dp_placement_set(dp, 1, 1, 2);
+	ftvm_dp_placement_set(dp, 2, 2, 3);
+	ftvm_dp_placement_set(dp, 3, 3, 1);
+	ktap_result(ok, "primary's devmap slot emptied, backup's filled: steered to the backup, counted as to_backup");
 }
 
 /* Slot @vm of @devmap: its ifindex, 0 if empty. */
@@ -889,7 +929,7 @@ int main(void)
 		ktap_result(0, "setup");
 		return ktap_finish();
 	}
-	ktap_print_header(MATRIX_TESTS + ARRAY_SIZE(fixtures) + 3 + 3 + 1 +
+	ktap_print_header(MATRIX_TESTS + ARRAY_SIZE(fixtures) + 4 + 3 + 1 +
 			  3 + FENCE_TESTS);
 	test_matrix();
 	test_fixtures();

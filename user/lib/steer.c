@@ -48,7 +48,7 @@ static const struct {
 	uint32_t key_size, value_size, max_entries;
 } dp_maps[DP_NMAPS] = {
 	[DP_ABI] = { FTVM_DP_ABI_MAP, BPF_MAP_TYPE_ARRAY, 4,
-		     sizeof(struct ftvm_abi_v4), 1 },
+		     sizeof(struct ftvm_abi_v5), 1 },
 	[DP_SERVICES] = { "ftvm_services", BPF_MAP_TYPE_HASH,
 			  sizeof(struct ftvm_service_key),
 			  sizeof(struct ftvm_service), FTVM_MAX_SERVICES },
@@ -367,6 +367,7 @@ const char *ftvm_dp_stat_name(unsigned int stat)
 		[FTVM_DP_SESSION_FULL] = "session_full",
 		[FTVM_DP_FENCE_DROP] = "fence_drop",
 		[FTVM_DP_EVENT_LOST] = "event_lost",
+		[FTVM_DP_TO_BACKUP] = "to_backup",
 	};
 
 	return stat < __FTVM_DP_STAT_MAX && names[stat] ? names[stat] : "?";
