@@ -371,8 +371,10 @@ static int vm_del(struct ftd_vm *vm)
 {
 	char err[256];
 
-	if (vm->state != VM_FAILED)
+	if (vm->state != VM_FAILED) {
+		module_vm_fail(vm);
 		failover_vm(vm->id, FTVM_FAIL_USER, monotonic_ns());
+	}
 	if (module_vm_unregister(vm, err, sizeof(err)) &&
 	    !strstr(err, "No such"))
 		ftd_log(LOG_WARN, "vm %s: %s", vm->name, err);
@@ -515,8 +517,9 @@ static int cmd_vm(int argc, char **argv)
 			return cerr("VM \"%s\" has already failed", vm->name);
 		ctl_event("{\"event\":\"vm-failed\",\"vm\":\"%s\",\"id\":%u,\"reason\":\"reported\"}",
 			  vm->name, vm->id);
-		failover_vm(vm->id, FTVM_FAIL_USER, monotonic_ns());
+		/* The registry first: it arms the backups (kmod/hold.c). */
 		module_vm_fail(vm);
+		failover_vm(vm->id, FTVM_FAIL_USER, monotonic_ns());
 		return 0;
 	}
 	if (vm->state == VM_FAILED)

@@ -93,8 +93,13 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	err = dp_vm_fence(ftd.dp, x, true);
 	if (err)
 		ftd_log(LOG_ERR, "vm %s: %s", vm->name, dp_errmsg());
-	/* The backups know their sessions before any packet reaches them. */
-	repl_failover(x);
+	/*
+	 * The data path switches first; ftvm.ko's backups, armed by the
+	 * failure, hold what reaches them for a session until it is live
+	 * there (kmod/hold.c).  So no packet is lost in the failed VM while
+	 * its last state is taken, staged and activated (repl_failover()).
+	 */
+	repl_failover_prepare(x);
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
 		struct ftd_placement *p = &ftd.pl[id];
 		uint32_t np, nb;
@@ -127,6 +132,7 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	}
 	done = monotonic_ns();
 	/* Every packet of the moved sessions now reaches its new primary. */
+	repl_failover(x);
 	repl_nudge();
 	if (raised)
 		pthread_setschedparam(pthread_self(), policy, &sp);

@@ -259,11 +259,13 @@ void reprotect_kick(void);
 int repl_start(void);
 void repl_stop(void);
 /*
- * Before @x's placements switch (lock held): take the last state of
- * @x's sessions and make it live on each one's backup.
+ * Failover of @x, ftd.lock held: _prepare() before its placements
+ * switch (notes each one's backup), repl_failover() right after (takes
+ * the last state of @x's sessions and makes it live on each one's
+ * backup), then repl_nudge() (the sessions made live resume at once).
  */
+void repl_failover_prepare(uint32_t x);
 void repl_failover(uint32_t x);
-/* After the switch (lock held): the sessions made live resume at once. */
 void repl_nudge(void);
 /* Is @s's state staged on its current backup (or not replicated)? */
 bool repl_session_staged(const struct ftd_session *s, uint32_t backup);

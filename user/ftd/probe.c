@@ -93,9 +93,12 @@ void prober_collect(void)
 			vm->name, vm->probe.misses);
 		ctl_event("{\"event\":\"vm-failed\",\"vm\":\"%s\",\"id\":%u,\"reason\":\"heartbeat\"}",
 			  vm->name, vm->id);
-		failover_vm(vm->id, FTD_FAIL_HEARTBEAT, vq[i].t);
-		/* Tell the registry too; its event is then a no-op. */
+		/*
+		 * Tell the registry first: it arms the backups
+		 * (kmod/hold.c); its event is then a no-op.
+		 */
 		module_vm_fail(vm);
+		failover_vm(vm->id, FTD_FAIL_HEARTBEAT, vq[i].t);
 	}
 	pthread_mutex_unlock(&ftd.lock);
 	vq_n = 0;

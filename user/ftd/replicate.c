@@ -28,10 +28,12 @@
  * already staged on its backup.  Each dump is incremental, so the cache
  * it stages from is current.
  *
- * Failover (repl_failover(), main thread, ftd.lock held, before the data
- * path switches): a last incremental dump from the failed VM's
- * namespace where it still exists (a deleted device leaves the sockets
- * there), then, per backup, exactly the failed VM's records are staged
+ * Failover (repl_failover(), main thread, ftd.lock held, right after the
+ * data path switched to the backups, which hold what reaches them until
+ * the sessions are live: kmod/hold.c): a last incremental dump from the
+ * failed VM's namespace where it still exists (a deleted device leaves
+ * the sockets there), then, per backup (as before the switch: noted by
+ * repl_failover_prepare()), exactly the failed VM's records are staged
  * and activated by name (activate()); its other staged records stay.
  *
  * ftd never discards a backup's staged records wholesale: ftvm.ko's
@@ -110,6 +112,12 @@ static struct {
 	} orphans[FTVM_VM_ID_MAX + 1];
 	bool nsless[FTVM_VM_ID_MAX + 1];	/* said once: no namespace */
 	bool clean[FTVM_VM_ID_MAX + 1];	/* what it held at start discarded */
+	/* A failover under way (repl_failover_prepare(), then
+	 * repl_failover(), ftd.lock held throughout): each placement's
+	 * backup before the switch, for those of the failed VM; 0 else */
+	uint32_t fo_backup[FTVM_MAX_PLACEMENTS];
+	bool fo_ready;
+	int fo_waiting;			/* for repl.lock; uatomic */
 } repl = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.kick = PTHREAD_COND_INITIALIZER,
@@ -714,6 +722,10 @@ static void round_service(const struct ftd_service *s, uint32_t slot,
 	for (uint32_t vm = 1; vm <= FTVM_VM_ID_MAX; vm++) {
 		bool full;
 
+		if (uatomic_read(&repl.fo_waiting)) {
+			repl.due[slot] = 0;	/* the rest at the next round */
+			return;
+		}
 		if (!vm_live(vm))
 			continue;
 		full = !(repl.rounds[vm][slot] % REPL_FULL_EVERY);
@@ -763,15 +775,15 @@ static void replicate_once(void)
 		if (CMM_LOAD_SHARED(s->commit) == FTVM_COMMIT_STRICT &&
 		    iv < REPL_STRICT_REFRESH_NS)
 			iv = REPL_STRICT_REFRESH_NS;
-		if (repl.due[i] <= now) {
-			round_service(s, i, now);
+		if (repl.due[i] <= now && !uatomic_read(&repl.fo_waiting)) {
 			repl.due[i] = now + iv;
+			round_service(s, i, now);
 			any = true;
 		}
 		if (repl.due[i] < next)
 			next = repl.due[i];
 	}
-	if (any)
+	if (any && !uatomic_read(&repl.fo_waiting))
 		for (uint32_t vm = 1; vm <= FTVM_VM_ID_MAX; vm++) {
 			if (!repl.dirty[vm])
 				continue;
@@ -827,6 +839,7 @@ void repl_note(void)
 int repl_start(void)
 {
 	pthread_condattr_t ca;
+	pthread_mutexattr_t ma;
 	int err;
 
 	if (!ftd.have_module)
@@ -838,6 +851,14 @@ int repl_start(void)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&repl.kick, &ca);
 	pthread_condattr_destroy(&ca);
+	/*
+	 * A failover (SCHED_FIFO) that waits for the thread's round lends
+	 * it its priority: the clients' CPU time must not stand between.
+	 */
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_INHERIT);
+	pthread_mutex_init(&repl.lock, &ma);
+	pthread_mutexattr_destroy(&ma);
 	repl.running = true;
 	err = pthread_create(&repl.thread, NULL, repl_thread, NULL);
 	if (err) {
@@ -916,9 +937,10 @@ static long activate(uint32_t vm, struct rrec **v, size_t n)
 }
 
 /*
- * Sessions repl_failover() made live, per backup, to nudge once the
- * data path points at them (repl_nudge()): their restore's own window
- * probe went out while the backup was still fenced for them.
+ * Sessions repl_failover() made live, per backup, to nudge once every
+ * backup has them (repl_nudge()): what the failed VM sent and the
+ * client never got is retransmitted at once, not at a restored
+ * socket's first RTO.
  */
 static struct nudge {
 	uint32_t vm;
@@ -978,6 +1000,51 @@ void repl_nudge(void)
 			total, (unsigned long long)((monotonic_ns() - t0) / 1000));
 }
 
+/*
+ * The records of failed VM @x's sessions whose placement had backup @b
+ * before the switch (repl.fo_backup).  repl.lock held.
+ */
+static size_t collect_failed(uint32_t b, uint32_t x, struct rrec ***out)
+{
+	size_t n = 0, cap = 0;
+	struct rrec **v = NULL;
+
+	urcu_memb_read_lock();
+	for_each_rrec_of(r, x) {
+		struct ftd_session *s = session_lookup(&r->flow);
+		uint32_t id = s ? CMM_LOAD_SHARED(s->placement) : 0;
+
+		if (!id || id >= FTVM_MAX_PLACEMENTS || repl.fo_backup[id] != b)
+			continue;
+		if (n == cap) {
+			struct rrec **nv;
+
+			cap = cap ? cap * 2 : 256;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		v[n++] = r;
+	}
+	urcu_memb_read_unlock();
+	*out = v;
+	return n;
+}
+
+void repl_failover_prepare(uint32_t x)
+{
+	if (!repl.running)
+		return;
+	repl.fo_ready = true;
+	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
+		const struct ftd_placement *p = &ftd.pl[id];
+
+		repl.fo_backup[id] = p->primary == x && vm_live(p->backup) ?
+				     p->backup : 0;
+	}
+}
+
 void repl_failover(uint32_t x)
 {
 	bool seen[FTVM_VM_ID_MAX + 1] = {};
@@ -985,9 +1052,13 @@ void repl_failover(uint32_t x)
 	long total = 0;
 	int try, tries;
 
-	if (!repl.running)
+	if (!repl.fo_ready)
 		return;
+	repl.fo_ready = false;
+	/* The thread's round stops at its next VM. */
+	uatomic_set(&repl.fo_waiting, 1);
 	pthread_mutex_lock(&repl.lock);
+	uatomic_set(&repl.fo_waiting, 0);
 	/*
 	 * The failed VM's sockets may still be there: take their last state.
 	 * Its services may still run too (a deleted device): a session
@@ -1027,20 +1098,20 @@ void repl_failover(uint32_t x)
 		ftd.cfg.vms[x].name, try + 1,
 		(unsigned long long)((monotonic_ns() - t0) / 1000));
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
-		const struct ftd_placement *p = &ftd.pl[id];
+		uint32_t b = repl.fo_backup[id];
 		struct rrec **v;
 		size_t n;
 		long ok;
 
-		if (p->primary != x || !vm_live(p->backup) || seen[p->backup])
+		if (!b || seen[b] || !vm_live(b))
 			continue;
-		seen[p->backup] = true;
-		n = collect(p->backup, x, &v);
+		seen[b] = true;
+		n = collect_failed(b, x, &v);
 		/* Its other staged records (other primaries) stay. */
-		ok = activate(p->backup, v, n);
-		nudge_later(p->backup, v, n);
+		ok = activate(b, v, n);
+		nudge_later(b, v, n);
 		for (size_t i = 0; i < n; i++) {
-			rrec_set_primary(v[i], p->backup);
+			rrec_set_primary(v[i], b);
 			v[i]->staged_on = 0;
 		}
 		urcu_memb_read_lock();
@@ -1053,7 +1124,7 @@ void repl_failover(uint32_t x)
 		urcu_memb_read_unlock();
 		total += ok;
 		ftd_log(LOG_INFO, "failover: %ld of %zu sessions of vm %s live on vm %s",
-			ok, n, ftd.cfg.vms[x].name, ftd.cfg.vms[p->backup].name);
+			ok, n, ftd.cfg.vms[x].name, ftd.cfg.vms[b].name);
 		free(v);
 	}
 	uatomic_inc(&repl.want);
