@@ -191,22 +191,21 @@ static unsigned int ftvm_hold_hook(void *priv, struct sk_buff *skb,
 
 /*
  * Move to @in the segments of @hn that find their connection now, and
- * to @out those past their deadline that do not (every one with @all).
+ * to @out those past their deadline that do not.
  */
 static void ftvm_hold_sort(struct ftvm_hnet *hn, struct list_head *in,
-			   struct list_head *out, bool all)
+			   struct list_head *out)
 {
 	struct ftvm_hseg *h, *tmp;
 
 	spin_lock_bh(&hn->lock);
 	list_for_each_entry_safe(h, tmp, &hn->held, node) {
-		if (ftvm_hold_has_sock(hn->net, &h->key)) {
+		if (ftvm_hold_has_sock(hn->net, &h->key))
 			list_move_tail(&h->node, in);
-		} else if (all || time_after_eq(jiffies, h->deadline)) {
+		else if (time_after_eq(jiffies, h->deadline))
 			list_move_tail(&h->node, out);
-		} else {
+		else
 			continue;
-		}
 		hn->n_held--;
 	}
 	spin_unlock_bh(&hn->lock);
@@ -220,7 +219,7 @@ void ftvm_hold_release(struct net *net)
 
 	if (!READ_ONCE(hn->n_held))
 		return;
-	ftvm_hold_sort(hn, &in, &out, false);
+	ftvm_hold_sort(hn, &in, &out);
 	ftvm_hold_reinject(&in);
 	ftvm_hold_drop(&out);
 }
@@ -233,7 +232,7 @@ static void ftvm_hold_expire(struct work_struct *work)
 	LIST_HEAD(out);
 	LIST_HEAD(in);
 
-	ftvm_hold_sort(hn, &in, &out, false);
+	ftvm_hold_sort(hn, &in, &out);
 	ftvm_hold_reinject(&in);
 	ftvm_hold_drop(&out);
 	spin_lock_bh(&hn->lock);
