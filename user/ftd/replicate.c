@@ -529,30 +529,38 @@ nomem:
 	return -ENOMEM;
 }
 
-/* Records whose session ftd has on (primary, @vm) or, with @from, on (@from, @vm). */
-static size_t collect(uint32_t vm, uint32_t from, struct rrec ***out)
+/* Append @r to *@v (*@n used of *@cap); false when out of memory. */
+static bool rrec_push(struct rrec ***v, size_t *n, size_t *cap, struct rrec *r)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 256;
+		struct rrec **nv = realloc(*v, c * sizeof(**v));
+
+		if (!nv)
+			return false;
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = r;
+	return true;
+}
+
+/* Records whose session ftd has on (primary, @vm). */
+static size_t collect(uint32_t vm, struct rrec ***out)
 {
 	size_t n = 0, cap = 0;
 	struct rrec **v = NULL;
 
 	urcu_memb_read_lock();
-	for (uint32_t pv = from ? from : 1; pv <= (from ? from : FTVM_VM_ID_MAX); pv++)
+	for (uint32_t pv = 1; pv <= FTVM_VM_ID_MAX; pv++)
 		for_each_rrec_of(r, pv) {
 			uint32_t p, bk;
 
 			if (!flow_placement(&r->flow, &p, &bk, NULL) || bk != vm ||
 			    p != pv)
 				continue;
-			if (n == cap) {
-				struct rrec **nv;
-
-				cap = cap ? cap * 2 : 256;
-				nv = realloc(v, cap * sizeof(*v));
-				if (!nv)
-					goto out;
-				v = nv;
-			}
-			v[n++] = r;
+			if (!rrec_push(&v, &n, &cap, r))
+				goto out;
 		}
 out:
 	urcu_memb_read_unlock();
@@ -670,7 +678,7 @@ static int restage(uint32_t vm, uint64_t as_of)
 	size_t n, k = 0, i = 0;
 	struct rrec **v;
 
-	n = collect(vm, 0, &v);
+	n = collect(vm, &v);
 	for (size_t j = 0; j < n; j++)
 		if (v[j]->staged_on != vm)
 			v[k++] = v[j];
@@ -1016,16 +1024,8 @@ static size_t collect_failed(uint32_t b, uint32_t x, struct rrec ***out)
 
 		if (!id || id >= FTVM_MAX_PLACEMENTS || repl.fo_backup[id] != b)
 			continue;
-		if (n == cap) {
-			struct rrec **nv;
-
-			cap = cap ? cap * 2 : 256;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv)
-				break;
-			v = nv;
-		}
-		v[n++] = r;
+		if (!rrec_push(&v, &n, &cap, r))
+			break;
 	}
 	urcu_memb_read_unlock();
 	*out = v;
