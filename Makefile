@@ -11,7 +11,8 @@
 # KDIR selects the kernel the module is built for (default: Debian's
 # linux-headers-amd64); V=1 shows the commands.
 
-KVER	?= $(shell ls /lib/modules 2>/dev/null | grep -E -- '-amd64$$' | sort -V | tail -n1)
+# The newest plain Debian release (6.1.0-N-amd64), not -cloud- or -rt-.
+KVER	?= $(shell ls /lib/modules 2>/dev/null | grep -E -- '^[0-9.]+-[0-9]+-amd64$$' | sort -V | tail -n1)
 KDIR	?= /lib/modules/$(KVER)/build
 V	?= 0
 
@@ -36,7 +37,7 @@ DEPS_PKGS := make gcc libc6-dev pkg-config clang llvm \
 	gcc-multilib
 
 .PHONY: all deps kmod bpf user tests check check-host check-guest demo bench \
-	sparse w1 style clean help
+	sparse style clean help
 
 all: kmod bpf user tests
 
