@@ -135,7 +135,7 @@ host|all)
 esac
 
 if [[ $mode == guest || $mode == all ]]; then
-	echo "# guest tests (qemu, $(ls /lib/modules | grep -- '-amd64$' | sort -V | tail -n1))"
+	echo "# guest tests (qemu, ${KVER:-$(ls /lib/modules | grep -E -- '^[0-9.]+-[0-9]+-amd64$' | sort -V | tail -n1)})"
 	"$SELFTESTS/vm-run.sh" --tests "${tests[@]}" 2>&1 | \
 		tee "$TMP/guest" | sed -u 's/^/  /'
 	rc=${PIPESTATUS[0]}
