@@ -9,12 +9,30 @@
  *   reprotect_per_s sessions given a new backup per second, unpaced,
  *                   after the failure of the VM holding their backups
  *
- * Run it in a network namespace of its own (bench/failover/run.sh).
+ * The failure is real: each VM has a veth device of its own, and the
+ * failing VM's device is set down.  ftd's rtnetlink socket (detect.c)
+ * gets the link event and ftd's own handler (detect_rtnl_read(), as the
+ * daemon's event loop calls it) fails the VM over.  A failover's time
+ * runs from just before the syscall that sets the device down to the
+ * last placement write of that handler.  After each one the placements
+ * map itself is read back (one lookup per placement): every placement
+ * the VM was the primary of must now have its former backup as primary.
+ * Before the failovers of each size, the sessions map is counted: it is
+ * an LRU, and must really hold the N sessions.
+ *
+ * The host kernel cannot load ftvm.ko, so the event comes from
+ * rtnetlink, ftd's path without the module.
+ *
+ * Run it in a network namespace of its own (bench/failover/run.sh): it
+ * creates its devices there.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "ftd.h"
 
@@ -82,21 +100,167 @@ static int add_sessions(uint32_t from, uint32_t to, const uint32_t *pids)
 	return sessions_sync() < 0 ? -1 : 0;
 }
 
-/* Put VM 1 and its placements back as they were before a failover. */
-static void restore(const uint32_t *pids)
-{
-	ftd.cfg.vms[1].state = VM_UP;
-	ftd.cfg.vms[1].reason = 0;
-	dp_vm_fence(ftd.dp, 1, false);
-	for (int k = 0; k < NVMS - 1; k++) {
-		uint32_t b = (uint32_t)k + 2;
+static int ioctl_fd = -1;
 
-		dp_placement_set(ftd.dp, pids[k], 1, b);
-		ftd.pl[pids[k]].primary = 1;
-		ftd.pl[pids[k]].backup = b;
-		ftd.pair[(1u << 10) | b] = (uint16_t)pids[k];
+/* Set @dev up or down; *t0 (if given): just before the syscall. */
+static int link_set(const char *dev, bool up, uint64_t *t0)
+{
+	struct ifreq ifr = {};
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
+	if (ioctl(ioctl_fd, SIOCGIFFLAGS, &ifr))
+		return -errno;
+	if (up)
+		ifr.ifr_flags |= IFF_UP;
+	else
+		ifr.ifr_flags &= ~IFF_UP;
+	if (t0)
+		*t0 = monotonic_ns();
+	return ioctl(ioctl_fd, SIOCSIFFLAGS, &ifr) ? -errno : 0;
+}
+
+/* Throw away the link events queued (a VM's device brought back up). */
+static void rtnl_drain(void)
+{
+	char buf[16384];
+
+	while (recv(detect_rtnl_fd(), buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+/* The event of a failure: ftd's handler, as the daemon's loop runs it. */
+static int rtnl_handle(void)
+{
+	struct pollfd p = { .fd = detect_rtnl_fd(), .events = POLLIN };
+
+	if (poll(&p, 1, 1000) != 1) {
+		fprintf(stderr, "# no link event\n");
+		return -1;
 	}
+	detect_rtnl_read();
+	return 0;
+}
+
+static char devs[NVMS + 1][IF_NAMESIZE];
+
+static void devs_del(void)
+{
+	char cmd[64];
+
+	for (int id = 1; id <= NVMS; id++) {
+		snprintf(cmd, sizeof(cmd), "ip link del %s 2>/dev/null", devs[id]);
+		if (system(cmd))
+			continue;
+	}
+}
+
+/* A veth pair per VM, both ends up: the VM's host side is devs[id]. */
+static int devs_add(void)
+{
+	char cmd[160];
+
+	for (int id = 1; id <= NVMS; id++) {
+		snprintf(devs[id], sizeof(devs[id]), "ftvmb%d", id);
+		snprintf(cmd, sizeof(cmd),
+			 "ip link add %s type veth peer name %sp && ip link set %s up && ip link set %sp up",
+			 devs[id], devs[id], devs[id], devs[id]);
+		if (system(cmd)) {
+			fprintf(stderr, "# cannot create %s (ip link)\n", devs[id]);
+			devs_del();
+			return -1;
+		}
+	}
+	atexit(devs_del);
+	return 0;
+}
+
+/* The model and the placements map as they were before a failover. */
+static struct ftd_placement saved_pl[FTVM_MAX_PLACEMENTS];
+static struct ftvm_placement saved_map[FTVM_MAX_PLACEMENTS];
+static uint16_t *saved_pair;
+#define PAIRS	(1u << 20)
+
+static int snapshot(void)
+{
+	memcpy(saved_pl, ftd.pl, sizeof(saved_pl));
+	memcpy(saved_pair, ftd.pair, PAIRS * sizeof(*saved_pair));
+	for (uint32_t id = 0; id < FTVM_MAX_PLACEMENTS; id++)
+		if (dp_placement_get(ftd.dp, id, &saved_map[id]))
+			return -1;
+	return 0;
+}
+
+/*
+ * The placements map, read back one lookup each: every placement VM @x
+ * was the primary of now has its former backup as primary and no
+ * backup; those it was the backup of keep their primary, without
+ * backup; no other changed.  Returns how many switched, or -1.
+ */
+static int verify_switch(uint32_t x)
+{
+	int switched = 0;
+
+	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
+		const struct ftvm_placement *o = &saved_map[id];
+		struct ftvm_placement p, want = *o;
+
+		if (dp_placement_get(ftd.dp, id, &p))
+			return -1;
+		if (o->primary == x && o->backup) {
+			want.primary = o->backup;
+			want.backup = 0;
+		} else if (o->primary && o->backup == x) {
+			want.backup = 0;
+		}
+		if (p.primary != want.primary || p.backup != want.backup) {
+			fprintf(stderr, "# placement %u: (%u, %u) in the map, want (%u, %u) (was (%u, %u))\n",
+				id, p.primary, p.backup, want.primary,
+				want.backup, o->primary, o->backup);
+			return -1;
+		}
+		switched += memcmp(&p, o, sizeof(p)) != 0;
+	}
+	return switched;
+}
+
+/* Put VM @x, its device and the placements back as before its failure. */
+static int restore(uint32_t x)
+{
+	if (link_set(devs[x], true, NULL))
+		return -1;
+	rtnl_drain();
+	pthread_mutex_lock(&ftd.lock);
+	ftd.cfg.vms[x].state = VM_UP;
+	ftd.cfg.vms[x].reason = 0;
+	dp_vm_fence(ftd.dp, x, false);
+	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++)
+		if (ftd.pl[id].primary != saved_pl[id].primary ||
+		    ftd.pl[id].backup != saved_pl[id].backup)
+			dp_placement_set(ftd.dp, id, saved_map[id].primary,
+					 saved_map[id].backup);
+	memcpy(ftd.pl, saved_pl, sizeof(saved_pl));
+	memcpy(ftd.pair, saved_pair, PAIRS * sizeof(*saved_pair));
 	maglev_refresh_all();
+	pthread_mutex_unlock(&ftd.lock);
+	return 0;
+}
+
+/* Count the sessions map's entries on VM 1's placements. */
+struct count {
+	const uint32_t *pids;
+	long n, ours;
+};
+
+static void count_one(const struct ftvm_flow *f, const struct ftvm_session *s,
+		      void *arg)
+{
+	struct count *c = arg;
+
+	(void)f;
+	c->n++;
+	for (int k = 0; k < NVMS - 1; k++)
+		if (s->placement == c->pids[k])
+			c->ours++;
 }
 
 int main(int argc, char **argv)
@@ -120,6 +284,14 @@ int main(int argc, char **argv)
 	urcu_memb_register_thread();
 	cfg_defaults(&ftd.cfg);
 	ftd.cfg.reprotect_rate = 0;
+	saved_pair = calloc(PAIRS, sizeof(*saved_pair));
+	ioctl_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (!saved_pair || ioctl_fd < 0 || devs_add())
+		return 4;
+	if (detect_rtnl_open()) {
+		fprintf(stderr, "# rtnetlink: %s\n", strerror(errno));
+		return 4;
+	}
 	if (model_init() || sessions_init() || dp_open(&o, &ftd.dp)) {
 		fprintf(stderr, "# cannot set up: %s\n", dp_errmsg());
 		return 4;
@@ -131,13 +303,14 @@ int main(int argc, char **argv)
 		vm->used = true;
 		vm->id = id;
 		snprintf(vm->name, sizeof(vm->name), "vm%u", id);
-		snprintf(vm->dev, sizeof(vm->dev), "lo");
-		vm->ifindex = 1;
+		snprintf(vm->dev, sizeof(vm->dev), "%s", devs[id]);
+		vm->ifindex = (int)if_nametoindex(devs[id]);
 		vm->capacity = 100;
 		vm->state = VM_UP;
 		memcpy(vm->mac, mac, 6);
 		vm->has_mac = true;
-		if (dp_vm_set(ftd.dp, id, 1, mac, false)) {
+		if (!vm->ifindex ||
+		    dp_vm_set(ftd.dp, id, vm->ifindex, mac, false)) {
 			fprintf(stderr, "# %s\n", dp_errmsg());
 			return 4;
 		}
@@ -155,28 +328,51 @@ int main(int argc, char **argv)
 	for (int k = 0; k < NVMS - 1; k++)
 		pids[k] = placement_get(1, (uint32_t)k + 2);
 	pthread_mutex_unlock(&ftd.lock);
+	rtnl_drain();
 
 	for (size_t z = 0; z < ARRAY_SIZE(sizes) && sizes[z].n <= max; z++) {
+		struct count c = { .pids = pids };
+		int sw = 0;
+
 		if (add_sessions(have, sizes[z].n, pids))
 			return 1;
 		have = sizes[z].n;
+		/* An LRU map: it must really hold them all. */
+		if (dp_session_scan(ftd.dp, count_one, &c) < 0 ||
+		    c.ours != (long)sizes[z].n || c.n != (long)sizes[z].n) {
+			fprintf(stderr, "# the sessions map holds %ld sessions, %ld of them on vm1, want %u\n",
+				c.n, c.ours, sizes[z].n);
+			return 1;
+		}
+		if (snapshot())
+			return 1;
 		for (int r = 0; r < RUNS; r++) {
+			unsigned long before = ftd.failovers;
+
+			if (link_set(devs[1], false, &t0) || rtnl_handle())
+				return 1;
 			pthread_mutex_lock(&ftd.lock);
-			t0 = monotonic_ns();
-			failover_vm(1, FTVM_FAIL_DEV_DOWN, t0);
-			t[r] = ftd.last.switch_us * 1000;
-			/* Every session of VM 1 now reads its former backup. */
-			if (ftd.pl[pids[0]].primary != 2 ||
-			    ftd.pl[pids[NVMS - 2]].primary != NVMS) {
-				fprintf(stderr, "# failover did not switch\n");
+			if (ftd.failovers != before + 1 || ftd.last.vm != 1 ||
+			    ftd.cfg.vms[1].state != VM_FAILED ||
+			    ftd.last.switch_done_ns < t0) {
+				fprintf(stderr, "# the link event did not fail vm1 over\n");
+				pthread_mutex_unlock(&ftd.lock);
 				return 1;
 			}
-			restore(pids);
+			t[r] = ftd.last.switch_done_ns - t0;
 			pthread_mutex_unlock(&ftd.lock);
+			sw = verify_switch(1);
+			if (sw < 0 || (uint32_t)sw != ftd.last.placements) {
+				fprintf(stderr, "# %d placements switched in the map, ftd says %u\n",
+					sw, ftd.last.placements);
+				return 1;
+			}
+			if (restore(1))
+				return 1;
 		}
 		qsort(t, RUNS, sizeof(t[0]), cmp_u64);
-		printf("# %s sessions on the VM, %u placements switched; min %llu us, max %llu us\n",
-		       sizes[z].name, ftd.last.placements,
+		printf("# %s sessions on the VM (%ld in the map), %d placements switched; min %llu us, max %llu us\n",
+		       sizes[z].name, c.n, sw,
 		       (unsigned long long)t[0] / 1000,
 		       (unsigned long long)t[RUNS - 1] / 1000);
 		printf("BENCH failover_us_%s %llu\n", sizes[z].name,
@@ -184,9 +380,15 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	}
 
-	/* VM 2 fails: a third of the sessions lose their backup. */
+	/* VM 2 fails (its device down): a third of the sessions lose their backup. */
+	if (link_set(devs[2], false, NULL) || rtnl_handle())
+		return 1;
 	pthread_mutex_lock(&ftd.lock);
-	failover_vm(2, FTVM_FAIL_DEV_DOWN, monotonic_ns());
+	if (ftd.cfg.vms[2].state != VM_FAILED) {
+		fprintf(stderr, "# the link event did not fail vm2 over\n");
+		pthread_mutex_unlock(&ftd.lock);
+		return 1;
+	}
 	n = work_remaining();
 	pthread_mutex_unlock(&ftd.lock);
 	t0 = monotonic_ns();

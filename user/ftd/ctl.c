@@ -930,10 +930,22 @@ static int cmd_status(int argc, char **argv)
 		print_string(PRINT_ANY, "vm", "Last failover: %s", l->name);
 		print_u64(PRINT_ANY, "ago_s", ", %llu s ago",
 			  (now - l->event_ns) / 1000000000ull);
-		print_u64(PRINT_ANY, "switch_us", ", data path switched in %llu us",
-			  l->switch_us);
-		print_uint(PRINT_ANY, "placements", " (%u placements)",
-			   l->placements);
+		if (l->switch_done_ns) {
+			print_u64(PRINT_ANY, "switch_us",
+				  ", data path switched in %llu us", l->switch_us);
+			print_uint(PRINT_ANY, "placements", " (%u placements)",
+				   l->placements);
+		} else {
+			/* Switched by the ftd that was killed. */
+			print_null(PRINT_JSON, "switch_us", NULL);
+			print_uint(PRINT_JSON, "placements", NULL, 0);
+			print_string(PRINT_FP, NULL, "%s",
+				     ", data path switched before ftd restarted");
+		}
+		print_bool(PRINT_JSON, "resumed", NULL, l->resumed);
+		if (l->resumed)
+			print_string(PRINT_FP, NULL, "%s",
+				     ", finished by the restarted ftd");
 		print_bool(PRINT_JSON, "reprotect_done", NULL, l->done);
 		print_u64(PRINT_ANY, "reprotected", "; re-protected %llu sessions",
 			  l->reprotected);

@@ -127,6 +127,12 @@ int dp_open(const struct dp_opts *o, struct dp **dpp)
 			err = dp_fail(err, "cannot load ftvm_fence");
 			goto fail;
 		}
+		/* Redirect errors counted (links pinned by the maps). */
+		err = ftvm_dp_watch_redirects(o->pin_dir, dp->steer->obj);
+		if (err) {
+			err = dp_fail_lib(err);
+			goto fail;
+		}
 	}
 	dp->services = bpf_map__fd(dp->steer->maps.ftvm_services);
 	dp->sessions4 = bpf_map__fd(dp->steer->maps.ftvm_sessions4);
@@ -421,6 +427,12 @@ int dp_placement_set(struct dp *dp, uint32_t id, uint32_t primary,
 	 */
 	return map_err(bpf_map_update_elem(dp->placements, &id, &p, BPF_ANY),
 		       "cannot write placement");
+}
+
+int dp_placement_get(struct dp *dp, uint32_t id, struct ftvm_placement *pl)
+{
+	return map_err(bpf_map_lookup_elem(dp->placements, &id, pl),
+		       "cannot read placement");
 }
 
 int dp_placement_read_all(struct dp *dp, struct ftvm_placement *pl)

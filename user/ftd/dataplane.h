@@ -79,6 +79,8 @@ void dp_maglev_build(const struct dp_backend *b, size_t n, uint32_t *table);
 /* Placements */
 int dp_placement_set(struct dp *dp, uint32_t id, uint32_t primary,
 		     uint32_t backup);
+/* Read one placement from the map (one lookup). */
+int dp_placement_get(struct dp *dp, uint32_t id, struct ftvm_placement *pl);
 /* Read every placement: @pl has FTVM_MAX_PLACEMENTS entries. */
 int dp_placement_read_all(struct dp *dp, struct ftvm_placement *pl);
 

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -71,6 +72,26 @@ static void rows_changed(void)
 	maglev_refresh_all();
 }
 
+/* FTD_FAULT_SWITCH_AFTER: placement writes of a failover before SIGKILL. */
+static unsigned long fault_switch_after;
+
+void failover_fault_init(void)
+{
+	const char *v = getenv("FTD_FAULT_SWITCH_AFTER");
+	char *end;
+
+	if (!v || !*v)
+		return;
+	fault_switch_after = strtoul(v, &end, 10);
+	if (*end)
+		fault_switch_after = 0;
+	if (fault_switch_after)
+		ftd_log(LOG_WARN, "test hook FTD_FAULT_SWITCH_AFTER=%lu: ftd kills itself in the middle of its next failover",
+			fault_switch_after);
+	else
+		ftd_log(LOG_WARN, "FTD_FAULT_SWITCH_AFTER=\"%s\" ignored: expected a count of placement writes", v);
+}
+
 int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 {
 	struct ftd_vm *vm = &ftd.cfg.vms[x];
@@ -79,6 +100,7 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	struct sched_param sp = { 0 }, rt = { .sched_priority = 10 };
 	int err, policy = SCHED_OTHER;
 	bool raised = false;
+	unsigned long writes = 0;
 	uint64_t done;
 
 	if (!vm->used)
@@ -121,6 +143,8 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 			ftd_log(LOG_ERR, "placement %u: %s", id, dp_errmsg());
 			continue;
 		}
+		if (fault_switch_after && ++writes == fault_switch_after)
+			raise(SIGKILL);	/* the test hook: die half-way */
 		if (ftd.pair[(p->primary << 10) | p->backup] == id)
 			ftd.pair[(p->primary << 10) | p->backup] = 0;
 		if (p->primary == x)
@@ -136,15 +160,18 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	repl_nudge();
 	if (raised)
 		pthread_setschedparam(pthread_self(), policy, &sp);
-	if (!was_failed) {
+	/* Already failed: a killed ftd's failover, finished at start. */
+	if (!was_failed || moved || lost) {
 		ftd.failovers++;
 		memset(&ftd.last, 0, sizeof(ftd.last));
 		ftd.last.vm = x;
 		snprintf(ftd.last.name, sizeof(ftd.last.name), "%s", vm->name);
 		ftd.last.event_ns = event_ns;
 		ftd.last.switch_us = (done - event_ns) / 1000;
+		ftd.last.switch_done_ns = done;
 		ftd.last.placements = moved + lost;
 		ftd.last.reprotect_start_ns = done;
+		ftd.last.resumed = was_failed;
 	}
 	rows_changed();
 	if (!was_failed || moved || lost) {
@@ -156,7 +183,40 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 			  stranded, (unsigned long long)((done - event_ns) / 1000));
 	}
 	reprotect_kick();
-	return 0;
+	return (int)(moved + lost);
+}
+
+void failover_resume(void)
+{
+	struct ftd_vm *latest = NULL;
+	uint64_t now = monotonic_ns();
+
+	for (uint32_t id = FTVM_VM_ID_MIN; id <= FTVM_VM_ID_MAX; id++) {
+		struct ftd_vm *vm = &ftd.cfg.vms[id];
+
+		if (!vm->used || vm->state != VM_FAILED)
+			continue;
+		if (!vm->fail_ns)
+			vm->fail_ns = now;
+		/* Placements left unswitched make it the last failover. */
+		failover_vm(id, vm->reason, vm->fail_ns);
+		if (!latest || vm->fail_ns >= latest->fail_ns)
+			latest = vm;
+	}
+	if (ftd.last.event_ns || !latest || !work_remaining())
+		return;
+	/*
+	 * Switched before the kill, re-protection unfinished: it belongs to
+	 * the VM failed last (by ftvm.ko's failure time; without ftvm.ko
+	 * every failed VM is stamped with ftd's start, the highest id wins).
+	 */
+	ftd.failovers++;
+	ftd.last.vm = latest->id;
+	snprintf(ftd.last.name, sizeof(ftd.last.name), "%s", latest->name);
+	ftd.last.event_ns = latest->fail_ns;
+	ftd.last.reprotect_start_ns = monotonic_ns();
+	ftd.last.resumed = true;
+	ftd_log(LOG_INFO, "re-protection after vm %s's failure resumed", latest->name);
 }
 
 int vm_rejoin(uint32_t x)

@@ -146,10 +146,12 @@ struct failover_rec {
 	char name[FTD_NAME_LEN];
 	uint64_t event_ns;		/* failure event received */
 	uint64_t switch_us;		/* event to last placement written */
+	uint64_t switch_done_ns;	/* the last placement written */
 	uint32_t placements;		/* rewritten */
 	uint64_t reprotect_start_ns, reprotect_done_ns;
 	uint64_t reprotected;		/* sessions given a new backup */
 	bool done;
+	bool resumed;			/* a failover a killed ftd began */
 };
 
 struct ftd {
@@ -245,8 +247,24 @@ int session_match(struct cds_lfht_node *node, const void *key);
 long work_remaining(void);
 
 /* failover.c */
-/* Fail @vm: fence, switch placements, kick re-protection. Lock held. */
+/*
+ * Fail @vm: fence, switch placements, kick re-protection. Lock held.
+ * Returns the placements switched (a VM already failed: those a killed
+ * ftd left), or -ENOENT.
+ */
 int failover_vm(uint32_t vm, int reason, uint64_t event_ns);
+/*
+ * ftd starting, lock held: finish the failover of every VM found failed
+ * and, when a killed ftd left one unfinished (placements to switch or
+ * sessions to re-protect), report it as the last failover.
+ */
+void failover_resume(void);
+/*
+ * Test hook: FTD_FAULT_SWITCH_AFTER=N in the environment (read once, at
+ * start) kills ftd with SIGKILL after the N-th placement write of a
+ * failover (Documentation/ftd.rst).
+ */
+void failover_fault_init(void);
 /* Bring a failed VM back as a target (nothing moves back). Lock held. */
 int vm_rejoin(uint32_t vm);
 int vm_drain(uint32_t vm);

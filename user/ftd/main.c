@@ -164,6 +164,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	failover_fault_init();
 	urcu_memb_register_thread();
 	ftd.start_ns = monotonic_ns();
 	ftd.hash_seed = ftd.start_ns ^ ((uint64_t)getpid() << 32);
@@ -214,11 +215,7 @@ int main(int argc, char **argv)
 	if (sessions_sync() < 0)
 		return 1;
 	pthread_mutex_lock(&ftd.lock);
-	for (uint32_t id = FTVM_VM_ID_MIN; id <= FTVM_VM_ID_MAX; id++)
-		if (ftd.cfg.vms[id].used && ftd.cfg.vms[id].state == VM_FAILED)
-			failover_vm(id, ftd.cfg.vms[id].reason,
-				    ftd.cfg.vms[id].fail_ns ? ftd.cfg.vms[id].fail_ns :
-				    monotonic_ns());
+	failover_resume();
 	maglev_refresh_all();
 	for (int i = 0; i < ftd.cfg.nattach; i++) {
 		int ifi = (int)if_nametoindex(ftd.cfg.attach[i].dev);
