@@ -19,10 +19,15 @@
 #include "vm.h"
 
 /*
- * Set under RTNL while the module unloads: unregistering the notifier
- * replays DOWN and UNREGISTER for every device, which must not look like
- * every VM failing at once.
+ * Both set under RTNL while the module unloads.  Stopped first, before
+ * the netlink family goes (its multicast group goes with it, free for
+ * another family): no VM is failed and no event is sent any more, but a
+ * device that goes away still takes back what holds it.  Exiting last:
+ * unregistering the notifier replays DOWN and UNREGISTER for every
+ * device, which must not look like every VM failing at once, nor drop
+ * what is held on devices that stay.
  */
+static bool ftvm_device_stopped;
 static bool ftvm_device_exiting;
 
 int ftvm_device_check(const struct net_device *dev, const struct nlattr *attr,
@@ -95,6 +100,8 @@ static int ftvm_device_event(struct notifier_block *nb, unsigned long event,
 		ftvm_commit_dev_gone(dev);
 		ftvm_hold_dev_gone(dev);
 	}
+	if (ftvm_device_stopped)
+		return NOTIFY_DONE;
 	fn = ftvm_net(dev_net(dev));
 	vm = ftvm_vm_find_ifindex(fn, dev->ifindex);
 	if (!vm)
@@ -125,6 +132,13 @@ static struct notifier_block ftvm_device_nb = {
 int __init ftvm_device_init(void)
 {
 	return register_netdevice_notifier(&ftvm_device_nb);
+}
+
+void ftvm_device_stop(void)
+{
+	rtnl_lock();
+	ftvm_device_stopped = true;
+	rtnl_unlock();
 }
 
 void ftvm_device_uninit(void)

@@ -6,6 +6,8 @@
 #include <net/netlink.h>
 
 int ftvm_device_init(void);
+/* No more VM failures nor events (unloading, before the family goes). */
+void ftvm_device_stop(void);
 void ftvm_device_uninit(void);
 
 /* Can @dev carry a VM?  0, or an errno with extack set on @attr. RTNL. */

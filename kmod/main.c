@@ -9,8 +9,9 @@
  * detects failed VMs, the watch on VMs' killed processes (exit.c), and
  * last the generic netlink family that exposes them (so that no request
  * can arrive before everything behind it exists).  The kprobes of exit.c
- * go in after the family and out before it, so that no event is sent
- * without it.
+ * go in after the family and out before it, and the notifier stops
+ * failing VMs before it too, so that no event is sent without it; the
+ * rest goes down in exact reverse.
  */
 #include <linux/module.h>
 #include <net/genetlink.h>
@@ -71,7 +72,9 @@ err_vm:
 
 static void __exit ftvm_exit(void)
 {
+	/* Nothing may send an event once the family is gone. */
 	ftvm_exit_stop();
+	ftvm_device_stop();
 	ftvm_genl_uninit();
 	ftvm_exit_uninit();
 	ftvm_device_uninit();
