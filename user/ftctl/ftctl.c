@@ -2,9 +2,11 @@
 /*
  * ftctl: the operator's tool for ftvm.
  *
- *   ftctl [OPTIONS] OBJECT { COMMAND | help }
+ *   ftctl [OPTIONS] OBJECT { COMMAND | help } [OPTIONS]
  *
- * Words may be abbreviated to any unique prefix, as with ip(8).
+ * Words may be abbreviated to any unique prefix, as with ip(8).  The
+ * options may also come anywhere after the object ("ftctl vm list -j");
+ * a "--" there ends them, for a value that looks like one.
  */
 #include <stdio.h>
 #include <string.h>
@@ -31,7 +33,7 @@ static const struct {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: ftctl [OPTIONS] OBJECT { COMMAND | help }\n"
+		"Usage: ftctl [OPTIONS] OBJECT { COMMAND | help } [OPTIONS]\n"
 		"where  OBJECT := { status | vm | monitor | service | session | stats |\n"
 		"                  placement | target | attach | detach }\n"
 		"       OPTIONS := { -j[son] | -p[retty] | -V[ersion] | -h[elp] }\n");
@@ -50,31 +52,85 @@ int unknown_arg(const char *object, const char *word)
 	return 1;
 }
 
+/* What a word that may be a global option is. */
+enum opt_kind { OPT_NONE, OPT_SET, OPT_VERSION, OPT_HELP, OPT_BAD };
+
+/*
+ * The one parser of the global options, wherever they stand: -j and -p
+ * set opts; -V and -h are acted on by the caller.
+ */
+static enum opt_kind parse_opt(const char *arg)
+{
+	const char *o = arg + 1;
+
+	if (arg[0] != '-' || !arg[1])
+		return OPT_NONE;
+	if (*o == '-')
+		o++;
+	if (matches(o, "json")) {
+		opts.json = true;
+		return OPT_SET;
+	}
+	if (matches(o, "pretty")) {
+		opts.pretty = true;
+		return OPT_SET;
+	}
+	if (matches(o, "Version"))
+		return OPT_VERSION;
+	if (matches(o, "help"))
+		return OPT_HELP;
+	return OPT_BAD;
+}
+
 int main(int argc, char **argv)
 {
+	static char help[] = "help";
+	bool version = false, want_help = false, end = false;
 	const char *obj;
+	int n;
 
-	for (argc--, argv++; argc > 0 && argv[0][0] == '-'; argc--, argv++) {
-		const char *o = argv[0] + 1;
+	for (argc--, argv++; argc > 0 && argv[0][0] == '-' && !version;
+	     argc--, argv++) {
+		enum opt_kind k = parse_opt(argv[0]);
 
-		if (*o == '-')
-			o++;
-		if (matches(o, "json")) {
-			opts.json = true;
-		} else if (matches(o, "pretty")) {
-			opts.pretty = true;
-		} else if (matches(o, "Version")) {
-			printf("ftctl, ftvm netlink version %d\n",
-			       FTVM_GENL_VERSION);
-			return 0;
-		} else if (matches(o, "help")) {
+		if (k == OPT_VERSION) {
+			version = true;
+		} else if (k == OPT_HELP) {
 			usage(stdout);
 			return 0;
-		} else {
+		} else if (k != OPT_SET) {
 			pr_err("unknown option \"%s\"", argv[0]);
 			usage(stderr);
 			return 1;
 		}
+	}
+	/*
+	 * After the object, take the global options out of the words
+	 * wherever they are, iproute2 style; other words (and everything
+	 * after a "--") are left to the object's own parser.
+	 */
+	for (int i = n = 1; !version && i < argc; i++) {
+		enum opt_kind k = end ? OPT_NONE : parse_opt(argv[i]);
+
+		if (!end && !strcmp(argv[i], "--"))
+			end = true;
+		else if (k == OPT_VERSION)
+			version = true;
+		else if (k == OPT_HELP)
+			want_help = true;
+		else if (k != OPT_SET)
+			argv[n++] = argv[i];
+	}
+	if (version) {
+		printf("ftctl, ftvm netlink version %d\n", FTVM_GENL_VERSION);
+		return 0;
+	}
+	if (argc > 0)
+		argc = n;
+	if (want_help) {
+		/* "ftctl OBJECT ... -h" is "ftctl OBJECT help". */
+		argv[1] = help;
+		argc = 2;
 	}
 	if (opts.pretty)
 		opts.json = true;
