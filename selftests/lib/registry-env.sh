@@ -32,14 +32,23 @@ trap registry_cleanup EXIT
 
 nh() { ip netns exec "$H" "$@"; }
 ft() { ip netns exec "$H" "$FTCTL" "$@"; }
+# ftctl as nobody: no CAP_NET_ADMIN.
+ft_nobody() {
+	ip netns exec "$H" setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$FTCTL" "$@"
+}
 V() { local n=$1; shift; ip netns exec "ftvm-$$-vm$n" "$@"; }
 
 # expect_error DESC MESSAGE ARGS...: "ftctl ARGS" fails, prints MESSAGE on
 # stderr as "Error: ...", and the registry is unchanged.
-expect_error() {
-	local desc=$1 msg=$2 before after err rc; shift 2
+# expect_error_nobody: the same with ftctl run as nobody.
+expect_error() { __expect_error ft "$@"; }
+expect_error_nobody() { __expect_error ft_nobody "$@"; }
+
+__expect_error() {
+	local run=$1 desc=$2 msg=$3 before after err rc; shift 3
 	before=$(ft -j vm list)
-	err=$(ft "$@" 2>&1 >/dev/null)
+	err=$("$run" "$@" 2>&1 >/dev/null)
 	rc=$?
 	after=$(ft -j vm list)
 	if ((rc != 0)) && [[ $err == *"Error: "*"$msg"* ]] && [[ $before == "$after" ]]; then

@@ -269,7 +269,16 @@ static int vm_do(uint8_t cmd, const struct vm_req *r, bool dump,
 		return 1;
 	}
 	err = ftnl_call(&nl, msg, cb, NULL);
-	if (err)
+	/*
+	 * The genetlink core refuses a request without a message before
+	 * ftvm.ko sees it: a change without CAP_NET_ADMIN, a command the
+	 * module does not know.  Say what that means.
+	 */
+	if (err == -EPERM && !nl.ext_msg[0])
+		pr_err("ftvm: permission denied: changing the VM registry needs CAP_NET_ADMIN");
+	else if (err == -EOPNOTSUPP && !nl.ext_msg[0])
+		pr_err("ftvm: the loaded ftvm.ko does not know this request: is it older than ftctl?");
+	else if (err)
 		pr_err("%s", ftnl_strerror(&nl, err));
 	ftnl_close(&nl);
 	return err ? 1 : 0;
