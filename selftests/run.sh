@@ -10,8 +10,10 @@
 # tests (selftests/guest.tests) run inside a qemu guest booting Debian's
 # kernel with ftvm.ko loaded (selftests/vm-run.sh).  Each test prints
 # TAP; every "ok"/"not ok" line counts, a test that dies without saying
-# "not ok" counts as one failure.  The last line is
-# "N passed, N failed, N skipped".
+# "not ok", or reports fewer or more results than its plan ("1..N"),
+# counts as one more failure.  TEST words select the tests whose path
+# has one of them; it is an error when no test at all matches.  The
+# last line is "N passed, N failed, N skipped".
 
 set -u
 cd "$(dirname "$0")" || exit 1
@@ -25,7 +27,7 @@ while (($#)); do
 	--host-only) mode=host ;;
 	--guest-only) mode=guest ;;
 	--in-guest) mode=in-guest ;;
-	-h|--help) sed -n '4,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) tests+=("$1") ;;
 	esac
 	shift
@@ -48,14 +50,20 @@ test_timeout() {
 	fi
 }
 
-# count_tap OUTPUT RC: add the test's results to the totals.
+# count_tap OUTPUT RC: add the test's results to the totals.  A test
+# whose results do not match its plan fails once more: it stopped early
+# (or said more than it meant to) even if it exited 0.
 count_tap() {
-	local out=$1 rc=$2 p f s
+	local out=$1 rc=$2 p f s plan
 	p=$(grep -cE '^ok [0-9]+' <<<"$out")
 	s=$(grep -cE '^ok [0-9]+.*# *SKIP' <<<"$out")
 	f=$(grep -cE '^not ok [0-9]+' <<<"$out")
+	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' <<<"$out" | head -n1)
 	p=$((p - s))
-	if ((rc != 0 && rc != 4 && f == 0)); then
+	if [[ -n $plan ]] && ((plan != p + f + s)); then
+		echo "# planned $plan results, reported $((p + f + s))"
+		f=$((f + 1))
+	elif ((rc != 0 && rc != 4 && f == 0)); then
 		f=1
 	fi
 	if ((p + f + s == 0)); then
@@ -68,25 +76,28 @@ count_tap() {
 TMP=$(mktemp -d /tmp/ftvm-run.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
-# run_list LIST [FILTER...]: run the tests of LIST (those whose path
-# contains one of the FILTER words, if any), streaming their output
-# indented, kselftest style.
+# select_tests LIST [FILTER...]: the tests of LIST whose path contains
+# one of the FILTER words (all of them without FILTER), one a line.
+select_tests() {
+	local list=$1 a b; shift
+	while read -r a; do
+		(($#)) || { echo "$a"; continue; }
+		for b in "$@"; do
+			[[ $a == *"$b"* ]] && { echo "$a"; break; }
+		done
+	done < <(list_tests "$list")
+}
+
+# run_list LIST [FILTER...]: run the selected tests of LIST, streaming
+# their output indented, kselftest style.
 run_list() {
 	local list=$1; shift
-	local sel=("$@") all want=() t a b n=0 rc to pid
-	mapfile -t all < <(list_tests "$list")
-	if ((${#sel[@]})); then
-		for a in "${all[@]}"; do
-			for b in "${sel[@]}"; do
-				[[ $a == *"$b"* ]] && { want+=("$a"); break; }
-			done
-		done
-		all=("${want[@]}")
-		if ((${#all[@]} == 0)); then
-			echo "# no test in $list matches: ${sel[*]}"
-			fail=$((fail + 1))
-			return
-		fi
+	local all t n=0 rc to pid
+	mapfile -t all < <(select_tests "$list" "$@")
+	if ((${#all[@]} == 0)); then
+		echo "# no test in $list matches: $*"
+		fail=$((fail + 1))
+		return
 	fi
 	echo "TAP version 13"
 	echo "1..${#all[@]}"
@@ -128,11 +139,26 @@ in-guest)
 	((fail == 0))
 	exit
 	;;
-host|all)
-	echo "# host tests ($(uname -r))"
-	run_list host.tests "${tests[@]}"
+all)
+	# With TEST words, each side runs what matches there; only a word
+	# list that matches nowhere is an error.
+	if ((${#tests[@]})); then
+		host_sel=$(select_tests host.tests "${tests[@]}")
+		guest_sel=$(select_tests guest.tests "${tests[@]}")
+		if [[ -z $host_sel && -z $guest_sel ]]; then
+			echo "# no test matches: ${tests[*]}"
+			echo "0 passed, 1 failed, 0 skipped"
+			exit 1
+		fi
+		[[ -n $host_sel ]] || mode=guest
+		[[ -n $guest_sel ]] || mode=host
+	fi
 	;;
 esac
+if [[ $mode == host || $mode == all ]]; then
+	echo "# host tests ($(uname -r))"
+	run_list host.tests "${tests[@]}"
+fi
 
 if [[ $mode == guest || $mode == all ]]; then
 	echo "# guest tests (qemu, ${KVER:-$(ls /lib/modules | grep -E -- '^[0-9.]+-[0-9]+-amd64$' | sort -V | tail -n1)})"
@@ -145,8 +171,9 @@ if [[ $mode == guest || $mode == all ]]; then
 		fail=$((fail + BASH_REMATCH[2]))
 		skip=$((skip + ${BASH_REMATCH[4]:-0}))
 	fi
-	# vm-run.sh fails on its own for a bad kernel log, a timeout or a
-	# guest that never reported: count that as one more failure.
+	# vm-run.sh fails on its own for a bad kernel log, a timeout, a
+	# guest that never reported or an ftvm.ko that did not unload after
+	# the tests: count that as one more failure.
 	if ((rc != 0)) && { [[ -z $totals ]] || [[ $totals =~ ^[0-9]+\ passed,\ 0\ failed ]]; }; then
 		fail=$((fail + 1))
 	fi

@@ -15,10 +15,11 @@
 #define KSFT_FAIL	1
 #define KSFT_SKIP	4
 
-static unsigned int ktap_n, ktap_pass, ktap_fail, ktap_skip;
+static unsigned int ktap_n, ktap_pass, ktap_fail, ktap_skip, ktap_plan;
 
 static inline void ktap_print_header(unsigned int plan)
 {
+	ktap_plan = plan;
 	printf("TAP version 13\n1..%u\n", plan);
 	fflush(stdout);
 }
@@ -63,7 +64,10 @@ static inline int ktap_finish(void)
 {
 	printf("# Totals: pass:%u fail:%u skip:%u\n", ktap_pass, ktap_fail,
 	       ktap_skip);
-	return ktap_fail ? KSFT_FAIL : KSFT_PASS;
+	if (ktap_n != ktap_plan)
+		printf("# planned %u tests but ran %u\n", ktap_plan, ktap_n);
+	fflush(stdout);
+	return ktap_fail || ktap_n != ktap_plan ? KSFT_FAIL : KSFT_PASS;
 }
 
 #endif

@@ -5,7 +5,8 @@
 #   ktap_begin N          "TAP version 13" and the plan
 #   ktap_ok DESC / ktap_fail DESC / ktap_skip DESC WHY
 #   ktap_check DESC CMD...    ok when CMD succeeds
-#   ktap_end              exit 0 if nothing failed, 1 otherwise,
+#   ktap_end              exit 0 if nothing failed, 1 otherwise (a
+#                         failure, or not as many results as the plan),
 #                         4 when every test was skipped
 #   ktap_skip_all WHY     the whole test cannot run here: exit 4
 #
@@ -15,12 +16,14 @@
 source "${BASH_SOURCE[0]%/*}/wait.sh"
 
 KSFT_SKIP=4
+__ktap_plan=
 __ktap_n=0
 __ktap_pass=0
 __ktap_fail=0
 __ktap_skip=0
 
 ktap_begin() {
+	__ktap_plan=$1
 	echo "TAP version 13"
 	echo "1..$1"
 }
@@ -67,7 +70,10 @@ ktap_skip_all() {
 
 ktap_end() {
 	ktap_diag "Totals: pass:$__ktap_pass fail:$__ktap_fail skip:$__ktap_skip"
-	if ((__ktap_fail)); then
+	if [[ -n $__ktap_plan ]] && ((__ktap_n != __ktap_plan)); then
+		ktap_diag "planned $__ktap_plan tests but ran $__ktap_n"
+		exit 1
+	elif ((__ktap_fail)); then
 		exit 1
 	elif ((__ktap_pass == 0 && __ktap_skip > 0)); then
 		exit $KSFT_SKIP
