@@ -20,8 +20,8 @@
 
 #include <linux/types.h>
 
-#define FTVM_DP_ABI_VERSION	5
-#define FTVM_DP_ABI_TYPE	"ftvm_abi_v5"
+#define FTVM_DP_ABI_VERSION	6
+#define FTVM_DP_ABI_TYPE	"ftvm_abi_v6"
 #define FTVM_DP_PIN_DIR		"/sys/fs/bpf/tc/globals"
 
 /* VM ids index the VM tables: the same ids as ftvm.ko's VM registry. */
@@ -164,16 +164,21 @@ struct ftvm_vm {
 	__u16 flags;		/* FTVM_VM_F_* */
 };
 
-/* Per-CPU counters, one set per service and one per VM. */
+/*
+ * Per-CPU counters, one set per service and one per VM.  redirect_err
+ * is the VM's alone: it is counted where the kernel reports a redirect
+ * that failed (tracepoints, no packet there to name a service).
+ */
 struct ftvm_counters {
 	__u64 packets;		/* steered to a VM (redirect attempted) */
 	__u64 bytes;
-	__u64 new_sessions;
+	__u64 new_sessions;	/* session entries created */
 	__u64 pass;		/* handed to the stack (no placement) */
 	__u64 drop;		/* dropped (placement's VM not registered) */
 	__u64 devmap_miss;	/* steered by ifindex: devmap slot empty */
 	__u64 fence_drop;	/* VM only: egress dropped by ftvm_fence */
 	__u64 fence_pass;	/* VM only: egress let through, for a session */
+	__u64 redirect_err;	/* VM only: frames the redirect failed to send */
 };
 
 /* Global per-CPU counters (map ftvm_dp_stats), one __u64 each. */
@@ -189,11 +194,12 @@ enum ftvm_dp_stat {
 	FTVM_DP_FENCE_DROP,	/* ftvm_fence drops, all VMs */
 	FTVM_DP_EVENT_LOST,	/* new sessions not told: ring full */
 	FTVM_DP_TO_BACKUP,	/* steered to the backup: primary's device gone */
+	FTVM_DP_REDIRECT_ERR,	/* frames ftvm_steer's redirects failed to send */
 	__FTVM_DP_STAT_MAX,
 };
 
 /* The marker whose BTF name carries the ABI version. */
-struct ftvm_abi_v5 {
+struct ftvm_abi_v6 {
 	__u32 version;
 };
 

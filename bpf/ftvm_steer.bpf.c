@@ -28,7 +28,9 @@
  */
 #include <linux/bpf.h>
 #include <linux/errno.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 
 #include "ftvm_maps.h"
 #include "parsing.h"
@@ -58,10 +60,12 @@ struct {
 
 /*
  * A session's first packet: the service's Maglev row picks a placement
- * and the session entry is created.  Fills @s; XDP_REDIRECT to go on.
+ * and the session entry is created.  Fills @s; XDP_REDIRECT to go on,
+ * *@created set if this packet created the entry (not if another CPU
+ * won the race, nor if the map refused it).
  */
 static __always_inline int new_session(const struct ftvm_pkt *pkt,
-				       struct ftvm_session *s)
+				       struct ftvm_session *s, int *created)
 {
 	struct ftvm_service_key sk;
 	struct ftvm_session *winner;
@@ -111,6 +115,7 @@ static __always_inline int new_session(const struct ftvm_pkt *pkt,
 		struct ftvm_new_session ev = { .flow = flow, .s = *s };
 
 		dp_count(FTVM_DP_SESSION_NEW);
+		*created = 1;
 		if (sc)
 			sc->new_sessions++;
 		if (bpf_ringbuf_output(&ftvm_new_sessions, &ev, sizeof(ev), 0))
@@ -199,7 +204,7 @@ enum steer_outcome {
  * by the service alone).
  */
 static __always_inline void count(__u32 service, __u32 vm_id,
-				  enum steer_outcome o, __u64 bytes, int fresh)
+				  enum steer_outcome o, __u64 bytes, int created)
 {
 	struct ftvm_counters *sc, *vc;
 
@@ -220,7 +225,7 @@ static __always_inline void count(__u32 service, __u32 vm_id,
 	if (vc) {
 		vc->packets++;
 		vc->bytes += bytes;
-		vc->new_sessions += fresh;
+		vc->new_sessions += created;
 		vc->devmap_miss += o == STEERED_BY_IFINDEX;
 	}
 }
@@ -237,6 +242,7 @@ int ftvm_steer(struct xdp_md *ctx)
 	struct ftvm_pkt pkt;
 	struct ftvm_vm *vm;
 	__u32 vm_id;
+	int created = 0;
 	long act;
 	int res;
 
@@ -254,7 +260,7 @@ int ftvm_steer(struct xdp_md *ctx)
 		s.placement = sess->placement;
 		s.service = sess->service;
 	} else {
-		act = new_session(&pkt, &s);
+		act = new_session(&pkt, &s, &created);
 		if (act != XDP_REDIRECT)
 			return act;
 	}
@@ -276,16 +282,150 @@ int ftvm_steer(struct xdp_md *ctx)
 	/* An empty slot returns XDP_ABORTED (the flags' action bits). */
 	act = bpf_redirect_map(&ftvm_devmap, vm_id, XDP_ABORTED);
 	if (act == XDP_REDIRECT) {
-		count(s.service, vm_id, STEERED, bytes, !sess);
+		count(s.service, vm_id, STEERED, bytes, created);
 		return XDP_REDIRECT;
 	}
 	if (cur.backup && to_backup(ctx, cur.backup) == XDP_REDIRECT) {
-		count(s.service, cur.backup, STEERED, bytes, !sess);
+		count(s.service, cur.backup, STEERED, bytes, created);
 		dp_count(FTVM_DP_TO_BACKUP);
 		return XDP_REDIRECT;
 	}
-	count(s.service, vm_id, STEERED_BY_IFINDEX, bytes, !sess);
+	count(s.service, vm_id, STEERED_BY_IFINDEX, bytes, created);
 	return bpf_redirect(vm->ifindex, 0);
+}
+
+/*
+ * Redirect errors.  bpf_redirect_map() and bpf_redirect() only choose a
+ * target: the kernel sends the frame after the program has returned, and
+ * when that fails (target device down, no XDP transmit on it, a stale
+ * ifindex, its ring full when the bulk queue is flushed) it says so
+ * through two tracepoints, not to the program.  The two programs below
+ * count those failures per VM (redirect_err) and in total
+ * (FTVM_DP_REDIRECT_ERR), for the redirects of the ftvm_steer copies of
+ * this data plane only.  There is no packet there, so no service: the
+ * counter is the VM's alone.
+ *
+ * They run only when attached ("ftctl attach", "ftctl target set", ftd:
+ * links pinned next to the maps); "ip link ... xdp obj" loads the XDP
+ * program alone.  The kernel structures are read with CO-RE.
+ */
+struct bpf_map___ftvm {
+	__u32 id;
+} __attribute__((preserve_access_index));
+
+struct bpf_prog_aux___ftvm {
+	__u32 used_map_cnt;
+	struct bpf_map___ftvm **used_maps;
+} __attribute__((preserve_access_index));
+
+struct bpf_prog___ftvm {
+	struct bpf_prog_aux___ftvm *aux;
+} __attribute__((preserve_access_index));
+
+struct bpf_xdp_entity___ftvm {
+	struct bpf_prog___ftvm *prog;
+} __attribute__((preserve_access_index));
+
+struct net_device___ftvm {
+	int ifindex;
+	struct bpf_xdp_entity___ftvm xdp_state[3];
+} __attribute__((preserve_access_index));
+
+/* ftvm_steer uses about 14 maps; a program with more is not ours. */
+#define STEER_MAX_MAPS	32
+
+/*
+ * Is @prog a copy of ftvm_steer on this data plane?  It is if it uses
+ * our ftvm_vms: every copy, whoever loaded it, shares the pinned map,
+ * and a data plane pinned elsewhere (or a test's private one) has its
+ * own.
+ */
+static __always_inline int steers_here(const struct bpf_prog___ftvm *prog)
+{
+	const struct bpf_map___ftvm *ours = (const void *)&ftvm_vms;
+	struct bpf_map___ftvm **maps, *m;
+	__u32 n, i, id, vms_id = ours->id;
+
+	if (!prog)
+		return 0;
+	n = BPF_CORE_READ(prog, aux, used_map_cnt);
+	maps = BPF_CORE_READ(prog, aux, used_maps);
+	for (i = 0; i < STEER_MAX_MAPS && i < n; i++) {
+		if (bpf_probe_read_kernel(&m, sizeof(m), &maps[i]) || !m)
+			return 0;
+		id = BPF_CORE_READ(m, id);
+		if (id == vms_id)
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline void count_redirect_err(__u32 vm_id, __u64 frames)
+{
+	struct ftvm_counters *vc;
+	__u32 stat = FTVM_DP_REDIRECT_ERR;
+	__u64 *v;
+
+	v = bpf_map_lookup_elem(&ftvm_dp_stats, &stat);
+	if (v)
+		*v += frames;
+	if (vm_id < FTVM_VM_ID_MIN || vm_id > FTVM_VM_ID_MAX)
+		return;
+	vc = bpf_map_lookup_elem(&ftvm_vm_stats, &vm_id);
+	if (vc)
+		vc->redirect_err += frames;
+}
+
+/* The VM whose host-side device is @ifindex; 0: none. */
+static __always_inline __u32 vm_of_ifindex(__u32 ifindex)
+{
+	__u32 *vm = bpf_map_lookup_elem(&ftvm_vm_by_ifindex, &ifindex);
+
+	return vm ? *vm : 0;
+}
+
+/*
+ * A redirect refused when the program returned: the target could not
+ * take the frame (down, no ndo_xdp_xmit, too big, gone).  For a devmap
+ * redirect @index is the devmap key, the VM id itself; for
+ * bpf_redirect() (map_type 0, map_id INT_MAX) it is the ifindex.
+ */
+SEC("tp_btf/xdp_redirect_err")
+int BPF_PROG(ftvm_redirect_err, const void *dev,
+	     const struct bpf_prog___ftvm *xdp, const void *tgt, int err,
+	     enum bpf_map_type map_type, __u32 map_id, __u32 index)
+{
+	__u32 vm_id = 0;
+
+	if (!steers_here(xdp))
+		return 0;
+	if (map_type == BPF_MAP_TYPE_DEVMAP)
+		vm_id = index;
+	else if (map_type == BPF_MAP_TYPE_UNSPEC && map_id == 0x7fffffff)
+		vm_id = vm_of_ifindex(index);
+	count_redirect_err(vm_id, 1);
+	return 0;
+}
+
+/*
+ * A devmap bulk queue flushed (native XDP, bpf_redirect() included):
+ * @drops frames the target's ndo_xdp_xmit() did not take (its ring
+ * full, its peer not ready).  The queue names no program, only the
+ * receiving device: ours if an ftvm_steer of this data plane runs on it.
+ */
+SEC("tp_btf/xdp_devmap_xmit")
+int BPF_PROG(ftvm_devmap_xmit, const struct net_device___ftvm *from_dev,
+	     const struct net_device___ftvm *to_dev, int sent, int drops,
+	     int err)
+{
+	if (drops <= 0)
+		return 0;
+	/* Native mode (XDP_MODE_DRV); generic mode (_SKB) has no bulk queue. */
+	if (!steers_here(BPF_CORE_READ(from_dev, xdp_state[1].prog)))
+		return 0;
+	count_redirect_err(vm_of_ifindex(BPF_CORE_READ(to_dev, ifindex)),
+			   (__u64)drops);
+	return 0;
 }
 
 char _license[] SEC("license") = "GPL";

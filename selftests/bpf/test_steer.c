@@ -5,6 +5,11 @@
  * descriptions (frames.c), each run asserts the verdict, the target
  * (the VM whose counters move and whose MAC the frame now carries) and
  * the bytes that come out, and counters are compared before and after.
+ * Each steered frame is then run once more with live frames
+ * (BPF_F_TEST_XDP_LIVE_FRAMES), which the kernel really redirects: it
+ * must arrive on the predicted VM's veth and nowhere else, with no
+ * redirect error.  Devices made to refuse frames show each kind of
+ * failed redirect counted on its VM (redirect_err).
  *
  * The matrix (IPv4/IPv6 x TCP/UDP x no tag/802.1Q/QinQ x IP options or
  * extension headers) is generated; each member is also cut at every
@@ -13,13 +18,16 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <linux/bpf.h>
+#include <linux/if_link.h>
 #include <linux/pkt_cls.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -44,6 +52,8 @@ static struct ftvm_fence *fence;
 static struct ftvm_dp *dp;
 static int vm_ifindex[NVMS + 1];
 static uint8_t vm_mac[NVMS + 1][6];
+/* The "NIC": live frames enter here, where ftvm_steer is attached. */
+static int nic_ifindex;
 
 /* ------------------------------------------------------------------ */
 
@@ -61,6 +71,78 @@ static int run_xdp(const uint8_t *in, size_t len, uint8_t *out, size_t *outlen,
 		return -errno;
 	*verdict = (int)o.retval;
 	*outlen = o.data_size_out;
+	return 0;
+}
+
+/*
+ * Run @in with live frames, received on the NIC: the kernel redirects
+ * it for real (and reports a failed redirect to the tracers).
+ */
+static int run_live(int prog, const uint8_t *in, size_t len)
+{
+	struct xdp_md ctx = { .data_end = (uint32_t)len,
+			      .ingress_ifindex = (uint32_t)nic_ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in,
+		    .data_size_in = (uint32_t)len, .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1,
+		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
+
+	if (bpf_prog_test_run_opts(prog, &o))
+		return -errno;
+	return 0;
+}
+
+/* Frames received by each VM: by the VM end of its veth (rx_packets). */
+static int vm_rx(uint64_t rx[NVMS + 1])
+{
+	struct ifaddrs *ifa, *i;
+
+	memset(rx, 0, (NVMS + 1) * sizeof(*rx));
+	if (getifaddrs(&ifa))
+		return -1;
+	for (i = ifa; i; i = i->ifa_next) {
+		char name[IF_NAMESIZE];
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_PACKET ||
+		    !i->ifa_data)
+			continue;
+		for (int vm = 1; vm <= NVMS; vm++) {
+			snprintf(name, sizeof(name), "ftvmt%dp", vm);
+			if (!strcmp(i->ifa_name, name))
+				rx[vm] = ((struct rtnl_link_stats *)
+					  i->ifa_data)->rx_packets;
+		}
+	}
+	freeifaddrs(ifa);
+	return 0;
+}
+
+/*
+ * Wait until VM @vm (0: none) has received one frame more than in
+ * @before, then check that no other VM received any.
+ */
+static int expect_delivery(const char *what, const uint64_t *before,
+			   uint32_t vm)
+{
+	uint64_t rx[NVMS + 1];
+
+	for (int tries = 0; tries < 2000; tries++) {
+		if (vm_rx(rx))
+			return -1;
+		if (!vm || rx[vm] > before[vm])
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
+	}
+	for (uint32_t i = 1; i <= NVMS; i++) {
+		uint64_t want = before[i] + (i == vm);
+
+		if (rx[i] != want) {
+			ktap_diag("%s: VM %u received %llu frames, want %llu",
+				  what, i, (unsigned long long)(rx[i] - before[i]),
+				  (unsigned long long)(want - before[i]));
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -91,9 +173,12 @@ static void spec_flow(const struct frame_spec *s, struct ftvm_flow *f)
 	f->proto = s->proto;
 }
 
-/* Where the data plane must send @s: from the session, or the model. */
-static int predict(const struct frame_spec *s, uint32_t *placement,
-		   uint32_t *vm)
+/*
+ * Where the data plane must send @s: from the session, or the model.
+ * @service (if not NULL): the service index that counts it.
+ */
+static int predict_svc(const struct frame_spec *s, uint32_t *placement,
+		       uint32_t *vm, uint32_t *service)
 {
 	static uint32_t row[FTVM_MAGLEV_SIZE];
 	struct ftvm_service_key k = {};
@@ -105,6 +190,8 @@ static int predict(const struct frame_spec *s, uint32_t *placement,
 	spec_flow(s, &f);
 	if (!ftvm_dp_session_get(dp, &f, &sess)) {
 		*placement = sess.placement;
+		if (service)
+			*service = sess.service;
 	} else {
 		memcpy(k.vaddr, f.daddr, sizeof(k.vaddr));
 		k.port = f.dport;
@@ -114,11 +201,19 @@ static int predict(const struct frame_spec *s, uint32_t *placement,
 		    ftvm_dp_maglev_read(dp, svc.index, row))
 			return -1;
 		*placement = row[ftvm_flow_hash(&f) % FTVM_MAGLEV_SIZE];
+		if (service)
+			*service = svc.index;
 	}
 	if (ftvm_dp_placement_get(dp, *placement, &pl))
 		return -1;
 	*vm = pl.primary;
 	return 0;
+}
+
+static int predict(const struct frame_spec *s, uint32_t *placement,
+		   uint32_t *vm)
+{
+	return predict_svc(s, placement, vm, NULL);
 }
 
 static uint64_t gstat(unsigned int which)
@@ -138,6 +233,22 @@ static struct ftvm_counters vstat(uint32_t vm)
 	return c;
 }
 
+static struct ftvm_counters sstat(uint32_t service)
+{
+	struct ftvm_counters c = {};
+
+	ftvm_dp_service_stats(dp, service, &c);
+	return c;
+}
+
+/* redirect_err of every VM, and the total: what no steered frame moves. */
+static void redirect_errs(uint64_t e[NVMS + 1])
+{
+	e[0] = gstat(FTVM_DP_REDIRECT_ERR);
+	for (uint32_t i = 1; i <= NVMS; i++)
+		e[i] = vstat(i).redirect_err;
+}
+
 /* The frame ftvm_steer must emit for @f going to @vm. */
 static size_t expected_out(const struct frame *f, size_t len, uint32_t vm,
 			   uint8_t *out)
@@ -153,24 +264,33 @@ static size_t expected_out(const struct frame *f, size_t len, uint32_t vm,
 
 /*
  * Send the first @len bytes of @f and check it is steered to the VM the
- * model predicts, byte for byte, with the VM's counters moving.
+ * model predicts, byte for byte, then once more as a live frame that
+ * must reach that VM's device.  The VM's and the service's counters
+ * move by two packets (a new session by one creation), a devmap miss
+ * each only if @by_ifindex, and no redirect fails.
  */
-static int expect_steered(const char *what, const struct frame_spec *s,
-			  const struct frame *f, size_t len, uint32_t *vm_out)
+static int steer_check(const char *what, const struct frame_spec *s,
+		       const struct frame *f, size_t len, uint32_t *vm_out,
+		       bool by_ifindex)
 {
 	uint8_t out[FRAME_MAX], want[FRAME_MAX];
-	struct ftvm_counters before, after;
+	struct ftvm_counters before, after, sbefore, safter;
+	uint64_t rx[NVMS + 1], e0[NVMS + 1], e1[NVMS + 1];
+	uint32_t placement, vm, service, miss = by_ifindex ? 2 : 0;
 	struct ftvm_session sess;
-	uint32_t placement, vm;
 	struct ftvm_flow flow;
 	size_t outlen, wantlen;
-	int verdict;
+	int verdict, fresh;
 
-	if (predict(s, &placement, &vm) || vm < 1 || vm > NVMS) {
+	spec_flow(s, &flow);
+	fresh = !!ftvm_dp_session_get(dp, &flow, &sess);
+	if (predict_svc(s, &placement, &vm, &service) || vm < 1 || vm > NVMS) {
 		ktap_diag("%s: no prediction", what);
 		return -1;
 	}
 	before = vstat(vm);
+	sbefore = sstat(service);
+	redirect_errs(e0);
 	if (run_xdp(f->data, len, out, &outlen, &verdict)) {
 		ktap_diag("%s: test run failed: %s", what, strerror(errno));
 		return -1;
@@ -195,16 +315,62 @@ static int expect_steered(const char *what, const struct frame_spec *s,
 			  (unsigned long long)after.packets);
 		return -1;
 	}
-	spec_flow(s, &flow);
 	if (ftvm_dp_session_get(dp, &flow, &sess) ||
-	    sess.placement != placement) {
+	    sess.placement != placement || sess.service != service) {
 		ktap_diag("%s: session entry missing or on another placement",
 			  what);
+		return -1;
+	}
+
+	/* The kernel redirects it: to the predicted VM's device, alone. */
+	if (vm_rx(rx) ||
+	    run_live(bpf_program__fd(steer->progs.ftvm_steer), f->data, len)) {
+		ktap_diag("%s: live run failed: %s", what, strerror(errno));
+		return -1;
+	}
+	if (expect_delivery(what, rx, vm))
+		return -1;
+	after = vstat(vm);
+	safter = sstat(service);
+	redirect_errs(e1);
+	if (after.packets != before.packets + 2 ||
+	    after.bytes != before.bytes + 2 * len ||
+	    after.new_sessions != before.new_sessions + (uint64_t)fresh ||
+	    after.devmap_miss != before.devmap_miss + miss ||
+	    safter.packets != sbefore.packets + 2 ||
+	    safter.bytes != sbefore.bytes + 2 * len ||
+	    safter.new_sessions != sbefore.new_sessions + (uint64_t)fresh ||
+	    safter.devmap_miss != sbefore.devmap_miss + miss) {
+		ktap_diag("%s (len %zu): VM %u packets +%llu bytes +%llu new +%llu miss +%llu, service %u packets +%llu bytes +%llu new +%llu miss +%llu; want 2, %zu, %d, %u",
+			  what, len, vm,
+			  (unsigned long long)(after.packets - before.packets),
+			  (unsigned long long)(after.bytes - before.bytes),
+			  (unsigned long long)(after.new_sessions - before.new_sessions),
+			  (unsigned long long)(after.devmap_miss - before.devmap_miss),
+			  service,
+			  (unsigned long long)(safter.packets - sbefore.packets),
+			  (unsigned long long)(safter.bytes - sbefore.bytes),
+			  (unsigned long long)(safter.new_sessions - sbefore.new_sessions),
+			  (unsigned long long)(safter.devmap_miss - sbefore.devmap_miss),
+			  2 * len, fresh, miss);
+		return -1;
+	}
+	if (memcmp(e0, e1, sizeof(e0))) {
+		ktap_diag("%s: a redirect error was counted (total %llu -> %llu)",
+			  what, (unsigned long long)e0[0],
+			  (unsigned long long)e1[0]);
 		return -1;
 	}
 	if (vm_out)
 		*vm_out = vm;
 	return 0;
+}
+
+/* Steered through the devmap: no devmap miss. */
+static int expect_steered(const char *what, const struct frame_spec *s,
+			  const struct frame *f, size_t len, uint32_t *vm_out)
+{
+	return steer_check(what, s, f, len, vm_out, false);
 }
 
 /* Send @len bytes; want @verdict and (for PASS) the frame untouched. */
@@ -487,13 +653,14 @@ static void test_service_counters(void)
 	s.daddr = VIP4;
 	s.sport = 9;
 	frame_build(&s, &f);
-	ok = !expect_steered("no devmap slot", &s, &f, f.len, NULL);
+	/* Twice: the test run, then the live frame that reaches VM 2. */
+	ok = !steer_check("no devmap slot", &s, &f, f.len, NULL, true);
 	ftvm_dp_service_stats(dp, svc.index, &c1);
 	vc1 = vstat(2);
-	ok = ok && c1.devmap_miss == c0.devmap_miss + 1 &&
-	     c1.packets == c0.packets + 1;
-	ok = ok && vc1.devmap_miss == vc0.devmap_miss + 1 &&
-	     vc1.packets == vc0.packets + 1;
+	ok = ok && c1.devmap_miss == c0.devmap_miss + 2 &&
+	     c1.packets == c0.packets + 2;
+	ok = ok && vc1.devmap_miss == vc0.devmap_miss + 2 &&
+	     vc1.packets == vc0.packets + 2;
 	/* Registering the VM again fills the slot: no more misses. */
 	ftvm_dp_vm_set(dp, 2, vm_ifindex[2], vm_mac[2]);
 	s.sport = 10;
@@ -533,8 +700,8 @@ static void test_service_counters(void)
 	ftvm_dp_placement_set(dp, 3, 2, 0);
 	s.sport = 12;
 	frame_build(&s, &f);
-	ok = ok && !expect_steered("no backup", &s, &f, f.len, NULL) &&
-	     vstat(2).devmap_miss == c1.devmap_miss + 1 &&
+	ok = ok && !steer_check("no backup", &s, &f, f.len, NULL, true) &&
+	     vstat(2).devmap_miss == c1.devmap_miss + 2 &&
 	     gstat(FTVM_DP_TO_BACKUP) == tb0 + 1;
 	ftvm_dp_vm_set(dp, 2, vm_ifindex[2], vm_mac[2]);
 	ftvm_dp_placement_set(dp, 1, 1, 2);
@@ -721,6 +888,158 @@ static void test_sessions(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* Redirects the kernel fails: redirect_err.                           */
+
+static uint16_t vm3_sport = 61000;
+
+/* A new UDP session of VIP4:53 that the Maglev row puts on VM 3. */
+static int vm3_flow(struct frame_spec *s, struct frame *f)
+{
+	uint32_t placement, vm = 0;
+
+	while (vm3_sport < 65000) {
+		*s = (struct frame_spec){ 4, IPPROTO_UDP, .saddr = CLI4,
+					  .daddr = VIP4, .sport = vm3_sport++,
+					  .dport = 53, .payload = 8 };
+		if (predict(s, &placement, &vm))
+			return -1;
+		if (vm == 3)
+			return frame_build(s, f);
+	}
+	return -1;
+}
+
+static int sh(const char *cmd)
+{
+	if (system(cmd)) {
+		ktap_diag("\"%s\" failed", cmd);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * VM 3's device made to refuse by @breakit (undone by @fix): a session
+ * of VM 3 is still steered (XDP_REDIRECT, counted as steered), but the
+ * live frame reaches no VM, and VM 3's redirect_err and the total rise
+ * by one, no other VM's.
+ */
+static void redirect_err_case(const char *desc, const char *breakit,
+			      const char *fix, int prog)
+{
+	uint64_t rx[NVMS + 1], e0[NVMS + 1], e1[NVMS + 1];
+	uint8_t out[FRAME_MAX];
+	struct frame_spec s;
+	struct frame f;
+	size_t outlen;
+	int ok, v;
+
+	ok = !vm3_flow(&s, &f) && !run_xdp(f.data, f.len, out, &outlen, &v) &&
+	     v == XDP_REDIRECT && !sh(breakit);
+	redirect_errs(e0);
+	ok = ok && !vm_rx(rx) && !run_live(prog, f.data, f.len) &&
+	     !expect_delivery(desc, rx, 0);
+	redirect_errs(e1);
+	if (ok && (e1[0] != e0[0] + 1 || e1[3] != e0[3] + 1 ||
+		   e1[1] != e0[1] || e1[2] != e0[2])) {
+		ktap_diag("%s: redirect_err total +%llu, VMs 1..3 +%llu +%llu +%llu; want 1, 0 0 1",
+			  desc, (unsigned long long)(e1[0] - e0[0]),
+			  (unsigned long long)(e1[1] - e0[1]),
+			  (unsigned long long)(e1[2] - e0[2]),
+			  (unsigned long long)(e1[3] - e0[3]));
+		ok = 0;
+	}
+	ok = !sh(fix) && ok;
+	ktap_result(ok, "redirect error counted on VM 3: %s", desc);
+}
+
+static void test_redirect_errors(void)
+{
+	int prog = bpf_program__fd(steer->progs.ftvm_steer);
+	uint32_t key = 3;
+
+	/* Refused when queued: xdp:xdp_redirect_err, by devmap slot. */
+	redirect_err_case("its device down", "ip link set ftvmt3 down",
+			  "ip link set ftvmt3 up", prog);
+	redirect_err_case("its peer without NAPI (no GRO, no XDP)",
+			  "ethtool -K ftvmt3p gro off >/dev/null",
+			  "ethtool -K ftvmt3p gro on >/dev/null", prog);
+	/*
+	 * By ifindex (devmap slot empty, no backup to turn to): the
+	 * ifindex names the VM.
+	 */
+	bpf_map_delete_elem(bpf_map__fd(steer->maps.ftvm_devmap), &key);
+	ftvm_dp_placement_set(dp, 3, 3, 0);
+	redirect_err_case("its device down, steered by ifindex",
+			  "ip link set ftvmt3 down", "ip link set ftvmt3 up",
+			  prog);
+	ftvm_dp_placement_set(dp, 3, 3, 1);
+	ftvm_dp_vm_set(dp, 3, vm_ifindex[3], vm_mac[3]);
+	/* Queued, then refused at the flush: xdp:xdp_devmap_xmit. */
+	redirect_err_case("its peer down when the bulk queue is flushed",
+			  "ip link set ftvmt3p down", "ip link set ftvmt3p up",
+			  prog);
+}
+
+/*
+ * Another data plane's ftvm_steer (its own maps, its own tracers) fails
+ * the same way: counted there, not here.
+ */
+static void test_redirect_err_other(void)
+{
+	static const struct ftvm_dp_backend one[] = { { 1, 1 } };
+	uint64_t e0[NVMS + 1], e1[NVMS + 1], o0 = 0, o1 = 0;
+	struct ftvm_counters oc0 = {}, oc1 = {};
+	struct ftvm_steer *other;
+	struct ftvm_service_key k;
+	struct ftvm_dp *odp = NULL;
+	struct frame_spec s = { 4, IPPROTO_UDP, .saddr = CLI4, .daddr = VIP4,
+				.sport = 4242, .dport = 53, .payload = 8 };
+	struct frame f;
+	int ok;
+
+	other = ftvm_steer__open();
+	ok = other && !ftvm_dp_obj_private(other->obj) &&
+	     !ftvm_steer__load(other) && !ftvm_steer__attach(other) &&
+	     !ftvm_dp_open_obj(other->obj, &odp) &&
+	     !ftvm_dp_vm_set(odp, 1, vm_ifindex[3], vm_mac[3]) &&
+	     !ftvm_dp_placement_set(odp, 1, 1, 0) &&
+	     !ftvm_dp_service_parse(VIP4 ":53/udp", &k) &&
+	     !ftvm_dp_service_add(odp, &k, NULL) &&
+	     !ftvm_dp_service_set_backends(odp, &k, one, 1) &&
+	     !frame_build(&s, &f) && !sh("ip link set ftvmt3 down");
+	if (ok) {
+		uint64_t g[__FTVM_DP_STAT_MAX];
+
+		redirect_errs(e0);
+		ftvm_dp_vm_stats(odp, 1, &oc0);
+		ok = !ftvm_dp_global_stats(odp, g);
+		o0 = g[FTVM_DP_REDIRECT_ERR];
+		ok = ok && !run_live(bpf_program__fd(other->progs.ftvm_steer),
+				     f.data, f.len);
+		redirect_errs(e1);
+		ftvm_dp_vm_stats(odp, 1, &oc1);
+		ok = ok && !ftvm_dp_global_stats(odp, g);
+		o1 = g[FTVM_DP_REDIRECT_ERR];
+	}
+	ok = !sh("ip link set ftvmt3 up") && ok;
+	if (ok && (memcmp(e0, e1, sizeof(e0)) || o1 != o0 + 1 ||
+		   oc1.redirect_err != oc0.redirect_err + 1)) {
+		ktap_diag("here +%llu, there +%llu (its VM +%llu); want 0, 1, 1",
+			  (unsigned long long)(e1[0] - e0[0]),
+			  (unsigned long long)(o1 - o0),
+			  (unsigned long long)(oc1.redirect_err - oc0.redirect_err));
+		ok = 0;
+	}
+	if (!ok && !odp)
+		ktap_diag("other data plane: %s", ftvm_dp_errmsg());
+	ktap_result(ok, "another data plane's failed redirect is counted there, not here");
+	ftvm_dp_close(odp);
+	ftvm_steer__destroy(other);
+}
+#define REDIRECT_TESTS 5
+
+/* ------------------------------------------------------------------ */
 /* ftvm_fence.                                                         */
 
 static void reply_spec(struct frame_spec *s, uint16_t client_port)
@@ -845,7 +1164,7 @@ static int setup(void)
 	static const struct ftvm_dp_backend all[] = { { 1, 1 }, { 2, 1 }, { 3, 1 } };
 	static const struct ftvm_dp_backend dead[] = { { 9, 1 } };
 	struct bpf_map *m;
-	char cmd[128];
+	char cmd[512];
 	int err;
 
 	/* Our own netns: VM devices that vanish with us. */
@@ -853,18 +1172,33 @@ static int setup(void)
 		ktap_diag("unshare: %s", strerror(errno));
 		return -1;
 	}
+	/* Nothing but the test's frames on the VMs' devices: no IPv6 chatter. */
+	if (system("sysctl -qw net.ipv6.conf.default.disable_ipv6=1 net.ipv6.conf.all.disable_ipv6=1"))
+		return -1;
+	/*
+	 * VM N: ftvmtN (host side) and ftvmtNp (the VM's end, its MAC,
+	 * GRO on: a veth takes redirected frames only if its peer has
+	 * NAPI).  The NIC, ftvmnic, runs ftvm_steer: live frames enter
+	 * there.
+	 */
 	for (int i = 1; i <= NVMS; i++) {
 		char name[IF_NAMESIZE];
 
 		snprintf(name, sizeof(name), "ftvmt%d", i);
 		snprintf(cmd, sizeof(cmd),
-			 "ip link add name %s type veth peer name %sp", name,
-			 name);
+			 "ip link add name %s type veth peer name %sp address 02:00:00:00:01:%02x && "
+			 "ip link set %s up && ip link set %sp up && "
+			 "ethtool -K %sp gro on >/dev/null", name, name, i,
+			 name, name, name);
 		if (system(cmd))
 			return -1;
 		vm_ifindex[i] = (int)if_nametoindex(name);
 		memcpy(vm_mac[i], (uint8_t[6]){ 0x02, 0, 0, 0, 1, (uint8_t)i }, 6);
 	}
+	if (system("ip link add name ftvmnic type veth peer name ftvmnicp && "
+		   "ip link set ftvmnic up && ip link set ftvmnicp up"))
+		return -1;
+	nic_ifindex = (int)if_nametoindex("ftvmnic");
 
 	steer = ftvm_steer__open();
 	if (!steer)
@@ -893,6 +1227,16 @@ static int setup(void)
 	}
 	if (ftvm_dp_open_obj(steer->obj, &dp))
 		goto err;
+	/* The redirect-error tracers, and the program on the NIC. */
+	err = ftvm_steer__attach(steer);
+	if (!err)
+		err = bpf_xdp_attach(nic_ifindex,
+				     bpf_program__fd(steer->progs.ftvm_steer),
+				     XDP_FLAGS_DRV_MODE, NULL);
+	if (err) {
+		ktap_diag("cannot attach ftvm_steer: %s", strerror(-err));
+		return -1;
+	}
 
 	for (int i = 1; i <= NVMS; i++)
 		if (ftvm_dp_vm_set(dp, (uint32_t)i, vm_ifindex[i], vm_mac[i]))
@@ -930,13 +1274,15 @@ int main(void)
 		return ktap_finish();
 	}
 	ktap_print_header(MATRIX_TESTS + ARRAY_SIZE(fixtures) + 4 + 3 + 1 +
-			  3 + FENCE_TESTS);
+			  3 + REDIRECT_TESTS + FENCE_TESTS);
 	test_matrix();
 	test_fixtures();
 	test_service_counters();
 	test_devmap_copies();
 	test_garbage();
 	test_sessions();
+	test_redirect_errors();
+	test_redirect_err_other();
 	test_fence();
 
 	ftvm_dp_close(dp);

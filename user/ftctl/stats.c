@@ -4,8 +4,10 @@
  *
  *   ftctl stats
  *
- * Global counters (why packets were left to the stack), then one line
- * per service and one per VM target.
+ * Global counters (why packets were left to the stack, and redirects
+ * that failed), then one line per service and one per VM target.
+ * redirect_err is counted per VM and in total, never per service: the
+ * kernel reports a failed redirect without its packet.
  */
 #include <stdio.h>
 
@@ -27,6 +29,9 @@ static void print_counters(const struct ftvm_counters *c, bool vm)
 			  c->fence_drop);
 		print_u64(PRINT_ANY, "fence_pass", " fence_pass %llu",
 			  c->fence_pass);
+		/* Frames the kernel failed to send to the VM's device. */
+		print_u64(PRINT_ANY, "redirect_err", " redirect_err %llu",
+			  c->redirect_err);
 	}
 }
 
@@ -68,6 +73,7 @@ int cmd_stats(int argc, char **argv)
 {
 	uint64_t g[__FTVM_DP_STAT_MAX];
 	struct ftvm_dp *dp;
+	bool watched;
 	int err;
 
 	if (argc > 0 && matches(argv[0], "help")) {
@@ -91,6 +97,12 @@ int cmd_stats(int argc, char **argv)
 		snprintf(fmt, sizeof(fmt), " %s %%llu", ftvm_dp_stat_name(i));
 		print_u64(PRINT_ANY, ftvm_dp_stat_name(i), fmt, g[i]);
 	}
+	/* Counted only while the tracers are attached (ftctl attach). */
+	watched = ftvm_dp_redirects_watched(NULL);
+	print_bool(PRINT_JSON, "redirect_watch", NULL, watched);
+	if (!watched)
+		print_string(PRINT_FP, NULL, "%s",
+			     " (redirect errors not counted: \"ftctl attach DEV\")");
 	print_nl();
 	close_json_object();
 	open_json_array(PRINT_JSON, "services");

@@ -3,7 +3,8 @@
  * ftctl target: VMs as steering targets of the data plane (VM id ->
  * host-side device and VM MAC) and their egress fence.
  *
- *   ftctl target set VM dev DEV mac MAC
+ *   ftctl target set VM dev DEV mac MAC   (and count redirect errors, if
+ *                                          ftctl attach did not already)
  *   ftctl target del VM
  *   ftctl target fence VM        drop VM's replies for every service
  *   ftctl target unfence VM
@@ -84,6 +85,13 @@ static int target_set(int argc, char **argv)
 	if (ftvm_dp_vm_set(dp, vm, ifindex, mac)) {
 		ftctl_dp_err();
 		ret = 1;
+	} else if (ftvm_dp_watch_redirects(NULL, NULL)) {
+		/*
+		 * A data plane "ip link ... xdp obj" loaded has no redirect
+		 * error counters yet: attached here, on its first target.
+		 */
+		fprintf(stderr, "Warning: redirect errors are not counted: %s\n",
+			ftvm_dp_errmsg());
 	}
 	ftvm_dp_close(dp);
 	return ret;

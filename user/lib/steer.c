@@ -48,7 +48,7 @@ static const struct {
 	uint32_t key_size, value_size, max_entries;
 } dp_maps[DP_NMAPS] = {
 	[DP_ABI] = { FTVM_DP_ABI_MAP, BPF_MAP_TYPE_ARRAY, 4,
-		     sizeof(struct ftvm_abi_v5), 1 },
+		     sizeof(struct ftvm_abi_v6), 1 },
 	[DP_SERVICES] = { "ftvm_services", BPF_MAP_TYPE_HASH,
 			  sizeof(struct ftvm_service_key),
 			  sizeof(struct ftvm_service), FTVM_MAX_SERVICES },
@@ -251,10 +251,15 @@ void ftvm_dp_close(struct ftvm_dp *dp)
 	free(dp);
 }
 
-/* Maps of earlier ABI versions that this one no longer has. */
-static const char *const dp_old_maps[] = {
+/*
+ * Other pins: maps of earlier ABI versions that this one no longer has,
+ * and the links of ftvm_steer's redirect-error tracers (steer_attach.c).
+ */
+static const char *const dp_other_pins[] = {
 	"ftvm_sessions",	/* v1: one session map for both families */
 	"ftvm_devmap",		/* v1, v2: a pinned devmap */
+	"ftvm_redirect_err",	/* link: xdp:xdp_redirect_err */
+	"ftvm_devmap_xmit",	/* link: xdp:xdp_devmap_xmit */
 };
 
 static int unpin_one(const char *pin_dir, const char *name)
@@ -277,8 +282,8 @@ int ftvm_dp_unpin(const char *pin_dir)
 		e = unpin_one(pin_dir, dp_maps[i].name);
 		err = err ? err : e;
 	}
-	for (size_t i = 0; i < sizeof(dp_old_maps) / sizeof(*dp_old_maps); i++) {
-		e = unpin_one(pin_dir, dp_old_maps[i]);
+	for (size_t i = 0; i < sizeof(dp_other_pins) / sizeof(*dp_other_pins); i++) {
+		e = unpin_one(pin_dir, dp_other_pins[i]);
 		err = err ? err : e;
 	}
 	return err;
@@ -368,6 +373,7 @@ const char *ftvm_dp_stat_name(unsigned int stat)
 		[FTVM_DP_FENCE_DROP] = "fence_drop",
 		[FTVM_DP_EVENT_LOST] = "event_lost",
 		[FTVM_DP_TO_BACKUP] = "to_backup",
+		[FTVM_DP_REDIRECT_ERR] = "redirect_err",
 	};
 
 	return stat < __FTVM_DP_STAT_MAX && names[stat] ? names[stat] : "?";

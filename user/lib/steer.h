@@ -186,10 +186,22 @@ enum ftvm_xdp_mode {
 /*
  * Load ftvm_steer with its maps pinned under @pin_dir (reusing those
  * already there after an ABI check) and attach it to @ifindex, replacing
- * an ftvm_steer already attached.  Mounts bpffs on /sys/fs/bpf if needed.
+ * an ftvm_steer already attached; redirect errors are counted from then
+ * on (ftvm_dp_watch_redirects()).  Mounts bpffs on /sys/fs/bpf if needed.
  */
 int ftvm_dp_attach_xdp(const char *pin_dir, int ifindex,
 		       enum ftvm_xdp_mode mode);
+/*
+ * Count failed redirects (redirect_err): attach ftvm_steer's tracing
+ * programs (xdp:xdp_redirect_err, xdp:xdp_devmap_xmit) and pin their
+ * links under @pin_dir as ftvm_redirect_err and ftvm_devmap_xmit; links
+ * pinned there already are kept.  @obj: a loaded ftvm_steer object on
+ * the maps pinned there (its tracing programs are attached), or NULL to
+ * load one over the pins.  ftvm_dp_attach_xdp() calls it.
+ */
+int ftvm_dp_watch_redirects(const char *pin_dir, struct bpf_object *obj);
+/* Are redirect errors counted for the data plane under @pin_dir? */
+bool ftvm_dp_redirects_watched(const char *pin_dir);
 /* Detach ftvm_steer from @ifindex; -ENOENT if it is not ftvm_steer. */
 int ftvm_dp_detach_xdp(int ifindex);
 /* Likewise ftvm_fence on the clsact ingress hook of @ifindex. */

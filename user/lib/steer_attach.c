@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
 #include <net/if.h>
@@ -163,22 +164,129 @@ static const char *ifname(int ifindex, char *buf)
 	return buf;
 }
 
-int ftvm_dp_attach_xdp(const char *pin_dir, int ifindex,
-		       enum ftvm_xdp_mode mode)
+/* ftvm_steer's tracing programs; each one's link is pinned by its name. */
+static const char *const watch_progs[] = {
+	"ftvm_redirect_err",	/* xdp:xdp_redirect_err */
+	"ftvm_devmap_xmit",	/* xdp:xdp_devmap_xmit */
+};
+
+static bool watch_pinned(const char *pin_dir, const char *name)
 {
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+	return !access(path, F_OK);
+}
+
+bool ftvm_dp_redirects_watched(const char *pin_dir)
+{
+	pin_dir = ftvm_dp_pin_dir(pin_dir);
+	for (size_t i = 0; i < sizeof(watch_progs) / sizeof(*watch_progs); i++)
+		if (!watch_pinned(pin_dir, watch_progs[i]))
+			return false;
+	return true;
+}
+
+/* Load ftvm_steer over the maps pinned under @pin_dir (ABI checked). */
+static int steer_load_over_pins(const char *pin_dir, struct ftvm_steer **skelp)
+{
 	LIBBPF_OPTS(bpf_object_open_opts, oo);
-	struct ftvm_steer *skel = NULL;
-	char dev[IF_NAMESIZE], name[BPF_OBJ_NAME_LEN] = "";
-	uint32_t flags;
+	struct ftvm_steer *skel;
 	int err;
 
-	pin_dir = ftvm_dp_pin_dir(pin_dir);
 	err = prepare_pin_dir(pin_dir);
 	if (!err)
 		err = check_existing_pins(pin_dir);
 	if (err)
 		return err;
+	oo.pin_root_path = pin_dir;
+	skel = ftvm_steer__open_opts(&oo);
+	if (!skel)
+		return dp_err(-errno, "cannot open ftvm_steer: %s",
+			      strerror(errno));
+	err = ftvm_dp_obj_reuse_pins(skel->obj, pin_dir);
+	if (err)
+		goto fail;
+	err = ftvm_steer__load(skel);
+	if (err) {
+		err = dp_err(err, "cannot load ftvm_steer (pins in %s): %s",
+			     pin_dir, strerror(-err));
+		goto fail;
+	}
+	*skelp = skel;
+	return 0;
+fail:
+	ftvm_steer__destroy(skel);
+	return err;
+}
+
+/* Undo ftvm_dp_watch_redirects(): the links go with their pins. */
+static void unwatch(const char *pin_dir)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(watch_progs) / sizeof(*watch_progs); i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, watch_progs[i]);
+		unlink(path);
+	}
+}
+
+int ftvm_dp_watch_redirects(const char *pin_dir, struct bpf_object *obj)
+{
+	struct ftvm_steer *skel = NULL;
+	char path[PATH_MAX];
+	int err = 0;
+
+	pin_dir = ftvm_dp_pin_dir(pin_dir);
+	if (ftvm_dp_redirects_watched(pin_dir))
+		return 0;
+	if (!obj) {
+		err = steer_load_over_pins(pin_dir, &skel);
+		if (err)
+			return err;
+		obj = skel->obj;
+	}
+	for (size_t i = 0; i < sizeof(watch_progs) / sizeof(*watch_progs) && !err; i++) {
+		struct bpf_program *prog;
+		struct bpf_link *link;
+
+		if (watch_pinned(pin_dir, watch_progs[i]))
+			continue;
+		prog = bpf_object__find_program_by_name(obj, watch_progs[i]);
+		if (!prog) {
+			err = dp_err(-ENOENT, "ftvm_steer has no program %s",
+				     watch_progs[i]);
+			break;
+		}
+		link = bpf_program__attach(prog);
+		if (!link) {
+			err = dp_err(-errno, "cannot attach %s: %s",
+				     watch_progs[i], strerror(errno));
+			break;
+		}
+		/* The pin keeps the link (and the program) once we go. */
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, watch_progs[i]);
+		err = bpf_link__pin(link, path);
+		if (err)
+			err = dp_err(err, "cannot pin %s: %s", path,
+				     strerror(-err));
+		bpf_link__destroy(link);
+	}
+	ftvm_steer__destroy(skel);
+	return err;
+}
+
+int ftvm_dp_attach_xdp(const char *pin_dir, int ifindex,
+		       enum ftvm_xdp_mode mode)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct ftvm_steer *skel = NULL;
+	char dev[IF_NAMESIZE], name[BPF_OBJ_NAME_LEN] = "";
+	uint32_t flags;
+	bool watched;
+	int err;
+
+	pin_dir = ftvm_dp_pin_dir(pin_dir);
 	if (bpf_xdp_query(ifindex, 0, &q))
 		return dp_err(-errno, "cannot query XDP on %s: %s",
 			      ifname(ifindex, dev), strerror(errno));
@@ -188,21 +296,9 @@ int ftvm_dp_attach_xdp(const char *pin_dir, int ifindex,
 			return dp_err(-EBUSY, "%s already runs XDP program %u (%s); detach it first",
 				      ifname(ifindex, dev), q.prog_id, name);
 	}
-
-	oo.pin_root_path = pin_dir;
-	skel = ftvm_steer__open_opts(&oo);
-	if (!skel)
-		return dp_err(-errno, "cannot open ftvm_steer: %s",
-			      strerror(errno));
-	err = ftvm_dp_obj_reuse_pins(skel->obj, pin_dir);
+	err = steer_load_over_pins(pin_dir, &skel);
 	if (err)
-		goto cleanup;
-	err = ftvm_steer__load(skel);
-	if (err) {
-		err = dp_err(err, "cannot load ftvm_steer (pins in %s): %s",
-			     pin_dir, strerror(-err));
-		goto cleanup;
-	}
+		return err;
 	/* Its own devmap, filled before it sees a packet. */
 	err = ftvm_dp_devmap_fill(bpf_map__fd(skel->maps.ftvm_devmap),
 				  bpf_map__fd(skel->maps.ftvm_vms));
@@ -217,13 +313,21 @@ int ftvm_dp_attach_xdp(const char *pin_dir, int ifindex,
 			     ifname(ifindex, dev), dev);
 		goto cleanup;
 	}
+	/* Redirect errors counted from the first packet on. */
+	watched = ftvm_dp_redirects_watched(pin_dir);
+	err = ftvm_dp_watch_redirects(pin_dir, skel->obj);
+	if (err)
+		goto cleanup;
 	err = bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.ftvm_steer),
 			     flags, NULL);
-	if (err)
+	if (err) {
 		err = dp_err(err, "cannot attach XDP to %s in %s mode: %s",
 			     ifname(ifindex, dev),
 			     mode == FTVM_XDP_GENERIC ? "generic" : "native",
 			     strerror(-err));
+		if (!watched)
+			unwatch(pin_dir);
+	}
 cleanup:
 	ftvm_steer__destroy(skel);
 	return err;
