@@ -5,7 +5,9 @@
 # real TCP and UDP sessions, over IPv4 and IPv6, to a service address
 # land on the VMs their placements name, stay there (also across a
 # reload by iproute2 over the pinned maps), follow a failover, and a
-# fenced VM's replies never reach the client.
+# fenced VM's replies never reach the client.  A VM's device that
+# refuses redirected frames shows in its redirect_err counter, which
+# stays 0 otherwise.
 #
 #  ftvm-$$-cli          ftvm-$$-host                         ftvm-$$-vmN, N=1..3
 # +--------------+    +----------------------------------+    +-------------------+
@@ -73,7 +75,7 @@ if [[ -e $PIN/ftvm_abi ]]; then
 	ktap_skip_all "a data plane is pinned in $PIN already"
 fi
 
-ktap_begin 18
+ktap_begin 21
 
 setup() {
 	local n
@@ -145,7 +147,10 @@ ip_first_load() {
 		return 1
 	[[ -e $PIN/ftvm_abi && -e $PIN/ftvm_sessions4 && ! -e $PIN/ftvm_devmap ]] ||
 		{ ktap_diag "pins: $(ls "$PIN" | tr '\n' ' ')"; return 1; }
-	H "$FTCTL" stats >/dev/null
+	# The XDP program alone: redirect errors not counted (yet).
+	H "$FTCTL" stats | grep -q 'redirect errors not counted' &&
+		[[ $(H "$FTCTL" -j stats | python3 -c '
+import json, sys; print(json.load(sys.stdin)["global"]["redirect_watch"])') == False ]]
 }
 ktap_check "ip link loads ftvm_steer first: its maps are pinned by name; ftctl finds them" \
 	ip_first_load
@@ -177,11 +182,14 @@ ip_reload() {
 	done
 }
 ktap_check "ip link reloads ftvm_steer over the pinned maps" ip_reload
-ktap_check "ftctl detach, then ftctl attach in native mode" \
+# ftctl attach also attaches the redirect-error tracers, links pinned.
+ktap_check "ftctl detach, then ftctl attach in native mode (redirect errors counted)" \
 	bash -c "H() { nsenter --net=/run/netns/$HOST \"\$@\"; }; \
 		H $FTCTL detach hc && ! H ip link show hc | grep -q xdp && \
 		H $FTCTL attach hc mode native && \
-		H ip link show hc | grep -q 'xdp '"
+		H ip link show hc | grep -q 'xdp ' && \
+		[[ -e $PIN/ftvm_redirect_err && -e $PIN/ftvm_devmap_xmit ]] && \
+		H $FTCTL -j stats | grep -q '\"redirect_watch\":true'"
 
 ok=1
 for d in hv1 hv2 hv3 $TAP; do
@@ -320,6 +328,49 @@ all_rounds 2
 ktap_check "second round: every session answered by the same VM" \
 	same_answers 1 2
 
+# vm_stat VM KEY: a per-VM counter of ftctl -j stats ("global" for VM 0).
+vm_stat() {
+	H "$FTCTL" -j stats | python3 -c '
+import json, sys
+d, vm, key = json.load(sys.stdin), int(sys.argv[1]), sys.argv[2]
+if vm == 0:
+    print(d["global"][key])
+else:
+    print(sum(v[key] for v in d["vms"] if v["vm"] == vm))' "$1" "$2"
+}
+no_redirect_err() {
+	local n
+	for n in 0 1 2 3 4; do
+		(($(vm_stat $n redirect_err) == 0)) ||
+			{ echo "VM $n: $(vm_stat $n redirect_err) redirect errors"; return 1; }
+	done
+}
+ktap_check "no redirect error in the rounds so far (total, VMs 1..4)" \
+	no_redirect_err
+
+# VM 3's end of its veth without GRO (nor XDP): its host side takes no
+# redirected frame.  One udp round: VM 3's sessions go unanswered, each
+# frame counted as a redirect error of VM 3, of no other VM.
+declare -A err0
+for n in 0 1 2 3; do err0[$n]=$(vm_stat $n redirect_err); done
+V 3 ethtool -K v3 gro off >/dev/null
+round "${UDPC[0]}" "${UDPC[1]}" rerr "$TMP/udperr"
+V 3 ethtool -K v3 gro on >/dev/null
+redirect_err_vm3() {
+	local n3 n
+	local -a d
+	n3=$(grep -c ' vm3$' "$TMP/udp.exp")
+	for n in 0 1 2 3; do d[$n]=$(($(vm_stat $n redirect_err) - err0[$n])); done
+	ktap_diag "VM 3's $n3 udp sessions: redirect_err +${d[3]} (total +${d[0]}, VMs 1, 2: +${d[1]} +${d[2]})"
+	((n3 > 0 && d[3] >= n3 && d[0] == d[3] && d[1] == 0 && d[2] == 0)) ||
+		return 1
+	# Unanswered: VM 3's sessions and the tap's (read, never answered).
+	[[ $(awk '$2 == "-"' "$TMP/udperr" | wc -l) == \
+	   $((n3 + $(grep -c ' vm4$' "$TMP/udp.exp"))) ]]
+}
+ktap_check "a VM whose device refuses redirected frames: each counted as its redirect error" \
+	redirect_err_vm3
+
 # devmap_miss: packets steered by ifindex, over every VM.
 devmap_miss() {
 	H "$FTCTL" -j stats | python3 -c '
@@ -370,16 +421,30 @@ H "$FTCTL" target fence 1
 fo=$(H "$FTCTL" -j placement failover 1)
 ktap_diag "failover: $fo"
 
+# tcp_rsts N: TCP resets VM N has sent (IPv4 and IPv6 count together).
+tcp_rsts() {
+	V "$1" awk '/^Tcp:/ { if (!c) { for (i = 1; i <= NF; i++)
+		if ($i == "OutRsts") c = i } else print $c }' /proc/net/snmp
+}
+# rsts_now: "VM1 VM2 VM3" resets so far.
+rsts_now() {
+	echo "$(tcp_rsts 1) $(tcp_rsts 2) $(tcp_rsts 3)"
+}
+
+# check_failover PROTO BEFORE AFTER [RSTS_BEFORE RSTS_AFTER]: VM 1's
+# sessions moved to VM 2, no other session moved.  UDP: VM 2 answers.
+# TCP: VM 2 has no state for them (no replication here) and resets
+# each: the client sees a reset, and VM 2, only VM 2, sent a reset for
+# every moved session (any VM would reset a session it does not know).
 check_failover() {
 	local proto=$1 before=$2 after=$3 port ans old moved=0 bad=0
+	local -a r0 r1
 	declare -A was
 	while read -r port ans; do was[$port]=$ans; done <"$before"
 	while read -r port ans; do
 		old=${was[$port]}
 		if [[ $old == vm1 ]]; then
 			moved=$((moved + 1))
-			# UDP is answered by the backup; TCP reaches the backup,
-			# which has no state for it (no replication yet): a reset.
 			if [[ $proto == udp && $ans != vm2 ]] ||
 			   [[ $proto == tcp && $ans != reset ]]; then
 				bad=$((bad + 1))
@@ -389,15 +454,29 @@ check_failover() {
 		fi
 	done <"$after"
 	ktap_diag "$proto: $moved sessions of VM 1 moved, $bad wrong"
-	((moved > 0 && bad == 0))
+	((moved > 0 && bad == 0)) || return 1
+	[[ $proto == tcp ]] || return 0
+	read -ra r0 <<<"$4"
+	read -ra r1 <<<"$5"
+	ktap_diag "tcp resets sent: VM 1 +$((r1[0] - r0[0])), VM 2 +$((r1[1] - r0[1])), VM 3 +$((r1[2] - r0[2]))"
+	((r1[1] - r0[1] >= moved && r1[0] == r0[0] && r1[2] == r0[2]))
 }
-all_rounds 3
+round "${UDPC[0]}" "${UDPC[1]}" r3 "$TMP/udp3"
+rst0=$(rsts_now)
+round "${TCPC[0]}" "${TCPC[1]}" r3 "$TMP/tcp3"
+rst1=$(rsts_now)
+round "${UDP6C[0]}" "${UDP6C[1]}" r3 "$TMP/udp6_3"
+rst2=$(rsts_now)
+round "${TCP6C[0]}" "${TCP6C[1]}" r3 "$TMP/tcp6_3"
+rst3=$(rsts_now)
 ktap_check "after failover, exactly VM 1's udp sessions are answered by VM 2" \
 	check_failover udp "$TMP/udp2" "$TMP/udp3"
-ktap_check "after failover, exactly VM 1's tcp sessions reach VM 2 (reset: no state)" \
-	check_failover tcp "$TMP/tcp2" "$TMP/tcp3"
+ktap_check "after failover, exactly VM 1's tcp sessions reach VM 2, which resets them (no state)" \
+	check_failover tcp "$TMP/tcp2" "$TMP/tcp3" "$rst0" "$rst1"
 ktap_check "after failover, exactly VM 1's IPv6 udp sessions are answered by VM 2" \
 	check_failover udp "$TMP/udp6_2" "$TMP/udp6_3"
+ktap_check "after failover, exactly VM 1's IPv6 tcp sessions reach VM 2, which resets them (no state)" \
+	check_failover tcp "$TMP/tcp6_2" "$TMP/tcp6_3" "$rst2" "$rst3"
 
 # 5. The fenced VM still speaks: nothing of it may reach the client.
 fence_before=$(H "$FTCTL" -j stats | python3 -c '
