@@ -11,7 +11,9 @@
  *    is the median of the per-round ratios.  A miss cannot
  *    repeat (its first run creates the session), so its cost is the hit
  *    cost plus the difference between single runs of fresh and of known
- *    sessions, each averaged over many flows.
+ *    sessions, each averaged over many flows.  Every miss writes its
+ *    record to the new-session ring, which is drained between runs (as
+ *    ftd does), so that none takes the cheaper ring-full path.
  * 2. packets per second through veths: a generator (XDP_TX of live
  *    frames) in a client netns sends into the host end, where ftvm_steer
  *    or least_steer redirects to a VM veth whose XDP program counts.
@@ -44,6 +46,8 @@
 #define TRIALS	9
 #define REPEAT	500000
 #define MISS_FLOWS 20000
+/* Drain the new-session ring every so many misses: far below its 16384. */
+#define MISS_DRAIN 1000
 #define PPS_PACKETS 2000000
 #define PPS_ROUNDS 5
 
@@ -110,7 +114,7 @@ static double median(double *v, int n)
 	return v[n / 2];
 }
 
-/* ns per run of @prog on @f, repeated @repeat times in the kernel. */
+/* ns per run of @prog on @f, repeated @repeat times in the kernel; < 0: failed. */
 static double run_ns(int prog, const struct frame *f, uint32_t repeat)
 {
 	uint8_t out[FRAME_MAX];
@@ -121,22 +125,26 @@ static double run_ns(int prog, const struct frame *f, uint32_t repeat)
 	if (bpf_prog_test_run_opts(prog, &o) || o.retval != XDP_REDIRECT) {
 		fprintf(stderr, "steer_bench: test run failed (%s, verdict %u)\n",
 			strerror(errno), o.retval);
-		exit(1);
+		return -1;
 	}
 	return (double)o.duration;
 }
 
-/* Interleaved rounds of @n programs on @f: medians in @ns, ratio 0/2. */
+/* Interleaved rounds of @n programs on @f: medians in @ns, ratio 0/2; < 0: failed. */
 static double rounds(const int *prog, int n, const struct frame *f,
 		     double *ns)
 {
 	double v[3][TRIALS], ratio[TRIALS];
 
-	for (int p = 0; p < n; p++)
-		run_ns(prog[p], f, 1000);	/* warm up; create the session */
+	for (int p = 0; p < n; p++)	/* warm up; create the session */
+		if (run_ns(prog[p], f, 1000) < 0)
+			return -1;
 	for (int i = 0; i < TRIALS; i++) {
-		for (int p = 0; p < n; p++)
+		for (int p = 0; p < n; p++) {
 			v[p][i] = run_ns(prog[p], f, REPEAT);
+			if (v[p][i] < 0)
+				return -1;
+		}
 		ratio[i] = v[0][i] / v[2][i];
 	}
 	for (int p = 0; p < n; p++)
@@ -150,6 +158,37 @@ static void udp_frame(struct frame *f, uint16_t sport)
 				.sport = sport, .dport = PORT, .payload = 18 };
 
 	frame_build(&s, f);
+}
+
+/* A new-session record read off the ring; the bench only counts them. */
+static int ring_record(void *ctx, void *data, size_t len)
+{
+	(void)data;
+	(void)len;
+	(*(unsigned long *)ctx)++;
+	return 0;
+}
+
+/*
+ * ns of one single run of ftvm_steer for each of MISS_FLOWS flows from
+ * source port 20000 on, summed; the ring drained every MISS_DRAIN runs
+ * (outside the timed runs).  < 0: failed.
+ */
+static double single_runs(int prog, struct ring_buffer *rb)
+{
+	double sum = 0, ns;
+	struct frame f;
+
+	for (int i = 0; i < MISS_FLOWS; i++) {
+		if (i % MISS_DRAIN == 0 && ring_buffer__consume(rb) < 0)
+			return -1;
+		udp_frame(&f, (uint16_t)(20000 + i));
+		ns = run_ns(prog, &f, 1);
+		if (ns < 0)
+			return -1;
+		sum += ns;
+	}
+	return ring_buffer__consume(rb) < 0 ? -1 : sum;
 }
 
 static uint64_t sink_total(struct baseline *b, int ncpus)
@@ -213,8 +252,11 @@ int main(void)
 	struct ftvm_service_key svc;
 	struct ftvm_steer *steer = NULL;
 	struct baseline *base = NULL;
-	double hit, miss, bare, least, ratio, ns[3], hit1 = 0, miss1 = 0;
+	double hit, miss, bare, least, ratio, ns[3], hit1, miss1;
 	double p_steer[PPS_ROUNDS], p_least[PPS_ROUNDS], p_ratio[PPS_ROUNDS];
+	uint64_t g0[__FTVM_DP_STAT_MAX], g1[__FTVM_DP_STAT_MAX];
+	struct ring_buffer *rb = NULL;
+	unsigned long records = 0;
 	struct ftvm_dp *dp = NULL;
 	struct frame f;
 	int hv1, ncpus, rc = 1;
@@ -272,17 +314,28 @@ int main(void)
 				 bpf_program__fd(base->progs.least_steer) };
 
 		ratio = rounds(progs, 3, &f, ns);
+		if (ratio < 0)
+			goto out;
 		hit = ns[0];
 		bare = ns[1];
 		least = ns[2];
 	}
-	for (int i = 0; i < MISS_FLOWS; i++) {
-		udp_frame(&f, (uint16_t)(20000 + i));
-		miss1 += run_ns(bpf_program__fd(steer->progs.ftvm_steer), &f, 1);
-	}
-	for (int i = 0; i < MISS_FLOWS; i++) {
-		udp_frame(&f, (uint16_t)(20000 + i));
-		hit1 += run_ns(bpf_program__fd(steer->progs.ftvm_steer), &f, 1);
+	/* Misses, then the same flows as hits; every record read, none lost. */
+	rb = ring_buffer__new(bpf_map__fd(steer->maps.ftvm_new_sessions),
+			      ring_record, &records, NULL);
+	if (!rb || ftvm_dp_global_stats(dp, g0))
+		goto out;
+	miss1 = single_runs(bpf_program__fd(steer->progs.ftvm_steer), rb);
+	hit1 = single_runs(bpf_program__fd(steer->progs.ftvm_steer), rb);
+	if (miss1 < 0 || hit1 < 0 || ftvm_dp_global_stats(dp, g1))
+		goto out;
+	if (g1[FTVM_DP_SESSION_NEW] - g0[FTVM_DP_SESSION_NEW] != MISS_FLOWS ||
+	    g1[FTVM_DP_EVENT_LOST] != g0[FTVM_DP_EVENT_LOST]) {
+		fprintf(stderr, "steer_bench: %llu new sessions, %llu records lost; want %d, 0\n",
+			(unsigned long long)(g1[FTVM_DP_SESSION_NEW] - g0[FTVM_DP_SESSION_NEW]),
+			(unsigned long long)(g1[FTVM_DP_EVENT_LOST] - g0[FTVM_DP_EVENT_LOST]),
+			MISS_FLOWS);
+		goto out;
 	}
 	miss = hit + (miss1 - hit1) / MISS_FLOWS;
 
@@ -307,8 +360,8 @@ int main(void)
 
 	printf("# BPF_PROG_TEST_RUN, 64-byte IPv4/UDP frame, %d interleaved rounds x %d repeats, medians\n",
 	       TRIALS, REPEAT);
-	printf("# miss: hit + (fresh - known session) over %d single runs each\n",
-	       MISS_FLOWS);
+	printf("# miss: hit + (fresh - known session) over %d single runs each; each miss's ring record written (ring drained every %d, %lu records read, none lost)\n",
+	       MISS_FLOWS, MISS_DRAIN, records);
 	printf("BENCH steer_hit_ns %.1f\n", hit);
 	printf("BENCH steer_miss_ns %.1f\n", miss);
 	printf("BENCH bare_redirect_ns %.1f\n", bare);
@@ -325,6 +378,7 @@ out:
 		setns(self, CLONE_NEWNET);
 		close(self);
 	}
+	ring_buffer__free(rb);
 	ftvm_dp_close(dp);
 	baseline__destroy(base);
 	ftvm_steer__destroy(steer);
