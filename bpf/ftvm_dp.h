@@ -145,7 +145,9 @@ struct ftvm_new_session {
 /*
  * A placement: which VM holds the primary state of its sessions and
  * which the backup.  The data plane reads both in one aligned 64-bit
- * load, so a session moves as a whole from one VM to the next.  It
+ * load, so every session of it moves with one map update (a packet
+ * racing the update may read a mixture: the kernel's copy of the new
+ * value is a memcpy(); Documentation/dataplane.rst).  It
  * steers to @primary; to @backup only when the primary's device is gone
  * (its devmap slot emptied by the kernel) and the backup's is there:
  * the moment between a VM's death and ftd's switch.

@@ -14,8 +14,8 @@
  * A session's first packet finds no entry: the service's Maglev row
  * picks a placement from the flow hash and the entry is created here,
  * so later changes to the Maglev row never move an existing session.
- * Failover rewrites placements (at most VMs x VMs of them), never
- * sessions.  Anything that is not parsed or not for a service goes to
+ * Failover rewrites placements (at most 4095, whatever the number of
+ * sessions), never sessions.  Anything that is not parsed or not for a service goes to
  * the stack untouched.  Documentation/dataplane.rst has the details.
  *
  * The hit path is what costs: parse, one lookup on a 16-byte key (IPv4;
