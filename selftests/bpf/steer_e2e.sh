@@ -147,12 +147,17 @@ ip_first_load() {
 		return 1
 	[[ -e $PIN/ftvm_abi && -e $PIN/ftvm_sessions4 && ! -e $PIN/ftvm_devmap ]] ||
 		{ ktap_diag "pins: $(ls "$PIN" | tr '\n' ' ')"; return 1; }
-	# The XDP program alone: redirect errors not counted (yet).
+	# The XDP program alone: redirect errors not counted (yet), until
+	# the first target is set.
 	H "$FTCTL" stats | grep -q 'redirect errors not counted' &&
 		[[ $(H "$FTCTL" -j stats | python3 -c '
-import json, sys; print(json.load(sys.stdin)["global"]["redirect_watch"])') == False ]]
+import json, sys; print(json.load(sys.stdin)["global"]["redirect_watch"])') == False ]] &&
+		[[ ! -e $PIN/ftvm_redirect_err ]] || return 1
+	H "$FTCTL" target set 1 dev hv1 mac 02:00:00:00:01:01 &&
+		[[ -e $PIN/ftvm_redirect_err && -e $PIN/ftvm_devmap_xmit ]] &&
+		! H "$FTCTL" stats | grep -q 'not counted'
 }
-ktap_check "ip link loads ftvm_steer first: its maps are pinned by name; ftctl finds them" \
+ktap_check "ip link loads ftvm_steer first: its maps are pinned by name; ftctl finds them, its first target set counts redirect errors" \
 	ip_first_load
 
 # pinned_id MAP: the id of a pinned map.
@@ -186,6 +191,7 @@ ktap_check "ip link reloads ftvm_steer over the pinned maps" ip_reload
 ktap_check "ftctl detach, then ftctl attach in native mode (redirect errors counted)" \
 	bash -c "H() { nsenter --net=/run/netns/$HOST \"\$@\"; }; \
 		H $FTCTL detach hc && ! H ip link show hc | grep -q xdp && \
+		rm $PIN/ftvm_redirect_err $PIN/ftvm_devmap_xmit && \
 		H $FTCTL attach hc mode native && \
 		H ip link show hc | grep -q 'xdp ' && \
 		[[ -e $PIN/ftvm_redirect_err && -e $PIN/ftvm_devmap_xmit ]] && \
