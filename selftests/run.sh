@@ -27,7 +27,7 @@ while (($#)); do
 	--host-only) mode=host ;;
 	--guest-only) mode=guest ;;
 	--in-guest) mode=in-guest ;;
-	-h|--help) sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,16p' "$SELFTESTS/run.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) tests+=("$1") ;;
 	esac
 	shift

@@ -14,13 +14,15 @@
 # FTVM_VM_ACCEL (kvm or tcg; probed when unset), FTVM_VM_KEEP_LOG (path
 # to keep the whole console log at), FTVM_VM_QUIET=1 (show only what the
 # guest's tests or command print: no kernel messages, no dmesg dump; the
-# log is still checked).
+# log is still checked), FTVM_VM_APPEND (more kernel parameters).
 #
 # The guest's output streams here.  The run fails when the tests fail,
-# when the guest times out or never reports, and when the guest kernel's
-# log has any oops, BUG, WARN, lockdep, RCU stall, KASAN/UBSAN or
-# kmemleak report, or the kernel taints itself for one, even if every
-# test passed.
+# when ftvm.ko does not unload after them, when the guest times out or
+# never reports, and when the guest kernel's log has an oops, BUG, WARN,
+# RCU stall, soft lockup, hung task, list corruption, refcount or SLUB
+# report (any of the patterns below), or the kernel taints itself for
+# one, even if every test passed.  Debian's kernel has no lockdep, KASAN,
+# UBSAN or kmemleak: see Documentation/testing.rst for what can fire.
 
 set -u
 SELFTESTS=$(cd "$(dirname "$0")" && pwd)
@@ -41,7 +43,7 @@ while (($#)); do
 	--tests) shift; args=("$@"); break ;;
 	--shell) mode=shell ;;
 	--cmd) mode=cmd; cmd=$2; shift ;;
-	-h|--help) sed -n '4,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) args+=("$1") ;;
 	esac
 	shift
@@ -164,6 +166,7 @@ fi
 
 append="console=ttyS0 panic=-1 oops=panic slab_nomerge loglevel=4 quiet"
 append+=" rcupdate.rcu_cpu_stall_timeout=60 init=/init"
+append+=${FTVM_VM_APPEND:+ $FTVM_VM_APPEND}
 qemu=(qemu-system-x86_64 "${accel_args[@]}" -m "$MEM" -smp "$SMP"
       -nodefaults -no-reboot -nic none
       -kernel "$KERNEL" -initrd "$run/initramfs.cpio" -append "$append"
@@ -210,7 +213,9 @@ bad+='INFO: rcu_|rcu: INFO|self-detected stall|detected stalls|'
 bad+='possible circular locking|possible recursive locking|lockdep|'
 bad+='inconsistent lock state|suspicious RCU usage|KASAN:|UBSAN:|'
 bad+='kmemleak:|unreferenced object|refcount_t:|list_(add|del) corruption|'
-bad+='sleeping function called from invalid context|scheduling while atomic)'
+bad+='sleeping function called from invalid context|scheduling while atomic|'
+bad+='blocked for more than [0-9]+ seconds|soft lockup|hard LOCKUP|'
+bad+='BUG [^ ]+ \((Not t|T)ainted|pagealloc: |Poison overwritten|Redzone overwritten)'
 if grep -aEn "$bad" "$log" >"$run/bad"; then
 	echo "# vm-run: the guest kernel log reports a problem:"
 	sed 's/^/#   /' "$run/bad" | head -n 40
@@ -230,8 +235,14 @@ if [[ $mode == tests ]]; then
 	elif ! grep -aqE '^[0-9]+ passed, 0 failed' "$log"; then
 		rc=1
 	fi
-else
-	grc=$(sed -n 's/^# ftvm-guest: exit \([0-9]*\)$/\1/p' "$log" | tail -n1)
-	[[ ${grc:-1} == 0 ]] || rc=1
 fi
+# The guest's own verdict: the tests or the command, and the final
+# unload of ftvm.ko (selftests/lib/guest-init.sh), which must succeed
+# after the tests too.
+if grep -aq '^# ftvm-guest: rmmod ftvm failed' "$log"; then
+	echo "# vm-run: ftvm.ko did not unload at the end of the run"
+	rc=1
+fi
+grc=$(sed -n 's/^# ftvm-guest: exit \([0-9]*\)$/\1/p' "$log" | tail -n1)
+[[ ${grc:-1} == 0 ]] || rc=1
 exit $rc

@@ -17,7 +17,7 @@ export CI=$FTVM_CI
 poweroff_now() {
 	sync
 	echo o >/proc/sysrq-trigger
-	sleep 10
+	sleep 10 2>/dev/null
 }
 
 echo "# ftvm-guest: booted in $(cut -d' ' -f1 /proc/uptime)s"
