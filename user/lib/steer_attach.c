@@ -170,12 +170,62 @@ static const char *const watch_progs[] = {
 	"ftvm_devmap_xmit",	/* xdp:xdp_devmap_xmit */
 };
 
+/* The id of the object pinned at @dir/@name (map or link); 0: none. */
+static uint32_t pinned_id(const char *dir, const char *name, bool link,
+			  uint32_t *prog_id)
+{
+	struct bpf_link_info li = {};
+	struct bpf_map_info mi = {};
+	char path[PATH_MAX];
+	uint32_t len, id = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	len = link ? sizeof(li) : sizeof(mi);
+	if (!bpf_obj_get_info_by_fd(fd, link ? (void *)&li : (void *)&mi,
+				    &len)) {
+		id = link ? li.id : mi.id;
+		if (link && prog_id)
+			*prog_id = li.prog_id;
+	}
+	close(fd);
+	return id;
+}
+
+/* Does program @prog_id use map @map_id? */
+static bool prog_uses(uint32_t prog_id, uint32_t map_id)
+{
+	struct bpf_prog_info info = {};
+	uint32_t ids[32], len = sizeof(info);
+	bool found = false;
+	int fd;
+
+	fd = bpf_prog_get_fd_by_id(prog_id);
+	if (fd < 0)
+		return false;
+	info.nr_map_ids = 32;
+	info.map_ids = (uint64_t)(unsigned long)ids;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+		for (uint32_t i = 0; i < info.nr_map_ids && i < 32; i++)
+			found |= ids[i] == map_id;
+	close(fd);
+	return found;
+}
+
+/*
+ * Is the link pinned as @name a tracer of this data plane: its program
+ * uses the pinned ftvm_vms (a pin left from maps since replaced does not)?
+ */
 static bool watch_pinned(const char *pin_dir, const char *name)
 {
-	char path[PATH_MAX];
+	uint32_t vms = pinned_id(pin_dir, "ftvm_vms", false, NULL);
+	uint32_t prog = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
-	return !access(path, F_OK);
+	return vms && pinned_id(pin_dir, name, true, &prog) &&
+	       prog_uses(prog, vms);
 }
 
 bool ftvm_dp_redirects_watched(const char *pin_dir)
@@ -252,6 +302,13 @@ int ftvm_dp_watch_redirects(const char *pin_dir, struct bpf_object *obj)
 
 		if (watch_pinned(pin_dir, watch_progs[i]))
 			continue;
+		/* A stale pin (or none): replaced. */
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, watch_progs[i]);
+		if (unlink(path) && errno != ENOENT) {
+			err = dp_err(-errno, "cannot replace %s: %s", path,
+				     strerror(errno));
+			break;
+		}
 		prog = bpf_object__find_program_by_name(obj, watch_progs[i]);
 		if (!prog) {
 			err = dp_err(-ENOENT, "ftvm_steer has no program %s",
@@ -265,7 +322,6 @@ int ftvm_dp_watch_redirects(const char *pin_dir, struct bpf_object *obj)
 			break;
 		}
 		/* The pin keeps the link (and the program) once we go. */
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, watch_progs[i]);
 		err = bpf_link__pin(link, path);
 		if (err)
 			err = dp_err(err, "cannot pin %s: %s", path,
