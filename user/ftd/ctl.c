@@ -11,8 +11,10 @@
  * "monitor" gets no 'X': one 'O' per event (a JSON object per line under
  * JSON, else words) until the client goes away.
  *
- * Commands run on the main thread with ftd.lock held and render through
- * the same json_print calls as ftctl, into a memory stream.
+ * Commands run on the main thread with ftd.lock held (the model stays
+ * still; the session table is walked under RCU while the sync thread
+ * goes on) and render through the same json_print calls as ftctl, into
+ * a memory stream.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -389,12 +391,30 @@ static int vm_del(struct ftd_vm *vm)
 	return 0;
 }
 
+/*
+ * Undo what vm_set() did to ftvm.ko and the steering maps before a later
+ * step failed: @old is the VM as it was.
+ */
+static void vm_set_undo(const struct ftd_vm *old, bool module_up,
+			bool module_updated, bool dp_changed)
+{
+	struct ftd_vm o = *old;
+
+	if (module_up)
+		module_vm_fail(&o);
+	else if (module_updated)
+		module_vm_update(&o, NULL, 0);
+	if (dp_changed)
+		dp_vm_set(ftd.dp, o.id, o.ifindex, o.mac, o.state == VM_FAILED);
+}
+
 static int vm_set(struct ftd_vm *vm, int argc, char **argv)
 {
-	struct ftd_vm n = *vm;
+	struct ftd_vm n = *vm, old = *vm;
 	char err[256], *words[64];
-	bool up = false;
-	int k = 0, ifindex = vm->ifindex;
+	bool up = false, module_up = false, module_updated = false;
+	bool dp_changed = false;
+	int k = 0, ifindex = vm->ifindex, ret;
 
 	if (argc < 1)
 		return cerr("\"vm set\" needs something to change");
@@ -422,25 +442,39 @@ static int vm_set(struct ftd_vm *vm, int argc, char **argv)
 		if (!ifindex)
 			return cerr("device \"%s\" not found", n.dev);
 	}
-	if (up && ftd.have_module && vm->state == VM_FAILED &&
-	    module_vm_up(&n, err, sizeof(err)))
-		return cerr("%s", err);
-	else if (!(up && vm->state == VM_FAILED) &&
-		 (n.silent_exit != vm->silent_exit || strcmp(n.netns, vm->netns)) &&
-		 module_vm_update(&n, err, sizeof(err)))
-		return cerr("%s", err);
+	/* Nothing changes unless every step succeeds: each is undone. */
+	if (up && ftd.have_module && vm->state == VM_FAILED) {
+		if (module_vm_up(&n, err, sizeof(err)))
+			return cerr("%s", err);
+		module_up = true;
+	} else if (!(up && vm->state == VM_FAILED) &&
+		   (n.silent_exit != vm->silent_exit ||
+		    strcmp(n.netns, vm->netns))) {
+		if (module_vm_update(&n, err, sizeof(err)))
+			return cerr("%s", err);
+		module_updated = ftd.have_module;
+	}
 	if (ifindex != vm->ifindex || memcmp(n.mac, vm->mac, 6)) {
+		dp_changed = true;
 		if (dp_vm_set(ftd.dp, vm->id, ifindex, n.mac,
 			      vm->state == VM_FAILED) ||
-		    dp_attach_fence(ftd.dp, ifindex))
-			return cerr("%s", dp_errmsg());
+		    dp_attach_fence(ftd.dp, ifindex)) {
+			snprintf(err, sizeof(err), "%s", dp_errmsg());
+			vm_set_undo(&old, module_up, module_updated, dp_changed);
+			return cerr("%s", err);
+		}
 	}
 	n.ifindex = ifindex;
 	*vm = n;
 	if (up) {
-		if (vm_rejoin(vm->id))
-			return cerr("VM \"%s\" cannot rejoin: its device is gone",
-				    vm->name);
+		ret = vm_rejoin(vm->id);
+		if (ret) {
+			snprintf(err, sizeof(err), "%s", ret == -ENODEV ?
+				 "its device is gone" : dp_errmsg());
+			*vm = old;
+			vm_set_undo(&old, module_up, module_updated, dp_changed);
+			return cerr("VM \"%s\" cannot rejoin: %s", old.name, err);
+		}
 	} else {
 		maglev_refresh_all();
 	}
@@ -763,12 +797,72 @@ static const char *vm_name_of(uint32_t id)
 		ftd.cfg.vms[id].name : "?";
 }
 
+/* The word after "client" (it was parsed): for messages. */
+static const char *argv_client(int argc, char **argv)
+{
+	for (int i = 0; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "client"))
+			return argv[i + 1];
+	return "";
+}
+
+/* A session's client end: "ADDR:PORT" or "[ADDR6]:PORT". */
+struct client_sel {
+	uint8_t family;			/* FTVM_FAMILY_*, 0: any client */
+	uint32_t addr[4];
+	uint16_t port;			/* network order */
+};
+
+static int parse_client(const char *s, struct client_sel *c)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *colon, *a = buf;
+	uint32_t port;
+
+	memset(c, 0, sizeof(*c));
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	colon = strrchr(buf, ':');
+	if (!colon)
+		return -1;
+	*colon = 0;
+	if (buf[0] == '[') {
+		size_t l = strlen(buf);
+
+		if (l < 3 || buf[l - 1] != ']')
+			return -1;
+		buf[l - 1] = 0;
+		a = buf + 1;
+		c->family = FTVM_FAMILY_V6;
+		if (inet_pton(AF_INET6, a, c->addr) != 1)
+			return -1;
+	} else {
+		c->family = FTVM_FAMILY_V4;
+		if (inet_pton(AF_INET, a, c->addr) != 1)
+			return -1;
+	}
+	if (parse_u32(colon + 1, &port) || !port || port > 65535)
+		return -1;
+	c->port = htons((uint16_t)port);
+	return 0;
+}
+
+static bool client_is(const struct client_sel *c, const struct ftvm_flow *f)
+{
+	if (!c->family)
+		return true;
+	return f->family == c->family && f->sport == c->port &&
+	       !memcmp(f->saddr, c->addr,
+		       c->family == FTVM_FAMILY_V6 ? 16 : 4);
+}
+
 static int cmd_session(int argc, char **argv)
 {
 	const char *verb = argc ? argv[0] : "list";
 	const struct ftd_service *svc = NULL, *by_index[FTVM_MAX_SERVICES] = {};
 	const struct ftd_vm *vm = NULL;
 	bool unprot = false, detail;
+	struct client_sel client = {};
 	struct cds_lfht_iter it;
 	struct ftd_session *s;
 	unsigned long n = 0;
@@ -776,7 +870,10 @@ static int cmd_session(int argc, char **argv)
 	if (argc)
 		argc--, argv++;
 	if (matches(verb, "help")) {
-		printf("Usage: ftctl session { list | show } [vm NAME] [service NAME] [unprotected]\n");
+		printf("Usage: ftctl session { list | show } [vm NAME] [service NAME] [unprotected]\n"
+		       "                                  [client ADDR:PORT]\n"
+		       "A client ADDR:PORT and a service select one session; \"session show\"\n"
+		       "with a client fails if no session matches.\n");
 		return 0;
 	}
 	if (!matches(verb, "list") && !matches(verb, "show"))
@@ -786,6 +883,13 @@ static int cmd_session(int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		if (matches(argv[i], "unprotected")) {
 			unprot = true;
+		} else if (!strcmp(argv[i], "client")) {
+			if (i + 1 >= argc)
+				return cerr("\"client\" needs a value");
+			if (parse_client(argv[i + 1], &client))
+				return cerr("invalid client \"%s\": expected ADDR:PORT or [ADDR6]:PORT",
+					    argv[i + 1]);
+			i++;
 		} else if (!strcmp(argv[i], "vm") || !strcmp(argv[i], "service")) {
 			if (i + 1 >= argc)
 				return cerr("\"%s\" needs a value", argv[i]);
@@ -823,6 +927,8 @@ static int cmd_session(int argc, char **argv)
 			continue;
 		if (unprot && prot)
 			continue;
+		if (!client_is(&client, &s->flow))
+			continue;
 		n++;
 		flow_format(&s->flow, src, dst, sizeof(src));
 		open_json_object(NULL);
@@ -859,6 +965,9 @@ static int cmd_session(int argc, char **argv)
 	}
 	urcu_memb_read_unlock();
 	delete_json_obj();
+	if (detail && client.family && !n)
+		return cerr("no session of client %s%s%s", argv_client(argc, argv),
+			    svc ? " on service " : "", svc ? svc->name : "");
 	if (!req.json && !detail)
 		fprintf(req.err, "%lu sessions\n", n);
 	return 0;
@@ -890,10 +999,11 @@ static int cmd_status(int argc, char **argv)
 	print_string(PRINT_FP, NULL, "ftd: up %s", "");
 	print_u64(PRINT_ANY, "uptime_s", "%llu s", (now - ftd.start_ns) / 1000000000ull);
 	print_bool(PRINT_JSON, "module", NULL, ftd.have_module);
-	print_bool(PRINT_JSON, "replication", NULL, ftd.have_module);
-	print_string(PRINT_FP, NULL, "%s\n", ftd.have_module ?
-		     ", ftvm.ko loaded, state replication on" :
-		     ", ftvm.ko NOT loaded: state replication is OFF (failures from link events and heartbeats)");
+	print_bool(PRINT_JSON, "replication", NULL, repl_running());
+	print_string(PRINT_FP, NULL, "%s\n", !ftd.have_module ?
+		     ", ftvm.ko NOT loaded: state replication is OFF (failures from link events and heartbeats)" :
+		     repl_running() ? ", ftvm.ko loaded, state replication on" :
+		     ", ftvm.ko loaded, but state replication is OFF: it failed to start (see ftd's log)");
 	print_uint(PRINT_ANY, "vms_up", "VMs: %u up", up);
 	print_uint(PRINT_ANY, "vms_failed", ", %u failed", failed);
 	print_uint(PRINT_ANY, "vms_draining", ", %u draining\n", draining);

@@ -11,8 +11,11 @@
  *   reprotect gives every session without a backup a new one, paced.
  *
  * The model (VMs, services, placements, policies) is guarded by
- * ftd.lock; the session table is an RCU lock-free hash table read
- * without locks (ctl listings, status) while sync and reprotect write.
+ * ftd.lock, which control commands (ctl.c) hold while they run.  The
+ * session table is an RCU lock-free hash table: commands walk it in an
+ * RCU read-side section, and the sync thread, which never takes
+ * ftd.lock, keeps writing it meanwhile (reprotect takes ftd.lock for
+ * each batch it applies).
  */
 #ifndef FTD_H
 #define FTD_H
@@ -276,6 +279,8 @@ void reprotect_kick(void);
 /* replicate.c: state replication, with ftvm.ko only. */
 int repl_start(void);
 void repl_stop(void);
+/* Is state replication running (ftvm.ko answered, repl_start() ok)? */
+bool repl_running(void);
 /*
  * Failover of @x, ftd.lock held: _prepare() before its placements
  * switch (notes each one's backup), repl_failover() right after (takes

@@ -877,6 +877,11 @@ int repl_start(void)
 	return 0;
 }
 
+bool repl_running(void)
+{
+	return repl.running;
+}
+
 void repl_stop(void)
 {
 	if (!repl.running)
