@@ -60,16 +60,18 @@ _ftctl()
 		dev) _ftctl_ifaces; return ;;
 		probe) COMPREPLY=($(compgen -W 'icmp tcp none' -- "$cur")); return ;;
 		state) COMPREPLY=($(compgen -W 'up' -- "$cur")); return ;;
+		netns) COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | cut -d' ' -f1)" -- "$cur")); return ;;
+		silent-exit) COMPREPLY=($(compgen -W 'on off' -- "$cur")); return ;;
 		id|mac|capacity|domain|interval|misses|name|icmp|tcp) return ;;
 		esac
 		case $verb in
 		add)
-			COMPREPLY=($(compgen -W 'id dev mac capacity domain probe interval misses' -- "$cur")) ;;
+			COMPREPLY=($(compgen -W 'id dev mac capacity domain netns silent-exit probe interval misses' -- "$cur")) ;;
 		set)
 			if ((cword == i + 1)); then
 				COMPREPLY=($(compgen -W "$(_ftctl_vms) id" -- "$cur"))
 			else
-				COMPREPLY=($(compgen -W 'name dev mac capacity domain probe interval misses state' -- "$cur"))
+				COMPREPLY=($(compgen -W 'name dev mac capacity domain netns silent-exit probe interval misses state' -- "$cur"))
 			fi ;;
 		del|show|fail|drain)
 			((cword == i + 1)) && COMPREPLY=($(compgen -W "$(_ftctl_vms) id" -- "$cur")) ;;
@@ -107,7 +109,8 @@ _ftctl()
 		case $prev in
 		vm) COMPREPLY=($(compgen -W "$(_ftctl_vms)" -- "$cur")) ;;
 		service) COMPREPLY=($(compgen -W "$(_ftctl_services)" -- "$cur")) ;;
-		*) COMPREPLY=($(compgen -W 'vm service unprotected' -- "$cur")) ;;
+		client) ;;
+		*) COMPREPLY=($(compgen -W 'vm service client unprotected' -- "$cur")) ;;
 		esac
 		;;
 	monitor)
