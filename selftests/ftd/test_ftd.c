@@ -931,6 +931,83 @@ static void test_commit_nl(void)
 	fake_close(&k);
 }
 
+/*
+ * ftd killed with SIGKILL half-way through vm5's switch (fenced, one
+ * placement written), then restarted: model_recover() finds vm5 failed
+ * from its fence, failover_resume() switches the rest and reports it.
+ */
+static void restart_model(void)
+{
+	for (uint32_t id = 0; id < FTVM_MAX_PLACEMENTS; id++)
+		ftd.pl[id].primary = ftd.pl[id].backup = 0;
+	memset(&ftd.last, 0, sizeof(ftd.last));
+	ftd.failovers = 0;
+	model_recover();
+	failover_resume();
+}
+
+static void test_resume(void)
+{
+	uint32_t x = 5, written = 0, left = 0, wrong = 0, moved = 0;
+	long n;
+
+	snapshot();
+	pthread_mutex_lock(&ftd.lock);
+	/* What the killed ftd did: the fence, one placement of vm5. */
+	dp_vm_fence(ftd.dp, x, true);
+	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
+		const struct ftd_placement *p = &ftd.pl[id];
+
+		if (p->primary != x || !p->backup)
+			continue;
+		if (!written++)
+			dp_placement_set(ftd.dp, id, p->backup, 0);
+		else
+			left++;
+	}
+	/* The restarted ftd knows vm5 from its configuration: up. */
+	ftd.cfg.vms[x].state = VM_UP;
+	restart_model();
+	for (uint32_t i = 0; i < NSESS; i++) {
+		struct ftvm_session v;
+		struct ftvm_placement p;
+
+		/* The maps themselves: the session's, then its placement. */
+		if (dp_session_get(ftd.dp, &flows[i], &v) ||
+		    dp_placement_get(ftd.dp, v.placement, &p)) {
+			wrong++;
+			continue;
+		}
+		if (before[i].primary == x) {
+			moved++;
+			wrong += p.primary != before[i].backup;
+		} else {
+			wrong += p.primary != before[i].primary;
+		}
+	}
+	ktap_result(left && moved && !wrong && ftd.cfg.vms[x].state == VM_FAILED,
+		    "restart mid-switch: vm5's %u sessions read their backups in the map, %u placements left were switched (%u wrong)",
+		    moved, left, wrong);
+	ktap_result(ftd.last.vm == x && ftd.last.resumed && ftd.failovers == 1 &&
+		    ftd.last.placements >= left && ftd.last.switch_done_ns,
+		    "restart mid-switch: the last failover is vm5's, resumed, %u placements switched",
+		    ftd.last.placements);
+	/* Killed again with the switch done: re-protection is what is left. */
+	restart_model();
+	ktap_result(ftd.last.vm == x && ftd.last.resumed && !ftd.last.switch_done_ns &&
+		    !ftd.last.placements && work_remaining() > 0,
+		    "restart mid-re-protection: the last failover is vm5's, resumed, no switch time, %ld sessions to re-protect",
+		    work_remaining());
+	pthread_mutex_unlock(&ftd.lock);
+	n = reprotect_all();
+	ktap_result(n > 0 && !check_sessions("after a resumed failover"),
+		    "restart: re-protection finishes the job (%ld sessions)", n);
+	pthread_mutex_lock(&ftd.lock);
+	vm_rejoin(x);
+	pthread_mutex_unlock(&ftd.lock);
+	reprotect_all();
+}
+
 int main(void)
 {
 	if (geteuid())
@@ -941,7 +1018,7 @@ int main(void)
 		       dp_errmsg());
 		return KSFT_SKIP;
 	}
-	ktap_print_header(31);
+	ktap_print_header(35);
 	test_row();
 	if (make_sessions()) {
 		ktap_result(0, "sessions: %s", dp_errmsg());
@@ -954,6 +1031,7 @@ int main(void)
 	test_failover();
 	test_drain();
 	test_recover();
+	test_resume();
 	test_least_loaded();
 	test_config();
 	test_commit_config();
