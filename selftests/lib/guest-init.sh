@@ -14,10 +14,17 @@ export FTVM_TOP=$TOP FTVM_IN_GUEST=1
 source /run/ftvm-env || echo "# ftvm-guest: no /run/ftvm-env"
 export CI=$FTVM_CI
 
+# The power-off shuts the 9p root down under this script: wait for it
+# with builtins only (an external sleep is gone by then), and never
+# return, or init would exit and the kernel would panic before the
+# machine is off.
 poweroff_now() {
 	sync
+	exec 9<> <(:)
 	echo o >/proc/sysrq-trigger
-	sleep 10 2>/dev/null
+	while :; do
+		read -r -t 10 -u 9 _
+	done
 }
 
 echo "# ftvm-guest: booted in $(cut -d' ' -f1 /proc/uptime)s"
