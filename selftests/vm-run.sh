@@ -165,10 +165,12 @@ else
 fi
 
 # slub_debug=FZP: SLUB's consistency checks, red zones and poisoning on
-# every cache (Debian's kernel has no KASAN); no cost we could measure
-# under TCG (Documentation/testing.rst).
+# every cache (Debian's kernel has no KASAN), for the tests alone: it
+# takes every allocation off SLUB's fast path, which a benchmark (--cmd)
+# must not measure (Documentation/testing.rst).
 append="console=ttyS0 panic=-1 oops=panic slab_nomerge loglevel=4 quiet"
-append+=" rcupdate.rcu_cpu_stall_timeout=60 slub_debug=FZP init=/init"
+append+=" rcupdate.rcu_cpu_stall_timeout=60 init=/init"
+[[ $mode == tests ]] && append+=" slub_debug=FZP"
 append+=${FTVM_VM_APPEND:+ $FTVM_VM_APPEND}
 qemu=(qemu-system-x86_64 "${accel_args[@]}" -m "$MEM" -smp "$SMP"
       -nodefaults -no-reboot -nic none
