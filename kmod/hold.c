@@ -35,8 +35,8 @@
  *
  * Locking: the per-namespace state is in struct ftvm_hnet (net_generic).
  * @hooked and the hooks' registration are under RTNL; @armed_until is
- * written under RTNL and read locklessly; the held list is under @lock
- * (bottom halves off).  The hook looks the connection up and queues the
+ * written under RTNL and read locklessly; the held list and the
+ * counters are under @lock (bottom halves off).  The hook looks the connection up and queues the
  * segment under @lock, and a release takes @lock after the activation
  * has hashed its sockets, so a segment is either let in by the hook
  * (found its socket) or seen by the release: never left behind.
@@ -70,6 +70,7 @@ struct ftvm_hnet {
 	spinlock_t lock;		/* the rest; bottom halves off */
 	struct list_head held;		/* struct ftvm_hseg, oldest first */
 	unsigned int n_held;
+	struct ftvm_hold_stats stats;	/* but armed_ms and queued */
 	struct delayed_work expire;
 };
 
@@ -172,6 +173,7 @@ static unsigned int ftvm_hold_hook(void *priv, struct sk_buff *skb,
 		return NF_ACCEPT;
 	}
 	if (hn->n_held >= FTVM_HOLD_MAX) {
+		hn->stats.overflow++;
 		spin_unlock(&hn->lock);
 		kmem_cache_free(ftvm_hseg_cache, h);
 		/* Sent again by its client: a stall, never a loss. */
@@ -183,6 +185,7 @@ static unsigned int ftvm_hold_hook(void *priv, struct sk_buff *skb,
 	h->deadline = jiffies + FTVM_HOLD_WAIT;
 	dev_hold(state->in);
 	list_add_tail(&h->node, &hn->held);
+	hn->stats.held++;
 	if (!hn->n_held++)
 		queue_delayed_work(system_wq, &hn->expire, FTVM_HOLD_WAIT);
 	spin_unlock(&hn->lock);
@@ -200,12 +203,15 @@ static void ftvm_hold_sort(struct ftvm_hnet *hn, struct list_head *in,
 
 	spin_lock_bh(&hn->lock);
 	list_for_each_entry_safe(h, tmp, &hn->held, node) {
-		if (ftvm_hold_has_sock(hn->net, &h->key))
+		if (ftvm_hold_has_sock(hn->net, &h->key)) {
 			list_move_tail(&h->node, in);
-		else if (time_after_eq(jiffies, h->deadline))
+			hn->stats.released++;
+		} else if (time_after_eq(jiffies, h->deadline)) {
 			list_move_tail(&h->node, out);
-		else
+			hn->stats.expired++;
+		} else {
 			continue;
+		}
 		hn->n_held--;
 	}
 	spin_unlock_bh(&hn->lock);
@@ -257,9 +263,23 @@ void ftvm_hold_dev_gone(struct net_device *dev)
 			continue;
 		list_move_tail(&h->node, &out);
 		hn->n_held--;
+		hn->stats.dev_gone++;
 	}
 	spin_unlock_bh(&hn->lock);
 	ftvm_hold_drop(&out);
+}
+
+void ftvm_hold_stats(struct net *net, struct ftvm_hold_stats *st)
+{
+	struct ftvm_hnet *hn = ftvm_hnet(net);
+	unsigned long until = READ_ONCE(hn->armed_until);
+
+	spin_lock_bh(&hn->lock);
+	*st = hn->stats;
+	st->queued = hn->n_held;
+	spin_unlock_bh(&hn->lock);
+	st->armed_ms = until && time_before(jiffies, until) ?
+		       jiffies_to_msecs(until - jiffies) : 0;
 }
 
 /* Arm @vnet, a VM's namespace (a reference held; RTNL). */

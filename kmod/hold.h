@@ -11,6 +11,22 @@
 
 #include "vm.h"
 
+/*
+ * What a VM's namespace held since it was first armed: segments held,
+ * then let in (released) or dropped, their wait over (expired), the
+ * namespace full (overflow, never held) or their device gone; what it
+ * holds now (queued), and for how much longer it is armed.
+ */
+struct ftvm_hold_stats {
+	u64 held;
+	u64 released;
+	u64 expired;
+	u64 overflow;
+	u64 dev_gone;
+	u32 queued;
+	u32 armed_ms;
+};
+
 int ftvm_hold_init(void);
 void ftvm_hold_uninit(void);
 
@@ -22,6 +38,8 @@ void ftvm_hold_uninit(void);
 void ftvm_hold_arm_others(struct ftvm_net *fn, const struct ftvm_vm *failed);
 /* Sessions may have become live in @net: let their segments in. */
 void ftvm_hold_release(struct net *net);
+/* @net's hold counters, consistent with each other. */
+void ftvm_hold_stats(struct net *net, struct ftvm_hold_stats *st);
 /* @dev is being unregistered (RTNL): drop the segments it brought. */
 void ftvm_hold_dev_gone(struct net_device *dev);
 

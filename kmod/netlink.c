@@ -21,6 +21,7 @@
 #include "commit.h"
 #include "device.h"
 #include "exit.h"
+#include "hold.h"
 #include "netlink.h"
 #include "restore.h"
 #include "state.h"
@@ -54,6 +55,8 @@ static const struct nla_policy ftvm_vm_policy[FTVM_A_VM_MAX + 1] = {
 	[FTVM_A_VM_NETNS_FD] = NLA_POLICY_MIN(NLA_S32, 0),
 	[FTVM_A_VM_NETNS_ID] = { .type = NLA_REJECT },
 	[FTVM_A_VM_SILENT_EXIT] = NLA_POLICY_MAX(NLA_U8, 1),
+	[FTVM_A_VM_HOLD] = { .type = NLA_REJECT,
+			     .reject_message = "hold counters are reported by the kernel" },
 };
 
 static const struct nla_policy ftvm_policy[FTVM_A_MAX + 1] = {
@@ -214,8 +217,42 @@ static const struct nla_policy ftvm_commit_get_policy[FTVM_A_MAX + 1] = {
 
 /* Reply and event building. */
 
+/* The ingress hold of @vm's namespace, if it has one. */
+static int ftvm_nl_put_hold(struct sk_buff *skb, const struct ftvm_vm *vm)
+{
+	struct ftvm_hold_stats st;
+	struct nlattr *nest;
+	struct net *vnet;
+
+	vnet = ftvm_vm_get_netns(vm);
+	if (!vnet)
+		return 0;
+	ftvm_hold_stats(vnet, &st);
+	put_net(vnet);
+	nest = nla_nest_start(skb, FTVM_A_VM_HOLD);
+	if (!nest ||
+	    nla_put_u32(skb, FTVM_A_HOLD_ARMED_MS, st.armed_ms) ||
+	    nla_put_u32(skb, FTVM_A_HOLD_QUEUED, st.queued) ||
+	    nla_put_u64_64bit(skb, FTVM_A_HOLD_HELD, st.held, FTVM_A_HOLD_PAD) ||
+	    nla_put_u64_64bit(skb, FTVM_A_HOLD_RELEASED, st.released,
+			      FTVM_A_HOLD_PAD) ||
+	    nla_put_u64_64bit(skb, FTVM_A_HOLD_EXPIRED, st.expired,
+			      FTVM_A_HOLD_PAD) ||
+	    nla_put_u64_64bit(skb, FTVM_A_HOLD_OVERFLOW, st.overflow,
+			      FTVM_A_HOLD_PAD) ||
+	    nla_put_u64_64bit(skb, FTVM_A_HOLD_DEV_GONE, st.dev_gone,
+			      FTVM_A_HOLD_PAD))
+		return -EMSGSIZE;	/* the caller cancels the VM's nest */
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+/*
+ * @vm as FTVM_A_VM; with its namespace's hold counters if @stats (replies
+ * to VM_GET, not events).
+ */
 static int ftvm_nl_put_vm(struct sk_buff *skb, struct net *net,
-			  const struct ftvm_vm *vm)
+			  const struct ftvm_vm *vm, bool stats)
 {
 	int nsid = ftvm_vm_netns_id(net, vm);
 	u8 state = READ_ONCE(vm->state);
@@ -239,6 +276,8 @@ static int ftvm_nl_put_vm(struct sk_buff *skb, struct net *net,
 	     nla_put_u64_64bit(skb, FTVM_A_VM_FAIL_TIME,
 			       READ_ONCE(vm->fail_time), FTVM_A_VM_PAD)))
 		goto cancel;
+	if (stats && ftvm_nl_put_hold(skb, vm))
+		goto cancel;
 	nla_nest_end(skb, nest);
 	return 0;
 cancel:
@@ -246,30 +285,37 @@ cancel:
 	return -EMSGSIZE;
 }
 
-static size_t ftvm_nl_vm_size(void)
+static size_t ftvm_nl_vm_size(bool stats)
 {
+	size_t hold = nla_total_size(0) +			/* HOLD */
+		      2 * nla_total_size(sizeof(u32)) +		/* ARMED_MS, QUEUED */
+		      5 * nla_total_size_64bit(sizeof(u64));	/* the counters */
+
 	return nla_total_size(0) +			/* FTVM_A_VM */
 	       nla_total_size(sizeof(u32)) +		/* ID */
 	       nla_total_size(FTVM_VM_NAME_LEN) +	/* NAME */
 	       nla_total_size(sizeof(u32)) +		/* IFINDEX */
 	       nla_total_size(ETH_ALEN) +		/* MAC */
 	       nla_total_size(sizeof(u8)) +		/* STATE */
+	       nla_total_size(sizeof(u8)) +		/* SILENT_EXIT */
 	       nla_total_size(sizeof(s32)) +		/* NETNS_ID */
 	       nla_total_size(sizeof(u8)) +		/* FAIL_REASON */
-	       nla_total_size_64bit(sizeof(u64));	/* FAIL_TIME */
+	       nla_total_size_64bit(sizeof(u64)) +	/* FAIL_TIME */
+	       (stats ? hold : 0);
 }
 
 static struct sk_buff *ftvm_nl_vm_msg(struct net *net, const struct ftvm_vm *vm,
-				      u32 portid, u32 seq, u8 cmd, gfp_t gfp)
+				      u32 portid, u32 seq, u8 cmd, bool stats,
+				      gfp_t gfp)
 {
 	struct sk_buff *skb;
 	void *hdr;
 
-	skb = genlmsg_new(ftvm_nl_vm_size(), gfp);
+	skb = genlmsg_new(ftvm_nl_vm_size(stats), gfp);
 	if (!skb)
 		return NULL;
 	hdr = genlmsg_put(skb, portid, seq, &ftvm_genl_family, 0, cmd);
-	if (!hdr || ftvm_nl_put_vm(skb, net, vm)) {
+	if (!hdr || ftvm_nl_put_vm(skb, net, vm, stats)) {
 		nlmsg_free(skb);
 		return NULL;
 	}
@@ -284,7 +330,7 @@ void ftvm_nl_notify_vm(struct net *net, const struct ftvm_vm *vm, u8 cmd)
 	ASSERT_RTNL();
 	if (!genl_has_listeners(&ftvm_genl_family, net, FTVM_MCGRP_EVENTS_ID))
 		return;
-	skb = ftvm_nl_vm_msg(net, vm, 0, 0, cmd, GFP_KERNEL);
+	skb = ftvm_nl_vm_msg(net, vm, 0, 0, cmd, false, GFP_KERNEL);
 	if (!skb) {
 		/* Listeners cannot see a lost event: say it loudly. */
 		pr_warn_ratelimited("event %u for vm %u lost: out of memory\n",
@@ -614,8 +660,8 @@ static int ftvm_nl_vm_get(struct sk_buff *skb, struct genl_info *info)
 		return PTR_ERR(vm);
 	}
 	reply = ftvm_nl_vm_msg(genl_info_net(info), vm, info->snd_portid,
-			       info->snd_seq,
-			       FTVM_CMD_VM_GET, GFP_ATOMIC);
+			       info->snd_seq, FTVM_CMD_VM_GET, true,
+			       GFP_ATOMIC);
 	rcu_read_unlock();
 	if (!reply)
 		return -ENOMEM;
@@ -647,7 +693,7 @@ static int ftvm_nl_vm_dump(struct sk_buff *skb, struct netlink_callback *cb)
 			break;
 		}
 		genl_dump_check_consistent(cb, hdr);
-		if (ftvm_nl_put_vm(skb, sock_net(skb->sk), vm)) {
+		if (ftvm_nl_put_vm(skb, sock_net(skb->sk), vm, true)) {
 			genlmsg_cancel(skb, hdr);
 			err = -EMSGSIZE;
 			break;

@@ -99,9 +99,32 @@ enum ftvm_a_vm {
 				 * closes its TCP connections without a packet
 				 * and fails the VM (needs its netns)
 				 */
+	FTVM_A_VM_HOLD,		/* nest (replies to VM_GET): enum ftvm_a_hold,
+				 * the ingress hold of the VM's netns
+				 */
 
 	__FTVM_A_VM_MAX,
 	FTVM_A_VM_MAX = __FTVM_A_VM_MAX - 1
+};
+
+/*
+ * The ingress hold of a VM's namespace (Documentation/replication.rst):
+ * a failover's segments that reached the VM before their session was
+ * live there.  Counted since the namespace was first armed.
+ */
+enum ftvm_a_hold {
+	FTVM_A_HOLD_UNSPEC,
+	FTVM_A_HOLD_PAD,
+	FTVM_A_HOLD_ARMED_MS,	/* u32: armed for this much longer; 0: not */
+	FTVM_A_HOLD_QUEUED,	/* u32: segments held now */
+	FTVM_A_HOLD_HELD,	/* u64: segments held */
+	FTVM_A_HOLD_RELEASED,	/* u64: let in, their session live */
+	FTVM_A_HOLD_EXPIRED,	/* u64: dropped, no session in time */
+	FTVM_A_HOLD_OVERFLOW,	/* u64: dropped, never held: too many held */
+	FTVM_A_HOLD_DEV_GONE,	/* u64: dropped with their device */
+
+	__FTVM_A_HOLD_MAX,
+	FTVM_A_HOLD_MAX = __FTVM_A_HOLD_MAX - 1
 };
 
 /*

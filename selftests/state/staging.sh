@@ -66,10 +66,20 @@ out_rsts() {
 		print $c["OutRsts"] }' /proc/net/snmp
 }
 
+# hold_of VM: "armed_ms queued held released expired overflow dev_gone"
+# of VM's ingress hold, from "ftctl -j vm show".
+hold_of() {
+	nH "$FTCTL" -j vm show "$1" | python3 -c '
+import json, sys
+h = json.load(sys.stdin)[0]["hold"]
+print(*(h[k] for k in ("armed_ms", "queued", "held", "released", "expired",
+		       "overflow", "dev_gone")))'
+}
+
 # hold FAIL: sessions staged on B, then routed to B before they are live
 # there, A failed first (FAIL 1) or not (0, the control).
 hold() {
-	local fail=$1 out r0 line
+	local fail=$1 out r0 line armed queued held released expired overflow gone
 	setup || return 1
 	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/a.log" & PIDS+=($!)
 	ip netns exec "$B" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/b.log" & PIDS+=($!)
@@ -88,6 +98,9 @@ hold() {
 		read -r -t 60 line <&"${CL[0]}"
 		[[ $line == ok* ]] && { echo "the clients went on: B did not reset them"; return 1; }
 		(($(out_rsts "$B") > r0)) || { echo "B sent no reset ($line)"; return 1; }
+		read -r armed queued held released expired overflow gone <<<"$(hold_of b)"
+		[[ "$armed $queued $held $released $expired" == "0 0 0 0 0" ]] ||
+			{ echo "B's hold, never armed: '$(hold_of b)'"; return 1; }
 		return 0
 	fi
 	# The clients' requests (and their retransmissions) reach B, which
@@ -96,9 +109,25 @@ hold() {
 	(($(count_estab "$B" $PORT) == 0)) || { echo "B has connections before the activation"; return 1; }
 	(($(out_rsts "$B") == r0)) || { echo "B reset $(($(out_rsts "$B") - r0)) segments before the activation"; return 1; }
 	read -r -t 0.1 line <&"${CL[0]}" && { echo "the clients were answered before the activation: $line"; return 1; }
+	# What B held, as ftctl tells it: every client's request at least
+	# (B reset none), nothing let in yet; the clients' retransmissions
+	# are held too, and a segment that waited FTVM_HOLD_WAIT is dropped
+	# (expired).  Every segment held is accounted for.
+	read -r armed queued held released expired overflow gone <<<"$(hold_of b)"
+	((held >= N && released == 0 && overflow + gone == 0 &&
+	  held == queued + expired)) ||
+		{ echo "B's hold before the activation: '$(hold_of b)'"; return 1; }
+	[[ $(nH "$FTCTL" vm show b) == *$'\n    hold: '*"armed"*", queued "*", held "*", released 0, expired "* ]] ||
+		{ echo "vm show b: $(nH "$FTCTL" vm show b)"; return 1; }
 	out=$(state activate 2) && [[ $out == "count $N" ]] || { echo "activate: $out"; return 1; }
 	read -r -t 60 line <&"${CL[0]}" && [[ $line == ok* ]] || { echo "client after the activation: $line"; return 1; }
 	(($(out_rsts "$B") == r0)) || { echo "B reset $(($(out_rsts "$B") - r0)) segments"; return 1; }
+	# What B still held was let in at the activation (what had waited
+	# too long before it was dropped): nothing is left.
+	read -r armed queued held released expired overflow gone <<<"$(hold_of b)"
+	((queued == 0 && overflow + gone == 0 &&
+	  held == released + expired)) ||
+		{ echo "B's hold after the activation: '$(hold_of b)'"; return 1; }
 	cmd "round 2" || return 1
 	grep -q "resumed $N\$" "$WORK/b.log" || { echo "B resumed $(grep -c resumed "$WORK/b.log") of $N"; return 1; }
 	client_quit
