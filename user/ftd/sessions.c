@@ -158,6 +158,8 @@ static int on_new_session(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+#define SYNC_STOP_MS	200
+
 void *sync_thread(void *arg)
 {
 	struct sync_ctx ev = { 0 };
@@ -191,6 +193,9 @@ void *sync_thread(void *arg)
 			continue;
 		}
 		ms = (int)((next - now + 999999) / 1000000);
+		/* A stop is seen within this, whatever scan-interval is. */
+		if (ms > SYNC_STOP_MS)
+			ms = SYNC_STOP_MS;
 		if (!rb) {
 			struct timespec ts = { .tv_sec = ms / 1000,
 					       .tv_nsec = (long)(ms % 1000) * 1000000 };
