@@ -3,7 +3,7 @@
 #
 # failover.sh with ftvm.ko loaded (the qemu guest): ftd takes failures
 # from the module's vm-failed events and keeps its VM registry, and says
-# that state replication is on.  Fewer sessions (200: about eight
+# that state replication is on.  Fewer sessions (200: about three
 # minutes without KVM) and slower probes than on the host: the guest may
 # run without KVM.
 cd "$(dirname "$0")" || exit 1
