@@ -110,7 +110,8 @@ setup() {
 }
 
 start_ftd() {
-	H "$FTD" -f "$CONF" 2>>"$TMP/ftd.log" &
+	# Not on our stdout: a check's $(...) would wait for ftd's exit.
+	H "$FTD" -f "$CONF" >/dev/null 2>>"$TMP/ftd.log" &
 	ftd_pid=$!
 	wait_for $TOPO_WAIT F status
 }

@@ -136,7 +136,12 @@ fail_during_run() {
 	else
 		H ip link del hv$n || return 1
 	fi
-	(($#)) && { "$@" || return 1; }
+	# A failed CMD still ends the run: the clients' answers to it must
+	# not be left for the next check to read.
+	if (($#)) && ! "$@"; then
+		run_end
+		return 1
+	fi
 	run_end || { cat "$TMP/figures"; tail -5 "$TMP/ftd.log"; return 1; }
 	ktap_diag "$vm died as primary of $had TCP sessions; $(cat "$TMP/figures")"
 	# Each of them was picked up by a kvstore on a backup (libftvm blob).
