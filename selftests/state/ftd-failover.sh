@@ -21,6 +21,9 @@
 #           (silent-exit: ftvm.ko ends its connections without a packet
 #           and fails the VM; only the staged state is left: the clients
 #           idle first)
+#   midway  ftd itself is SIGKILLed half-way through a failover's
+#           switch (vm8 joins first) and started again: the new ftd
+#           finishes it, taking the failed VM's last state itself
 #   C       a primary dies, and while its sessions are being
 #           re-protected, the VM receiving their new backups (vm7, joined
 #           late with a large capacity, so primary of nothing) dies too
@@ -28,7 +31,8 @@
 #           backups; then their primary dies and they go on there
 #
 # (the topology: ftd-lib.sh)
-# vm1..vm6 exist from the start; vm7 joins before failure C.
+# vm1..vm6 exist from the start; vm8 joins before ftd's kill, vm7 before
+# failure C.
 # Needs ftvm.ko (the qemu guest: selftests/vm-run.sh --tests state).
 set -u
 cd "$(dirname "$0")" || exit 1
@@ -62,7 +66,7 @@ write_conf() {
 	} >"$CONF"
 }
 
-ktap_begin 15
+ktap_begin 18
 
 if ! setup 1 2 3 4 5 6 || ! write_conf || ! start_ftd || ! start_clients; then
 	ktap_fail "topology and ftd"
@@ -123,6 +127,47 @@ sigkill_all() {
 	ktap_diag "$vm killed: $had TCP sessions resumed from their staged state"
 }
 ktap_check "a VM's processes all SIGKILLed (device left up, silent-exit): every session goes on" sigkill_all
+ktap_check "afterwards every session has a new backup with its state staged" protected
+
+# ftd killed half-way through a failover (its test hook, right after
+# the first placement write: some of the VM's placements switched, the
+# others not, no session made live on its backup yet), then started
+# again: the new ftd finishes the switch and takes the failed VM's last
+# state itself, although it never replicated it (failover_resume(),
+# Documentation/ftd.rst); the clients' segments wait on the backups
+# meanwhile (the ingress hold).  vm8 joins first, to have VMs enough.
+joined8() {
+	vm_start 8 || return 1
+	F vm add vm8 id 8 dev hv8 mac 02:00:00:00:08:01 domain d8 netns $P-vm8 silent-exit on
+}
+ktap_check "vm8 joins" joined8
+
+ftd_dies_and_restarts() {
+	local rc
+	wait_for 30 ftd_gone || { echo "ftd did not die in the failover"; return 1; }
+	wait "$ftd_pid"
+	rc=$?
+	((rc == 128 + 9)) || { echo "ftd exited $rc, not killed by its hook"; tail -3 "$TMP/ftd.log"; return 1; }
+	start_ftd || { tail -5 "$TMP/ftd.log"; return 1; }
+	grep -q "failover: .* sessions of vm $vm live on" "$TMP/ftd.log" ||
+		{ echo "the new ftd made none of $vm's sessions live"; return 1; }
+}
+midswitch() {
+	local vm
+	alive || return 1
+	# ftd runs under start_ftd's subshell ($ftd_pid): end ftd itself.
+	pkill -TERM -P "$ftd_pid" && wait_for 10 ftd_gone || return 1
+	# This one is ftd itself (nsenter and env exec it), this shell's child.
+	nsenter --net=/run/netns/$HOST env FTD_FAULT_SWITCH_AFTER=1 \
+		"$FTD" -f "$CONF" >/dev/null 2>>"$TMP/ftd.log" &
+	ftd_pid=$!
+	wait_for $TOPO_WAIT F status || return 1
+	# The new ftd has replicated every session before the failure.
+	protected || return 1
+	vm=$(busiest)
+	fail_during_run "$vm" ftd_dies_and_restarts
+}
+ktap_check "ftd killed half-way through a failover's switch, started again: every session goes on" midswitch
 ktap_check "afterwards every session has a new backup with its state staged" protected
 
 # C: vm7 joins with ten times the capacity, so re-protection gives it

@@ -72,6 +72,9 @@ static void rows_changed(void)
 	maglev_refresh_all();
 }
 
+/* failover_resume() is finishing what a killed ftd left. */
+static bool resuming;
+
 /* FTD_FAULT_SWITCH_AFTER: placement writes of a failover before SIGKILL. */
 static unsigned long fault_switch_after;
 
@@ -121,7 +124,7 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	 * there (kmod/hold.c).  So no packet is lost in the failed VM while
 	 * its last state is taken, staged and activated (repl_failover()).
 	 */
-	repl_failover_prepare(x);
+	repl_failover_prepare(x, resuming);
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
 		struct ftd_placement *p = &ftd.pl[id];
 		uint32_t np, nb;
@@ -198,8 +201,14 @@ void failover_resume(void)
 			continue;
 		if (!vm->fail_ns)
 			vm->fail_ns = now;
-		/* Placements left unswitched make it the last failover. */
+		/*
+		 * Placements left unswitched make it the last failover.  With
+		 * ftvm.ko, the VM's sessions are made live on their new
+		 * primaries, switched already or now (repl_failover_prepare()).
+		 */
+		resuming = true;
 		failover_vm(id, vm->reason, vm->fail_ns);
+		resuming = false;
 		if (!latest || vm->fail_ns >= latest->fail_ns)
 			latest = vm;
 	}

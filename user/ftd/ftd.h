@@ -277,6 +277,12 @@ long reprotect_pass(long budget, bool *more);
 void reprotect_kick(void);
 
 /* replicate.c: state replication, with ftvm.ko only. */
+/*
+ * Ready to take a failed VM's state (netlink, locks), before
+ * failover_resume(); repl_start() opens it if need be, then starts the
+ * replication thread.
+ */
+int repl_open(void);
 int repl_start(void);
 void repl_stop(void);
 /* Is state replication running (ftvm.ko answered, repl_start() ok)? */
@@ -287,7 +293,13 @@ bool repl_running(void);
  * the last state of @x's sessions and makes it live on each one's
  * backup), then repl_nudge() (the sessions made live resume at once).
  */
-void repl_failover_prepare(uint32_t x);
+/*
+ * With @resume (failover_resume(): finishing a killed ftd's failover),
+ * placements already switched, (X, B) become (B, none), count too, and
+ * X's sessions are dumped even though this ftd never replicated them;
+ * those its dump lacks go on from what B had staged.
+ */
+void repl_failover_prepare(uint32_t x, bool resume);
 void repl_failover(uint32_t x);
 void repl_nudge(void);
 /* Is @s's state staged on its current backup (or not replicated)? */

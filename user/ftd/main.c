@@ -214,6 +214,12 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&ftd.lock);
 	if (sessions_sync() < 0)
 		return 1;
+	/*
+	 * A failover the killed ftd left unfinished takes the failed VM's
+	 * last state, before the replication thread starts.
+	 */
+	if (ftd.have_module && (err = repl_open()))
+		ftd_log(LOG_ERR, "state replication: %s; it is off", strerror(-err));
 	pthread_mutex_lock(&ftd.lock);
 	failover_resume();
 	maglev_refresh_all();

@@ -88,7 +88,8 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t kick;
 	struct ftvm_nl nl;
-	bool running;
+	bool open;			/* nl, lock and kick ready (repl_open()) */
+	bool running;			/* the thread too */
 	pthread_t thread;
 	struct rrec *tab[REPL_BUCKETS];
 	/* per VM: the records captured there, so that a round costs what
@@ -117,6 +118,7 @@ static struct {
 	 * backup before the switch, for those of the failed VM; 0 else */
 	uint32_t fo_backup[FTVM_MAX_PLACEMENTS];
 	bool fo_ready;
+	bool fo_resume;			/* finishing a killed ftd's failover */
 	int fo_waiting;			/* for repl.lock; uatomic */
 } repl = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -844,13 +846,13 @@ void repl_note(void)
 	pthread_mutex_unlock(&repl.lock);
 }
 
-int repl_start(void)
+int repl_open(void)
 {
 	pthread_condattr_t ca;
 	pthread_mutexattr_t ma;
 	int err;
 
-	if (!ftd.have_module)
+	if (!ftd.have_module || repl.open)
 		return 0;
 	err = ftvm_nl_open(&repl.nl);
 	if (err)
@@ -867,11 +869,23 @@ int repl_start(void)
 	pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_INHERIT);
 	pthread_mutex_init(&repl.lock, &ma);
 	pthread_mutexattr_destroy(&ma);
+	repl.open = true;
+	return 0;
+}
+
+int repl_start(void)
+{
+	int err;
+
+	if (!ftd.have_module)
+		return 0;
+	err = repl_open();
+	if (err)
+		return err;
 	repl.running = true;
 	err = pthread_create(&repl.thread, NULL, repl_thread, NULL);
 	if (err) {
 		repl.running = false;
-		ftvm_nl_close(&repl.nl);
 		return -err;
 	}
 	return 0;
@@ -884,14 +898,17 @@ bool repl_running(void)
 
 void repl_stop(void)
 {
-	if (!repl.running)
+	if (!repl.open)
 		return;
-	pthread_mutex_lock(&repl.lock);
-	pthread_cond_signal(&repl.kick);
-	pthread_mutex_unlock(&repl.lock);
-	pthread_join(repl.thread, NULL);
-	repl.running = false;
+	if (repl.running) {
+		pthread_mutex_lock(&repl.lock);
+		pthread_cond_signal(&repl.kick);
+		pthread_mutex_unlock(&repl.lock);
+		pthread_join(repl.thread, NULL);
+		repl.running = false;
+	}
 	ftvm_nl_close(&repl.nl);
+	repl.open = false;
 }
 
 /* ---- failover ------------------------------------------------------------ */
@@ -1037,17 +1054,107 @@ static size_t collect_failed(uint32_t b, uint32_t x, struct rrec ***out)
 	return n;
 }
 
-void repl_failover_prepare(uint32_t x)
+void repl_failover_prepare(uint32_t x, bool resume)
 {
-	if (!repl.running)
+	if (!repl.open)
 		return;
 	repl.fo_ready = true;
+	repl.fo_resume = resume;
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
 		const struct ftd_placement *p = &ftd.pl[id];
 
-		repl.fo_backup[id] = p->primary == x && vm_live(p->backup) ?
-				     p->backup : 0;
+		if (p->primary == x)
+			repl.fo_backup[id] = vm_live(p->backup) ? p->backup : 0;
+		/*
+		 * Finishing a killed ftd's failover: a placement it switched
+		 * already, (X, B) become (B, none), takes X's sessions to B
+		 * too.  Any other placement without a backup (X was its
+		 * backup) has none of X's sessions: X's dump has none of
+		 * them, and their primary has no record staged for them.
+		 */
+		else
+			repl.fo_backup[id] = resume && p->primary &&
+					     !p->backup && vm_live(p->primary) ?
+					     p->primary : 0;
 	}
+}
+
+/* The name of session @f as its VM sees it. */
+static void flow_tuple(const struct ftvm_flow *f, struct ftvm_tuple *t)
+{
+	size_t alen = f->family == FTVM_FAMILY_V6 ? 16 : 4;
+
+	memset(t, 0, sizeof(*t));
+	t->proto = f->proto;
+	t->family = f->family == FTVM_FAMILY_V6 ? AF_INET6 : AF_INET;
+	t->lport = ntohs(f->dport);
+	t->rport = ntohs(f->sport);
+	memcpy(t->laddr, f->daddr, alen);
+	memcpy(t->raddr, f->saddr, alen);
+}
+
+/*
+ * Finishing a killed ftd's failover of @x: the TCP sessions of @x's
+ * placements that @x's last dump did not give (its namespace gone, or
+ * its sockets closed) go on from what their backup @b has staged, if it
+ * has: activated by name, all at once, else one by one (a session made
+ * live before the kill, or never staged, is refused and left as it is).
+ * Before the replication thread first runs, which discards what every
+ * VM held when ftd started.  repl.lock held.  Returns the sessions made
+ * live.
+ */
+static long activate_staged(uint32_t b)
+{
+	struct ftvm_tuple *t = NULL;
+	size_t n = 0, cap = 0;
+	struct cds_lfht_iter it;
+	struct ftd_session *s;
+	uint32_t count = 0;
+	long ok = 0;
+
+	urcu_memb_read_lock();
+	cds_lfht_for_each_entry(ftd.sessions, &it, s, node) {
+		uint32_t id = CMM_LOAD_SHARED(s->placement);
+		struct rrec **pp;
+
+		if (s->flow.proto != IPPROTO_TCP || !id ||
+		    id >= FTVM_MAX_PLACEMENTS || repl.fo_backup[id] != b)
+			continue;
+		pp = rrec_find(&s->flow);
+		if (*pp && (*pp)->primary == b)
+			continue;	/* made live from the last dump */
+		if (n == cap) {
+			struct ftvm_tuple *nt;
+
+			cap = cap ? 2 * cap : 256;
+			nt = realloc(t, cap * sizeof(*t));
+			if (!nt)
+				break;
+			t = nt;
+		}
+		flow_tuple(&s->flow, &t[n++]);
+	}
+	urcu_memb_read_unlock();
+	if (n && !ftvm_sess_activate(&repl.nl, b, 0, t, n, &count, NULL)) {
+		ok = count;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			if (!ftvm_sess_activate(&repl.nl, b, 0, t + i, 1,
+						&count, NULL))
+				ok += count;
+	}
+	if (ok) {
+		ftd_log(LOG_INFO, "failover: %ld sessions live on vm %s from what it had staged",
+			ok, ftd.cfg.vms[b].name);
+		/* They resume at once too (repl_nudge()). */
+		if (nnudges < FTVM_VM_ID_MAX + 1)
+			nudges[nnudges++] = (struct nudge){ .vm = b, .n = n, .t = t };
+		else
+			free(t);
+	} else {
+		free(t);
+	}
+	return ok;
 }
 
 void repl_failover(uint32_t x)
@@ -1082,7 +1189,8 @@ void repl_failover(uint32_t x)
 			const struct ftd_service *s = &ftd.cfg.svcs[i];
 
 			if (s->used && s->key.proto == IPPROTO_TCP &&
-			    (repl.since[x][i] || repl.rounds[x][i]) &&
+			    (repl.since[x][i] || repl.rounds[x][i] ||
+			     repl.fo_resume) &&
 			    dump_vm(x, s, i, false))
 				stale = -1;	/* gone: nothing more to take */
 		}
@@ -1131,6 +1239,8 @@ void repl_failover(uint32_t x)
 		ftd_log(LOG_INFO, "failover: %ld of %zu sessions of vm %s live on vm %s",
 			ok, n, ftd.cfg.vms[x].name, ftd.cfg.vms[b].name);
 		free(v);
+		if (repl.fo_resume)
+			total += activate_staged(b);
 	}
 	uatomic_inc(&repl.want);
 	kick_locked();
