@@ -1068,9 +1068,9 @@ void repl_failover_prepare(uint32_t x, bool resume)
 		/*
 		 * Finishing a killed ftd's failover: a placement it switched
 		 * already, (X, B) become (B, none), takes X's sessions to B
-		 * too.  Any other placement without a backup (X was its
-		 * backup) has none of X's sessions: X's dump has none of
-		 * them, and their primary has no record staged for them.
+		 * too.  (B, none) may also be B's own sessions, X having been
+		 * their backup: X's dump has none of them and B has no record
+		 * staged for them, so they are left as they are.
 		 */
 		else
 			repl.fo_backup[id] = resume && p->primary &&
