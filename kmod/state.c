@@ -95,6 +95,25 @@ static void ftvm_sess_erase(struct ftvm_sstore *st, u64 cookie)
 	kfree(e);
 }
 
+/*
+ * The TCP timestamp clock of @tp, as a value no smaller than any TSval
+ * it ever sent, given @now_ns: the TCP clock (tcp_clock_ns()) read after
+ * the socket was established and before it was locked.  Every segment
+ * the socket sends carries its departure time, which
+ * __tcp_transmit_skb() takes as tp->tcp_wstamp_ns (which never decreases
+ * outside repair mode, and with pacing may lie in the future); the
+ * SYN-ACK sent before the socket existed carried a time no later than
+ * @now_ns.  So a dump reads the clock once per batch of sockets, not
+ * once per socket as TCP_TIMESTAMP does, and the restored connection's
+ * timestamps go on from at least where the peer saw them end: its PAWS
+ * check (RFC 7323) drops none of them.  Socket locked.
+ */
+static u32 ftvm_tcp_ts(const struct tcp_sock *tp, u64 now_ns)
+{
+	return div_u64(max(now_ns, tp->tcp_wstamp_ns),
+		       NSEC_PER_SEC / TCP_TS_HZ) + tp->tsoffset;
+}
+
 static void ftvm_sess_fp(const struct tcp_sock *tp, u32 *fp)
 {
 	fp[0] = READ_ONCE(tp->snd_una);
@@ -325,6 +344,7 @@ struct ftvm_snap {
 	unsigned int bucket;		/* cursor: 1 when done... */
 	unsigned int skip;		/* ...and its sockets already done */
 	unsigned int nrec;		/* records in the current message */
+	u64 now_ns;			/* TCP clock after the batch's gather */
 	struct sock **tcp;		/* the port's TCP sockets, referenced */
 	unsigned int n_tcp;
 	struct ftvm_snap_pos pos[FTVM_SNAP_BATCH];	/* of a batch */
@@ -540,7 +560,7 @@ static __always_inline void ftvm_w_tuple(u8 **p, struct sock *sk, u64 cookie)
 	ftvm_w_u64(p, FTVM_A_SESS_COOKIE, cookie, FTVM_A_SESS_PAD);
 }
 
-static __always_inline void ftvm_w_tcp(u8 **p, struct sock *sk)
+static __always_inline void ftvm_w_tcp(u8 **p, struct sock *sk, u64 now_ns)
 {
 	struct tcp_sock *tp = tcp_sk(sk);
 	const struct tcp_options_received *rx = &tp->rx_opt;
@@ -569,7 +589,7 @@ static __always_inline void ftvm_w_tcp(u8 **p, struct sock *sk)
 	ftvm_w_u8(p, FTVM_A_TCP_SND_WSCALE, rx->snd_wscale);
 	ftvm_w_u8(p, FTVM_A_TCP_RCV_WSCALE, rx->rcv_wscale);
 	ftvm_w_u32(p, FTVM_A_TCP_OPTS, opts);
-	ftvm_w_u32(p, FTVM_A_TCP_TS_VAL, tcp_time_stamp_raw() + tp->tsoffset);
+	ftvm_w_u32(p, FTVM_A_TCP_TS_VAL, ftvm_tcp_ts(tp, now_ns));
 	ftvm_w_u32(p, FTVM_A_TCP_TS_RECENT, rx->ts_recent);
 	ftvm_w_u32(p, FTVM_A_TCP_SNDBUF, READ_ONCE(sk->sk_sndbuf));
 	ftvm_w_u32(p, FTVM_A_TCP_RCVBUF, READ_ONCE(sk->sk_rcvbuf));
@@ -741,7 +761,7 @@ static int ftvm_snap_rec(struct sk_buff *skb, struct netlink_callback *cb,
 	ftvm_w_tuple(&p, sk, cookie);
 	ftvm_w_u64(&p, FTVM_A_SESS_GEN, seen->gen, FTVM_A_SESS_PAD);
 	ftvm_w_u32(&p, FTVM_A_SESS_FLAGS, flags);
-	ftvm_w_tcp(&p, sk);
+	ftvm_w_tcp(&p, sk, s->now_ns);
 	if (e && e->ckpt)
 		memcpy(ftvm_w_attr(&p, FTVM_A_SESS_BLOB, e->blob_len), e->blob,
 		       e->blob_len);
@@ -1036,6 +1056,8 @@ int ftvm_state_dump(struct sk_buff *skb, struct netlink_callback *cb)
 		} else {
 			n = ftvm_collect_udp(s, socks);
 		}
+		/* After the gather: later than any SYN-ACK of its sockets. */
+		s->now_ns = tcp_clock_ns();
 		if (n)
 			mutex_lock(&s->st->lock);
 		for (i = 0; i < n; i++) {
@@ -1259,7 +1281,7 @@ struct ftvm_rec *ftvm_rec_capture(struct net *net, const struct ftvm_tuple *t,
 	r->snd_wscale = tp->rx_opt.snd_wscale;
 	r->rcv_wscale = tp->rx_opt.rcv_wscale;
 	r->opts = opts;
-	r->ts_val = tcp_time_stamp_raw() + tp->tsoffset;
+	r->ts_val = ftvm_tcp_ts(tp, tcp_clock_ns());
 	r->sndbuf = READ_ONCE(sk->sk_sndbuf);
 	r->rcvbuf = READ_ONCE(sk->sk_rcvbuf);
 	err = ftvm_copy_queues(sk, r);

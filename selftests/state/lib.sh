@@ -83,6 +83,14 @@ count_estab() {
 	ip netns exec "$1" ss -Htn state established "sport = :$2" | wc -l
 }
 
+# paws_rejected NS: segments NS's TCP dropped because their timestamps
+# went backwards (RFC 7323 PAWS): what a restored connection whose clock
+# fell behind the one the peer saw would cost the peer.
+paws_rejected() {
+	ip netns exec "$1" awk '/^TcpExt:/ { if (!n) { for (i = 1; i <= NF; i++) k[i] = $i; n = 1 }
+		else for (i = 1; i <= NF; i++) if (k[i] == "PAWSEstab") print $i }' /proc/net/netstat
+}
+
 # wait_queues NS RECVQ SENDQ: poll until the service's connections in NS
 # hold these many bytes in all (receive, send queue).
 wait_queues() {
