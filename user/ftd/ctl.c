@@ -271,6 +271,31 @@ static struct ftd_vm *vm_select(int argc, char **argv, int *used)
 	return vm_by_name(argv[0]);
 }
 
+/*
+ * The ingress hold of the VM's namespace in ftvm.ko, as "ftctl vm show"
+ * prints it without ftd (user/ftctl/vm.c), the same text and JSON.
+ */
+static void print_hold(const struct ftd_vm *vm)
+{
+	struct ftd_hold h;
+
+	if (module_vm_hold(vm, &h))
+		return;
+	open_json_object("hold");
+	if (h.armed_ms)
+		print_uint(PRINT_FP, NULL, "\n    hold: armed for %u ms,", h.armed_ms);
+	else
+		print_string(PRINT_FP, NULL, "%s", "\n    hold: not armed,");
+	print_uint(PRINT_JSON, "armed_ms", NULL, h.armed_ms);
+	print_uint(PRINT_ANY, "queued", " queued %u", h.queued);
+	print_u64(PRINT_ANY, "held", ", held %llu", h.held);
+	print_u64(PRINT_ANY, "released", ", released %llu", h.released);
+	print_u64(PRINT_ANY, "expired", ", expired %llu", h.expired);
+	print_u64(PRINT_ANY, "overflow", ", overflow %llu", h.overflow);
+	print_u64(PRINT_ANY, "dev_gone", ", device gone %llu", h.dev_gone);
+	close_json_object();
+}
+
 static void print_vm(const struct ftd_vm *vm, bool detail)
 {
 	char mac[18] = "-", probe[80] = "none";
@@ -303,6 +328,7 @@ static void print_vm(const struct ftd_vm *vm, bool detail)
 		print_string(PRINT_ANY, "probe", "    probe %s", probe);
 		if (vm->silent_exit)
 			print_string(PRINT_FP, NULL, "%s", "  silent-exit on");
+		print_hold(vm);
 	}
 	print_nl();
 	close_json_object();

@@ -71,6 +71,7 @@ struct kvm {
 	uint8_t state, reason;
 	const uint8_t *mac;
 	uint64_t fail_ns;
+	bool silent_exit;
 };
 
 static int parse_kvm(struct nl_msg *msg, struct kvm *k)
@@ -98,6 +99,8 @@ static int parse_kvm(struct nl_msg *msg, struct kvm *k)
 		k->mac = nla_data(a[FTVM_A_VM_MAC]);
 	if (a[FTVM_A_VM_FAIL_TIME])
 		k->fail_ns = nla_get_u64(a[FTVM_A_VM_FAIL_TIME]);
+	if (a[FTVM_A_VM_SILENT_EXIT])
+		k->silent_exit = nla_get_u8(a[FTVM_A_VM_SILENT_EXIT]);
 	return 0;
 }
 
@@ -265,6 +268,66 @@ int module_vm_update(struct ftd_vm *vm, char *err, size_t len)
 	return vm_msg(FTVM_CMD_VM_SET, vm, true, false, err, len);
 }
 
+struct hold_reply {
+	struct ftd_hold *h;
+	bool found;
+};
+
+static int hold_one(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *tb[FTVM_A_MAX + 1], *a[FTVM_A_VM_MAX + 1];
+	struct nlattr *h[FTVM_A_HOLD_MAX + 1];
+	struct hold_reply *r = arg;
+	uint64_t *u64s[] = {
+		[FTVM_A_HOLD_HELD] = &r->h->held,
+		[FTVM_A_HOLD_RELEASED] = &r->h->released,
+		[FTVM_A_HOLD_EXPIRED] = &r->h->expired,
+		[FTVM_A_HOLD_OVERFLOW] = &r->h->overflow,
+		[FTVM_A_HOLD_DEV_GONE] = &r->h->dev_gone,
+	};
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, FTVM_A_MAX, NULL) ||
+	    !tb[FTVM_A_VM] ||
+	    nla_parse_nested(a, FTVM_A_VM_MAX, tb[FTVM_A_VM], NULL) ||
+	    !a[FTVM_A_VM_HOLD] ||
+	    nla_parse_nested(h, FTVM_A_HOLD_MAX, a[FTVM_A_VM_HOLD], NULL))
+		return NL_SKIP;
+	memset(r->h, 0, sizeof(*r->h));
+	if (h[FTVM_A_HOLD_ARMED_MS])
+		r->h->armed_ms = nla_get_u32(h[FTVM_A_HOLD_ARMED_MS]);
+	if (h[FTVM_A_HOLD_QUEUED])
+		r->h->queued = nla_get_u32(h[FTVM_A_HOLD_QUEUED]);
+	for (size_t i = 0; i < sizeof(u64s) / sizeof(u64s[0]); i++)
+		if (u64s[i] && h[i])
+			*u64s[i] = nla_get_u64(h[i]);
+	r->found = true;
+	return NL_OK;
+}
+
+int module_vm_hold(const struct ftd_vm *vm, struct ftd_hold *h)
+{
+	struct hold_reply r = { .h = h };
+	struct nl_msg *msg;
+	struct nlattr *nest;
+	int ret;
+
+	if (!ftd.have_module)
+		return -ENOENT;
+	msg = ftnl_msg(&req_nl, FTVM_CMD_VM_GET, 0);
+	if (!msg)
+		return -ENOMEM;
+	nest = nla_nest_start(msg, FTVM_A_VM);
+	if (!nest || nla_put_u32(msg, FTVM_A_VM_ID, vm->id)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(msg, nest);
+	ret = ftnl_call(&req_nl, msg, hold_one, &r);
+	if (ret)
+		return ret;
+	return r.found ? 0 : -ENOENT;
+}
+
 static int sync_one(struct nl_msg *msg, void *arg)
 {
 	bool *seen = arg;
@@ -287,6 +350,8 @@ static int sync_one(struct nl_msg *msg, void *arg)
 		vm->probe.interval_ms = 1000;
 		vm->probe.misses = 3;
 		vm->state = VM_UP;
+		/* What the module watches for it, ftd watches too. */
+		vm->silent_exit = k.silent_exit;
 		ftd_log(LOG_INFO, "adopting vm %s (id %u) from ftvm.ko's registry",
 			vm->name, vm->id);
 	}
