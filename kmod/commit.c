@@ -120,6 +120,7 @@ struct ftvm_csess {
 	u32 ck_write;			/* write_seq at the last of them */
 	unsigned long used;		/* jiffies */
 	struct delayed_work work;
+	atomic_t inline_runs;		/* commits run by a checkpoint */
 	struct rcu_head rcu;
 };
 
@@ -395,6 +396,8 @@ static void ftvm_csess_destroy(struct ftvm_csess *s, bool release)
 	s->dead = true;
 	spin_unlock_bh(&s->lock);
 	cancel_delayed_work_sync(&s->work);
+	/* Commits run by checkpoints began before @dead was set. */
+	wait_var_event(&s->inline_runs, !atomic_read(&s->inline_runs));
 	if (release)
 		ftvm_csess_release(s, true);
 	ftvm_csess_drop(s);
@@ -695,9 +698,28 @@ void ftvm_commit_unstaged(struct net *host, struct net *vm,
 	rcu_read_unlock();
 }
 
+/* Sessions whose commit one checkpoint runs itself; more are queued. */
+#define FTVM_CKPT_INLINE	4
+
+/*
+ * A checkpoint of @sk, whose write_seq was @ck_write: a commit waiting
+ * for it (ftvm_csess_kick(), ftvm_commit_wait_ckpt()) can go on now.  It
+ * is run here, in the checkpointing task, instead of in the workqueue:
+ * the reply it holds leaves without waiting for a worker to be woken and
+ * scheduled, which is most of what strict mode adds to a request of a
+ * libftvm service (Documentation/replication.rst).  Taking the pending
+ * work away (cancel_delayed_work()) keeps a worker from doing the same
+ * commit again; one already running may stage a record too, as ftd's
+ * replicator may, and the newer record wins (stage.c).  The session
+ * cannot be destroyed under the commit: inline_runs is raised under its
+ * lock while it is not dead, and ftvm_csess_destroy() waits for it to
+ * fall back to zero after setting @dead.  Process context, no locks.
+ */
 void ftvm_commit_ckpt(struct sock *sk, u32 ck_write)
 {
+	struct ftvm_csess *run[FTVM_CKPT_INLINE];
 	struct rhlist_head *list, *pos;
+	unsigned int n = 0, i;
 	struct ftvm_tuple t, w;
 	struct ftvm_csess *s;
 
@@ -711,11 +733,27 @@ void ftvm_commit_ckpt(struct sock *sk, u32 ck_write)
 		spin_lock_bh(&s->lock);
 		s->ckpts++;
 		s->ck_write = ck_write;
-		if (s->stale_since && !s->dead)
-			mod_delayed_work(ftvm_commit_wq, &s->work, 0);
+		if (s->stale_since && !s->dead) {
+			if (n < FTVM_CKPT_INLINE && s->n_held) {
+				atomic_inc(&s->inline_runs);
+				cancel_delayed_work(&s->work);
+				run[n++] = s;
+			} else {
+				mod_delayed_work(ftvm_commit_wq, &s->work, 0);
+			}
+		}
 		spin_unlock_bh(&s->lock);
 	}
 	rcu_read_unlock();
+	for (i = 0; i < n; i++) {
+		s = run[i];
+		ftvm_commit_work(&s->work.work);
+		/* Under RCU: @s is freed a grace period after it is seen 0. */
+		rcu_read_lock();
+		if (atomic_dec_and_test(&s->inline_runs))
+			wake_up_var(&s->inline_runs);
+		rcu_read_unlock();
+	}
 }
 
 void ftvm_commit_dev_gone(struct net_device *dev)
