@@ -23,7 +23,9 @@
  * A service that attaches application state (libftvm) is committed only
  * at a checkpoint: a capture that finds the socket past its checkpoint
  * (stale) waits for the next FTVM_CMD_CKPT_SET on it, up to the
- * service's ckpt-wait, then commits the stale record (counted).
+ * service's ckpt-wait, then commits the stale record (counted).  The
+ * checkpoint runs the commit waiting for it itself, in the service's
+ * task (ftvm_commit_ckpt()), rather than waking the workqueue.
  *
  * Held segments are bounded per session (FTVM_HELD_MAX; beyond it they
  * are dropped, which TCP turns into a retransmission: a stall, not a
@@ -41,9 +43,11 @@
  * ftvm_csess_destroy() under ftvm_commit_mutex (idle sessions by the
  * garbage collector, a service's sessions when it turns relaxed, a
  * namespace's when it goes): it is unlinked, marked dead under its lock
- * (after which nothing queues its work or holds a segment on it: both
- * are done under the lock, checking @dead), its work cancelled, its
- * segments dropped or let go, and it is freed after a grace period.
+ * (after which nothing queues its work, runs a commit of it from a
+ * checkpoint or holds a segment on it: all are done under the lock,
+ * checking @dead), its work cancelled, the commits checkpoints run on
+ * it waited for (@inline_runs), its segments dropped or let go, and it
+ * is freed after a grace period.
  * Services are on an RCU list per namespace, changed under
  * ftvm_commit_mutex; one that goes is unlinked, a grace period passes
  * (no hook or staging still sees it), its sessions are destroyed, then
