@@ -12,7 +12,7 @@
 # linux-headers-amd64); V=1 shows the commands.
 
 # The newest plain Debian release (6.1.0-N-amd64), not -cloud- or -rt-.
-KVER	?= $(shell ls /lib/modules 2>/dev/null | grep -E -- '^[0-9.]+-[0-9]+-amd64$$' | sort -V | tail -n1)
+KVER	?= $(shell sh $(CURDIR)/selftests/lib/kver.sh)
 KDIR	?= /lib/modules/$(KVER)/build
 V	?= 0
 

@@ -161,7 +161,7 @@ if [[ $mode == host || $mode == all ]]; then
 fi
 
 if [[ $mode == guest || $mode == all ]]; then
-	echo "# guest tests (qemu, ${KVER:-$(ls /lib/modules | grep -E -- '^[0-9.]+-[0-9]+-amd64$' | sort -V | tail -n1)})"
+	echo "# guest tests (qemu, ${KVER:-$(sh "$SELFTESTS/lib/kver.sh")})"
 	"$SELFTESTS/vm-run.sh" --tests "${tests[@]}" 2>&1 | \
 		tee "$TMP/guest" | sed -u 's/^/  /'
 	rc=${PIPESTATUS[0]}

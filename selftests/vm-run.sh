@@ -29,7 +29,7 @@ SELFTESTS=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$SELFTESTS/.." && pwd)
 BUILD=$TOP/.build/vm
 # The newest plain Debian release (6.1.0-N-amd64), not -cloud- or -rt-.
-KVER=${KVER:-$(ls /lib/modules 2>/dev/null | grep -E -- '^[0-9.]+-[0-9]+-amd64$' | sort -V | tail -n1)}
+KVER=${KVER:-$(sh "$SELFTESTS/lib/kver.sh")}
 KERNEL=/boot/vmlinuz-$KVER
 TIMEOUT=${FTVM_VM_TIMEOUT:-1800}
 MEM=${FTVM_VM_MEM:-2048}
