@@ -17,7 +17,9 @@
 #                                     replies in a session's stream
 #                                     ("sessclient run": one request
 #                                     outstanding, the next at once)
-#                                     minus its normal gap
+#                                     minus its normal gap; a "#" line
+#                                     gives the same for the sessions
+#                                     that did not move (the floor)
 #   BENCH replication_hz_1k X         per-session replication rate ftd
 #   BENCH replication_hz_10k X        achieves with the service interval at
 #                                     its minimum (1 ms), every session
@@ -134,6 +136,12 @@ for x in json.loads(sys.argv[1]):
 		printf "BENCH failover_stall_p50_ms %.1f\n", v[int((NR - 1) * 0.50) + 1]
 		printf "BENCH failover_stall_p99_ms %.1f\n", v[int((NR - 1) * 0.99) + 1]
 		printf "BENCH failover_stall_max_ms %.1f\n", v[NR] }' "$TMP/st"
+	# The floor those stand on: the same figure, same run, for the TCP
+	# sessions whose primary did not fail (scheduling, load).
+	awk 'NR == FNR { moved[$1] = 1; next } !($1 in moved) && !$5 { print $2 / 1000 }' \
+		"$TMP/moved" "$TMP/kv.stalls" | sort -n | awk '{ v[NR] = $1 } END {
+		if (NR) printf "# sessions not moved (%d), same run: stall p50 %.1f p99 %.1f max %.1f ms\n",
+			NR, v[int((NR - 1) * 0.50) + 1], v[int((NR - 1) * 0.99) + 1], v[NR] }'
 	echo quit >&5 && echo quit >&7
 	exec 5>&- 6<&- 7>&- 8<&-
 	topo_down
