@@ -37,16 +37,21 @@ kv_failover() {
 	client_quit
 }
 
+# echo_servers: the unmodified echo server in A and in B, listening;
+# sets the caller's apid to A's (not through nA: $! must be the server
+# itself, which ip netns exec becomes).
+echo_servers() {
+	ip netns exec "$A" "$EX/echo" tcp $PORT >/dev/null 2>&1 & apid=$!; PIDS+=($apid)
+	ip netns exec "$B" "$EX/echo" tcp $PORT >/dev/null 2>&1 & PIDS+=($!)
+	wait_listen "$A" $PORT && wait_listen "$B" $PORT
+}
+
 # echo_failover: an unmodified echo server; at snapshot time A holds
 # unread client data (receive queue) and unacknowledged echoes (send
 # queue); both must arrive through B.
 echo_failover() {
 	local out apid
-	setup || return 1
-	# Not through nA: $! must be the server itself (ip netns exec execs).
-	ip netns exec "$A" "$EX/echo" tcp $PORT >/dev/null 2>&1 & apid=$!; PIDS+=($apid)
-	ip netns exec "$B" "$EX/echo" tcp $PORT >/dev/null 2>&1 & PIDS+=($!)
-	wait_listen "$A" $PORT && wait_listen "$B" $PORT || return 1
+	setup && echo_servers || return 1
 	client echo "$N" && cmd "round 3" || return 1
 	# Idle sessions first: a snapshot of them, not used.
 	out=$(state dump 1 $PORT) && [[ $out == "records $N "* ]] || { echo "idle: $out"; return 1; }
@@ -81,10 +86,7 @@ estab_is() { (($(count_estab "$1" $PORT) == $2)); }
 # check drops everything B sends).
 fresh_failover() {
 	local out apid
-	setup || return 1
-	ip netns exec "$A" "$EX/echo" tcp $PORT >/dev/null 2>&1 & apid=$!; PIDS+=($apid)
-	ip netns exec "$B" "$EX/echo" tcp $PORT >/dev/null 2>&1 & PIDS+=($!)
-	wait_listen "$A" $PORT && wait_listen "$B" $PORT || return 1
+	setup && echo_servers || return 1
 	client echo "$N" || return 1
 	wait_for 10 estab_is "$A" "$N" ||
 		{ echo "A has $(count_estab "$A" $PORT) of $N sessions"; return 1; }
