@@ -123,6 +123,7 @@ struct ftvm_csess {
 	u32 ckpts;			/* checkpoints seen (ftvm_commit_ckpt()) */
 	u32 ck_write;			/* write_seq at the last of them */
 	unsigned long used;		/* jiffies */
+	u64 staged_ns;			/* a covering record last staged; 0: never */
 	struct delayed_work work;
 	atomic_t inline_runs;		/* commits run by a checkpoint */
 	struct rcu_head rcu;
@@ -672,6 +673,7 @@ void ftvm_commit_staged(struct net *host, struct net *vm,
 			if (!s->valid || after(rcv, s->rcv))
 				s->rcv = rcv;
 			s->valid = true;
+			s->staged_ns = ktime_get_ns();
 		}
 		s->used = jiffies;
 		spin_unlock_bh(&s->lock);
@@ -1183,6 +1185,106 @@ int ftvm_commit_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 		cb->args[0] = i;
 	}
 	mutex_unlock(&ftvm_commit_mutex);
+	return skb->len;
+}
+
+/*
+ * commit-sess-get: every session the hooks of this namespace follow, one
+ * message each: its wire 5-tuple (FTVM_A_TUPLE: the local end is the
+ * service's), the segments it holds now and how long ago a record that
+ * covers it was last staged on its backup (by a commit or a replicator),
+ * which is when the backup was last brought up to date.  The walk of the
+ * table goes on from one message to the next (its iterator lives in
+ * cb->args[0]); a resize may show a session twice, never skips one.
+ */
+int ftvm_commit_sess_start(struct netlink_callback *cb)
+{
+	struct rhashtable_iter *iter = kmalloc(sizeof(*iter), GFP_KERNEL);
+
+	if (!iter)
+		return -ENOMEM;
+	rhltable_walk_enter(&ftvm_csess_ht, iter);
+	cb->args[0] = (long)iter;
+	return 0;
+}
+
+int ftvm_commit_sess_done(struct netlink_callback *cb)
+{
+	struct rhashtable_iter *iter = (struct rhashtable_iter *)cb->args[0];
+
+	if (iter) {
+		rhashtable_walk_exit(iter);
+		kfree(iter);
+	}
+	return 0;
+}
+
+static int ftvm_commit_sess_put(struct sk_buff *skb, struct netlink_callback *cb,
+				struct ftvm_csess *s, u64 now)
+{
+	int alen = s->key.family == AF_INET ? 4 : 16;
+	unsigned int held;
+	struct nlattr *nest;
+	u64 staged;
+	void *hdr;
+
+	spin_lock_bh(&s->lock);
+	held = s->n_held;
+	staged = s->staged_ns;
+	spin_unlock_bh(&s->lock);
+	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			  &ftvm_genl_family, NLM_F_MULTI,
+			  FTVM_CMD_COMMIT_SESS_GET);
+	if (!hdr)
+		return -EMSGSIZE;
+	nest = nla_nest_start(skb, FTVM_A_TUPLE);
+	if (!nest ||
+	    nla_put_u8(skb, FTVM_A_SESS_FAMILY, s->key.family) ||
+	    nla_put_u8(skb, FTVM_A_SESS_PROTO, s->key.proto) ||
+	    nla_put(skb, FTVM_A_SESS_LADDR, alen, &s->key.laddr) ||
+	    nla_put(skb, FTVM_A_SESS_RADDR, alen, &s->key.raddr) ||
+	    nla_put_u16(skb, FTVM_A_SESS_LPORT, s->key.lport) ||
+	    nla_put_u16(skb, FTVM_A_SESS_RPORT, s->key.rport))
+		goto cancel;
+	nla_nest_end(skb, nest);
+	nest = nla_nest_start(skb, FTVM_A_COMMIT);
+	if (!nest || nla_put_u32(skb, FTVM_A_COMMIT_HELD, held) ||
+	    (staged && nla_put_u32(skb, FTVM_A_COMMIT_STAGED_MS,
+				   min_t(u64, div_u64(now - staged, NSEC_PER_MSEC),
+					 U32_MAX))))
+		goto cancel;
+	nla_nest_end(skb, nest);
+	genlmsg_end(skb, hdr);
+	return 0;
+cancel:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
+}
+
+int ftvm_commit_sess_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct rhashtable_iter *iter = (struct rhashtable_iter *)cb->args[0];
+	struct net *net = sock_net(cb->skb->sk);
+	u64 now = ktime_get_ns();
+	struct ftvm_csess *s;
+
+	rhashtable_walk_start(iter);
+	for (;;) {
+		s = rhashtable_walk_peek(iter);
+		if (IS_ERR(s)) {
+			if (PTR_ERR(s) == -EAGAIN)
+				continue;	/* resized: from the start */
+			break;
+		}
+		if (!s)
+			break;
+		/* Left where it is when the message is full: the next one. */
+		if (s->host == net && !READ_ONCE(s->dead) &&
+		    ftvm_commit_sess_put(skb, cb, s, now))
+			break;
+		rhashtable_walk_next(iter);
+	}
+	rhashtable_walk_stop(iter);
 	return skb->len;
 }
 

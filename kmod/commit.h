@@ -28,6 +28,9 @@ void ftvm_commit_uninit(void);
 
 int ftvm_commit_set_doit(struct sk_buff *skb, struct genl_info *info);
 int ftvm_commit_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
+int ftvm_commit_sess_start(struct netlink_callback *cb);
+int ftvm_commit_sess_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
+int ftvm_commit_sess_done(struct netlink_callback *cb);
 
 /*
  * The staged store of VM namespace @vm, asked from registry namespace

@@ -211,7 +211,7 @@ static const struct nla_policy ftvm_commit_policy[FTVM_A_MAX + 1] = {
 	[FTVM_A_COMMIT] = NLA_POLICY_NESTED(ftvm_commit_attr_policy),
 };
 
-/* commit-get: a dump, of every strict service; it takes nothing. */
+/* commit-get, commit-sess-get: dumps of everything; they take nothing. */
 static const struct nla_policy ftvm_commit_get_policy[FTVM_A_MAX + 1] = {
 };
 
@@ -915,6 +915,14 @@ static const struct genl_ops ftvm_genl_ops[] = {
 	{
 		.cmd = FTVM_CMD_COMMIT_GET,
 		.dumpit = ftvm_commit_get_dumpit,
+		.policy = ftvm_commit_get_policy,
+		.maxattr = FTVM_A_MAX,
+	},
+	{
+		.cmd = FTVM_CMD_COMMIT_SESS_GET,
+		.start = ftvm_commit_sess_start,
+		.dumpit = ftvm_commit_sess_dumpit,
+		.done = ftvm_commit_sess_done,
 		.policy = ftvm_commit_get_policy,
 		.maxattr = FTVM_A_MAX,
 	},

@@ -40,6 +40,7 @@ enum ftvm_cmd {
 	FTVM_CMD_SESSION_NUDGE,	/* restored connections: ACK, retransmit now */
 	FTVM_CMD_COMMIT_SET,	/* a service's output commit (strict or relaxed) */
 	FTVM_CMD_COMMIT_GET,	/* dump: the strict services and their counters */
+	FTVM_CMD_COMMIT_SESS_GET, /* dump: the sessions strict services follow */
 
 	__FTVM_CMD_MAX,
 	FTVM_CMD_MAX = __FTVM_CMD_MAX - 1
@@ -272,6 +273,12 @@ enum ftvm_a_commit {
 	FTVM_A_COMMIT_COMMITS,	/* u64: on-demand commits (snapshot + stage) */
 	FTVM_A_COMMIT_NO_BACKUP, /* u64: commits that found no live backup */
 	FTVM_A_COMMIT_STALE,	/* u64: commits made on a stale checkpoint */
+	/*
+	 * FTVM_CMD_COMMIT_SESS_GET, with FTVM_A_TUPLE and FTVM_A_COMMIT_HELD:
+	 * u32, ms since a record covering the session (not stale) was last
+	 * staged on its backup.
+	 */
+	FTVM_A_COMMIT_STAGED_MS,
 
 	__FTVM_A_COMMIT_MAX,
 	FTVM_A_COMMIT_MAX = __FTVM_A_COMMIT_MAX - 1

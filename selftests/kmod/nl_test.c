@@ -1124,6 +1124,27 @@ static int commit_dump(struct commit_dump *d)
 	return ftnl_call(&nl, msg, commit_cb, d);
 }
 
+static int sess_count_cb(struct nl_msg *msg, void *arg)
+{
+	(void)msg;
+	++*(int *)arg;
+	return NL_OK;
+}
+
+/* Messages of a commit-sess-get dump (a session each), or -errno. */
+static int commit_sess_count(bool with_attr)
+{
+	struct nl_msg *msg = ftnl_msg(&nl, FTVM_CMD_COMMIT_SESS_GET, NLM_F_DUMP);
+	int n = 0, err;
+
+	if (!msg)
+		return -ENOMEM;
+	if (with_attr)
+		nla_put_u32(msg, FTVM_A_COMMIT, 1);
+	err = ftnl_call(&nl, msg, sess_count_cb, &n);
+	return err ? err : n;
+}
+
 struct commit_case {
 	const char *desc;
 	struct commit_req req;
@@ -1168,6 +1189,11 @@ static void test_commit(void)
 	err = commit_set(&c);
 	ksft_test_result(!err && !commit_dump(&d) && d.n == 1 && d.strict7000 == 1 && d.wait == 50,
 			 "a strict service is set and reported with its counters\n");
+	ksft_test_result(commit_sess_count(false) == 0,
+			 "commit-sess-get: no session followed before any traffic\n");
+	err = commit_sess_count(true);
+	ksft_test_result(err < 0 && err != -EOPNOTSUPP,
+			 "commit-sess-get takes no attributes (%d)\n", err);
 	c.wait = 5;
 	err = commit_set(&c) || commit_dump(&d);
 	ksft_test_result(!err && d.n == 1 && d.strict7000 == 1 && d.wait == 5,
@@ -1199,7 +1225,7 @@ int main(void)
 {
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(bad_cases) + ARRAY_SIZE(sess_cases) +
-		      ARRAY_SIZE(commit_cases) + 36);
+		      ARRAY_SIZE(commit_cases) + 38);
 	setup();
 	test_add_get_dump();
 	test_bad_requests();

@@ -66,7 +66,7 @@ k = s.get("commit_counters")
 print(k[sys.argv[2]] if k else "none")' "$TMP/svc.json" "$1"
 }
 
-ktap_begin 11
+ktap_begin 12
 
 if ! setup 1 2 3 4 5 || ! write_conf || ! start_ftd || ! start_clients; then
 	ktap_fail "topology and ftd"
@@ -96,6 +96,38 @@ committed() {
 	((c1 - c0 >= N && rel > 0 && drop == 0))
 }
 ktap_check "strict: the primaries' output is held and committed on demand" committed
+
+# When each backup was last brought up to date: ftd stages a strict
+# session once and dumps once a second, so it is ftvm.ko's commits that
+# say it, through session show (committed_ms_ago, and replicated_ms_ago
+# the later of the two).  Idle sessions' commits grow old; one round of
+# requests brings each of the kv client's up to date again.
+up_to_date() {
+	local t0 el
+	idle() { sq 'len(tcp) >= '$N' and all(x.get("committed_ms_ago", 0) >= 1500 for x in tcp)'; }
+	wait_for 30 idle || { sq -p '[x for x in tcp if x.get("committed_ms_ago", 0) < 1500][:3]'; return 1; }
+	t0=$(date +%s%N)
+	ask kv "round 1" || return 1
+	sq -p '[(x.get("committed_ms_ago"), x["replicated_ms_ago"]) for x in tcp]' >"$TMP/utd" || return 1
+	# No figure of that answer is older than the round.  The kv client's
+	# N sessions must be that fresh; the churn client's idle ones did not
+	# take part in the round.
+	el=$((($(date +%s%N) - t0) / 1000000))
+	python3 - "$TMP/utd" "$el" "$N" <<-'PY' || return 1
+	import ast, sys
+	v = ast.literal_eval(open(sys.argv[1]).read())
+	el, n = int(sys.argv[2]), int(sys.argv[3])
+	missing = [x for x in v if x[0] is None or x[1] > x[0]]
+	fresh = sum(x[0] <= el for x in v if x[0] is not None)
+	if missing:
+	    print("sessions without a commit time, or replicated later than it: %s" % missing[:3])
+	elif fresh < n:
+	    print("%d of %d sessions committed in the last %d ms" % (fresh, n, el))
+	sys.exit(1 if missing or fresh < n else 0)
+	PY
+	ktap_diag "the $N sessions' backups brought up to date by a commit within the last $el ms"
+}
+ktap_check "session show: each strict session's backup was brought up to date by the round just made" up_to_date
 
 K=$(busiest)
 ktap_check "$K killed (output cut, processes SIGKILLed, device gone) while the clients send: every session goes on" \

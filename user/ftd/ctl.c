@@ -889,6 +889,7 @@ static int cmd_session(int argc, char **argv)
 	const struct ftd_vm *vm = NULL;
 	bool unprot = false, detail;
 	struct client_sel client = {};
+	struct commit_view cv = { 0 };
 	struct cds_lfht_iter it;
 	struct ftd_session *s;
 	unsigned long n = 0;
@@ -932,6 +933,17 @@ static int cmd_session(int argc, char **argv)
 	for (int i = 0; i < FTVM_MAX_SERVICES; i++)
 		if (ftd.cfg.svcs[i].used && ftd.cfg.svcs[i].index < FTVM_MAX_SERVICES)
 			by_index[ftd.cfg.svcs[i].index] = &ftd.cfg.svcs[i];
+	/*
+	 * A strict session's backup is brought up to date by ftvm.ko's
+	 * commits too, which ftd does not see: ask the module.  Without an
+	 * answer, ftd's own stages are all there is to tell.
+	 */
+	if (detail && ftd.have_module)
+		for (int i = 0; i < FTVM_MAX_SERVICES; i++)
+			if (by_index[i] && by_index[i]->commit == FTVM_COMMIT_STRICT) {
+				commit_view_load(&cv);
+				break;
+			}
 	new_json_obj(req.json, req.pretty);
 	if (!req.json)
 		printf("%-46s %-46s %-12s %-12s %-12s %s\n", "CLIENT", "SERVICE",
@@ -973,10 +985,23 @@ static int cmd_session(int argc, char **argv)
 			if (ftd.have_module && s->flow.proto == IPPROTO_TCP) {
 				print_uint(PRINT_JSON, "staged_on", NULL,
 					   uatomic_read(&s->staged_on));
-				if (rep) {
+				int64_t cms = ss && ss->commit == FTVM_COMMIT_STRICT ?
+					      commit_view_staged_ms(&cv, &s->flow) : -1;
+				uint64_t ms = rep ? (monotonic_ns() - rep) / 1000000 : 0;
+				bool known = rep;
+
+				/* The later of ftd's stage and the module's. */
+				if (cms >= 0) {
+					print_u64(PRINT_JSON, "committed_ms_ago", NULL,
+						  (uint64_t)cms);
+					if (!known || (uint64_t)cms < ms) {
+						ms = (uint64_t)cms;
+						known = true;
+					}
+				}
+				if (known) {
 					print_u64(PRINT_ANY, "replicated_ms_ago",
-						  " replicated %llu ms ago",
-						  (monotonic_ns() - rep) / 1000000);
+						  " replicated %llu ms ago", ms);
 				} else {
 					print_string(PRINT_FP, NULL, "%s",
 						     " never replicated");
@@ -991,6 +1016,7 @@ static int cmd_session(int argc, char **argv)
 	}
 	urcu_memb_read_unlock();
 	delete_json_obj();
+	commit_view_free(&cv);
 	if (detail && client.family && !n)
 		return cerr("no session of client %s%s%s", argv_client(argc, argv),
 			    svc ? " on service " : "", svc ? svc->name : "");

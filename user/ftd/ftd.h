@@ -333,6 +333,22 @@ void commit_stop(void);
 int commit_counters(const struct ftd_service *s, struct ftvm_commit *out,
 		    char *err, size_t len);
 
+/*
+ * ftvm.ko's view of the sessions of the strict services: when each one's
+ * backup was last brought up to date, by a commit or by ftd.  Loaded
+ * once per "session show" (commit_view_load(): 0 or -errno, the view
+ * empty), asked per session, freed.
+ */
+struct commit_view {
+	struct commit_seen *v;
+	size_t n, cap;
+};
+int commit_view_load(struct commit_view *cv);
+/* ms since @f's backup was brought up to date, or -1 if not known. */
+int64_t commit_view_staged_ms(const struct commit_view *cv,
+			      const struct ftvm_flow *f);
+void commit_view_free(struct commit_view *cv);
+
 /* detect.c */
 int detect_module_open(void);
 int detect_module_fd(void);

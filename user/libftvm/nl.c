@@ -311,7 +311,8 @@ int ftvm_rec_tuple(const struct nlattr *rec, struct ftvm_tuple *t)
 	long rem;
 
 	memset(t, 0, sizeof(*t));
-	if (ftvm_nla_type(rec) != FTVM_A_SESSION)
+	if (ftvm_nla_type(rec) != FTVM_A_SESSION &&
+	    ftvm_nla_type(rec) != FTVM_A_TUPLE)
 		return -EINVAL;
 	ftvm_nla_for_each(a, ftvm_nla_data(rec), ftvm_nla_len(rec), rem) {
 		size_t len = ftvm_nla_len(a);
@@ -535,6 +536,55 @@ int ftvm_commit_get(struct ftvm_nl *nl, ftvm_commit_cb cb, void *arg)
 	err = ftvm_msg_init(&m, nl, FTVM_CMD_COMMIT_GET, NLM_F_DUMP);
 	if (!err)
 		err = ftvm_nl_talk(nl, &m, ftvm_commit_dump_cb, &d);
+	ftvm_msg_free(&m);
+	return err;
+}
+
+struct ftvm_commit_sess_dump {
+	ftvm_commit_sess_cb cb;
+	void *arg;
+};
+
+static int ftvm_commit_sess_dump_cb(const struct nlattr *attrs, size_t len,
+				    void *arg)
+{
+	const struct ftvm_commit_sess_dump *d = arg;
+	struct ftvm_commit_sess cs = { .staged_ms = -1 };
+	const struct nlattr *a, *b;
+	bool tuple = false;
+	long rem, rem2;
+
+	ftvm_nla_for_each(a, attrs, len, rem) {
+		if (ftvm_nla_type(a) == FTVM_A_TUPLE) {
+			if (ftvm_rec_tuple(a, &cs.t))
+				return -EINVAL;
+			tuple = true;
+		} else if (ftvm_nla_type(a) == FTVM_A_COMMIT) {
+			ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), rem2) {
+				uint32_t v;
+
+				if (ftvm_nla_len(b) != sizeof(v))
+					continue;
+				memcpy(&v, ftvm_nla_data(b), sizeof(v));
+				if (ftvm_nla_type(b) == FTVM_A_COMMIT_HELD)
+					cs.held = v;
+				else if (ftvm_nla_type(b) == FTVM_A_COMMIT_STAGED_MS)
+					cs.staged_ms = v;
+			}
+		}
+	}
+	return tuple ? d->cb(&cs, d->arg) : -EINVAL;
+}
+
+int ftvm_commit_sessions(struct ftvm_nl *nl, ftvm_commit_sess_cb cb, void *arg)
+{
+	struct ftvm_commit_sess_dump d = { cb, arg };
+	struct ftvm_msg m;
+	int err;
+
+	err = ftvm_msg_init(&m, nl, FTVM_CMD_COMMIT_SESS_GET, NLM_F_DUMP);
+	if (!err)
+		err = ftvm_nl_talk(nl, &m, ftvm_commit_sess_dump_cb, &d);
 	ftvm_msg_free(&m);
 	return err;
 }

@@ -61,7 +61,10 @@ struct ftvm_tuple {
 	uint8_t laddr[16], raddr[16];	/* 4 or 16 bytes, as family says */
 };
 
-/* The tuple of the record whose FTVM_A_SESSION attribute is @rec. */
+/*
+ * The tuple of the record whose FTVM_A_SESSION attribute is @rec, or of
+ * the session an FTVM_A_TUPLE attribute names.
+ */
 int ftvm_rec_tuple(const struct nlattr *rec, struct ftvm_tuple *t);
 
 /*
@@ -140,6 +143,23 @@ int ftvm_commit_set(struct ftvm_nl *nl, const struct ftvm_commit *c);
  */
 typedef int (*ftvm_commit_cb)(const struct ftvm_commit *c, void *arg);
 int ftvm_commit_get(struct ftvm_nl *nl, ftvm_commit_cb cb, void *arg);
+
+/*
+ * FTVM_CMD_COMMIT_SESS_GET, a dump: @cb is called once per session the
+ * strict services of the caller's namespace follow (a session may come
+ * twice if the kernel's table is resized meanwhile), with its tuple as on
+ * the wire (laddr/lport: the service's end), the segments it holds now
+ * and how long ago a record covering it was last staged on its backup
+ * (-1: never).  A non-zero return from @cb ends the dump early.
+ */
+struct ftvm_commit_sess {
+	struct ftvm_tuple t;
+	uint32_t held;
+	int64_t staged_ms;
+};
+
+typedef int (*ftvm_commit_sess_cb)(const struct ftvm_commit_sess *cs, void *arg);
+int ftvm_commit_sessions(struct ftvm_nl *nl, ftvm_commit_sess_cb cb, void *arg);
 
 /*
  * The entry of @c's service (family, addr, port, proto) in a
