@@ -57,7 +57,10 @@ else
 fi
 
 : >"$TMP/ftd.conf"
-H "$TOP/user/ftd/ftd" -f "$TMP/ftd.conf" -s "$FTD_SOCKET" -P "$PIN" >/dev/null 2>>"$TMP/ftd.log" &
+# Not through H: $! must be ftd itself (nsenter execs it), for the
+# cleanup to stop it.
+nsenter --net=/run/netns/$HOST "$TOP/user/ftd/ftd" -f "$TMP/ftd.conf" \
+	-s "$FTD_SOCKET" -P "$PIN" >/dev/null 2>>"$TMP/ftd.log" &
 ftd_pid=$!
 
 adopted() {
