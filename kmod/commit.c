@@ -1248,8 +1248,10 @@ static int ftvm_commit_sess_put(struct sk_buff *skb, struct netlink_callback *cb
 		goto cancel;
 	nla_nest_end(skb, nest);
 	nest = nla_nest_start(skb, FTVM_A_COMMIT);
+	/* Staged since the dump read the clock: just now. */
 	if (!nest || nla_put_u32(skb, FTVM_A_COMMIT_HELD, held) ||
 	    (staged && nla_put_u32(skb, FTVM_A_COMMIT_STAGED_MS,
+				   staged >= now ? 0 :
 				   min_t(u64, div_u64(now - staged, NSEC_PER_MSEC),
 					 U32_MAX))))
 		goto cancel;
