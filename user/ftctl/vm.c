@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "ftctl.h"
+#include "../lib/hold.h"
 
 static void vm_usage(FILE *f)
 {
@@ -202,38 +203,10 @@ static int vm_parse(int argc, char **argv, struct vm_req *r, const char *keys,
  */
 static void hold_print(const struct nlattr *nest, bool text)
 {
-	static const struct {
-		int type;
-		const char *key, *fmt;
-	} u64s[] = {
-		{ FTVM_A_HOLD_HELD, "held", ", held %llu" },
-		{ FTVM_A_HOLD_RELEASED, "released", ", released %llu" },
-		{ FTVM_A_HOLD_EXPIRED, "expired", ", expired %llu" },
-		{ FTVM_A_HOLD_OVERFLOW, "overflow", ", overflow %llu" },
-		{ FTVM_A_HOLD_DEV_GONE, "dev_gone", ", device gone %llu" },
-	};
-	enum output_type t = text ? PRINT_ANY : PRINT_JSON;
-	struct nlattr *h[FTVM_A_HOLD_MAX + 1];
-	uint32_t armed = 0, queued = 0;
+	struct ftnl_hold h;
 
-	if (nla_parse_nested(h, FTVM_A_HOLD_MAX, (struct nlattr *)nest, NULL))
-		return;
-	if (h[FTVM_A_HOLD_ARMED_MS])
-		armed = nla_get_u32(h[FTVM_A_HOLD_ARMED_MS]);
-	if (h[FTVM_A_HOLD_QUEUED])
-		queued = nla_get_u32(h[FTVM_A_HOLD_QUEUED]);
-	open_json_object("hold");
-	if (text && armed)
-		print_uint(PRINT_FP, NULL, "\n    hold: armed for %u ms,", armed);
-	else if (text)
-		print_string(PRINT_FP, NULL, "%s", "\n    hold: not armed,");
-	print_uint(PRINT_JSON, "armed_ms", NULL, armed);
-	print_uint(t, "queued", " queued %u", queued);
-	for (size_t i = 0; i < sizeof(u64s) / sizeof(u64s[0]); i++)
-		if (h[u64s[i].type])
-			print_u64(t, u64s[i].key, u64s[i].fmt,
-				  nla_get_u64(h[u64s[i].type]));
-	close_json_object();
+	if (!ftnl_hold_parse(nest, &h))
+		ftnl_hold_print(&h, text);
 }
 
 static int vm_print(struct nl_msg *msg, void *arg)

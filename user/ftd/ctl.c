@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/hold.h"
 #include "../lib/json_print.h"
 #include "../libftvm/nl.h"
 #include "ftd.h"
@@ -277,23 +278,10 @@ static struct ftd_vm *vm_select(int argc, char **argv, int *used)
  */
 static void print_hold(const struct ftd_vm *vm)
 {
-	struct ftd_hold h;
+	struct ftnl_hold h;
 
-	if (module_vm_hold(vm, &h))
-		return;
-	open_json_object("hold");
-	if (h.armed_ms)
-		print_uint(PRINT_FP, NULL, "\n    hold: armed for %u ms,", h.armed_ms);
-	else
-		print_string(PRINT_FP, NULL, "%s", "\n    hold: not armed,");
-	print_uint(PRINT_JSON, "armed_ms", NULL, h.armed_ms);
-	print_uint(PRINT_ANY, "queued", " queued %u", h.queued);
-	print_u64(PRINT_ANY, "held", ", held %llu", h.held);
-	print_u64(PRINT_ANY, "released", ", released %llu", h.released);
-	print_u64(PRINT_ANY, "expired", ", expired %llu", h.expired);
-	print_u64(PRINT_ANY, "overflow", ", overflow %llu", h.overflow);
-	print_u64(PRINT_ANY, "dev_gone", ", device gone %llu", h.dev_gone);
-	close_json_object();
+	if (!module_vm_hold(vm, &h))
+		ftnl_hold_print(&h, true);
 }
 
 static void print_vm(const struct ftd_vm *vm, bool detail)

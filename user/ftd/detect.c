@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../lib/ftnl.h"
+#include "../lib/hold.h"
 #include "ftd.h"
 
 #ifndef IFF_LOWER_UP
@@ -183,7 +184,8 @@ void detect_module_read(void)
 }
 
 static int vm_msg(uint8_t cmd, const struct ftd_vm *vm, bool full,
-		  bool state_up, char *err, size_t len)
+		  bool state_up, nl_recvmsg_msg_cb_t cb, void *arg,
+		  char *err, size_t len)
 {
 	struct nl_msg *msg;
 	struct nlattr *nest;
@@ -224,7 +226,7 @@ static int vm_msg(uint8_t cmd, const struct ftd_vm *vm, bool full,
 	}
 	nla_nest_end(msg, nest);
 	req_nl.ext_msg[0] = 0;
-	ret = ftnl_call(&req_nl, msg, NULL, NULL);
+	ret = ftnl_call(&req_nl, msg, cb, arg);
 	if (nsfd >= 0)
 		close(nsfd);
 	if (ret && err)
@@ -236,21 +238,21 @@ int module_vm_register(struct ftd_vm *vm, char *err, size_t len)
 {
 	if (!ftd.have_module)
 		return 0;
-	return vm_msg(FTVM_CMD_VM_NEW, vm, true, false, err, len);
+	return vm_msg(FTVM_CMD_VM_NEW, vm, true, false, NULL, NULL, err, len);
 }
 
 int module_vm_unregister(struct ftd_vm *vm, char *err, size_t len)
 {
 	if (!ftd.have_module)
 		return 0;
-	return vm_msg(FTVM_CMD_VM_DEL, vm, false, false, err, len);
+	return vm_msg(FTVM_CMD_VM_DEL, vm, false, false, NULL, NULL, err, len);
 }
 
 int module_vm_fail(struct ftd_vm *vm)
 {
 	if (!ftd.have_module)
 		return 0;
-	return vm_msg(FTVM_CMD_VM_FAIL, vm, false, false, NULL, 0);
+	return vm_msg(FTVM_CMD_VM_FAIL, vm, false, false, NULL, NULL, NULL, 0);
 }
 
 int module_vm_up(struct ftd_vm *vm, char *err, size_t len)
@@ -258,71 +260,43 @@ int module_vm_up(struct ftd_vm *vm, char *err, size_t len)
 	if (!ftd.have_module)
 		return 0;
 	/* Rebinds too: the device may have been recreated meanwhile. */
-	return vm_msg(FTVM_CMD_VM_SET, vm, true, true, err, len);
+	return vm_msg(FTVM_CMD_VM_SET, vm, true, true, NULL, NULL, err, len);
 }
 
 int module_vm_update(struct ftd_vm *vm, char *err, size_t len)
 {
 	if (!ftd.have_module)
 		return 0;
-	return vm_msg(FTVM_CMD_VM_SET, vm, true, false, err, len);
+	return vm_msg(FTVM_CMD_VM_SET, vm, true, false, NULL, NULL, err, len);
 }
 
 struct hold_reply {
-	struct ftd_hold *h;
+	struct ftnl_hold *h;
 	bool found;
 };
 
 static int hold_one(struct nl_msg *msg, void *arg)
 {
 	struct nlattr *tb[FTVM_A_MAX + 1], *a[FTVM_A_VM_MAX + 1];
-	struct nlattr *h[FTVM_A_HOLD_MAX + 1];
 	struct hold_reply *r = arg;
-	uint64_t *u64s[] = {
-		[FTVM_A_HOLD_HELD] = &r->h->held,
-		[FTVM_A_HOLD_RELEASED] = &r->h->released,
-		[FTVM_A_HOLD_EXPIRED] = &r->h->expired,
-		[FTVM_A_HOLD_OVERFLOW] = &r->h->overflow,
-		[FTVM_A_HOLD_DEV_GONE] = &r->h->dev_gone,
-	};
 
 	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, FTVM_A_MAX, NULL) ||
 	    !tb[FTVM_A_VM] ||
 	    nla_parse_nested(a, FTVM_A_VM_MAX, tb[FTVM_A_VM], NULL) ||
-	    !a[FTVM_A_VM_HOLD] ||
-	    nla_parse_nested(h, FTVM_A_HOLD_MAX, a[FTVM_A_VM_HOLD], NULL))
+	    !a[FTVM_A_VM_HOLD] || ftnl_hold_parse(a[FTVM_A_VM_HOLD], r->h))
 		return NL_SKIP;
-	memset(r->h, 0, sizeof(*r->h));
-	if (h[FTVM_A_HOLD_ARMED_MS])
-		r->h->armed_ms = nla_get_u32(h[FTVM_A_HOLD_ARMED_MS]);
-	if (h[FTVM_A_HOLD_QUEUED])
-		r->h->queued = nla_get_u32(h[FTVM_A_HOLD_QUEUED]);
-	for (size_t i = 0; i < sizeof(u64s) / sizeof(u64s[0]); i++)
-		if (u64s[i] && h[i])
-			*u64s[i] = nla_get_u64(h[i]);
 	r->found = true;
 	return NL_OK;
 }
 
-int module_vm_hold(const struct ftd_vm *vm, struct ftd_hold *h)
+int module_vm_hold(const struct ftd_vm *vm, struct ftnl_hold *h)
 {
 	struct hold_reply r = { .h = h };
-	struct nl_msg *msg;
-	struct nlattr *nest;
 	int ret;
 
 	if (!ftd.have_module)
 		return -ENOENT;
-	msg = ftnl_msg(&req_nl, FTVM_CMD_VM_GET, 0);
-	if (!msg)
-		return -ENOMEM;
-	nest = nla_nest_start(msg, FTVM_A_VM);
-	if (!nest || nla_put_u32(msg, FTVM_A_VM_ID, vm->id)) {
-		nlmsg_free(msg);
-		return -EMSGSIZE;
-	}
-	nla_nest_end(msg, nest);
-	ret = ftnl_call(&req_nl, msg, hold_one, &r);
+	ret = vm_msg(FTVM_CMD_VM_GET, vm, false, false, hold_one, &r, NULL, 0);
 	if (ret)
 		return ret;
 	return r.found ? 0 : -ENOENT;

@@ -361,18 +361,13 @@ int module_vm_up(struct ftd_vm *vm, char *err, size_t len);
 int module_vm_update(struct ftd_vm *vm, char *err, size_t len);
 int module_sync_registry(void);
 
-/* The ingress hold of a VM's namespace, as ftvm.ko counts it (kmod/hold.c). */
-struct ftd_hold {
-	uint32_t armed_ms;		/* armed for this much longer; 0: not */
-	uint32_t queued;		/* segments held now */
-	uint64_t held, released, expired, overflow, dev_gone;
-};
-
 /*
- * @vm's hold from ftvm.ko: 0; -ENOENT when there is none to tell of
- * (no module, no namespace for the VM there); another -errno on error.
+ * @vm's ingress hold from ftvm.ko (kmod/hold.c): 0; -ENOENT when there
+ * is none to tell of (no module, no namespace for the VM there); another
+ * -errno on error.
  */
-int module_vm_hold(const struct ftd_vm *vm, struct ftd_hold *h);
+struct ftnl_hold;
+int module_vm_hold(const struct ftd_vm *vm, struct ftnl_hold *h);
 int detect_rtnl_open(void);
 int detect_rtnl_fd(void);
 void detect_rtnl_read(void);
