@@ -247,31 +247,22 @@ int commit_counters(const struct ftd_service *s, struct ftvm_commit *out,
 
 /* ---- ftvm.ko's view of the strict sessions ---------------------------- */
 
-/* A session as ftd's flows name it: client, then service. */
+/* A session as ftvm.ko names it (flow_tuple()), and its figure. */
 struct commit_seen {
-	uint8_t family;			/* AF_INET, AF_INET6 */
-	uint8_t client[16], service[16];
-	uint16_t cport, sport;		/* host order */
+	struct ftvm_tuple t;
 	int64_t staged_ms;
 };
 
 static int seen_cmp(const void *a, const void *b)
 {
-	const struct commit_seen *x = a, *y = b;
-
-	if (x->family != y->family)
-		return x->family < y->family ? -1 : 1;
-	if (x->cport != y->cport)
-		return x->cport < y->cport ? -1 : 1;
-	if (x->sport != y->sport)
-		return x->sport < y->sport ? -1 : 1;
-	return memcmp(x->client, y->client, 16) ?: memcmp(x->service, y->service, 16);
+	return memcmp(&((const struct commit_seen *)a)->t,
+		      &((const struct commit_seen *)b)->t,
+		      sizeof(struct ftvm_tuple));
 }
 
 static int view_add(const struct ftvm_commit_sess *cs, void *arg)
 {
 	struct commit_view *cv = arg;
-	size_t alen = cs->t.family == AF_INET6 ? 16 : 4;
 	struct commit_seen *e;
 
 	if (cs->t.proto != IPPROTO_TCP)
@@ -285,14 +276,8 @@ static int view_add(const struct ftvm_commit_sess *cs, void *arg)
 		cv->v = e;
 		cv->cap = cap;
 	}
-	e = &cv->v[cv->n++];
-	memset(e, 0, sizeof(*e));
-	e->family = cs->t.family;
-	memcpy(e->client, cs->t.raddr, alen);
-	memcpy(e->service, cs->t.laddr, alen);
-	e->cport = cs->t.rport;
-	e->sport = cs->t.lport;
-	e->staged_ms = cs->staged_ms;
+	cv->v[cv->n++] = (struct commit_seen){ .t = cs->t,
+					       .staged_ms = cs->staged_ms };
 	return 0;
 }
 
@@ -316,18 +301,12 @@ int commit_view_load(struct commit_view *cv)
 int64_t commit_view_staged_ms(const struct commit_view *cv,
 			      const struct ftvm_flow *f)
 {
-	struct commit_seen k = { 0 };
+	struct commit_seen k;
 	const struct commit_seen *e;
-	size_t alen;
 
 	if (!cv->n)
 		return -1;
-	k.family = f->family == FTVM_FAMILY_V6 ? AF_INET6 : AF_INET;
-	alen = k.family == AF_INET6 ? 16 : 4;
-	memcpy(k.client, f->saddr, alen);
-	memcpy(k.service, f->daddr, alen);
-	k.cport = ntohs(f->sport);
-	k.sport = ntohs(f->dport);
+	flow_tuple(f, &k.t);
 	e = bsearch(&k, cv->v, cv->n, sizeof(*cv->v), seen_cmp);
 	/* A table resize may have shown a session twice: any copy will do. */
 	return e ? e->staged_ms : -1;

@@ -287,6 +287,9 @@ int repl_start(void);
 void repl_stop(void);
 /* Is state replication running (ftvm.ko answered, repl_start() ok)? */
 bool repl_running(void);
+/* The name of session @f as its VM (and ftvm.ko) sees it. */
+struct ftvm_tuple;
+void flow_tuple(const struct ftvm_flow *f, struct ftvm_tuple *t);
 /*
  * Failover of @x, ftd.lock held: _prepare() before its placements
  * switch (notes each one's backup), repl_failover() right after (takes

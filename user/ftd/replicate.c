@@ -1079,8 +1079,7 @@ void repl_failover_prepare(uint32_t x, bool resume)
 	}
 }
 
-/* The name of session @f as its VM sees it. */
-static void flow_tuple(const struct ftvm_flow *f, struct ftvm_tuple *t)
+void flow_tuple(const struct ftvm_flow *f, struct ftvm_tuple *t)
 {
 	size_t alen = f->family == FTVM_FAMILY_V6 ? 16 : 4;
 
