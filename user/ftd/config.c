@@ -147,9 +147,8 @@ static int parse_commit(const char *v, enum ftvm_commit_mode *out)
 	return -1;
 }
 
-/* "ADDR" or "ADDR:PORT" / "[ADDR6]:PORT" for probes. */
-static int parse_sockaddr(const char *s, bool want_port,
-			  struct sockaddr_storage *ss, socklen_t *len)
+int cfg_parse_sockaddr(const char *s, bool want_port,
+		       struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[INET6_ADDRSTRLEN + 2];
 	const char *port = NULL;
@@ -248,7 +247,7 @@ int cfg_parse_service_key(const char *s, struct ftvm_service_key *k)
 		k->proto = IPPROTO_UDP;
 	else
 		return -1;
-	if (parse_sockaddr(buf, true, &ss, &len))
+	if (cfg_parse_sockaddr(buf, true, &ss, &len))
 		return -1;
 	if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *a = (void *)&ss;
@@ -358,7 +357,7 @@ int cfg_parse_vm(struct ftd_cfg *c, int argc, char **argv, struct ftd_vm *vm,
 			if (i + 2 >= argc)
 				return seterr(err, len, "\"probe %s\" needs an address", v);
 			vm->probe.kind = !strcmp(v, "icmp") ? PROBE_ICMP : PROBE_TCP;
-			if (parse_sockaddr(argv[i + 2], vm->probe.kind == PROBE_TCP,
+			if (cfg_parse_sockaddr(argv[i + 2], vm->probe.kind == PROBE_TCP,
 					   &vm->probe.addr, &vm->probe.addrlen))
 				return seterr(err, len, "invalid probe address \"%s\"%s",
 					      argv[i + 2],

@@ -827,37 +827,29 @@ struct client_sel {
 	uint16_t port;			/* network order */
 };
 
+/* An IPv6 address in brackets, an IPv4 one without. */
 static int parse_client(const char *s, struct client_sel *c)
 {
-	char buf[INET6_ADDRSTRLEN + 8], *colon, *a = buf;
-	uint32_t port;
+	struct sockaddr_storage ss;
+	socklen_t len;
 
 	memset(c, 0, sizeof(*c));
-	if (strlen(s) >= sizeof(buf))
+	if (cfg_parse_sockaddr(s, true, &ss, &len) ||
+	    (s[0] == '[') != (ss.ss_family == AF_INET6))
 		return -1;
-	strcpy(buf, s);
-	colon = strrchr(buf, ':');
-	if (!colon)
-		return -1;
-	*colon = 0;
-	if (buf[0] == '[') {
-		size_t l = strlen(buf);
+	if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)&ss;
 
-		if (l < 3 || buf[l - 1] != ']')
-			return -1;
-		buf[l - 1] = 0;
-		a = buf + 1;
 		c->family = FTVM_FAMILY_V6;
-		if (inet_pton(AF_INET6, a, c->addr) != 1)
-			return -1;
+		memcpy(c->addr, &a->sin6_addr, 16);
+		c->port = a->sin6_port;
 	} else {
+		const struct sockaddr_in *a = (const void *)&ss;
+
 		c->family = FTVM_FAMILY_V4;
-		if (inet_pton(AF_INET, a, c->addr) != 1)
-			return -1;
+		memcpy(c->addr, &a->sin_addr, 4);
+		c->port = a->sin_port;
 	}
-	if (parse_u32(colon + 1, &port) || !port || port > 65535)
-		return -1;
-	c->port = htons((uint16_t)port);
 	return 0;
 }
 

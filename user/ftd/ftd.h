@@ -199,6 +199,9 @@ int cfg_parse_service(struct ftd_cfg *c, int argc, char **argv,
 		      struct ftd_service *s, bool update, char *err,
 		      size_t errlen);
 int cfg_parse_service_key(const char *s, struct ftvm_service_key *k);
+/* "ADDR" (without @want_port) or "ADDR:PORT" / "[ADDR6]:PORT": 0 or -1. */
+int cfg_parse_sockaddr(const char *s, bool want_port,
+		       struct sockaddr_storage *ss, socklen_t *len);
 void cfg_format_service_key(const struct ftvm_service_key *k, char *buf,
 			    size_t len);
 void cfg_format_vm(const struct ftd_vm *vm, FILE *f);
