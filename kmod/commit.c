@@ -673,7 +673,8 @@ void ftvm_commit_staged(struct net *host, struct net *vm,
 			if (!s->valid || after(rcv, s->rcv))
 				s->rcv = rcv;
 			s->valid = true;
-			s->staged_ns = ktime_get_ns();
+			/* The tick's time: no clock read per commit. */
+			s->staged_ns = ktime_get_coarse_ns();
 		}
 		s->used = jiffies;
 		spin_unlock_bh(&s->lock);
@@ -1193,7 +1194,8 @@ int ftvm_commit_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
  * message each: its wire 5-tuple (FTVM_A_TUPLE: the local end is the
  * service's), the segments it holds now and how long ago a record that
  * covers it was last staged on its backup (by a commit or a replicator),
- * which is when the backup was last brought up to date.  The walk of the
+ * which is when the backup was last brought up to date (to the tick:
+ * coarse clock, read without the clock source).  The walk of the
  * table goes on from one message to the next (its iterator lives in
  * cb->args[0]); a resize may show a session twice, never skips one.
  */
@@ -1267,7 +1269,7 @@ int ftvm_commit_sess_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct rhashtable_iter *iter = (struct rhashtable_iter *)cb->args[0];
 	struct net *net = sock_net(cb->skb->sk);
-	u64 now = ktime_get_ns();
+	u64 now = ktime_get_coarse_ns();
 	struct ftvm_csess *s;
 
 	rhashtable_walk_start(iter);
