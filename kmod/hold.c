@@ -36,10 +36,11 @@
  * Locking: the per-namespace state is in struct ftvm_hnet (net_generic).
  * @hooked and the hooks' registration are under RTNL; @armed_until is
  * written under RTNL and read locklessly; the held list and the
- * counters are under @lock (bottom halves off).  The hook looks the connection up and queues the
- * segment under @lock, and a release takes @lock after the activation
- * has hashed its sockets, so a segment is either let in by the hook
- * (found its socket) or seen by the release: never left behind.
+ * counters are under @lock (bottom halves off).  The hook looks the
+ * connection up and queues the segment under @lock, and a release takes
+ * @lock after the activation has hashed its sockets, so a segment is
+ * either let in by the hook (found its socket) or seen by the release:
+ * never left behind.
  * Segments are let in with no lock held.
  */
 #include <linux/netfilter.h>
