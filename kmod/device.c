@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Failure detection without polling: a netdevice notifier declares a VM
- * failed the moment its host-side device goes down, loses its carrier
- * (the peer end of a veth went down, or the process behind a persistent
- * tap closed it) or is unregistered (the hypervisor process died and its
- * tap went with it; the device was moved to another namespace), and
- * multicasts a vm-failed event on the family's events group.
+ * failed the moment its host-side device starts going down, loses its
+ * carrier (the peer end of a veth went down, or the process behind a
+ * persistent tap closed it) or is unregistered (the hypervisor process
+ * died and its tap went with it; the device was moved to another
+ * namespace), and multicasts a vm-failed event on the family's events
+ * group.
  */
 #include <linux/etherdevice.h>
 #include <linux/if_arp.h>
@@ -77,6 +78,13 @@ static int ftvm_device_event(struct notifier_block *nb, unsigned long event,
 	struct ftvm_vm *vm;
 
 	switch (event) {
+	case NETDEV_GOING_DOWN:
+		/*
+		 * Before the device stops taking frames, not after (its
+		 * NETDEV_DOWN): the data plane sends the VM's sessions to
+		 * their backups from this moment (trace.h), so none of a
+		 * client's frames meets a device that drops it.
+		 */
 	case NETDEV_DOWN:
 		reason = FTVM_FAIL_DEV_DOWN;
 		break;

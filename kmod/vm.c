@@ -13,6 +13,9 @@
 #include "hold.h"
 #include "vm.h"
 
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
 static unsigned int ftvm_net_id __read_mostly;
 static struct kmem_cache *ftvm_vm_cache __read_mostly;
 
@@ -115,6 +118,7 @@ bool ftvm_vm_set_failed(struct ftvm_net *fn, struct ftvm_vm *vm,
 	WRITE_ONCE(vm->state, FTVM_VM_STATE_FAILED);
 	fn->gen++;
 	ftvm_hold_arm_others(fn, vm);
+	trace_ftvm_vm_failed(fn->net, vm->id, reason);
 	return true;
 }
 
