@@ -148,9 +148,10 @@ struct ftvm_new_session {
  * load, so every session of it moves with one map update (a packet
  * racing the update may read a mixture: the kernel's copy of the new
  * value is a memcpy(); Documentation/dataplane.rst).  It
- * steers to @primary; to @backup only when the primary's device is gone
- * (its devmap slot emptied by the kernel) and the backup's is there:
- * the moment between a VM's death and ftd's switch.
+ * steers to @primary; to @backup only when the primary has failed (its
+ * device is gone, its devmap slot emptied by the kernel, or ftvm.ko
+ * reported it failed: FTVM_VM_F_FAILED) and the backup can take it: the
+ * moment between a VM's death and ftd's switch.
  */
 struct ftvm_placement {
 	__u32 primary;		/* VM id; 0: unused placement */
@@ -158,6 +159,13 @@ struct ftvm_placement {
 };
 
 #define FTVM_VM_F_FENCED	(1U << 0)	/* egress to clients dropped */
+/*
+ * ftvm.ko reported the VM failed (its tracepoint ftvm:ftvm_vm_failed;
+ * ftvm_on_vm_failed in ftvm_steer.bpf.c, attached by ftd): its sessions
+ * go to their backups until ftd has switched them.  Set by that program
+ * alone; cleared when the VM is written anew (registered, or back up).
+ */
+#define FTVM_VM_F_FAILED	(1U << 1)
 
 /* A VM as a steering target; indexed by VM id. */
 struct ftvm_vm {
@@ -195,7 +203,7 @@ enum ftvm_dp_stat {
 	FTVM_DP_SESSION_FULL,	/* creation failed otherwise */
 	FTVM_DP_FENCE_DROP,	/* ftvm_fence drops, all VMs */
 	FTVM_DP_EVENT_LOST,	/* new sessions not told: ring full */
-	FTVM_DP_TO_BACKUP,	/* steered to the backup: primary's device gone */
+	FTVM_DP_TO_BACKUP,	/* to the backup: the primary failed, not switched */
 	FTVM_DP_REDIRECT_ERR,	/* frames ftvm_steer's redirects failed to send */
 	__FTVM_DP_STAT_MAX,
 };

@@ -167,13 +167,15 @@ static __always_inline int rewrite_l2(struct xdp_md *ctx, __u32 tags,
 }
 
 /*
- * The primary's devmap slot is empty.  If the backup's is filled, the
- * primary's device is gone (the kernel empties the slot of a device
- * being unregistered; ftctl and ftd fill every VM's): the VM has just
- * died and ftd has not switched yet.  Its sessions go to the backup,
- * whose ftvm.ko, armed by the failure, holds each segment until its
- * session is live there (kmod/hold.c).  The packet was rewritten for
- * the primary already: only the destination changes.
+ * The primary has just failed and ftd has not switched yet: ftvm.ko
+ * reported it (FTVM_VM_F_FAILED, set by ftvm_on_vm_failed below as the
+ * device starts going down, before it drops a frame), or its devmap slot
+ * is empty (the kernel empties the slot of a device being unregistered;
+ * ftctl and ftd fill every VM's).  If the backup can take them, the
+ * primary's sessions go there, and its ftvm.ko, armed by the failure
+ * before the flag was set, holds each segment until its session is live
+ * there (kmod/hold.c).  The packet was rewritten for the primary
+ * already: only the destination changes.
  */
 static __always_inline long to_backup(struct xdp_md *ctx, __u32 backup)
 {
@@ -185,7 +187,8 @@ static __always_inline long to_backup(struct xdp_md *ctx, __u32 backup)
 	if (!bpf_map_lookup_elem(&ftvm_devmap, &backup))
 		return XDP_ABORTED;
 	bvm = bpf_map_lookup_elem(&ftvm_vms, &backup);
-	if (!bvm || !bvm->ifindex || (void *)(eth + 1) > data_end)
+	if (!bvm || !bvm->ifindex || (bvm->flags & FTVM_VM_F_FAILED) ||
+	    (void *)(eth + 1) > data_end)
 		return XDP_ABORTED;
 	__builtin_memcpy(eth->h_dest, bvm->mac, ETH_ALEN);
 	return bpf_redirect_map(&ftvm_devmap, backup, XDP_ABORTED);
@@ -280,7 +283,8 @@ int ftvm_steer(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	/* An empty slot returns XDP_ABORTED (the flags' action bits). */
-	act = bpf_redirect_map(&ftvm_devmap, vm_id, XDP_ABORTED);
+	act = (vm->flags & FTVM_VM_F_FAILED) ? XDP_ABORTED :
+		bpf_redirect_map(&ftvm_devmap, vm_id, XDP_ABORTED);
 	if (act == XDP_REDIRECT) {
 		count(s.service, vm_id, STEERED, bytes, created);
 		return XDP_REDIRECT;
@@ -289,6 +293,14 @@ int ftvm_steer(struct xdp_md *ctx)
 		count(s.service, cur.backup, STEERED, bytes, created);
 		dp_count(FTVM_DP_TO_BACKUP);
 		return XDP_REDIRECT;
+	}
+	/* No backup to take it: the primary, failed or not, as before. */
+	if (vm->flags & FTVM_VM_F_FAILED) {
+		act = bpf_redirect_map(&ftvm_devmap, vm_id, XDP_ABORTED);
+		if (act == XDP_REDIRECT) {
+			count(s.service, vm_id, STEERED, bytes, created);
+			return XDP_REDIRECT;
+		}
 	}
 	count(s.service, vm_id, STEERED_BY_IFINDEX, bytes, created);
 	return bpf_redirect(vm->ifindex, 0);
@@ -425,6 +437,54 @@ int BPF_PROG(ftvm_devmap_xmit, const struct net_device___ftvm *from_dev,
 		return 0;
 	count_redirect_err(vm_of_ifindex(BPF_CORE_READ(to_dev, ifindex)),
 			   (__u64)drops);
+	return 0;
+}
+
+/*
+ * A VM failed: ftvm.ko's tracepoint ftvm:ftvm_vm_failed (kmod/trace.h),
+ * which fires under RTNL once the registry has marked the VM failed and
+ * armed the other VMs' ingress holds, and for a device as it starts
+ * going down, before it drops a frame.  From here on ftvm_steer sends
+ * the VM's sessions to their backups (to_backup()), where ftvm.ko holds
+ * each segment until ftd has made the session live; without this, what
+ * clients sent between the failure and ftd's switch was lost and waited
+ * for their retransmission timers.
+ *
+ * Attached by ftd (ftvm_dp_watch_failures()), which sets
+ * ftvm_registry_netns to its namespace's inode number after the load:
+ * the tracepoint fires for every registry of the host, and only this
+ * data plane's own (the registry in ftd's namespace, whose VM ids are
+ * ftvm_vms') counts.  0 (as loaded): none.  The link is ftd's, never
+ * pinned: a pin would hold the module, and without ftd nobody would
+ * make the held sessions live.  No tracepoint in the section name: the
+ * skeleton's attach (test_steer) must not need ftvm.ko.
+ */
+struct ns_common___ftvm {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct net___ftvm {
+	struct ns_common___ftvm ns;
+} __attribute__((preserve_access_index));
+
+__u32 ftvm_registry_netns;
+
+SEC("raw_tp")
+int BPF_PROG(ftvm_on_vm_failed, const struct net___ftvm *net, __u32 id,
+	     __u32 reason)
+{
+	__u32 netns = ftvm_registry_netns;
+	struct ftvm_vm *vm;
+
+	if (!netns || BPF_CORE_READ(net, ns.inum) != netns)
+		return 0;
+	vm = bpf_map_lookup_elem(&ftvm_vms, &id);
+	/*
+	 * Only this bit of the entry changes: a writer replaces the whole
+	 * entry (ftd, ftctl), which clears it.
+	 */
+	if (vm && vm->ifindex)
+		vm->flags |= FTVM_VM_F_FAILED;
 	return 0;
 }
 

@@ -710,6 +710,91 @@ static void test_service_counters(void)
 	ktap_result(ok, "primary's devmap slot emptied, backup's filled: steered to the backup, counted as to_backup");
 }
 
+/* Set or clear FTVM_VM_F_FAILED on @vm, as ftvm_on_vm_failed sets it. */
+static int vm_flag_failed(uint32_t vm, bool failed)
+{
+	struct ftvm_vm v;
+
+	if (ftvm_dp_vm_get(dp, vm, &v))
+		return -1;
+	if (failed)
+		v.flags |= FTVM_VM_F_FAILED;
+	else
+		v.flags &= (uint16_t)~FTVM_VM_F_FAILED;
+	return bpf_map_update_elem(ftvm_dp_vms_fd(dp), &vm, &v, BPF_ANY);
+}
+
+static bool vm_flagged_failed(uint32_t vm)
+{
+	struct ftvm_vm v;
+
+	return !ftvm_dp_vm_get(dp, vm, &v) && (v.flags & FTVM_VM_F_FAILED);
+}
+
+/*
+ * ftvm.ko reported VM 2 failed (FTVM_VM_F_FAILED; its device still
+ * there, its devmap slot still filled): its sessions go to their backup,
+ * with the backup's MAC, counted there and as to_backup; not to a backup
+ * flagged failed too, nor without one (to the primary then, as before).
+ * Unfencing the VM (back in service) clears the flag; fencing keeps it.
+ */
+#define FAILED_TESTS 4
+static void test_failed_flag(void)
+{
+	uint8_t out[FRAME_MAX], want[FRAME_MAX];
+	struct ftvm_counters p0, b0;
+	struct frame_spec s = { 4, IPPROTO_TCP, .saddr = CLI4, .daddr = VIP4,
+				.dport = 80 };
+	size_t outlen, wantlen;
+	struct frame f;
+	uint64_t tb0;
+	int verdict;
+	bool ok;
+
+	ftvm_dp_placement_set(dp, 1, 2, 3);
+	ftvm_dp_placement_set(dp, 2, 2, 3);
+	ftvm_dp_placement_set(dp, 3, 2, 3);
+	ok = !vm_flag_failed(2, true);
+	p0 = vstat(2);
+	b0 = vstat(3);
+	tb0 = gstat(FTVM_DP_TO_BACKUP);
+	s.sport = 21;
+	frame_build(&s, &f);
+	ok = ok && !run_xdp(f.data, f.len, out, &outlen, &verdict) &&
+	     verdict == XDP_REDIRECT;
+	wantlen = expected_out(&f, f.len, 3, want);
+	ok = ok && outlen == wantlen && !memcmp(out, want, outlen) &&
+	     vstat(3).packets == b0.packets + 1 &&
+	     vstat(2).packets == p0.packets &&
+	     gstat(FTVM_DP_TO_BACKUP) == tb0 + 1;
+	ktap_result(ok, "primary flagged failed by ftvm.ko: steered to its backup, counted as to_backup");
+
+	/* The backup failed too: the primary, as if nothing were flagged. */
+	ok = !vm_flag_failed(3, true);
+	s.sport = 22;
+	frame_build(&s, &f);
+	ok = ok && !expect_steered("backup failed too", &s, &f, f.len, NULL) &&
+	     gstat(FTVM_DP_TO_BACKUP) == tb0 + 1;
+	ok = ok && !vm_flag_failed(3, false);
+	/* No backup. */
+	ftvm_dp_placement_set(dp, 1, 2, 0);
+	ftvm_dp_placement_set(dp, 2, 2, 0);
+	ftvm_dp_placement_set(dp, 3, 2, 0);
+	s.sport = 23;
+	frame_build(&s, &f);
+	ok = ok && !expect_steered("failed, no backup", &s, &f, f.len, NULL) &&
+	     gstat(FTVM_DP_TO_BACKUP) == tb0 + 1;
+	ktap_result(ok, "primary flagged failed, its backup failed too or none: steered to the primary as before");
+
+	ok = !ftvm_dp_vm_set_fenced(dp, 2, true) && vm_flagged_failed(2);
+	ktap_result(ok, "fencing a failed VM keeps its failed flag");
+	ok = !ftvm_dp_vm_set_fenced(dp, 2, false) && !vm_flagged_failed(2);
+	ftvm_dp_placement_set(dp, 1, 1, 2);
+	ftvm_dp_placement_set(dp, 2, 2, 3);
+	ftvm_dp_placement_set(dp, 3, 3, 1);
+	ktap_result(ok, "unfencing a VM (back in service) clears its failed flag");
+}
+
 /* Slot @vm of @devmap: its ifindex, 0 if empty. */
 static uint32_t devmap_slot(int devmap, uint32_t vm)
 {
@@ -1274,10 +1359,11 @@ int main(void)
 		return ktap_finish();
 	}
 	ktap_print_header(MATRIX_TESTS + ARRAY_SIZE(fixtures) + 4 + 3 + 1 +
-			  3 + REDIRECT_TESTS + FENCE_TESTS);
+			  3 + REDIRECT_TESTS + FENCE_TESTS + FAILED_TESTS);
 	test_matrix();
 	test_fixtures();
 	test_service_counters();
+	test_failed_flag();
 	test_devmap_copies();
 	test_garbage();
 	test_sessions();

@@ -139,6 +139,11 @@ static int print_target(uint32_t id, const struct ftvm_vm *vm, void *arg)
 		   !!(vm->flags & FTVM_VM_F_FENCED));
 	if (vm->flags & FTVM_VM_F_FENCED)
 		print_string(PRINT_FP, NULL, " %s", "fenced");
+	/* ftvm.ko reported it failed: its sessions go to their backups. */
+	print_bool(PRINT_JSON, "failed", NULL,
+		   !!(vm->flags & FTVM_VM_F_FAILED));
+	if (vm->flags & FTVM_VM_F_FAILED)
+		print_string(PRINT_FP, NULL, " %s", "failed");
 	print_nl();
 	close_json_object();
 	return 0;

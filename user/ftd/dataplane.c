@@ -31,6 +31,7 @@ struct dp {
 	    by_ifindex, new_sessions;
 	/* The ftvm_steer copies whose devmaps are filled (dp_devmaps_sync). */
 	struct ftvm_dp_devmaps devmaps;
+	struct bpf_link *fail_link;	/* dp_watch_failures() */
 };
 
 static __thread char errbuf[256];
@@ -149,10 +150,32 @@ fail:
 	return err;
 }
 
+int dp_watch_failures(struct dp *dp)
+{
+	struct stat st;
+	int err;
+
+	if (dp->fail_link)
+		return 0;
+	if (stat("/proc/self/ns/net", &st))
+		return dp_fail(-errno, "cannot stat /proc/self/ns/net");
+	/* The .bss of our own copy: read by its programs alone. */
+	dp->steer->bss->ftvm_registry_netns = (__u32)st.st_ino;
+	dp->fail_link = bpf_program__attach_raw_tracepoint(
+		dp->steer->progs.ftvm_on_vm_failed, "ftvm_vm_failed");
+	if (!dp->fail_link) {
+		err = -errno;
+		dp->steer->bss->ftvm_registry_netns = 0;
+		return dp_fail(err, "cannot attach to ftvm.ko's tracepoint ftvm_vm_failed");
+	}
+	return 0;
+}
+
 void dp_close(struct dp *dp)
 {
 	if (!dp)
 		return;
+	bpf_link__destroy(dp->fail_link);
 	ftvm_fence__destroy(dp->fence);
 	ftvm_steer__destroy(dp->steer);
 	free(dp);
@@ -218,9 +241,13 @@ int dp_vm_set(struct dp *dp, uint32_t id, int ifindex, const uint8_t mac[6],
 
 	memcpy(v.mac, mac, 6);
 	v.flags = fenced ? FTVM_VM_F_FENCED : 0;
+	if (bpf_map_lookup_elem(dp->vms, &id, &old))
+		memset(&old, 0, sizeof(old));
+	/* ftvm.ko's word that it failed stands while it is fenced. */
+	if (fenced)
+		v.flags |= old.flags & FTVM_VM_F_FAILED;
 	/* A new device: the old index may come back for another device. */
-	if (!bpf_map_lookup_elem(dp->vms, &id, &old) && old.ifindex &&
-	    old.ifindex != ifi &&
+	if (old.ifindex && old.ifindex != ifi &&
 	    !bpf_map_lookup_elem(dp->by_ifindex, &old.ifindex, &owner) &&
 	    owner == id)
 		bpf_map_delete_elem(dp->by_ifindex, &old.ifindex);
@@ -273,8 +300,8 @@ int dp_vm_fence(struct dp *dp, uint32_t id, bool fenced)
 		return dp_fail(err, "cannot read VM %u", id);
 	if (fenced)
 		v.flags |= FTVM_VM_F_FENCED;
-	else
-		v.flags &= (__u16)~FTVM_VM_F_FENCED;
+	else	/* back in service: not failed either */
+		v.flags &= (__u16)~(FTVM_VM_F_FENCED | FTVM_VM_F_FAILED);
 	return map_err(bpf_map_update_elem(dp->vms, &id, &v, BPF_ANY),
 		       "cannot fence VM");
 }

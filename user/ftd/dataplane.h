@@ -33,6 +33,14 @@ struct dp_opts {
  */
 int dp_open(const struct dp_opts *o, struct dp **dpp);
 void dp_close(struct dp *dp);
+/*
+ * Steer a VM's sessions to their backups the moment ftvm.ko reports it
+ * failed, before ftd has switched them: attach ftvm_steer's
+ * ftvm_on_vm_failed to ftvm.ko's tracepoint ftvm_vm_failed, for the
+ * registry of ftd's namespace.  The link is ftd's until dp_close(), never
+ * pinned.  ftvm.ko must be loaded.
+ */
+int dp_watch_failures(struct dp *dp);
 /* The last error in words (this thread). */
 const char *dp_errmsg(void);
 

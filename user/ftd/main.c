@@ -212,6 +212,9 @@ int main(int argc, char **argv)
 	}
 	detect_link_check_all();
 	pthread_mutex_unlock(&ftd.lock);
+	/* After the VMs are written: a failure from here on steers at once. */
+	if (ftd.have_module && dp_watch_failures(ftd.dp))
+		ftd_log(LOG_WARN, "%s: a failed VM's sessions wait for ftd's switch", dp_errmsg());
 	if (sessions_sync() < 0)
 		return 1;
 	/*

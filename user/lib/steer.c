@@ -1032,8 +1032,8 @@ int ftvm_dp_vm_set_fenced(struct ftvm_dp *dp, uint32_t vm_id, bool fenced)
 		return err;
 	if (fenced)
 		vm.flags |= FTVM_VM_F_FENCED;
-	else
-		vm.flags &= (uint16_t)~FTVM_VM_F_FENCED;
+	else	/* back in service: not failed either */
+		vm.flags &= (uint16_t)~(FTVM_VM_F_FENCED | FTVM_VM_F_FAILED);
 	if (bpf_map_update_elem(dp->fd[DP_VMS], &vm_id, &vm, BPF_ANY))
 		return dp_err(-errno, "cannot update VM %u: %s", vm_id,
 			      strerror(errno));
