@@ -16,14 +16,19 @@
 # ("sessclient run": one request outstanding per session):
 #   churn   connections opened and closed at a high rate while ftd
 #           replicates (each must see a fresh state; nothing else moves)
-#   A       the busiest primary's device is deleted
+#   A       the busiest primary's device is deleted; ftvm.ko's failure
+#           report (tracepoint ftvm_vm_failed) flags it failed in ftd's
+#           data plane, and a VM of another registry failing does not
 #   kill    every process of a VM is SIGKILLed, its device left up
 #           (silent-exit: ftvm.ko ends its connections without a packet
 #           and fails the VM; only the staged state is left: the clients
 #           idle first)
 #   midway  ftd itself is SIGKILLed half-way through a failover's
-#           switch (vm8 joins first) and started again: the new ftd
-#           finishes it, taking the failed VM's last state itself
+#           switch (vm8 joins first; the VM's device is set down, not
+#           deleted) and started again: the new ftd finishes it, taking
+#           the failed VM's last state itself; meanwhile every frame for
+#           the sessions not switched yet went to a backup (ftvm.ko's
+#           flag), none into the device gone down
 #   C       a primary dies, and while its sessions are being
 #           re-protected, the VM receiving their new backups (vm7, joined
 #           late with a large capacity, so primary of nothing) dies too
@@ -66,7 +71,7 @@ write_conf() {
 	} >"$CONF"
 }
 
-ktap_begin 19
+ktap_begin 22
 
 if ! setup 1 2 3 4 5 6 || ! write_conf || ! start_ftd || ! start_clients; then
 	ktap_fail "topology and ftd"
@@ -97,11 +102,84 @@ churn() {
 }
 ktap_check "connections opened and closed at a high rate during replication" churn
 
+# The data plane's counters (ftctl stats -j), as "KEY=VALUE" words:
+# global ones by name, a VM's as vmN_NAME.
+dp_stats() {
+	H env FTVM_PIN_DIR="$PIN" "$FTCTL" -j stats | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(" ".join("%s=%s" % kv for kv in d["global"].items()))
+print(" ".join("vm%d_%s=%s" % (v["vm"], k, x) for v in d["vms"] for k, x in v.items()))'
+}
+declare -A st0
+stats_mark() {
+	local kv
+	for kv in $(dp_stats); do st0[${kv%%=*}]=${kv#*=}; done
+}
+
+# The VMs ftvm_on_vm_failed has flagged failed (ftctl target list).
+flagged() {
+	H env FTVM_PIN_DIR="$PIN" "$FTCTL" -j target list | python3 -c 'import json, sys
+print(" ".join("vm%d" % v["vm"] for v in json.load(sys.stdin) if v["failed"]))'
+}
+
+# steered_early VM [EXACT]: ftvm.ko's tracepoint (ftvm_vm_failed) flagged
+# VM failed as its device started going down, before ftd switched
+# (ftvm_on_vm_failed, attached by ftd for its own registry), and no VM
+# but those in $FAILED (if set) is flagged.  Since stats_mark, the frames
+# for VM's sessions went to their backups (to_backup), where the ingress
+# hold kept them, instead of into the device going down (redirect_err).
+# That is exact (EXACT given: some went to the backups, none was lost)
+# when the device stays registered: its frames are sent until the flag
+# is set (a grace period later it stops taking them).  A device deleted
+# stops taking frames when it is unlinked from its peer, a moment before
+# it starts going down: a few may be lost then, and none may come after.
+steered_early() {
+	local vm=$1 exact=${2:-} f kv tb re
+	local -A st1
+	for kv in $(dp_stats); do st1[${kv%%=*}]=${kv#*=}; done
+	tb=$((st1[to_backup] - st0[to_backup]))
+	re=$((st1[${vm}_redirect_err] - st0[${vm}_redirect_err]))
+	ktap_diag "while $vm failed: $tb frames to the backups, $re redirect errors"
+	f=$(flagged) || return 1
+	[[ " $f " == *" $vm "* ]] || { echo "flagged failed: '$f', not $vm"; return 1; }
+	for kv in $f; do
+		[[ -z $FAILED || " $FAILED " == *" $kv "* ]] ||
+			{ echo "$kv flagged failed, but only $FAILED failed"; return 1; }
+	done
+	[[ -n $exact ]] || return 0
+	((tb > 0)) || { echo "no frame went to a backup"; return 1; }
+	((re == 0)) || { echo "$re frames redirected into $vm's device going down"; return 1; }
+}
+
 # A: the busiest primary's device goes while every client sends.
 A=$(busiest)
+FAILED=$A
+stats_mark
 ktap_check "$A's device deleted while the clients send: every session goes on, no byte lost or duplicated" \
 	fail_during_run "$A"
 ktap_check "afterwards every session has a new backup with its state staged" protected
+ktap_check "ftvm.ko's failure report flags $A failed in ftd's data plane, and nothing else" steered_early "$A"
+
+# The tracepoint fires for every registry of the host; ftd's program
+# counts its own only.  A VM of another registry (this test's root
+# namespace), with the id of one of ftd's live VMs, fails: nothing here
+# is flagged.
+other_registry() {
+	local f rc=0 id
+	id=$(F -j vm list | python3 -c 'import json, sys
+print([v["id"] for v in json.load(sys.stdin) if v["state"] == "up"][0])')
+	ip link add "$P-x" type veth peer name "$P-xp" || return 1
+	ip link set "$P-x" up && ip link set "$P-xp" up &&
+		FTD_SOCKET=$TMP/no-ftd.sock "$FTCTL" vm add "$P-x" id "$id" dev "$P-x" &&
+		FTD_SOCKET=$TMP/no-ftd.sock "$FTCTL" vm fail "$P-x" || rc=1
+	f=$(flagged) || rc=1
+	FTD_SOCKET=$TMP/no-ftd.sock "$FTCTL" vm del "$P-x"
+	ip link del "$P-x"
+	((rc == 0)) || return 1
+	[[ $f == "$A" ]] || { echo "flagged failed: '$f', want only $A (vm$id failed in another registry)"; return 1; }
+}
+ktap_check "another registry's failure flags nothing in ftd's data plane" other_registry
 
 # What ftvm.ko counts of each live VM's ingress hold, "ftctl vm show"
 # tells through ftd as it does talking to the kernel directly; the
@@ -191,10 +269,20 @@ midswitch() {
 	# The new ftd has replicated every session before the failure.
 	protected || return 1
 	vm=$(busiest)
-	fail_during_run "$vm" ftd_dies_and_restarts
+	echo "$vm" >"$TMP/midswitch.vm"
+	stats_mark
+	fail_during_run -d "$vm" ftd_dies_and_restarts
 }
-ktap_check "ftd killed half-way through a failover's switch, started again: every session goes on" midswitch
+ktap_check "ftd killed half-way through a failover's switch (the VM's device set down), started again: every session goes on" midswitch
 ktap_check "afterwards every session has a new backup with its state staged" protected
+# While no ftd ran, the placements it had not switched went on steering
+# to the failed VM: ftvm.ko's flag sent their frames to the backups.
+midswitch_steered() {
+	FAILED=
+	steered_early "$(cat "$TMP/midswitch.vm")" exact
+}
+ktap_check "meanwhile ftvm.ko's failure report steered the unswitched sessions to their backups, none lost" \
+	midswitch_steered
 
 # C: vm7 joins with ten times the capacity, so re-protection gives it
 # most of the new backups, and holds no primary (no session opens now).
@@ -223,6 +311,8 @@ ktap_check "afterwards every session has a new backup with its state staged" pro
 B=$(busiest backup)
 ktap_check "$B (backup of the most sessions) dies: every session goes on" fail_during_run "$B"
 ktap_check "afterwards every session has a new backup with its state staged" protected
+# This time the device is set down, not deleted: it takes frames until
+# the flag is set, and not one is lost.
 BP=$(busiest)
 ktap_check "then $BP, the primary, dies: its sessions go on on their new backups" \
 	fail_during_run "$BP"

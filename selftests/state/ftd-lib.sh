@@ -13,6 +13,8 @@
 
 cleanup() {
 	topo_down
+	# ftd-failover.sh's device for a VM of another registry, if left.
+	ip link del "$P-x" 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -114,14 +116,15 @@ busiest() {
 tcp_on() { sq -p 'sum(1 for x in tcp if x["primary"] == "'"$1"'")'; }
 resumed() { cat "$TMP"/kv*.log | grep -c resumed; }
 
-# fail_during_run [-k|-s] VM [then CMD...]: delete VM's device (-k: kill
-# the VM, vm_kill; -s: SIGKILL its processes only, vm_sigkill) while
-# both clients send, then (optionally) run CMD; both clients must lose
-# nothing.
+# fail_during_run [-k|-s|-d] VM [then CMD...]: delete VM's device (-k:
+# kill the VM, vm_kill; -s: SIGKILL its processes only, vm_sigkill; -d:
+# set its device down, nothing else) while both clients send, then
+# (optionally) run CMD; both clients must lose nothing.
 fail_during_run() {
 	local kill=0 vm n had before
 	[[ $1 == -k ]] && { kill=1; shift; }
 	[[ $1 == -s ]] && { kill=2; shift; }
+	[[ $1 == -d ]] && { kill=3; shift; }
 	vm=$1 n=${1#vm}
 	shift
 	alive || return 1
@@ -133,6 +136,8 @@ fail_during_run() {
 		vm_kill $n || return 1
 	elif ((kill == 2)); then
 		vm_sigkill $n || return 1
+	elif ((kill == 3)); then
+		H ip link set hv$n down || return 1
 	else
 		H ip link del hv$n || return 1
 	fi
