@@ -12,9 +12,14 @@
  *   send L      (echo) send L more bytes on every session, read nothing
  *   drain       (echo) read until everything sent came back
  *   shut K      half-close the first K sessions (they then sit out)
- *   run MS      (kv, udp) traffic for MS milliseconds, every session on
- *               its own: one request outstanding, the next sent as soon
- *               as the reply came; answered "ok run MS replies R lost L
+ *   run MS [every P]
+ *               (kv, udp) traffic for MS milliseconds, every session on
+ *               its own with one request outstanding, the next sent as
+ *               soon as the reply came (closed loop) or, with "every P",
+ *               P ms after the previous one was due, at once if its
+ *               reply came later than that (paced: at most N requests
+ *               every P ms, the sessions' first ones spread over the
+ *               first P ms); answered "ok run MS replies R lost L
  *               gap_ms G stall_ms P50 P99 MAX" (below)
  *   churn MS    (kv) for MS milliseconds, open a new connection, one
  *               request, check a fresh state, close, again; answered
@@ -30,13 +35,19 @@
  * per round on each of N connected UDP sockets, echoed.
  *
  * Stall ("run"): per session, the longest gap between two consecutive
- * replies minus its normal gap (the mean of its other gaps); a failover
- * during the run shows as the stall of every session it moved.  G is the
- * median normal gap; P50, P99 and MAX are over the sessions.  With
- * SESSCLIENT_STALLS=FILE in the environment, each "run" also writes one
- * line per session to FILE: "PORT STALL_US GAP_US REPLIES LOST" (PORT:
- * its local port), so that a caller can pick the sessions a failover
- * moved.
+ * replies minus its normal gap, the mean of its other gaps (closed loop
+ * about a round trip, paced about P; paced, not counting a gap that ended
+ * with the reply to a request sent at once after a late reply: that is
+ * the session catching up with its pace).  A failover during the run
+ * shows as the stall of the sessions it moved that had a request out
+ * while their service was away: closed loop all of them, each by the
+ * whole outage; paced, those that sent during it, by what was left of it
+ * when they sent (a session that sent nothing during an outage shorter
+ * than P sees none of it).  G is the median normal gap; P50, P99 and MAX
+ * are over the sessions.  With SESSCLIENT_STALLS=FILE in the environment,
+ * each "run" also writes one line per session to FILE: "PORT STALL_US
+ * GAP_US REPLIES LOST" (PORT: its local port), so that a caller can pick
+ * the sessions a failover moved.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -68,6 +79,11 @@ struct sess {
 	bool dead;
 	uint64_t sent_ns, first_ns, last_ns, max_gap_ns;
 	uint64_t replies;
+	/* paced */
+	uint64_t due_ns;	/* when its request is or was due */
+	bool late;		/* that request sent at once, the reply before late */
+	bool max_late;		/* the longest gap ended with the reply to one */
+	uint64_t late_ns, lates;	/* the gaps that did, their sum */
 	uint16_t port;		/* local, for SESSCLIENT_STALLS */
 };
 
@@ -265,13 +281,43 @@ static void run_send(int ep, int i)
 static void run_reply(struct sess *s, uint64_t t)
 {
 	if (s->replies) {
-		if (t - s->last_ns > s->max_gap_ns)
-			s->max_gap_ns = t - s->last_ns;
+		uint64_t g = t - s->last_ns;
+
+		if (g > s->max_gap_ns) {
+			s->max_gap_ns = g;
+			s->max_late = s->late;
+		}
+		if (s->late) {
+			s->late_ns += g;
+			s->lates++;
+		}
 	} else {
 		s->first_ns = t;
 	}
 	s->last_ns = t;
 	s->replies++;
+}
+
+/*
+ * A session's normal gap: the mean of its gaps but the longest and, paced,
+ * but those that ended with the reply to a request sent at once because
+ * the reply before came late (about a round trip: the session catching up
+ * with its pace, the tail of the stall, not a normal gap) -- unless it
+ * only had those (it never kept up: closed loop in effect).  At least three
+ * replies.
+ */
+static uint64_t run_normal(const struct sess *s)
+{
+	uint64_t sum = s->last_ns - s->first_ns - s->late_ns;
+	uint64_t n = s->replies - 1 - s->lates;
+
+	if (!s->max_late) {
+		sum -= s->max_gap_ns;
+		n--;
+	}
+	if (!n)
+		return (s->last_ns - s->first_ns - s->max_gap_ns) / (s->replies - 2);
+	return sum / n;
 }
 
 /* Input on session @i: 1 when its request was answered, 0 not yet, -1 lost. */
@@ -352,28 +398,35 @@ static double pct(const uint64_t *v, int n, int p)
 }
 
 /*
- * "run MS": every live session one request at a time until MS have
- * passed, then until every outstanding request is answered.  A TCP
- * session silent for 60 s is lost; a UDP request unanswered for 100 ms
- * is sent again (datagrams in flight at a failover are lost).
+ * "run MS [every P]": every live session one request at a time until MS
+ * have passed, then until every outstanding request is answered; paced
+ * (pace: P in ns, else 0), a session's next request is due P after its
+ * previous one was due, or is sent at once when the reply came after
+ * that (it is then due from that moment).  A TCP session silent for 60 s
+ * is lost; a UDP request unanswered for 100 ms is sent again (datagrams
+ * in flight at a failover are lost).
  */
-static void run(long ms, char *res, size_t reslen)
+static void run(long ms, uint64_t pace, char *res, size_t reslen)
 {
 	uint64_t t0 = now_ns(), end = t0 + (uint64_t)ms * 1000000ull;
 	uint64_t *stall = calloc(nsess ? nsess : 1, sizeof(*stall));
 	uint64_t *gap = calloc(nsess ? nsess : 1, sizeof(*gap));
 	struct epoll_event ev, evs[256];
 	int ep = epoll_create1(0), i, live = 0, lost = 0, n, k;
+	/* A reply outstanding; paced, the next request due at due_ns. */
 	bool *waiting = calloc(nsess ? nsess : 1, sizeof(*waiting));
-	uint64_t replies = 0;
+	bool *due = calloc(nsess ? nsess : 1, sizeof(*due));
+	uint64_t replies = 0, next = UINT64_MAX;
 	FILE *out;
 
-	if (ep < 0 || !stall || !gap || !waiting)
+	if (ep < 0 || !stall || !gap || !waiting || !due)
 		fail(0, "%s", "out of memory");
 	for (i = 0; i < nsess; i++) {
 		struct sess *s = &ss[i];
 
 		s->replies = s->max_gap_ns = 0;
+		s->late_ns = s->lates = 0;
+		s->late = s->max_late = false;
 		s->inlen = 0;
 		if (s->dead)
 			continue;
@@ -381,6 +434,15 @@ static void run(long ms, char *res, size_t reslen)
 		ev.data.u32 = i;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev))
 			fail(i, "epoll: %s", strerror(errno));
+		if (pace) {
+			/* Spread over the first P, sent by the loop below. */
+			s->due_ns = t0 + pace * i / nsess;
+			if (s->due_ns < next)
+				next = s->due_ns;
+			due[i] = true;
+			live++;
+			continue;
+		}
 		run_send(ep, i);
 		if (!s->dead) {
 			waiting[i] = true;
@@ -388,34 +450,82 @@ static void run(long ms, char *res, size_t reslen)
 		}
 	}
 	while (live) {
-		uint64_t t;
+		uint64_t t = now_ns(), wait = mode == UDP ? 10000000ull : 100000000ull;
+		struct timespec ts;
 
-		n = epoll_wait(ep, evs, 256, mode == UDP ? 10 : 100);
+		/* Paced: up in time for the next request due, to the ns. */
+		if (next < t + wait)
+			wait = next > t ? next - t : 0;
+		ts.tv_sec = wait / 1000000000ull;
+		ts.tv_nsec = wait % 1000000000ull;
+		n = epoll_pwait2(ep, evs, 256, &ts, NULL);
+		if (n < 0 && errno != EINTR)
+			fail(0, "epoll: %s", strerror(errno));
 		t = now_ns();
 		for (k = 0; k < n; k++) {
+			struct sess *s;
+			int r;
+
 			i = evs[k].data.u32;
-			if (!waiting[i])
+			s = &ss[i];
+			if (!waiting[i] && !due[i]) {
+				/* Done (or lost): not read again in this run. */
+				if (!s->dead)
+					epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
 				continue;
-			switch (run_input(ep, i)) {
-			case 1:
-				run_reply(&ss[i], t);
+			}
+			if (!waiting[i] && mode == UDP) {
+				char echo[64];
+
+				/* Paced, between requests: a resent one's echo. */
+				recv(s->fd, echo, sizeof(echo), MSG_DONTWAIT);
+				continue;
+			}
+			r = run_input(ep, i);
+			if (r == 1 && !waiting[i]) {
+				run_lose(ep, i, "reply to no request");
+				r = -1;
+			}
+			if (r == 1) {
+				run_reply(s, t);
 				replies++;
-				if (t < end) {
-					run_send(ep, i);
-					if (!ss[i].dead)
-						break;
-				}
-				/* fall through */
-			case -1:
 				waiting[i] = false;
+				if (pace) {
+					s->late = s->due_ns + pace < t;
+					s->due_ns = s->late ? t : s->due_ns + pace;
+					if (s->due_ns < end) {
+						due[i] = true;	/* sent below */
+						continue;
+					}
+				} else if (t < end) {
+					run_send(ep, i);
+					if (!s->dead) {
+						waiting[i] = true;
+						continue;
+					}
+				}
+			}
+			if (r) {
+				waiting[i] = due[i] = false;
 				live--;
-				break;
 			}
 		}
 		t = now_ns();	/* not before any send above */
+		next = UINT64_MAX;
 		for (i = 0; i < nsess; i++) {
 			struct sess *s = &ss[i];
 
+			if (due[i] && s->due_ns <= t) {
+				due[i] = false;
+				run_send(ep, i);
+				if (s->dead) {
+					live--;
+					continue;
+				}
+				waiting[i] = true;
+			}
+			if (due[i] && s->due_ns < next)
+				next = s->due_ns;
 			if (!waiting[i])
 				continue;
 			if (mode == UDP && t > s->sent_ns + 100000000ull) {
@@ -443,8 +553,7 @@ static void run(long ms, char *res, size_t reslen)
 		if (s->dead)
 			lost++;
 		if (!s->dead && s->replies >= 3) {
-			normal = (s->last_ns - s->first_ns - s->max_gap_ns) /
-				 (s->replies - 2);
+			normal = run_normal(s);
 			st = s->max_gap_ns > normal ? s->max_gap_ns - normal : 0;
 			gap[k] = normal;
 			stall[k++] = st;
@@ -463,6 +572,7 @@ static void run(long ms, char *res, size_t reslen)
 	free(stall);
 	free(gap);
 	free(waiting);
+	free(due);
 }
 
 /* "churn MS": short connections, each with a state of its own. */
@@ -567,7 +677,15 @@ int main(int argc, char **argv)
 			ss += arg;
 			nsess -= arg;
 		} else if (!strcmp(word, "run") && mode != ECHO) {
-			run(arg, res, sizeof(res));
+			long pace = 0;
+			char every[8] = "";
+
+			if (sscanf(cmd, "%*s %*d %7s %ld", every, &pace) >= 1 &&
+			    (strcmp(every, "every") || pace <= 0)) {
+				printf("fail bad run %s", cmd);
+				return 1;
+			}
+			run(arg, pace * 1000000ull, res, sizeof(res));
 			printf("ok run %ld %s\n", arg, res);
 			fflush(stdout);
 			continue;
