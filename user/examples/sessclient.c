@@ -46,8 +46,9 @@
  * than P sees none of it).  G is the median normal gap; P50, P99 and MAX
  * are over the sessions.  With SESSCLIENT_STALLS=FILE in the environment,
  * each "run" also writes one line per session to FILE: "PORT STALL_US
- * GAP_US REPLIES LOST" (PORT: its local port), so that a caller can pick
- * the sessions a failover moved.
+ * GAP_US REPLIES LOST AT_MS" (PORT: its local port; AT_MS: when its
+ * longest gap ended, ms into the run), so that a caller can pick the
+ * sessions a failover moved.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -77,7 +78,7 @@ struct sess {
 	char in[256];		/* kv: a reply line being read */
 	int inlen;
 	bool dead;
-	uint64_t sent_ns, first_ns, last_ns, max_gap_ns;
+	uint64_t sent_ns, first_ns, last_ns, max_gap_ns, max_at_ns;
 	uint64_t replies;
 	/* paced */
 	uint64_t due_ns;	/* when its request is or was due */
@@ -285,6 +286,7 @@ static void run_reply(struct sess *s, uint64_t t)
 
 		if (g > s->max_gap_ns) {
 			s->max_gap_ns = g;
+			s->max_at_ns = t;
 			s->max_late = s->late;
 		}
 		if (s->late) {
@@ -424,7 +426,7 @@ static void run(long ms, uint64_t pace, char *res, size_t reslen)
 	for (i = 0; i < nsess; i++) {
 		struct sess *s = &ss[i];
 
-		s->replies = s->max_gap_ns = 0;
+		s->replies = s->max_gap_ns = s->max_at_ns = 0;
 		s->late_ns = s->lates = 0;
 		s->late = s->max_late = false;
 		s->inlen = 0;
@@ -559,8 +561,9 @@ static void run(long ms, uint64_t pace, char *res, size_t reslen)
 			stall[k++] = st;
 		}
 		if (out)
-			fprintf(out, "%u %" PRIu64 " %" PRIu64 " %" PRIu64 " %d\n",
-				s->port, st / 1000, normal / 1000, s->replies, s->dead);
+			fprintf(out, "%u %" PRIu64 " %" PRIu64 " %" PRIu64 " %d %" PRIu64 "\n",
+				s->port, st / 1000, normal / 1000, s->replies, s->dead,
+				s->max_at_ns > t0 ? (s->max_at_ns - t0) / 1000000 : 0);
 	}
 	if (out)
 		fclose(out);
