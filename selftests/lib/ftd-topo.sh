@@ -84,8 +84,12 @@ vm_start() {
 	V $n ip link set v$n up
 	V $n ip route add default via 198.18.$n.254 src $VIP
 	V $n ethtool -K v$n gro on >/dev/null
+	# Disowned: their deaths (killed VMs, topo_down) are the tests' to
+	# check, not for bash to report ("Killed") on our stderr.
 	ip netns exec $P-vm$n "$EX/kvstore" 7000 >/dev/null 2>"$TMP/kv$n.log" &
+	disown $!
 	ip netns exec $P-vm$n "$EX/echo" udp 7001 >/dev/null 2>&1 &
+	disown $!
 	wait_for $TOPO_WAIT sh -c "ip netns exec $P-vm$n ss -Htln 'sport = :7000' | grep -q ." &&
 	wait_for $TOPO_WAIT sh -c "ip netns exec $P-vm$n ss -Huln 'sport = :7001' | grep -q ."
 }
