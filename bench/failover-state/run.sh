@@ -40,7 +40,7 @@
 # (selftests/vm-run.sh --cmd).  FTVM_BENCH_FO_SESSIONS (TCP, default
 # 300), FTVM_BENCH_FO_UDP (default 100), FTVM_BENCH_FO_PACE_MS (P
 # above, default 400: 1000 requests a second, well below what the guest
-# answers; there the floor's p50 was 11-16 ms, at 200 21-158, at 100
+# answers; there the floor's p50 was 6-16 ms, at 200 21-158, at 100
 # 75-86; 0: closed loop, every session's next request as soon as its
 # reply came, which keeps the guest saturated: 140-270), FTVM_BENCH_REPL
 # (session counts for the replication rate, default "1000 10000"; that
