@@ -450,7 +450,7 @@ int BPF_PROG(ftvm_devmap_xmit, const struct net_device___ftvm *from_dev,
  * clients sent between the failure and ftd's switch was lost and waited
  * for their retransmission timers.
  *
- * Attached by ftd (ftvm_dp_watch_failures()), which sets
+ * Attached by ftd (dp_watch_failures() in user/ftd/dataplane.c), which sets
  * ftvm_registry_netns to its namespace's inode number after the load:
  * the tracepoint fires for every registry of the host, and only this
  * data plane's own (the registry in ftd's namespace, whose VM ids are
