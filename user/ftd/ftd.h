@@ -297,7 +297,8 @@ void flow_tuple(const struct ftvm_flow *f, struct ftvm_tuple *t);
  * Failover of @x, ftd.lock held: _prepare() before its placements
  * switch (notes each one's backup), repl_failover() right after (takes
  * the last state of @x's sessions and makes it live on each one's
- * backup), then repl_nudge() (the sessions made live resume at once).
+ * backup, nudging each backup's as soon as it has them: they resume at
+ * once), then repl_nudge() (what is left to nudge, and the report).
  */
 /*
  * With @resume (failover_resume(): finishing a killed ftd's failover),

@@ -967,10 +967,11 @@ static long activate(uint32_t vm, struct rrec **v, size_t n)
 }
 
 /*
- * Sessions repl_failover() made live, per backup, to nudge once every
- * backup has them (repl_nudge()): what the failed VM sent and the
- * client never got is retransmitted at once, not at a restored
- * socket's first RTO.
+ * Sessions repl_failover() made live, per backup, to nudge as soon as
+ * that backup has them (nudge_queued(); the data path has switched to
+ * it already): what the failed VM sent and the client never got is
+ * retransmitted at once, not at a restored socket's first RTO, and not
+ * after the other backups' activations either.
  */
 static struct nudge {
 	uint32_t vm;
@@ -998,12 +999,16 @@ static void nudge_later(uint32_t vm, struct rrec **v, size_t n)
 /* One request per this many sessions (the kernel's receive buffer). */
 #define NUDGE_BATCH	8192
 
-void repl_nudge(void)
+/* Their count and time in this failover, for repl_nudge()'s report. */
+static uint32_t nudged;
+static uint64_t nudged_ns;
+
+/* Nudge what is queued.  repl.lock held. */
+static void nudge_queued(void)
 {
 	uint64_t t0 = monotonic_ns();
 	uint32_t total = 0;
 
-	pthread_mutex_lock(&repl.lock);
 	for (size_t i = 0; i < nnudges; i++) {
 		struct nudge *u = &nudges[i];
 
@@ -1024,10 +1029,25 @@ void repl_nudge(void)
 		free(u->t);
 	}
 	nnudges = 0;
+	nudged += total;
+	nudged_ns += monotonic_ns() - t0;
+}
+
+void repl_nudge(void)
+{
+	uint64_t ns;
+	uint32_t n;
+
+	pthread_mutex_lock(&repl.lock);
+	nudge_queued();
+	n = nudged;
+	ns = nudged_ns;
+	nudged = 0;
+	nudged_ns = 0;
 	pthread_mutex_unlock(&repl.lock);
-	if (total)
-		ftd_log(LOG_INFO, "failover: %u connections nudged in %llu us",
-			total, (unsigned long long)((monotonic_ns() - t0) / 1000));
+	if (n)
+		ftd_log(LOG_INFO, "failover: %u connections nudged, each backup's once it had them, in %llu us",
+			n, (unsigned long long)(ns / 1000));
 }
 
 /*
@@ -1240,6 +1260,8 @@ void repl_failover(uint32_t x)
 		free(v);
 		if (repl.fo_resume)
 			total += activate_staged(b);
+		/* They resume now, not after the other backups' turns. */
+		nudge_queued();
 	}
 	uatomic_inc(&repl.want);
 	kick_locked();
