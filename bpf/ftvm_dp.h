@@ -163,7 +163,7 @@ struct ftvm_placement {
  * ftvm.ko reported the VM failed (its tracepoint ftvm:ftvm_vm_failed;
  * ftvm_on_vm_failed in ftvm_steer.bpf.c, attached by ftd): its sessions
  * go to their backups until ftd has switched them.  Set by that program
- * alone; cleared when the VM is written anew (registered, or back up).
+ * alone; cleared with FENCED when the VM is unfenced (back in service).
  */
 #define FTVM_VM_F_FAILED	(1U << 1)
 

@@ -480,8 +480,8 @@ int BPF_PROG(ftvm_on_vm_failed, const struct net___ftvm *net, __u32 id,
 		return 0;
 	vm = bpf_map_lookup_elem(&ftvm_vms, &id);
 	/*
-	 * Only this bit of the entry changes: a writer replaces the whole
-	 * entry (ftd, ftctl), which clears it.
+	 * Only this bit of the entry changes; unfencing the VM (back in
+	 * service: ftd, ftctl) clears it.
 	 */
 	if (vm && vm->ifindex)
 		vm->flags |= FTVM_VM_F_FAILED;
