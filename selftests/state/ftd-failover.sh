@@ -270,9 +270,10 @@ midswitch() {
 	protected || return 1
 	vm=$(busiest)
 	echo "$vm" >"$TMP/midswitch.vm"
-	stats_mark
 	fail_during_run -d "$vm" ftd_dies_and_restarts
 }
+# Here, not in midswitch: a check runs in a subshell of its own.
+stats_mark
 ktap_check "ftd killed half-way through a failover's switch (the VM's device set down), started again: every session goes on" midswitch
 ktap_check "afterwards every session has a new backup with its state staged" protected
 # While no ftd ran, the placements it had not switched went on steering
@@ -311,8 +312,6 @@ ktap_check "afterwards every session has a new backup with its state staged" pro
 B=$(busiest backup)
 ktap_check "$B (backup of the most sessions) dies: every session goes on" fail_during_run "$B"
 ktap_check "afterwards every session has a new backup with its state staged" protected
-# This time the device is set down, not deleted: it takes frames until
-# the flag is set, and not one is lost.
 BP=$(busiest)
 ktap_check "then $BP, the primary, dies: its sessions go on on their new backups" \
 	fail_during_run "$BP"
