@@ -282,28 +282,26 @@ int ftvm_steer(struct xdp_md *ctx)
 		count(s.service, vm_id, DROPPED, 0, 0);
 		return XDP_DROP;
 	}
+	/* Flagged failed: its backup, if that can take it (to_backup()). */
+	if ((vm->flags & FTVM_VM_F_FAILED) && cur.backup &&
+	    to_backup(ctx, cur.backup) == XDP_REDIRECT)
+		goto backup;
 	/* An empty slot returns XDP_ABORTED (the flags' action bits). */
-	act = (vm->flags & FTVM_VM_F_FAILED) ? XDP_ABORTED :
-		bpf_redirect_map(&ftvm_devmap, vm_id, XDP_ABORTED);
+	act = bpf_redirect_map(&ftvm_devmap, vm_id, XDP_ABORTED);
 	if (act == XDP_REDIRECT) {
 		count(s.service, vm_id, STEERED, bytes, created);
 		return XDP_REDIRECT;
 	}
-	if (cur.backup && to_backup(ctx, cur.backup) == XDP_REDIRECT) {
-		count(s.service, cur.backup, STEERED, bytes, created);
-		dp_count(FTVM_DP_TO_BACKUP);
-		return XDP_REDIRECT;
-	}
-	/* No backup to take it: the primary, failed or not, as before. */
-	if (vm->flags & FTVM_VM_F_FAILED) {
-		act = bpf_redirect_map(&ftvm_devmap, vm_id, XDP_ABORTED);
-		if (act == XDP_REDIRECT) {
-			count(s.service, vm_id, STEERED, bytes, created);
-			return XDP_REDIRECT;
-		}
-	}
+	/* The slot is empty: the device is gone (tried already if flagged). */
+	if (!(vm->flags & FTVM_VM_F_FAILED) && cur.backup &&
+	    to_backup(ctx, cur.backup) == XDP_REDIRECT)
+		goto backup;
 	count(s.service, vm_id, STEERED_BY_IFINDEX, bytes, created);
 	return bpf_redirect(vm->ifindex, 0);
+backup:
+	count(s.service, cur.backup, STEERED, bytes, created);
+	dp_count(FTVM_DP_TO_BACKUP);
+	return XDP_REDIRECT;
 }
 
 /*
