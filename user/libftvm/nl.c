@@ -527,17 +527,25 @@ static int ftvm_commit_dump_cb(const struct nlattr *attrs, size_t len,
 	return 0;
 }
 
-int ftvm_commit_get(struct ftvm_nl *nl, ftvm_commit_cb cb, void *arg)
+/* Dump everything @cmd gives, no attributes asked, through @cb. */
+static int ftvm_dump_all(struct ftvm_nl *nl, uint8_t cmd, ftvm_nl_cb cb,
+			 void *arg)
 {
-	struct ftvm_commit_dump d = { cb, arg };
 	struct ftvm_msg m;
 	int err;
 
-	err = ftvm_msg_init(&m, nl, FTVM_CMD_COMMIT_GET, NLM_F_DUMP);
+	err = ftvm_msg_init(&m, nl, cmd, NLM_F_DUMP);
 	if (!err)
-		err = ftvm_nl_talk(nl, &m, ftvm_commit_dump_cb, &d);
+		err = ftvm_nl_talk(nl, &m, cb, arg);
 	ftvm_msg_free(&m);
 	return err;
+}
+
+int ftvm_commit_get(struct ftvm_nl *nl, ftvm_commit_cb cb, void *arg)
+{
+	struct ftvm_commit_dump d = { cb, arg };
+
+	return ftvm_dump_all(nl, FTVM_CMD_COMMIT_GET, ftvm_commit_dump_cb, &d);
 }
 
 struct ftvm_commit_sess_dump {
@@ -579,14 +587,9 @@ static int ftvm_commit_sess_dump_cb(const struct nlattr *attrs, size_t len,
 int ftvm_commit_sessions(struct ftvm_nl *nl, ftvm_commit_sess_cb cb, void *arg)
 {
 	struct ftvm_commit_sess_dump d = { cb, arg };
-	struct ftvm_msg m;
-	int err;
 
-	err = ftvm_msg_init(&m, nl, FTVM_CMD_COMMIT_SESS_GET, NLM_F_DUMP);
-	if (!err)
-		err = ftvm_nl_talk(nl, &m, ftvm_commit_sess_dump_cb, &d);
-	ftvm_msg_free(&m);
-	return err;
+	return ftvm_dump_all(nl, FTVM_CMD_COMMIT_SESS_GET,
+			     ftvm_commit_sess_dump_cb, &d);
 }
 
 struct ftvm_commit_match {
