@@ -21,15 +21,6 @@ struct sess_ctx {
 	uint64_t count;
 };
 
-static uint64_t boot_ns(void)
-{
-	struct timespec ts;
-
-	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int print_session(const struct ftvm_flow *f, const struct ftvm_session *s,
 			 void *arg)
 {
@@ -88,7 +79,7 @@ static int session_list(int argc, char **argv)
 	}
 	if (ftctl_dp_open(&c.dp))
 		return 1;
-	c.now = boot_ns();
+	c.now = monotonic_ns();	/* bpf_ktime_get_ns()'s clock */
 	new_json_obj(opts.json, opts.pretty);
 	err = ftvm_dp_session_foreach(c.dp, print_session, &c);
 	delete_json_obj();
