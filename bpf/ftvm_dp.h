@@ -20,8 +20,8 @@
 
 #include <linux/types.h>
 
-#define FTVM_DP_ABI_VERSION	6
-#define FTVM_DP_ABI_TYPE	"ftvm_abi_v6"
+#define FTVM_DP_ABI_VERSION	7
+#define FTVM_DP_ABI_TYPE	"ftvm_abi_v7"
 #define FTVM_DP_PIN_DIR		"/sys/fs/bpf/tc/globals"
 
 /* VM ids index the VM tables: the same ids as ftvm.ko's VM registry. */
@@ -150,8 +150,8 @@ struct ftvm_new_session {
  * value is a memcpy(); Documentation/dataplane.rst).  It
  * steers to @primary; to @backup only when the primary has failed (its
  * device is gone, its devmap slot emptied by the kernel, or ftvm.ko
- * reported it failed: FTVM_VM_F_FAILED) and the backup can take it: the
- * moment between a VM's death and ftd's switch.
+ * reported it failed: FTVM_VM_F_FAILED, until its failed_until) and the
+ * backup can take it: the moment between a VM's death and ftd's switch.
  */
 struct ftvm_placement {
 	__u32 primary;		/* VM id; 0: unused placement */
@@ -162,8 +162,11 @@ struct ftvm_placement {
 /*
  * ftvm.ko reported the VM failed (its tracepoint ftvm:ftvm_vm_failed;
  * ftvm_on_vm_failed in ftvm_steer.bpf.c, attached by ftd): its sessions
- * go to their backups until ftd has switched them.  Set by that program
- * alone; cleared with FENCED when the VM is unfenced (back in service).
+ * go to their backups until ftd has switched them, but no longer than
+ * the backups hold what reaches them (failed_until); a flagged VM's
+ * sessions never go to a backup after that, neither does a flagged
+ * backup take any.  Set by that program alone; cleared with FENCED when
+ * the VM is unfenced (back in service).
  */
 #define FTVM_VM_F_FAILED	(1U << 1)
 
@@ -172,6 +175,11 @@ struct ftvm_vm {
 	__u32 ifindex;		/* host-side tap/veth; 0: not registered */
 	__u8 mac[6];		/* the VM's own address (new destination) */
 	__u16 flags;		/* FTVM_VM_F_* */
+	/*
+	 * FAILED: until when (CLOCK_MONOTONIC ns, bpf_ktime_get_ns()) the
+	 * other VMs hold a failed-over session's segments; 0: none does.
+	 */
+	__u64 failed_until;
 };
 
 /*
@@ -209,7 +217,7 @@ enum ftvm_dp_stat {
 };
 
 /* The marker whose BTF name carries the ABI version. */
-struct ftvm_abi_v6 {
+struct ftvm_abi_v7 {
 	__u32 version;
 };
 

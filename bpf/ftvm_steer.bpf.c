@@ -194,6 +194,12 @@ static __always_inline long to_backup(struct xdp_md *ctx, __u32 backup)
 	return bpf_redirect_map(&ftvm_devmap, backup, XDP_ABORTED);
 }
 
+static __always_inline int pkt_tcp(const struct ftvm_pkt *pkt)
+{
+	return (pkt->family == FTVM_FAMILY_V4 ? pkt->k4.proto :
+		pkt->flow.proto) == IPPROTO_TCP;
+}
+
 /* Counter outcomes of a packet with a placement. */
 enum steer_outcome {
 	STEERED,
@@ -282,8 +288,16 @@ int ftvm_steer(struct xdp_md *ctx)
 		count(s.service, vm_id, DROPPED, 0, 0);
 		return XDP_DROP;
 	}
-	/* Flagged failed: its backup, if that can take it (to_backup()). */
+	/*
+	 * Flagged failed: its backup, if that can take it (to_backup()).
+	 * A TCP session only while the backups hold: past that (ftd has
+	 * still not switched: it died, say) a backup would reset the
+	 * connection it does not have yet, so the primary's frames are
+	 * lost instead, and sent again.  A UDP datagram needs no socket of
+	 * its own there.
+	 */
 	if ((vm->flags & FTVM_VM_F_FAILED) && cur.backup &&
+	    (!pkt_tcp(&pkt) || bpf_ktime_get_ns() < vm->failed_until) &&
 	    to_backup(ctx, cur.backup) == XDP_REDIRECT)
 		goto backup;
 	/* An empty slot returns XDP_ABORTED (the flags' action bits). */
@@ -292,7 +306,11 @@ int ftvm_steer(struct xdp_md *ctx)
 		count(s.service, vm_id, STEERED, bytes, created);
 		return XDP_REDIRECT;
 	}
-	/* The slot is empty: the device is gone (tried already if flagged). */
+	/*
+	 * The slot is empty: the device is gone.  Flagged, the backup was
+	 * tried, or its hold is over; not flagged (no ftd hooking ftvm.ko),
+	 * the backup is worth it.
+	 */
 	if (!(vm->flags & FTVM_VM_F_FAILED) && cur.backup &&
 	    to_backup(ctx, cur.backup) == XDP_REDIRECT)
 		goto backup;
@@ -446,7 +464,10 @@ int BPF_PROG(ftvm_devmap_xmit, const struct net_device___ftvm *from_dev,
  * the VM's sessions to their backups (to_backup()), where ftvm.ko holds
  * each segment until ftd has made the session live; without this, what
  * clients sent between the failure and ftd's switch was lost and waited
- * for their retransmission timers.
+ * for their retransmission timers.  Only for as long as the backups are
+ * armed (@held_ns from now; 0: none is): a backup no longer armed would
+ * reset a session it does not have yet, which ftd, if it died in the
+ * failover, makes live only when it is back.
  *
  * Attached by ftd (dp_watch_failures() in user/ftd/dataplane.c), which sets
  * ftvm_registry_netns to its namespace's inode number after the load:
@@ -469,7 +490,7 @@ __u32 ftvm_registry_netns;
 
 SEC("raw_tp")
 int BPF_PROG(ftvm_on_vm_failed, const struct net___ftvm *net, __u32 id,
-	     __u32 reason)
+	     __u32 reason, __u64 held_ns)
 {
 	__u32 netns = ftvm_registry_netns;
 	struct ftvm_vm *vm;
@@ -477,12 +498,17 @@ int BPF_PROG(ftvm_on_vm_failed, const struct net___ftvm *net, __u32 id,
 	if (!netns || BPF_CORE_READ(net, ns.inum) != netns)
 		return 0;
 	vm = bpf_map_lookup_elem(&ftvm_vms, &id);
+	if (!vm || !vm->ifindex)
+		return 0;
 	/*
-	 * Only this bit of the entry changes; unfencing the VM (back in
-	 * service: ftd, ftctl) clears it.
+	 * The end first: a packet that sees the flag before it reads the
+	 * end of an earlier failure (or 0) at worst stays with the primary.
+	 * Only these fields of the entry change; unfencing the VM (back in
+	 * service: ftd, ftctl) clears the flag.
 	 */
-	if (vm && vm->ifindex)
-		vm->flags |= FTVM_VM_F_FAILED;
+	vm->failed_until = held_ns ? bpf_ktime_get_ns() + held_ns : 0;
+	__asm__ __volatile__("" ::: "memory");	/* x86 keeps stores in order */
+	vm->flags |= FTVM_VM_F_FAILED;
 	return 0;
 }
 

@@ -283,8 +283,8 @@ void ftvm_hold_stats(struct net *net, struct ftvm_hold_stats *st)
 		       jiffies_to_msecs(until - jiffies) : 0;
 }
 
-/* Arm @vnet, a VM's namespace (a reference held; RTNL). */
-static void ftvm_hold_arm(struct net *vnet)
+/* Arm @vnet, a VM's namespace (a reference held; RTNL): true if armed. */
+static bool ftvm_hold_arm(struct net *vnet)
 {
 	struct ftvm_hnet *hn = ftvm_hnet(vnet);
 	int err;
@@ -295,18 +295,20 @@ static void ftvm_hold_arm(struct net *vnet)
 		if (err) {
 			pr_warn_ratelimited("cannot hook a VM's namespace (%d): its sessions' segments are not held at failover\n",
 					    err);
-			return;
+			return false;
 		}
 		hn->hooked = true;
 	}
 	WRITE_ONCE(hn->armed_until, (jiffies + FTVM_HOLD_ARMED) ?: 1);
+	return true;
 }
 
-void ftvm_hold_arm_others(struct ftvm_net *fn, const struct ftvm_vm *failed)
+u64 ftvm_hold_arm_others(struct ftvm_net *fn, const struct ftvm_vm *failed)
 {
 	struct ftvm_vm *vm;
 	struct net *vnet;
 	unsigned long id;
+	bool armed = false;
 
 	ASSERT_RTNL();
 	xa_for_each(&fn->vms, id, vm) {
@@ -316,10 +318,17 @@ void ftvm_hold_arm_others(struct ftvm_net *fn, const struct ftvm_vm *failed)
 		if (!vnet)
 			continue;
 		/* Never the host's own namespace: only VMs hold. */
-		if (!net_eq(vnet, fn->net) && !net_eq(vnet, &init_net))
-			ftvm_hold_arm(vnet);
+		if (!net_eq(vnet, fn->net) && !net_eq(vnet, &init_net) &&
+		    ftvm_hold_arm(vnet))
+			armed = true;
 		put_net(vnet);
 	}
+	/*
+	 * armed_until is a jiffy J + FTVM_HOLD_ARMED, J this one, and the
+	 * hold lasts until jiffies passes it: more than FTVM_HOLD_ARMED
+	 * from now, whatever part of J has gone.
+	 */
+	return armed ? jiffies_to_nsecs(FTVM_HOLD_ARMED) : 0;
 }
 
 static int __net_init ftvm_hnet_init(struct net *net)

@@ -33,9 +33,11 @@ void ftvm_hold_uninit(void);
 /*
  * VM @failed of registry @fn has just failed (RTNL held): every other
  * live VM of @fn holds, for a while, what reaches it for sessions it
- * does not have yet.
+ * does not have yet.  Returns for how long from now (ns) at least those
+ * it armed hold; 0 if it armed none (no other VM with a namespace of
+ * its own, or hooking one failed).  One failing later re-arms them all.
  */
-void ftvm_hold_arm_others(struct ftvm_net *fn, const struct ftvm_vm *failed);
+u64 ftvm_hold_arm_others(struct ftvm_net *fn, const struct ftvm_vm *failed);
 /* Sessions may have become live in @net: let their segments in. */
 void ftvm_hold_release(struct net *net);
 /* @net's hold counters, consistent with each other. */

@@ -57,6 +57,7 @@ static const struct nla_policy ftvm_vm_policy[FTVM_A_VM_MAX + 1] = {
 	[FTVM_A_VM_SILENT_EXIT] = NLA_POLICY_MAX(NLA_U8, 1),
 	[FTVM_A_VM_HOLD] = { .type = NLA_REJECT,
 			     .reject_message = "hold counters are reported by the kernel" },
+	[FTVM_A_VM_RESUME] = { .type = NLA_FLAG },
 };
 
 static const struct nla_policy ftvm_policy[FTVM_A_MAX + 1] = {
@@ -346,13 +347,23 @@ void ftvm_nl_notify_vm(struct net *net, const struct ftvm_vm *vm, u8 cmd)
 /* The FTVM_A_VM nest of a request, parsed; it is required. */
 static int ftvm_nl_vm_attrs(struct genl_info *info, struct nlattr **tb)
 {
+	int err;
+
 	if (GENL_REQ_ATTR_CHECK(info, FTVM_A_VM)) {
 		NL_SET_ERR_MSG(info->extack, "the request needs a VM (FTVM_A_VM)");
 		return -EINVAL;
 	}
 	/* Already validated against ftvm_vm_policy by the core. */
-	return nla_parse_nested(tb, FTVM_A_VM_MAX, info->attrs[FTVM_A_VM],
-				ftvm_vm_policy, info->extack);
+	err = nla_parse_nested(tb, FTVM_A_VM_MAX, info->attrs[FTVM_A_VM],
+			       ftvm_vm_policy, info->extack);
+	if (err)
+		return err;
+	if (tb[FTVM_A_VM_RESUME] && info->genlhdr->cmd != FTVM_CMD_VM_FAIL) {
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[FTVM_A_VM_RESUME],
+				    "only a failure (FTVM_CMD_VM_FAIL) is resumed");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static bool ftvm_name_valid(const char *name)
@@ -834,7 +845,12 @@ static int ftvm_nl_vm_fail(struct sk_buff *skb, struct genl_info *info)
 		err = PTR_ERR(vm);
 	else if (ftvm_vm_set_failed(fn, vm, FTVM_FAIL_USER))
 		ftvm_nl_notify_vm(net, vm, FTVM_CMD_VM_FAILED);
-	/* Failing a failed VM is not an error: it changes nothing. */
+	/*
+	 * Failing a failed VM is not an error: it changes nothing, unless
+	 * its failover is resumed (no event: it did not fail again).
+	 */
+	else if (tb[FTVM_A_VM_RESUME])
+		ftvm_vm_resume_failed(fn, vm);
 	rtnl_unlock();
 	return err;
 }

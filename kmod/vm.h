@@ -81,6 +81,12 @@ void ftvm_vm_remove(struct ftvm_net *fn, struct ftvm_vm *vm);
  */
 bool ftvm_vm_set_failed(struct ftvm_net *fn, struct ftvm_vm *vm,
 			enum ftvm_fail_reason reason);
+/*
+ * @vm failed earlier and a controller is finishing its failover (it
+ * was restarted half-way): arm the other VMs again and tell the data
+ * plane again (the tracepoint), as its failure did.
+ */
+void ftvm_vm_resume_failed(struct ftvm_net *fn, struct ftvm_vm *vm);
 /* A field of a published VM was changed in place (dumps must know). */
 void ftvm_vm_changed(struct ftvm_net *fn);
 void ftvm_vm_set_up(struct ftvm_net *fn, struct ftvm_vm *vm);

@@ -103,6 +103,11 @@ enum ftvm_a_vm {
 	FTVM_A_VM_HOLD,		/* nest (replies to VM_GET): enum ftvm_a_hold,
 				 * the ingress hold of the VM's netns
 				 */
+	FTVM_A_VM_RESUME,	/* flag (FTVM_CMD_VM_FAIL only): the VM's
+				 * failover is being finished by a restarted
+				 * controller; failed already, the other VMs
+				 * hold again as its failure made them
+				 */
 
 	__FTVM_A_VM_MAX,
 	FTVM_A_VM_MAX = __FTVM_A_VM_MAX - 1

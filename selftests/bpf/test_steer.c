@@ -710,18 +710,33 @@ static void test_service_counters(void)
 	ktap_result(ok, "primary's devmap slot emptied, backup's filled: steered to the backup, counted as to_backup");
 }
 
-/* Set or clear FTVM_VM_F_FAILED on @vm, as ftvm_on_vm_failed sets it. */
-static int vm_flag_failed(uint32_t vm, bool failed)
+/*
+ * Set FTVM_VM_F_FAILED on @vm as ftvm_on_vm_failed sets it, its
+ * backups holding for @held_ms more (negative: their hold is over; 0:
+ * none holds), or clear it (@failed false).
+ */
+static int vm_flag_failed_for(uint32_t vm, bool failed, int held_ms)
 {
+	struct timespec now;	/* bpf_ktime_get_ns()'s clock */
 	struct ftvm_vm v;
 
 	if (ftvm_dp_vm_get(dp, vm, &v))
 		return -1;
-	if (failed)
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (failed) {
 		v.flags |= FTVM_VM_F_FAILED;
-	else
+		v.failed_until = !held_ms ? 0 :
+			(uint64_t)(now.tv_sec * 1000000000ll + now.tv_nsec +
+				   held_ms * 1000000ll);
+	} else {
 		v.flags &= (uint16_t)~FTVM_VM_F_FAILED;
+	}
 	return bpf_map_update_elem(ftvm_dp_vms_fd(dp), &vm, &v, BPF_ANY);
+}
+
+static int vm_flag_failed(uint32_t vm, bool failed)
+{
+	return vm_flag_failed_for(vm, failed, 10000);
 }
 
 static bool vm_flagged_failed(uint32_t vm)
@@ -735,12 +750,14 @@ static bool vm_flagged_failed(uint32_t vm)
  * ftvm.ko reported VM 2 failed (FTVM_VM_F_FAILED; its device still
  * there, its devmap slot still filled): its sessions go to their backup,
  * with the backup's MAC, counted there and as to_backup; not to a backup
- * flagged failed too, nor without one (to the primary then, as before).
- * Unfencing the VM (back in service) clears the flag; fencing keeps it.
+ * flagged failed too, nor without one (to the primary then, as before),
+ * nor, for TCP, once the backups' hold is over.  Unfencing the VM (back in
+ * service) clears the flag; fencing keeps it.
  */
-#define FAILED_TESTS 4
+#define FAILED_TESTS 5
 static void test_failed_flag(void)
 {
+	uint32_t key = 2;
 	uint8_t out[FRAME_MAX], want[FRAME_MAX];
 	struct ftvm_counters p0, b0;
 	struct frame_spec s = { 4, IPPROTO_TCP, .saddr = CLI4, .daddr = VIP4,
@@ -785,6 +802,51 @@ static void test_failed_flag(void)
 	ok = ok && !expect_steered("failed, no backup", &s, &f, f.len, NULL) &&
 	     gstat(FTVM_DP_TO_BACKUP) == tb0 + 1;
 	ktap_result(ok, "primary flagged failed, its backup failed too or none: steered to the primary as before");
+
+	/*
+	 * The backups' hold is over (ftd did not switch in time), or none
+	 * was armed: a backup would reset the session, so the primary,
+	 * even with its devmap slot empty (by ifindex; flagged, it does
+	 * not fall back to the backup as an unflagged VM does).
+	 */
+	ftvm_dp_placement_set(dp, 1, 2, 3);
+	ftvm_dp_placement_set(dp, 2, 2, 3);
+	ftvm_dp_placement_set(dp, 3, 2, 3);
+	ok = !vm_flag_failed_for(2, true, -1);
+	s.sport = 24;
+	frame_build(&s, &f);
+	ok = ok && !expect_steered("hold over", &s, &f, f.len, NULL);
+	ok = ok && !vm_flag_failed_for(2, true, 0);
+	s.sport = 25;
+	frame_build(&s, &f);
+	ok = ok && !expect_steered("no hold", &s, &f, f.len, NULL);
+	bpf_map_delete_elem(bpf_map__fd(steer->maps.ftvm_devmap), &key);
+	s.sport = 26;
+	frame_build(&s, &f);
+	ok = ok && !steer_check("hold over, slot empty", &s, &f, f.len, NULL,
+				true) &&
+	     gstat(FTVM_DP_TO_BACKUP) == tb0 + 1;
+	/* A UDP session needs no hold: the backup. */
+	b0 = vstat(3);
+	s.proto = IPPROTO_UDP;
+	s.dport = 53;
+	s.sport = 27;
+	frame_build(&s, &f);
+	ok = ok && !run_xdp(f.data, f.len, out, &outlen, &verdict) &&
+	     verdict == XDP_REDIRECT && vstat(3).packets == b0.packets + 1 &&
+	     gstat(FTVM_DP_TO_BACKUP) == tb0 + 2;
+	s.proto = IPPROTO_TCP;
+	s.dport = 80;
+	/* Still holding: the backup again. */
+	ok = ok && !vm_flag_failed_for(2, true, 10000);
+	b0 = vstat(3);
+	s.sport = 28;
+	frame_build(&s, &f);
+	ok = ok && !run_xdp(f.data, f.len, out, &outlen, &verdict) &&
+	     verdict == XDP_REDIRECT && vstat(3).packets == b0.packets + 1 &&
+	     gstat(FTVM_DP_TO_BACKUP) == tb0 + 3;
+	ftvm_dp_vm_set(dp, 2, vm_ifindex[2], vm_mac[2]);
+	ktap_result(ok, "primary flagged failed, its backups' hold over or never armed: a TCP session steered to the primary, not to the backup even with its devmap slot empty; a UDP one to the backup");
 
 	ok = !ftvm_dp_vm_set_fenced(dp, 2, true) && vm_flagged_failed(2);
 	ktap_result(ok, "fencing a failed VM keeps its failed flag");

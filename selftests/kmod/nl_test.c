@@ -68,7 +68,7 @@ static void sh(const char *fmt, ...)
 }
 
 /* Requests are built from attribute lists, so tests are data. */
-enum akind { A_END, A_U32, A_U16, A_U8, A_STR, A_BIN };
+enum akind { A_END, A_U32, A_U16, A_U8, A_STR, A_BIN, A_FLAG };
 
 struct attr {
 	int type;
@@ -83,6 +83,7 @@ struct attr {
 #define U8(t, v)	{ t, A_U8, v, NULL, 0 }
 #define STR(t, v)	{ t, A_STR, 0, v, 0 }
 #define BIN(t, v, l)	{ t, A_BIN, 0, v, l }
+#define FLAG(t)		{ t, A_FLAG, 0, NULL, 0 }
 
 static int put_attrs(struct nl_msg *msg, const struct attr *a)
 {
@@ -95,6 +96,7 @@ static int put_attrs(struct nl_msg *msg, const struct attr *a)
 		case A_U8:  err = nla_put_u8(msg, a->type, a->u); break;
 		case A_STR: err = nla_put_string(msg, a->type, a->s); break;
 		case A_BIN: err = nla_put(msg, a->type, a->len, a->s); break;
+		case A_FLAG: err = nla_put_flag(msg, a->type); break;
 		default: break;
 		}
 	}
@@ -324,6 +326,15 @@ static const struct bad_case bad_cases[] = {
 	  -EBUSY, "another VM" },
 	{ "fail an unknown VM", FTVM_CMD_VM_FAIL, false, { STR(FTVM_A_VM_NAME, "nope") },
 	  { ATTR_END }, -ENOENT, "no VM with this name" },
+	{ "a registration that resumes a failover", FTVM_CMD_VM_NEW, false,
+	  { U32(FTVM_A_VM_ID, 9), STR(FTVM_A_VM_NAME, "x"), STR(FTVM_A_VM_IFNAME, "h2"),
+	    FLAG(FTVM_A_VM_RESUME) }, { ATTR_END }, -EINVAL, "only a failure" },
+	{ "a change that resumes a failover", FTVM_CMD_VM_SET, false,
+	  { U32(FTVM_A_VM_ID, 1), STR(FTVM_A_VM_NAME, "y"), FLAG(FTVM_A_VM_RESUME) },
+	  { ATTR_END }, -EINVAL, "only a failure" },
+	{ "a resume with a value", FTVM_CMD_VM_FAIL, false,
+	  { U32(FTVM_A_VM_ID, 1), U8(FTVM_A_VM_RESUME, 1) }, { ATTR_END },
+	  -ERANGE, "policy validation" },
 	{ "unknown command", 99, false, { U32(FTVM_A_VM_ID, 1) }, { ATTR_END },
 	  -EOPNOTSUPP, NULL },
 };
@@ -561,12 +572,61 @@ static void expect_failed(const char *desc, const char *cmd, uint64_t t0,
 				      v.fail_time >= t0 && v.fail_time <= t1);
 }
 
+/* One ftvm:ftvm_vm_failed, as tracefs prints it. */
+struct trace_ev {
+	unsigned int id, reason;
+	unsigned long long held_ns;
+};
+
+/*
+ * ftvm.ko's tracepoint ftvm:ftvm_vm_failed, read from tracefs: how many
+ * fired since the last call, and the last one in @v.  NULL @v: start
+ * (enable, clear).
+ */
+#define TRACEFS "/sys/kernel/tracing"
+static int trace_failed(struct trace_ev *v)
+{
+	char line[512];
+	unsigned int id, reason;
+	unsigned long long held;
+	int n = 0;
+	FILE *f;
+
+	if (!v) {
+		sh("mountpoint -q " TRACEFS " || mount -t tracefs nodev " TRACEFS);
+		sh("echo 1 >" TRACEFS "/events/ftvm/ftvm_vm_failed/enable");
+		sh("echo >" TRACEFS "/trace");
+		return 0;
+	}
+	f = fopen(TRACEFS "/trace", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = strstr(line, "ftvm_vm_failed: ");
+
+		if (p && sscanf(p, "ftvm_vm_failed: netns=%*u vm=%u reason=%u held_ns=%llu",
+				&id, &reason, &held) == 3) {
+			v->id = id;
+			v->reason = reason;
+			v->held_ns = held;
+			n++;
+		}
+	}
+	fclose(f);
+	sh("echo >" TRACEFS "/trace");
+	return n;
+}
+
 static void test_events(void)
 {
 	const struct attr add[] = { U32(FTVM_A_VM_ID, 4), STR(FTVM_A_VM_NAME, "vm4"),
 				    STR(FTVM_A_VM_IFNAME, "h2"), ATTR_END };
 	const struct attr up1[] = { U32(FTVM_A_VM_ID, 1), U8(FTVM_A_VM_STATE, FTVM_VM_STATE_UP), ATTR_END };
 	const struct attr fail4[] = { STR(FTVM_A_VM_NAME, "vm4"), ATTR_END };
+	const struct attr resume4[] = { STR(FTVM_A_VM_NAME, "vm4"),
+					FLAG(FTVM_A_VM_RESUME), ATTR_END };
+	const struct attr sel4[] = { U32(FTVM_A_VM_ID, 4), ATTR_END };
+	struct trace_ev tev;
 	const struct attr sel3[] = { U32(FTVM_A_VM_ID, 1023), ATTR_END };
 	struct vm_info v;
 	uint64_t t0;
@@ -615,9 +675,21 @@ static void test_events(void)
 	err = request(FTVM_CMD_VM_FAIL, fail4, false, NULL, 0, NULL, NULL);
 	ksft_test_result(!err, "userspace declares vm4 failed\n");
 	expect_failed("a userspace report", NULL, t0, 4, FTVM_FAIL_USER);
+	trace_failed(NULL);
 	err = request(FTVM_CMD_VM_FAIL, fail4, false, NULL, 0, NULL, NULL);
-	ksft_test_result(!err && !wait_event(FTVM_CMD_VM_FAILED, 4, 300, NULL),
-			 "failing a failed VM succeeds and sends no second event\n");
+	ksft_test_result(!err && !wait_event(FTVM_CMD_VM_FAILED, 4, 300, NULL) &&
+			 !trace_failed(&tev),
+			 "failing a failed VM succeeds, sends no second event, fires no tracepoint\n");
+	/* Nothing else holds: no VM here has a namespace of its own. */
+	err = request(FTVM_CMD_VM_FAIL, resume4, false, NULL, 0, NULL, NULL);
+	ksft_test_result(!err && !wait_event(FTVM_CMD_VM_FAILED, 4, 300, NULL) &&
+			 trace_failed(&tev) == 1 && tev.id == 4 &&
+			 tev.reason == FTVM_FAIL_USER && tev.held_ns == 0,
+			 "resuming a failed VM's failover fires ftvm_vm_failed again (vm 4, its reason, no hold), no event\n");
+	err = get_one(sel4, &v);
+	ksft_test_result(!err && v.state == FTVM_VM_STATE_FAILED &&
+			 v.reason == FTVM_FAIL_USER && v.fail_time < monotonic_ns() - 300000000ull,
+			 "and the VM keeps its failure (state, reason, time)\n");
 
 	err = request(FTVM_CMD_VM_DEL, fail4, false, NULL, 0, NULL, NULL);
 	ksft_test_result(!err && wait_event(FTVM_CMD_VM_DEL, 4, 5000, NULL),
@@ -1225,7 +1297,7 @@ int main(void)
 {
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(bad_cases) + ARRAY_SIZE(sess_cases) +
-		      ARRAY_SIZE(commit_cases) + 38);
+		      ARRAY_SIZE(commit_cases) + 40);
 	setup();
 	test_add_get_dump();
 	test_bad_requests();

@@ -10,6 +10,7 @@
  *   ftctl target unfence VM
  *   ftctl target list
  */
+#include <inttypes.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
@@ -125,6 +126,8 @@ static int target_vm_op(int argc, char **argv)
 static int print_target(uint32_t id, const struct ftvm_vm *vm, void *arg)
 {
 	char dev[IF_NAMESIZE] = "", mac[18];
+	uint64_t now, left_ms;
+	bool failed;
 
 	(void)arg;
 	if (!vm->ifindex || !if_indextoname(vm->ifindex, dev))
@@ -139,10 +142,21 @@ static int print_target(uint32_t id, const struct ftvm_vm *vm, void *arg)
 		   !!(vm->flags & FTVM_VM_F_FENCED));
 	if (vm->flags & FTVM_VM_F_FENCED)
 		print_string(PRINT_FP, NULL, " %s", "fenced");
-	/* ftvm.ko reported it failed: its sessions go to their backups. */
-	print_bool(PRINT_JSON, "failed", NULL,
-		   !!(vm->flags & FTVM_VM_F_FAILED));
-	if (vm->flags & FTVM_VM_F_FAILED)
+	/*
+	 * ftvm.ko reported it failed: its sessions go to their backups
+	 * while those hold them (for to_backups_ms more).
+	 */
+	failed = vm->flags & FTVM_VM_F_FAILED;
+	now = monotonic_ns();
+	left_ms = failed && vm->failed_until > now ?
+		  (vm->failed_until - now + 999999) / 1000000 : 0;
+	print_bool(PRINT_JSON, "failed", NULL, failed);
+	if (failed)
+		print_u64(PRINT_JSON, "to_backups_ms", NULL, left_ms);
+	if (failed && left_ms)
+		print_u64(PRINT_FP, NULL, " failed (to backups %" PRIu64 " ms)",
+			  left_ms);
+	else if (failed)
 		print_string(PRINT_FP, NULL, " %s", "failed");
 	print_nl();
 	close_json_object();

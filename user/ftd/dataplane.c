@@ -244,8 +244,10 @@ int dp_vm_set(struct dp *dp, uint32_t id, int ifindex, const uint8_t mac[6],
 	if (bpf_map_lookup_elem(dp->vms, &id, &old))
 		memset(&old, 0, sizeof(old));
 	/* ftvm.ko's word that it failed stands while it is fenced. */
-	if (fenced)
-		v.flags |= old.flags & FTVM_VM_F_FAILED;
+	if (fenced && (old.flags & FTVM_VM_F_FAILED)) {
+		v.flags |= FTVM_VM_F_FAILED;
+		v.failed_until = old.failed_until;
+	}
 	/* A new device: the old index may come back for another device. */
 	if (old.ifindex && old.ifindex != ifi &&
 	    !bpf_map_lookup_elem(dp->by_ifindex, &old.ifindex, &owner) &&
@@ -300,8 +302,10 @@ int dp_vm_fence(struct dp *dp, uint32_t id, bool fenced)
 		return dp_fail(err, "cannot read VM %u", id);
 	if (fenced)
 		v.flags |= FTVM_VM_F_FENCED;
-	else	/* back in service: not failed either */
+	else {	/* back in service: not failed either */
 		v.flags &= (__u16)~(FTVM_VM_F_FENCED | FTVM_VM_F_FAILED);
+		v.failed_until = 0;
+	}
 	return map_err(bpf_map_update_elem(dp->vms, &id, &v, BPF_ANY),
 		       "cannot fence VM");
 }

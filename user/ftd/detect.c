@@ -183,8 +183,13 @@ void detect_module_read(void)
 	}
 }
 
+/*
+ * One request about @vm to ftvm.ko: its id, and with @full all it is
+ * registered with; @extra adds FTVM_A_VM_STATE (up) or FTVM_A_VM_RESUME,
+ * if it names one of them.
+ */
 static int vm_msg(uint8_t cmd, const struct ftd_vm *vm, bool full,
-		  bool state_up, nl_recvmsg_msg_cb_t cb, void *arg,
+		  int extra, nl_recvmsg_msg_cb_t cb, void *arg,
 		  char *err, size_t len)
 {
 	struct nl_msg *msg;
@@ -218,7 +223,9 @@ static int vm_msg(uint8_t cmd, const struct ftd_vm *vm, bool full,
 	    (full && nla_put_string(msg, FTVM_A_VM_IFNAME, vm->dev)) ||
 	    (full && vm->has_mac && nla_put(msg, FTVM_A_VM_MAC, 6, vm->mac)) ||
 	    (full && nla_put_u8(msg, FTVM_A_VM_SILENT_EXIT, vm->silent_exit)) ||
-	    (state_up && nla_put_u8(msg, FTVM_A_VM_STATE, FTVM_VM_STATE_UP))) {
+	    (extra == FTVM_A_VM_STATE &&
+	     nla_put_u8(msg, FTVM_A_VM_STATE, FTVM_VM_STATE_UP)) ||
+	    (extra == FTVM_A_VM_RESUME && nla_put_flag(msg, FTVM_A_VM_RESUME))) {
 		nlmsg_free(msg);
 		if (nsfd >= 0)
 			close(nsfd);
@@ -238,21 +245,29 @@ int module_vm_register(struct ftd_vm *vm, char *err, size_t len)
 {
 	if (!ftd.have_module)
 		return 0;
-	return vm_msg(FTVM_CMD_VM_NEW, vm, true, false, NULL, NULL, err, len);
+	return vm_msg(FTVM_CMD_VM_NEW, vm, true, 0, NULL, NULL, err, len);
 }
 
 int module_vm_unregister(struct ftd_vm *vm, char *err, size_t len)
 {
 	if (!ftd.have_module)
 		return 0;
-	return vm_msg(FTVM_CMD_VM_DEL, vm, false, false, NULL, NULL, err, len);
+	return vm_msg(FTVM_CMD_VM_DEL, vm, false, 0, NULL, NULL, err, len);
 }
 
 int module_vm_fail(struct ftd_vm *vm)
 {
 	if (!ftd.have_module)
 		return 0;
-	return vm_msg(FTVM_CMD_VM_FAIL, vm, false, false, NULL, NULL, NULL, 0);
+	return vm_msg(FTVM_CMD_VM_FAIL, vm, false, 0, NULL, NULL, NULL, 0);
+}
+
+int module_vm_resume(struct ftd_vm *vm)
+{
+	if (!ftd.have_module)
+		return 0;
+	return vm_msg(FTVM_CMD_VM_FAIL, vm, false, FTVM_A_VM_RESUME, NULL, NULL,
+		      NULL, 0);
 }
 
 int module_vm_up(struct ftd_vm *vm, char *err, size_t len)
@@ -260,14 +275,14 @@ int module_vm_up(struct ftd_vm *vm, char *err, size_t len)
 	if (!ftd.have_module)
 		return 0;
 	/* Rebinds too: the device may have been recreated meanwhile. */
-	return vm_msg(FTVM_CMD_VM_SET, vm, true, true, NULL, NULL, err, len);
+	return vm_msg(FTVM_CMD_VM_SET, vm, true, FTVM_A_VM_STATE, NULL, NULL, err, len);
 }
 
 int module_vm_update(struct ftd_vm *vm, char *err, size_t len)
 {
 	if (!ftd.have_module)
 		return 0;
-	return vm_msg(FTVM_CMD_VM_SET, vm, true, false, NULL, NULL, err, len);
+	return vm_msg(FTVM_CMD_VM_SET, vm, true, 0, NULL, NULL, err, len);
 }
 
 struct hold_reply {
@@ -296,7 +311,7 @@ int module_vm_hold(const struct ftd_vm *vm, struct ftnl_hold *h)
 
 	if (!ftd.have_module)
 		return -ENOENT;
-	ret = vm_msg(FTVM_CMD_VM_GET, vm, false, false, hold_one, &r, NULL, 0);
+	ret = vm_msg(FTVM_CMD_VM_GET, vm, false, 0, hold_one, &r, NULL, 0);
 	if (ret)
 		return ret;
 	return r.found ? 0 : -ENOENT;

@@ -75,6 +75,12 @@ static void rows_changed(void)
 /* failover_resume() is finishing what a killed ftd left. */
 static bool resuming;
 
+/*
+ * A failover starting this long after the failure re-arms ftvm.ko's
+ * holds (armed for 5 s by the failure) before it switches.
+ */
+#define FTD_REARM_AFTER_NS	1000000000ull
+
 /* FTD_FAULT_SWITCH_AFTER: placement writes of a failover before SIGKILL. */
 static unsigned long fault_switch_after;
 
@@ -118,6 +124,19 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	err = dp_vm_fence(ftd.dp, x, true);
 	if (err)
 		ftd_log(LOG_ERR, "vm %s: %s", vm->name, dp_errmsg());
+	/*
+	 * ftvm.ko armed the backups for 5 s when the VM failed.  A failover
+	 * that starts late (a killed ftd's, finished now; or ftd was held
+	 * up) has them armed again first: they hold the clients' segments
+	 * until the sessions are live there, and the data plane sends the
+	 * VM's sessions there again (ftvm_on_vm_failed) until switched.
+	 */
+	if (resuming || monotonic_ns() - event_ns > FTD_REARM_AFTER_NS) {
+		err = module_vm_resume(vm);
+		if (err)
+			ftd_log(LOG_WARN, "vm %s: ftvm.ko did not arm the backups again (%s): a segment reaching a session not live yet may meet a reset",
+				vm->name, strerror(-err));
+	}
 	/*
 	 * The data path switches first; ftvm.ko's backups, armed by the
 	 * failure, hold what reaches them for a session until it is live

@@ -363,6 +363,11 @@ void detect_module_read(void);
 int module_vm_register(struct ftd_vm *vm, char *err, size_t len);
 int module_vm_unregister(struct ftd_vm *vm, char *err, size_t len);
 int module_vm_fail(struct ftd_vm *vm);
+/*
+ * Finishing @vm's failover after a restart: failed already, ftvm.ko
+ * arms the other VMs' holds again and its tracepoint flags @vm anew.
+ */
+int module_vm_resume(struct ftd_vm *vm);
 int module_vm_up(struct ftd_vm *vm, char *err, size_t len);
 /* Mirror a changed netns or silent-exit of a VM that stays as it is. */
 int module_vm_update(struct ftd_vm *vm, char *err, size_t len);

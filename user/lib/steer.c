@@ -48,7 +48,7 @@ static const struct {
 	uint32_t key_size, value_size, max_entries;
 } dp_maps[DP_NMAPS] = {
 	[DP_ABI] = { FTVM_DP_ABI_MAP, BPF_MAP_TYPE_ARRAY, 4,
-		     sizeof(struct ftvm_abi_v6), 1 },
+		     sizeof(struct ftvm_abi_v7), 1 },
 	[DP_SERVICES] = { "ftvm_services", BPF_MAP_TYPE_HASH,
 			  sizeof(struct ftvm_service_key),
 			  sizeof(struct ftvm_service), FTVM_MAX_SERVICES },
@@ -1032,8 +1032,10 @@ int ftvm_dp_vm_set_fenced(struct ftvm_dp *dp, uint32_t vm_id, bool fenced)
 		return err;
 	if (fenced)
 		vm.flags |= FTVM_VM_F_FENCED;
-	else	/* back in service: not failed either */
+	else {	/* back in service: not failed either */
 		vm.flags &= (uint16_t)~(FTVM_VM_F_FENCED | FTVM_VM_F_FAILED);
+		vm.failed_until = 0;
+	}
 	if (bpf_map_update_elem(dp->fd[DP_VMS], &vm_id, &vm, BPF_ANY))
 		return dp_err(-errno, "cannot update VM %u: %s", vm_id,
 			      strerror(errno));
