@@ -16,7 +16,12 @@
  * registry is *armed* for FTVM_HOLD_ARMED: in its namespace a netfilter
  * hook at LOCAL_IN, last, takes every TCP segment that is not a bare SYN
  * and finds no connection (neither early demux nor a lookup of the
- * established table finds a socket), and holds it.  When an activation
+ * established table finds a socket), and holds it.  Armed or not, once
+ * hooked (at the first failure that armed it) it also holds such a
+ * segment of a session staged in the namespace (restore.c, stage.c):
+ * the namespace has that session's state and is about to be given it,
+ * however late the failover that sends it there (its controller killed
+ * half-way and restarted after FTVM_HOLD_ARMED, say).  When an activation
  * (or a restore) has made sessions live in the namespace, the held
  * segments that now find their connection are let in, in the order they
  * came, where the hook took them (its okfn).  A segment that finds none
@@ -25,7 +30,8 @@
  * again (a stall, never a loss), and a session that never comes is reset
  * then, as it would have been at once without the hold.
  *
- * Costs: unarmed, one load and a branch per segment a VM receives;
+ * Costs: unarmed, one load and a branch per segment a VM receives, and
+ * for one early demux did not match, a lookup of the staged records;
  * armed, a segment with a connection is one branch more (early demux
  * found it) or a lookup of the established table, and a held one an
  * allocation of 128 bytes besides its skb.  At most FTVM_HOLD_MAX
@@ -143,13 +149,12 @@ static unsigned int ftvm_hold_hook(void *priv, struct sk_buff *skb,
 	struct ftvm_tuple wire, key;
 	struct ftvm_hseg *h;
 	struct ftvm_seg seg;
+	bool armed = until;
 
-	if (!until)
-		return NF_ACCEPT;
-	if (time_after(jiffies, until)) {
+	if (armed && time_after(jiffies, until)) {
 		/* Disarmed for good (jiffies wrap), unless armed anew. */
 		cmpxchg(&hn->armed_until, until, 0);
-		return NF_ACCEPT;
+		armed = false;
 	}
 	/* Early demux found its connection. */
 	if (skb->sk)
@@ -163,6 +168,9 @@ static unsigned int ftvm_hold_hook(void *priv, struct sk_buff *skb,
 	key.raddr = wire.laddr;
 	key.lport = wire.rport;
 	key.rport = wire.lport;
+	/* Disarmed, only for a session staged here. */
+	if (!armed && !ftvm_stage_has(state->net, &key))
+		return NF_ACCEPT;
 
 	h = kmem_cache_alloc(ftvm_hseg_cache, GFP_ATOMIC);
 	if (!h)

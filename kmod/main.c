@@ -32,15 +32,19 @@ static int __init ftvm_init(void)
 	err = ftvm_vm_init();
 	if (err)
 		return err;
-	err = ftvm_hold_init();
-	if (err)
-		goto err_vm;
 	err = ftvm_state_init();
 	if (err)
-		goto err_hold;
-	err = ftvm_commit_init();
+		goto err_vm;
+	/*
+	 * After the state store: the hold's hook looks staged records up,
+	 * so it goes first, from every namespace and at unload.
+	 */
+	err = ftvm_hold_init();
 	if (err)
 		goto err_state;
+	err = ftvm_commit_init();
+	if (err)
+		goto err_hold;
 	err = ftvm_device_init();
 	if (err)
 		goto err_commit;
@@ -61,10 +65,10 @@ err_device:
 	ftvm_device_uninit();
 err_commit:
 	ftvm_commit_uninit();
-err_state:
-	ftvm_state_uninit();
 err_hold:
 	ftvm_hold_uninit();
+err_state:
+	ftvm_state_uninit();
 err_vm:
 	ftvm_vm_uninit();
 	return err;
@@ -79,8 +83,8 @@ static void __exit ftvm_exit(void)
 	ftvm_exit_uninit();
 	ftvm_device_uninit();
 	ftvm_commit_uninit();
-	ftvm_state_uninit();
 	ftvm_hold_uninit();
+	ftvm_state_uninit();
 	ftvm_vm_uninit();
 	pr_info("unloaded\n");
 }

@@ -41,9 +41,14 @@
 #include "restore.h"
 #include "state.h"
 
+/*
+ * After a grace period: a staged record may be found by the ingress
+ * hold's lockless lookup (ftvm_stage_has()) until then; one that never
+ * was staged waits for nothing but costs the same.
+ */
 void ftvm_rec_free(struct ftvm_rec *r)
 {
-	kvfree(r);
+	kvfree_rcu(r, rcu);
 }
 
 void ftvm_recs_free(struct list_head *list)

@@ -55,6 +55,7 @@ struct ftvm_rec {
 	u64 src_cookie;			/* the socket it was captured from */
 	const struct nlattr *attr;	/* in the request; NULL once staged */
 	struct ftvm_rec *old;		/* stage.c: the record it replaces */
+	struct rcu_head rcu;		/* freed after a grace period */
 	u8 data[];			/* send queue, receive queue, blob */
 };
 
@@ -100,6 +101,11 @@ int ftvm_stage_init(struct ftvm_sstore *st);
 void ftvm_stage_uninit(struct ftvm_sstore *st);
 int ftvm_stage(struct net *host, struct net *net, struct list_head *list,
 	       struct netlink_ext_ack *extack, u32 *staged);
+/*
+ * Whether @net has a record staged for @key (the VM's view, as on the
+ * wire): the ingress hold's question, asked locklessly (RCU; hold.c).
+ */
+bool ftvm_stage_has(struct net *net, const struct ftvm_tuple *key);
 int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info);
 
 /* nudge.c */

@@ -12,15 +12,16 @@
  * nothing: it either does everything it asks or changes nothing.
  *
  * Locking: a namespace's staged records are on a list (for "all") and in
- * an rhashtable by 5-tuple, and both are only used under the store's
+ * an rhashtable by 5-tuple, and both are changed only under the store's
  * stage_lock, which a request holds from its first lookup to its last
  * change, an activation's socket builds included (lock order: stage_lock,
  * a socket's lock, the store's lock; see state.h).  So requests on one
- * namespace are serialised, and there is no lockless reader: a record
- * unlinked under stage_lock is freed at once, without an RCU grace period
- * (the rhashtable takes rcu_read_lock for its own walks; its deferred
- * resize moves records between bucket arrays under the buckets' locks,
- * and never reaches a record once it is unlinked).
+ * namespace are serialised.  The one lockless reader is the ingress
+ * hold (ftvm_stage_has(), from a netfilter hook, under RCU), which only
+ * asks whether a key is in the table: a record is freed a grace period
+ * after it was unlinked (ftvm_rec_free()), and the hook is unregistered
+ * before the table is destroyed (the hold's pernet operations are
+ * registered after the store's, so they exit first).
  *
  * Memory per staged session: one allocation, struct ftvm_rec (184 bytes
  * on x86-64) plus its queue bytes and blob, rounded up to the slab size,
@@ -72,6 +73,32 @@ void ftvm_stage_uninit(struct ftvm_sstore *st)
 	INIT_LIST_HEAD(&st->staged);
 	st->n_staged = 0;
 	mutex_destroy(&st->stage_lock);
+}
+
+/*
+ * @key as a wire tuple: an IPv4 session may be staged as its IPv6
+ * socket knew it, with mapped addresses (ftvm_tuple_mapped()).
+ */
+bool ftvm_stage_has(struct net *net, const struct ftvm_tuple *key)
+{
+	struct ftvm_sstore *st = ftvm_sstore(net);
+	struct ftvm_tuple m;
+	bool found;
+
+	rcu_read_lock();
+	found = rhashtable_lookup(&st->staged_ht, key, ftvm_staged_params);
+	if (!found && key->family == AF_INET) {
+		memset(&m, 0, sizeof(m));
+		m.family = AF_INET6;
+		m.proto = key->proto;
+		m.lport = key->lport;
+		m.rport = key->rport;
+		ipv6_addr_set_v4mapped(key->laddr.v4, &m.laddr.v6);
+		ipv6_addr_set_v4mapped(key->raddr.v4, &m.raddr.v6);
+		found = rhashtable_lookup(&st->staged_ht, &m, ftvm_staged_params);
+	}
+	rcu_read_unlock();
+	return found;
 }
 
 static struct ftvm_rec *ftvm_staged_find(struct ftvm_sstore *st,

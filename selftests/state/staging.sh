@@ -14,8 +14,10 @@
 #    which arms B), the service routed to B before the sessions are live
 #    there, and the clients send: B neither resets nor answers them (it
 #    holds their segments) until the activation, then every session goes
-#    on at once, nothing lost; the control: routed to B while A is up
-#    (no failure, B not armed), B resets the same clients;
+#    on at once, nothing lost; the same once B's arming is over (the
+#    failover late: B still holds the sessions staged there); the
+#    control: routed to B while A is up (no failure, B never armed), B
+#    resets the same clients;
 #  - nudge: echo sessions whose echoes are unacknowledged in A's send
 #    queue are activated on B behind a fence (H drops what B sends, as
 #    ftvm_fence does until the switch), their first timers fire into it;
@@ -77,7 +79,8 @@ print(*(h[k] for k in ("armed_ms", "queued", "held", "released", "expired",
 }
 
 # hold FAIL: sessions staged on B, then routed to B before they are live
-# there, A failed first (FAIL 1) or not (0, the control).
+# there, A failed first (FAIL 1; 2: and B's arming over by then) or not
+# (0, the control).
 hold() {
 	local fail=$1 out r0 line armed queued held released expired overflow gone
 	setup || return 1
@@ -90,6 +93,10 @@ hold() {
 		{ echo "stage: $out"; return 1; }
 	if ((fail)); then
 		fail_over || return 1
+	fi
+	if ((fail == 2)); then
+		disarmed() { [[ $(hold_of b) == "0 "* ]]; }
+		wait_for 15 disarmed || { echo "B still armed: '$(hold_of b)'"; return 1; }
 	fi
 	steer_b
 	r0=$(out_rsts "$B")
@@ -117,8 +124,10 @@ hold() {
 	((held >= N && released == 0 && overflow + gone == 0 &&
 	  held == queued + expired)) ||
 		{ echo "B's hold before the activation: '$(hold_of b)'"; return 1; }
-	[[ $(nH "$FTCTL" vm show b) == *$'\n    hold: '*"armed"*", queued "*", held "*", released 0, expired "* ]] ||
+	[[ $(nH "$FTCTL" vm show b) == *$'\n    hold: '*", queued "*", held "*", released 0, expired "* ]] ||
 		{ echo "vm show b: $(nH "$FTCTL" vm show b)"; return 1; }
+	# Armed by A's failure (1), or held though no longer armed (2).
+	((fail == 1 ? armed > 0 : armed == 0)) || { echo "B's arming: '$(hold_of b)'"; return 1; }
 	out=$(state activate 2) && [[ $out == "count $N" ]] || { echo "activate: $out"; return 1; }
 	read -r -t 60 line <&"${CL[0]}" && [[ $line == ok* ]] || { echo "client after the activation: $line"; return 1; }
 	(($(out_rsts "$B") == r0)) || { echo "B reset $(($(out_rsts "$B") - r0)) segments"; return 1; }
@@ -204,10 +213,12 @@ nudge() {
 	((without >= STALL_MIN_MS)) || { echo "without the nudge: $without ms: the clients did not stall"; return 1; }
 }
 
-ktap_begin 4
+ktap_begin 5
 ktap_check "restage replaces ($N sessions), named activation leaves the rest staged, a bad name changes nothing" restage
 cleanup; trap - EXIT
 ktap_check "a VM failed: what reaches its backup for sessions staged there waits for their activation, then goes on" hold 1
+cleanup; trap - EXIT
+ktap_check "the same once the backup's arming is over: the sessions staged there are still held, none reset" hold 2
 cleanup; trap - EXIT
 ktap_check "control: no VM failed, the backup resets the same clients" hold 0
 cleanup; trap - EXIT
