@@ -247,13 +247,18 @@ ktap_check "vm8 joins" joined8
 
 # direct ARGS: ftctl talking to ftvm.ko itself (no ftd: it may be down).
 direct() { FTD_SOCKET=$TMP/no-ftd.sock F "$@"; }
-# armed_ms of the ingress hold of every VM up, one per line.
+# The VMs up in ftvm.ko's registry, by name.
+up_vms() {
+	direct -j vm list | python3 -c 'import json, sys
+print(" ".join(v["name"] for v in json.load(sys.stdin) if v["state"] == "up"))'
+}
+# armed_ms of the ingress hold of each VM in $UP, one per line; without
+# python, to read them all well within the 5 s of an arming.
 up_armed_ms() {
-	local vm
-	for vm in $(direct -j vm list | python3 -c 'import json, sys
-print(" ".join(v["name"] for v in json.load(sys.stdin) if v["state"] == "up"))'); do
-		direct -j vm show "$vm" | python3 -c 'import json, sys
-print(json.load(sys.stdin)[0]["hold"]["armed_ms"])' || return 1
+	local vm j
+	for vm in $UP; do
+		j=$(direct -j vm show "$vm") && j=$(grep -o '"armed_ms":[0-9]*' <<<"$j") || return 1
+		echo "${j#*:}"
 	done
 }
 holds_over() { local a; a=$(up_armed_ms) && [[ -n $a ]] && ! grep -qvx 0 <<<"$a"; }
@@ -265,13 +270,14 @@ v = [v for v in json.load(sys.stdin) if "vm%d" % v["vm"] == sys.argv[1]][0]
 print(int(v["failed"]), v.get("to_backups_ms", 0))' "$1"
 }
 ftd_dies_and_restarts_late() {
-	local rc f t0
+	local rc f t0 UP
 	t0=$(date +%s%N)
 	wait_for 30 ftd_gone || { echo "ftd did not die in the failover"; return 1; }
 	wait "$ftd_pid"
 	rc=$?
 	((rc == 128 + 9)) || { echo "ftd exited $rc, not killed by its hook"; tail -3 "$TMP/ftd.log"; return 1; }
 	mid_gone_ms=$((($(date +%s%N) - t0) / 1000000))
+	UP=$(up_vms) && [[ -n $UP ]] || { echo "no VM up"; return 1; }
 	# No ftd: the hold the failure armed runs out, and with it the flag.
 	wait_for 15 holds_over || { echo "the backups still hold: $(up_armed_ms | xargs)"; return 1; }
 	f=$(flag_of "$vm") || return 1
@@ -279,10 +285,10 @@ ftd_dies_and_restarts_late() {
 	mid_late_ms=$((($(date +%s%N) - t0) / 1000000))
 	start_ftd || { tail -5 "$TMP/ftd.log"; return 1; }
 	# Armed again and flagged anew (FTVM_A_VM_RESUME), then finished.
+	holds_armed || { echo "the backups were not armed again: $(up_armed_ms | xargs)"; return 1; }
 	f=$(flag_of "$vm") || return 1
 	[[ $f == "1 "* && ${f#* } -gt 0 ]] ||
 		{ echo "$vm after the resume: '$f', want failed, to the backups again"; return 1; }
-	holds_armed || { echo "the backups were not armed again: $(up_armed_ms | xargs)"; return 1; }
 	grep -q "failover: .* sessions of vm $vm live on" "$TMP/ftd.log" ||
 		{ echo "the new ftd made none of $vm's sessions live"; return 1; }
 }
@@ -304,7 +310,7 @@ midswitch() {
 	fail_during_run -d "$vm" ftd_dies_and_restarts_late || return 1
 	for kv in $(dp_stats); do st1[${kv%%=*}]=${kv#*=}; done
 	# Told after the check (a passing check's output is not shown).
-	echo "ftd gone $mid_gone_ms ms after $vm failed, started again at $mid_late_ms ms; meanwhile $((st1[to_backup] - st0[to_backup])) frames to the backups, $((st1[${vm}_redirect_err] - st0[${vm}_redirect_err])) into its device gone down" \
+	echo "ftd $(grep -o 'killed after .*' "$TMP/ftd.log" | tail -1), gone $mid_gone_ms ms after, started again at $mid_late_ms ms; meanwhile $((st1[to_backup] - st0[to_backup])) frames to the backups, $((st1[${vm}_redirect_err] - st0[${vm}_redirect_err])) into its device gone down" \
 		>"$TMP/midswitch.diag"
 }
 ktap_check "ftd killed half-way through a failover's switch (the VM's device set down), started again after the backups' hold: every session goes on" midswitch

@@ -165,8 +165,13 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 			ftd_log(LOG_ERR, "placement %u: %s", id, dp_errmsg());
 			continue;
 		}
-		if (fault_switch_after && ++writes == fault_switch_after)
-			raise(SIGKILL);	/* the test hook: die half-way */
+		if (fault_switch_after && ++writes == fault_switch_after) {
+			/* The test hook: die half-way. */
+			ftd_log(LOG_WARN, "test hook: killed after %lu placement writes, %llu us after vm %s failed",
+				writes, (unsigned long long)((monotonic_ns() - event_ns) / 1000),
+				vm->name);
+			raise(SIGKILL);
+		}
 		if (ftd.pair[(p->primary << 10) | p->backup] == id)
 			ftd.pair[(p->primary << 10) | p->backup] = 0;
 		if (p->primary == x)
