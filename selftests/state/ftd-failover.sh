@@ -27,10 +27,10 @@
 #           switch (vm8 joins first; the VM's device is set down, not
 #           deleted) and started again only once the backups' hold is
 #           over (5 s): meanwhile the unswitched sessions' segments went
-#           to the backups while those held them, then to the device
-#           gone down (never to a backup that would reset them); the new
-#           ftd arms the backups again, finishes the switch and takes
-#           the failed VM's last state itself
+#           to the backups while those were armed, then to the device
+#           gone down (a backup no longer armed resets what it has not
+#           staged); the new ftd arms the backups again, finishes the
+#           switch and takes the failed VM's last state itself
 #   C       a primary dies, and while its sessions are being
 #           re-protected, the VM receiving their new backups (vm7, joined
 #           late with a large capacity, so primary of nothing) dies too
@@ -236,8 +236,10 @@ ktap_check "afterwards every session has a new backup with its state staged" pro
 # (the ingress hold) while the failure keeps them armed; ftd is started
 # only after that (an ftd slow to come back), when the failed VM's
 # unswitched sessions go to its device gone down instead (lost, sent
-# again), not to backups that would reset them.  The new ftd arms the
-# backups again (FTVM_A_VM_RESUME) before it switches and activates.
+# again), not to backups that would reset those they have not staged
+# (the switched ones wait there: ftvm.ko holds what a VM has staged).
+# The new ftd arms the backups again (FTVM_A_VM_RESUME) before it
+# switches and activates.
 # vm8 joins first, to have VMs enough.
 joined8() {
 	vm_start 8 || return 1
