@@ -44,7 +44,8 @@
 /*
  * After a grace period: a staged record may be found by the ingress
  * hold's lockless lookup (ftvm_stage_has()) until then; one that never
- * was staged waits for nothing but costs the same.
+ * was staged waits for nothing but costs the same.  @r is off every
+ * list: its rcu_head is its list node.
  */
 void ftvm_rec_free(struct ftvm_rec *r)
 {

@@ -33,7 +33,10 @@ struct ftvm_tuple {
 
 /* A parsed record; staged ones live in the VM namespace's store. */
 struct ftvm_rec {
-	struct list_head node;		/* a request's list, or the store's */
+	union {
+		struct list_head node;	/* a request's list, or the store's */
+		struct rcu_head rcu;	/* being freed: off every list */
+	};
 	struct rhash_head hnode;	/* staged: the store's table */
 	struct ftvm_tuple key;
 	u8 snd_wscale, rcv_wscale;
@@ -55,7 +58,6 @@ struct ftvm_rec {
 	u64 src_cookie;			/* the socket it was captured from */
 	const struct nlattr *attr;	/* in the request; NULL once staged */
 	struct ftvm_rec *old;		/* stage.c: the record it replaces */
-	struct rcu_head rcu;		/* freed after a grace period */
 	u8 data[];			/* send queue, receive queue, blob */
 };
 

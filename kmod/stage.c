@@ -42,6 +42,9 @@
 #include "restore.h"
 #include "state.h"
 
+/* The fixed part that the memory figures above count. */
+static_assert(sizeof(struct ftvm_rec) <= 192);
+
 /* Records one namespace may hold staged. */
 #define FTVM_STAGED_MAX		(1U << 20)
 
