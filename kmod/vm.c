@@ -107,11 +107,20 @@ void ftvm_vm_remove(struct ftvm_net *fn, struct ftvm_vm *vm)
 	ftvm_vm_release(vm);
 }
 
+/*
+ * @vm has failed (RTNL): the other VMs hold what reaches them for its
+ * sessions, and the data plane is told (the tracepoint, kmod/trace.h).
+ */
+static void ftvm_vm_arm_and_tell(struct ftvm_net *fn, struct ftvm_vm *vm)
+{
+	u64 held_ns = ftvm_hold_arm_others(fn, vm);
+
+	trace_ftvm_vm_failed(fn->net, vm->id, vm->fail_reason, held_ns);
+}
+
 bool ftvm_vm_set_failed(struct ftvm_net *fn, struct ftvm_vm *vm,
 			enum ftvm_fail_reason reason)
 {
-	u64 held_ns;
-
 	ASSERT_RTNL();
 	if (vm->state == FTVM_VM_STATE_FAILED)
 		return false;
@@ -119,20 +128,16 @@ bool ftvm_vm_set_failed(struct ftvm_net *fn, struct ftvm_vm *vm,
 	WRITE_ONCE(vm->fail_reason, reason);
 	WRITE_ONCE(vm->state, FTVM_VM_STATE_FAILED);
 	fn->gen++;
-	held_ns = ftvm_hold_arm_others(fn, vm);
-	trace_ftvm_vm_failed(fn->net, vm->id, reason, held_ns);
+	ftvm_vm_arm_and_tell(fn, vm);
 	return true;
 }
 
 void ftvm_vm_resume_failed(struct ftvm_net *fn, struct ftvm_vm *vm)
 {
-	u64 held_ns;
-
 	ASSERT_RTNL();
 	if (WARN_ON_ONCE(vm->state != FTVM_VM_STATE_FAILED))
 		return;
-	held_ns = ftvm_hold_arm_others(fn, vm);
-	trace_ftvm_vm_failed(fn->net, vm->id, vm->fail_reason, held_ns);
+	ftvm_vm_arm_and_tell(fn, vm);
 }
 
 void ftvm_vm_changed(struct ftvm_net *fn)
