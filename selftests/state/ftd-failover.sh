@@ -175,17 +175,20 @@ print([v["id"] for v in json.load(sys.stdin) if v["state"] == "up"][0])')
 }
 ktap_check "another registry's failure flags nothing in ftd's data plane" other_registry
 
+# direct ARGS: ftctl talking to ftvm.ko itself (no ftd: it may be down).
+direct() { FTD_SOCKET=$TMP/no-ftd.sock F "$@"; }
+
 # What ftvm.ko counts of each live VM's ingress hold, "ftctl vm show"
 # tells through ftd as it does talking to the kernel directly; the
 # counters are still after the failover (armed_ms counts down: only
 # there in both).
 hold_relayed() {
-	local vm via_ftd direct n=0
+	local vm via_ftd kern n=0
 	for vm in $(F -j vm list | python3 -c 'import json, sys
 print(" ".join(v["name"] for v in json.load(sys.stdin) if v["state"] == "up"))'); do
 		via_ftd=$(F -j vm show "$vm") &&
-		direct=$(FTD_SOCKET=$TMP/no-ftd.sock F -j vm show "$vm") || return 1
-		python3 - "$via_ftd" "$direct" <<-'PY' || { echo "$vm: ftd says $via_ftd, ftvm.ko $direct"; return 1; }
+		kern=$(direct -j vm show "$vm") || return 1
+		python3 - "$via_ftd" "$kern" <<-'PY' || { echo "$vm: ftd says $via_ftd, ftvm.ko $kern"; return 1; }
 		import json, sys
 		f, k = (json.loads(a)[0]["hold"] for a in sys.argv[1:])
 		keys = ("queued", "held", "released", "expired", "overflow", "dev_gone")
@@ -247,8 +250,6 @@ joined8() {
 }
 ktap_check "vm8 joins" joined8
 
-# direct ARGS: ftctl talking to ftvm.ko itself (no ftd: it may be down).
-direct() { FTD_SOCKET=$TMP/no-ftd.sock F "$@"; }
 # The VMs up in ftvm.ko's registry, by name.
 up_vms() {
 	direct -j vm list | python3 -c 'import json, sys
