@@ -290,10 +290,10 @@ int ftvm_steer(struct xdp_md *ctx)
 	}
 	/*
 	 * Flagged failed: its backup, if that can take it (to_backup()).
-	 * A TCP session only while the backups hold: past that (ftd has
-	 * still not switched: it died, say) a backup would reset the
-	 * connection it does not have yet, so the primary's frames are
-	 * lost instead, and sent again.  A UDP datagram needs no socket of
+	 * A TCP session only while the backups are armed: past that (ftd
+	 * has still not switched: it died, say) a backup would reset a
+	 * connection it has not staged, so the primary's frames are lost
+	 * instead, and sent again.  A UDP datagram needs no socket of
 	 * its own there.
 	 */
 	if ((vm->flags & FTVM_VM_F_FAILED) && cur.backup &&
@@ -466,7 +466,7 @@ int BPF_PROG(ftvm_devmap_xmit, const struct net_device___ftvm *from_dev,
  * clients sent between the failure and ftd's switch was lost and waited
  * for their retransmission timers.  Only for as long as the backups are
  * armed (@held_ns from now; 0: none is): a backup no longer armed would
- * reset a session it does not have yet, which ftd, if it died in the
+ * reset a session it has not staged, which ftd, if it died in the
  * failover, makes live only when it is back.
  *
  * Attached by ftd (dp_watch_failures() in user/ftd/dataplane.c), which sets

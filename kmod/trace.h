@@ -15,9 +15,9 @@
  * The arguments, in this order, are part of what a BPF raw tracepoint
  * program sees (Documentation/dataplane.rst, "Steering"): the registry's
  * namespace, the VM id, the reason (enum ftvm_fail_reason) and for how
- * long from now, in ns, the other VMs hold at least (0: none holds);
- * past that, a backup would answer a session it does not have yet with
- * a reset.
+ * long from now, in ns, the other VMs are armed at least (0: none is);
+ * past that, a backup would answer a session it has not staged (one
+ * opened since the last replication) with a reset.
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM ftvm
