@@ -72,6 +72,7 @@
 #include "uapi/ftvm.h"
 #include "commit.h"
 #include "netlink.h"
+#include "park.h"
 #include "restore.h"
 #include "state.h"
 #include "vm.h"
@@ -130,11 +131,10 @@ struct ftvm_csess {
 };
 
 struct ftvm_held {
-	struct list_head node;
-	struct sk_buff *skb;
-	struct nf_hook_state state;	/* where to let it go */
+	struct ftvm_parked park;	/* first: see park.h */
 	struct ftvm_seg seg;
 };
+FTVM_PARKED_HEAD(struct ftvm_held, park);
 
 static const struct rhashtable_params ftvm_csess_params = {
 	.key_len = sizeof(struct ftvm_tuple),
@@ -198,37 +198,15 @@ static bool ftvm_covered(const struct ftvm_csess *s, const struct ftvm_seg *g)
 	       (!g->has_ack || !after(g->ack, s->rcv));
 }
 
-static void ftvm_held_free(struct ftvm_held *h)
-{
-	dev_put(h->state.in);
-	kmem_cache_free(ftvm_held_cache, h);
-}
-
 /* Let the segments of @list go where the hook took them. */
 static void ftvm_held_reinject(struct list_head *list)
 {
-	struct ftvm_held *h, *tmp;
-
-	list_for_each_entry_safe(h, tmp, list, node) {
-		list_del(&h->node);
-		local_bh_disable();
-		rcu_read_lock();
-		h->state.okfn(h->state.net, h->state.sk, h->skb);
-		rcu_read_unlock();
-		local_bh_enable();
-		ftvm_held_free(h);
-	}
+	ftvm_park_reinject(list, ftvm_held_cache);
 }
 
 static void ftvm_held_drop(struct list_head *list)
 {
-	struct ftvm_held *h, *tmp;
-
-	list_for_each_entry_safe(h, tmp, list, node) {
-		list_del(&h->node);
-		kfree_skb(h->skb);
-		ftvm_held_free(h);
-	}
+	ftvm_park_drop(list, ftvm_held_cache);
 }
 
 /*
@@ -263,7 +241,7 @@ static void ftvm_csess_kick(struct ftvm_csess *s)
 	if (s->dead || delayed_work_pending(&s->work))
 		return;
 	h = list_empty(&s->held) ? NULL :
-	    list_last_entry(&s->held, struct ftvm_held, node);
+	    list_last_entry(&s->held, struct ftvm_held, park.node);
 	if (s->ckpts && h && after(h->seg.end, s->ck_write)) {
 		deadline = ftvm_csess_ckpt_deadline(s);
 		if (time_before(jiffies, deadline))
@@ -293,10 +271,10 @@ static void ftvm_csess_release(struct ftvm_csess *s, bool all)
 	s->releasing = true;
 	for (;;) {
 		n = 0;
-		list_for_each_entry_safe(h, tmp, &s->held, node) {
+		list_for_each_entry_safe(h, tmp, &s->held, park.node) {
 			if (!all && !h->seg.rst && !ftvm_covered(s, &h->seg))
 				break;
-			list_move_tail(&h->node, &out);
+			list_move_tail(&h->park.node, &out);
 			n++;
 		}
 		if (!n)
@@ -783,9 +761,9 @@ void ftvm_commit_dev_gone(struct net_device *dev)
 			break;
 		}
 		spin_lock_bh(&s->lock);
-		list_for_each_entry_safe(h, tmp, &s->held, node)
-			if (h->state.in == dev) {
-				list_move_tail(&h->node, &out);
+		list_for_each_entry_safe(h, tmp, &s->held, park.node)
+			if (h->park.state.in == dev) {
+				list_move_tail(&h->park.node, &out);
 				n++;
 			}
 		s->n_held -= n;
@@ -930,11 +908,9 @@ again:
 	h = kmem_cache_alloc(ftvm_held_cache, GFP_ATOMIC);
 	if (!h)
 		goto drop_unlock;
-	h->skb = skb;
-	h->state = *state;
+	ftvm_park(&h->park, skb, state);
 	h->seg = seg;
-	dev_hold(state->in);
-	list_add_tail(&h->node, &s->held);
+	list_add_tail(&h->park.node, &s->held);
 	s->n_held++;
 	atomic_inc(&svc->held);
 	atomic64_inc(&svc->held_total);

@@ -60,6 +60,7 @@
 
 #include "commit.h"
 #include "hold.h"
+#include "park.h"
 #include "restore.h"
 
 /* How long the VMs of a registry are armed after one of them fails. */
@@ -82,12 +83,11 @@ struct ftvm_hnet {
 };
 
 struct ftvm_hseg {
-	struct list_head node;
-	struct sk_buff *skb;
-	struct nf_hook_state state;	/* where to let it in */
+	struct ftvm_parked park;	/* first: see park.h */
 	struct ftvm_tuple key;		/* the session, as the VM sees it */
 	unsigned long deadline;		/* jiffies */
 };
+FTVM_PARKED_HEAD(struct ftvm_hseg, park);
 
 static unsigned int ftvm_hnet_id __read_mostly;
 static struct kmem_cache *ftvm_hseg_cache __read_mostly;
@@ -97,37 +97,15 @@ static struct ftvm_hnet *ftvm_hnet(const struct net *net)
 	return net_generic(net, ftvm_hnet_id);
 }
 
-static void ftvm_hseg_free(struct ftvm_hseg *h)
-{
-	dev_put(h->state.in);
-	kmem_cache_free(ftvm_hseg_cache, h);
-}
-
 /* Let @list's segments in where the hook took them. */
 static void ftvm_hold_reinject(struct list_head *list)
 {
-	struct ftvm_hseg *h, *tmp;
-
-	list_for_each_entry_safe(h, tmp, list, node) {
-		list_del(&h->node);
-		local_bh_disable();
-		rcu_read_lock();
-		h->state.okfn(h->state.net, h->state.sk, h->skb);
-		rcu_read_unlock();
-		local_bh_enable();
-		ftvm_hseg_free(h);
-	}
+	ftvm_park_reinject(list, ftvm_hseg_cache);
 }
 
 static void ftvm_hold_drop(struct list_head *list)
 {
-	struct ftvm_hseg *h, *tmp;
-
-	list_for_each_entry_safe(h, tmp, list, node) {
-		list_del(&h->node);
-		kfree_skb(h->skb);
-		ftvm_hseg_free(h);
-	}
+	ftvm_park_drop(list, ftvm_hseg_cache);
 }
 
 /* Whether @net has a connection for @key.  Under @lock or not. */
@@ -188,12 +166,10 @@ static unsigned int ftvm_hold_hook(void *priv, struct sk_buff *skb,
 		/* Sent again by its client: a stall, never a loss. */
 		return NF_DROP;
 	}
-	h->skb = skb;
-	h->state = *state;
+	ftvm_park(&h->park, skb, state);
 	h->key = key;
 	h->deadline = jiffies + FTVM_HOLD_WAIT;
-	dev_hold(state->in);
-	list_add_tail(&h->node, &hn->held);
+	list_add_tail(&h->park.node, &hn->held);
 	hn->stats.held++;
 	if (!hn->n_held++)
 		queue_delayed_work(system_wq, &hn->expire, FTVM_HOLD_WAIT);
@@ -211,12 +187,12 @@ static void ftvm_hold_sort(struct ftvm_hnet *hn, struct list_head *in,
 	struct ftvm_hseg *h, *tmp;
 
 	spin_lock_bh(&hn->lock);
-	list_for_each_entry_safe(h, tmp, &hn->held, node) {
+	list_for_each_entry_safe(h, tmp, &hn->held, park.node) {
 		if (ftvm_hold_has_sock(hn->net, &h->key)) {
-			list_move_tail(&h->node, in);
+			list_move_tail(&h->park.node, in);
 			hn->stats.released++;
 		} else if (time_after_eq(jiffies, h->deadline)) {
-			list_move_tail(&h->node, out);
+			list_move_tail(&h->park.node, out);
 			hn->stats.expired++;
 		} else {
 			continue;
@@ -251,7 +227,8 @@ static void ftvm_hold_expire(struct work_struct *work)
 	ftvm_hold_reinject(&in);
 	ftvm_hold_drop(&out);
 	spin_lock_bh(&hn->lock);
-	first = list_first_entry_or_null(&hn->held, struct ftvm_hseg, node);
+	first = list_first_entry_or_null(&hn->held, struct ftvm_hseg,
+					 park.node);
 	if (first)
 		queue_delayed_work(system_wq, &hn->expire,
 				   time_after(first->deadline, jiffies) ?
@@ -267,10 +244,10 @@ void ftvm_hold_dev_gone(struct net_device *dev)
 
 	ASSERT_RTNL();
 	spin_lock_bh(&hn->lock);
-	list_for_each_entry_safe(h, tmp, &hn->held, node) {
-		if (h->state.in != dev)
+	list_for_each_entry_safe(h, tmp, &hn->held, park.node) {
+		if (h->park.state.in != dev)
 			continue;
-		list_move_tail(&h->node, &out);
+		list_move_tail(&h->park.node, &out);
 		hn->n_held--;
 		hn->stats.dev_gone++;
 	}
