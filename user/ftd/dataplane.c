@@ -294,20 +294,9 @@ int dp_devmaps_sync(struct dp *dp)
 
 int dp_vm_fence(struct dp *dp, uint32_t id, bool fenced)
 {
-	struct ftvm_vm v;
-	int err;
+	int err = ftvm_dp_vms_set_fenced(dp->vms, id, fenced);
 
-	err = bpf_map_lookup_elem(dp->vms, &id, &v);
-	if (err)
-		return dp_fail(err, "cannot read VM %u", id);
-	if (fenced)
-		v.flags |= FTVM_VM_F_FENCED;
-	else {	/* back in service: not failed either */
-		v.flags &= (__u16)~(FTVM_VM_F_FENCED | FTVM_VM_F_FAILED);
-		v.failed_until = 0;
-	}
-	return map_err(bpf_map_update_elem(dp->vms, &id, &v, BPF_ANY),
-		       "cannot fence VM");
+	return err ? dp_fail_lib(err) : 0;
 }
 
 int dp_service_set(struct dp *dp, const struct ftvm_service_key *key,

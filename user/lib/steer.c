@@ -1022,24 +1022,30 @@ int ftvm_dp_vm_del(struct ftvm_dp *dp, uint32_t vm_id)
 	return 0;
 }
 
-int ftvm_dp_vm_set_fenced(struct ftvm_dp *dp, uint32_t vm_id, bool fenced)
+int ftvm_dp_vms_set_fenced(int vms_fd, uint32_t vm_id, bool fenced)
 {
 	struct ftvm_vm vm;
-	int err;
 
-	err = ftvm_dp_vm_get(dp, vm_id, &vm);
-	if (err)
-		return err;
+	if (check_vm_id(vm_id, false))
+		return -EINVAL;
+	if (bpf_map_lookup_elem(vms_fd, &vm_id, &vm))
+		return dp_err(-errno, "cannot read VM %u: %s", vm_id,
+			      strerror(errno));
 	if (fenced)
 		vm.flags |= FTVM_VM_F_FENCED;
 	else {	/* back in service: not failed either */
 		vm.flags &= (uint16_t)~(FTVM_VM_F_FENCED | FTVM_VM_F_FAILED);
 		vm.failed_until = 0;
 	}
-	if (bpf_map_update_elem(dp->fd[DP_VMS], &vm_id, &vm, BPF_ANY))
+	if (bpf_map_update_elem(vms_fd, &vm_id, &vm, BPF_ANY))
 		return dp_err(-errno, "cannot update VM %u: %s", vm_id,
 			      strerror(errno));
 	return 0;
+}
+
+int ftvm_dp_vm_set_fenced(struct ftvm_dp *dp, uint32_t vm_id, bool fenced)
+{
+	return ftvm_dp_vms_set_fenced(dp->fd[DP_VMS], vm_id, fenced);
 }
 
 int ftvm_dp_vm_foreach(struct ftvm_dp *dp, ftvm_dp_vm_cb cb, void *arg)

@@ -123,7 +123,13 @@ int ftvm_dp_vm_set(struct ftvm_dp *dp, uint32_t vm_id, int ifindex,
 		   const uint8_t mac[6]);
 int ftvm_dp_vm_del(struct ftvm_dp *dp, uint32_t vm_id);
 int ftvm_dp_vm_get(struct ftvm_dp *dp, uint32_t vm_id, struct ftvm_vm *vm);
+/*
+ * Fence @vm_id (what it sends to clients is dropped), or put it back in
+ * service, which also ends its failure (FAILED, failed_until).  The
+ * _vms_ form works on an ftvm_vms map (ftvm_dp_vms_fd()).
+ */
 int ftvm_dp_vm_set_fenced(struct ftvm_dp *dp, uint32_t vm_id, bool fenced);
+int ftvm_dp_vms_set_fenced(int vms_fd, uint32_t vm_id, bool fenced);
 typedef int (*ftvm_dp_vm_cb)(uint32_t vm_id, const struct ftvm_vm *vm,
 			     void *arg);
 int ftvm_dp_vm_foreach(struct ftvm_dp *dp, ftvm_dp_vm_cb cb, void *arg);
