@@ -165,6 +165,13 @@ measure_client() {
 	[[ -n $replies && -n $gap ]] && ((replies > 0))
 }
 
+# run_failed NAME: say so, with the end of ftd's log; the benchmark fails.
+run_failed() {
+	echo "# $1 run failed"
+	tail -5 "$TMP/ftd.log" | sed 's/^/#   /'
+	rc=1
+}
+
 # ratio A B: A / B, two decimals.
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
 
@@ -207,9 +214,7 @@ else:
 		"$gap_strict" "$gap_off"
 	echo "BENCH strict_throughput_ratio $(ratio "$replies_strict" "$replies_off")"
 else
-	echo "# strict run failed"
-	tail -5 "$TMP/ftd.log" | sed 's/^/#   /'
-	rc=1
+	run_failed strict
 fi
 
 if F service set kv commit relaxed replication-interval 1000 >/dev/null &&
@@ -220,9 +225,7 @@ if F service set kv commit relaxed replication-interval 1000 >/dev/null &&
 		echo "BENCH strict_over_steered_throughput_ratio $(ratio "$replies_strict" "$replies_steered")"
 	fi
 else
-	echo "# steered run failed"
-	tail -5 "$TMP/ftd.log" | sed 's/^/#   /'
-	rc=1
+	run_failed steered
 fi
 
 if F service set kv commit relaxed replication-interval 1 >/dev/null &&
@@ -230,8 +233,6 @@ if F service set kv commit relaxed replication-interval 1 >/dev/null &&
 	echo "BENCH relaxed_latency_ratio $(ratio "$gap_relaxed" "$gap_off")"
 	echo "BENCH relaxed_throughput_ratio $(ratio "$replies_relaxed" "$replies_off")"
 else
-	echo "# relaxed run failed"
-	tail -5 "$TMP/ftd.log" | sed 's/^/#   /'
-	rc=1
+	run_failed relaxed
 fi
 exit $rc
