@@ -21,7 +21,7 @@ void ftvm_park(struct ftvm_parked *p, struct sk_buff *skb,
 }
 
 /* Free @p (its packet let go or dropped already) to @cache. */
-void ftvm_park_free(struct ftvm_parked *p, struct kmem_cache *cache)
+static void ftvm_park_free(struct ftvm_parked *p, struct kmem_cache *cache)
 {
 	dev_put(p->state.in);
 	kmem_cache_free(cache, p);

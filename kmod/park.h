@@ -13,8 +13,8 @@
 
 /*
  * The head of every parked entry: the strict commit's held segments
- * (commit.c) and the ingress hold's (hold.c) begin with it, so that an
- * entry is freed to its owner's cache through it (ftvm_park_free()).
+ * (commit.c) and the ingress hold's (hold.c) begin with it, so that the
+ * helpers below free an entry to its owner's cache through it.
  * A parked packet holds its input device (@state.in) until it is let
  * go or dropped.
  */
@@ -31,7 +31,6 @@ struct ftvm_parked {
 
 void ftvm_park(struct ftvm_parked *p, struct sk_buff *skb,
 	       const struct nf_hook_state *state);
-void ftvm_park_free(struct ftvm_parked *p, struct kmem_cache *cache);
 void ftvm_park_reinject(struct list_head *list, struct kmem_cache *cache);
 void ftvm_park_drop(struct list_head *list, struct kmem_cache *cache);
 
