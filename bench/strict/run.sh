@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # What strict output commit costs (kmod/commit.c): a request/response
-# workload on kvstore (libftvm) run three times over one topology, in
+# workload on kvstore (libftvm) run four times over one topology, in
 # the qemu guest with ftvm.ko: ftvm off (no ftd, no XDP: the host routes
 # the VIP to vm1), then ftd with the service "commit strict" at
 # replication-interval 1, then the same service "commit relaxed" at
