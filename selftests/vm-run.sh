@@ -170,6 +170,11 @@ fi
 # must not measure (Documentation/testing.rst).
 append="console=ttyS0 panic=-1 oops=panic slab_nomerge loglevel=4 quiet"
 append+=" rcupdate.rcu_cpu_stall_timeout=60 init=/init"
+# A soft lockup or an RCU stall fails the run anyway (the log check
+# below); panicking on it ends a wedged guest at once, with the stuck
+# CPU's trace on the console (panic() makes the console verbose),
+# instead of after the whole timeout.
+append+=" softlockup_panic=1 sysctl.kernel.panic_on_rcu_stall=1"
 [[ $mode == tests ]] && append+=" slub_debug=FZP"
 append+=${FTVM_VM_APPEND:+ $FTVM_VM_APPEND}
 qemu=(qemu-system-x86_64 "${accel_args[@]}" -m "$MEM" -smp "$SMP"
@@ -224,6 +229,14 @@ bad+='BUG [^ ]+ \((Not t|T)ainted|pagealloc: |Poison overwritten|Redzone overwri
 if grep -aEn "$bad" "$log" >"$run/bad"; then
 	echo "# vm-run: the guest kernel log reports a problem:"
 	sed 's/^/#   /' "$run/bad" | head -n 40
+	rc=1
+fi
+# A panic's own lines (the reason, the CPU's trace) are what tells why.
+if grep -aq 'Kernel panic - not syncing' "$log"; then
+	echo "# vm-run: the guest kernel panicked:"
+	grep -aA 40 'Kernel panic - not syncing' "$log" |
+		grep -aE 'Kernel panic|Call Trace|^ *\[ *[0-9.]+\] +[? ]*[a-z_0-9.]+\+0x|RIP:|Comm:|CPU:' |
+		tail -n 40 | sed 's/^/#   /'
 	rc=1
 fi
 taint=$(sed -n 's/^# ftvm-guest: tainted \([0-9]*\)$/\1/p' "$log" | tail -n1)
