@@ -159,22 +159,6 @@ static struct ftvm_cnet *ftvm_cnet(const struct net *net)
 	return net_generic(net, ftvm_cnet_id);
 }
 
-/* @t as on the wire: an IPv4 session of an IPv6 socket is IPv4. */
-static void ftvm_tuple_wire(const struct ftvm_tuple *t, struct ftvm_tuple *w)
-{
-	if (!ftvm_tuple_mapped(t)) {
-		*w = *t;
-		return;
-	}
-	memset(w, 0, sizeof(*w));
-	w->family = AF_INET;
-	w->proto = t->proto;
-	w->laddr.v4 = t->laddr.v6.s6_addr32[3];
-	w->raddr.v4 = t->raddr.v6.s6_addr32[3];
-	w->lport = t->lport;
-	w->rport = t->rport;
-}
-
 /* The strict service @t (a wire tuple) belongs to.  RCU or the mutex. */
 static struct ftvm_csvc *ftvm_csvc_find(struct ftvm_cnet *cn,
 					const struct ftvm_tuple *t)

@@ -357,6 +357,34 @@ bool ftvm_tuple_mapped(const struct ftvm_tuple *t)
 	return t->family == AF_INET6 && ipv6_addr_v4mapped(&t->laddr.v6);
 }
 
+/* @t as on the wire: an IPv4 session of an IPv6 socket is IPv4. */
+void ftvm_tuple_wire(const struct ftvm_tuple *t, struct ftvm_tuple *w)
+{
+	if (!ftvm_tuple_mapped(t)) {
+		*w = *t;
+		return;
+	}
+	memset(w, 0, sizeof(*w));
+	w->family = AF_INET;
+	w->proto = t->proto;
+	w->laddr.v4 = t->laddr.v6.s6_addr32[3];
+	w->raddr.v4 = t->raddr.v6.s6_addr32[3];
+	w->lport = t->lport;
+	w->rport = t->rport;
+}
+
+/* The other way: IPv4 @t as an IPv6 socket has it, mapped, into @m. */
+void ftvm_tuple_to_mapped(const struct ftvm_tuple *t, struct ftvm_tuple *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->family = AF_INET6;
+	m->proto = t->proto;
+	ipv6_addr_set_v4mapped(t->laddr.v4, &m->laddr.v6);
+	ipv6_addr_set_v4mapped(t->raddr.v4, &m->raddr.v6);
+	m->lport = t->lport;
+	m->rport = t->rport;
+}
+
 /* The service's listener for @r in @net, referenced, or NULL. */
 static struct sock *ftvm_listener(struct net *net, const struct ftvm_rec *r)
 {

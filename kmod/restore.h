@@ -73,6 +73,8 @@ int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info);
 int ftvm_tuple_parse(const struct nlattr *nest, struct ftvm_tuple *t,
 		     struct netlink_ext_ack *extack);
 bool ftvm_tuple_mapped(const struct ftvm_tuple *t);
+void ftvm_tuple_wire(const struct ftvm_tuple *t, struct ftvm_tuple *w);
+void ftvm_tuple_to_mapped(const struct ftvm_tuple *t, struct ftvm_tuple *m);
 void ftvm_rec_free(struct ftvm_rec *r);
 
 /* Where a record's send stream ends (write_seq), and its receive stream

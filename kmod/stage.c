@@ -80,7 +80,7 @@ void ftvm_stage_uninit(struct ftvm_sstore *st)
 
 /*
  * @key as a wire tuple: an IPv4 session may be staged as its IPv6
- * socket knew it, with mapped addresses (ftvm_tuple_mapped()).
+ * socket knew it, with mapped addresses (ftvm_tuple_to_mapped()).
  */
 bool ftvm_stage_has(struct net *net, const struct ftvm_tuple *key)
 {
@@ -91,13 +91,7 @@ bool ftvm_stage_has(struct net *net, const struct ftvm_tuple *key)
 	rcu_read_lock();
 	found = rhashtable_lookup(&st->staged_ht, key, ftvm_staged_params);
 	if (!found && key->family == AF_INET) {
-		memset(&m, 0, sizeof(m));
-		m.family = AF_INET6;
-		m.proto = key->proto;
-		m.lport = key->lport;
-		m.rport = key->rport;
-		ipv6_addr_set_v4mapped(key->laddr.v4, &m.laddr.v6);
-		ipv6_addr_set_v4mapped(key->raddr.v4, &m.raddr.v6);
+		ftvm_tuple_to_mapped(key, &m);
 		found = rhashtable_lookup(&st->staged_ht, &m, ftvm_staged_params);
 	}
 	rcu_read_unlock();
