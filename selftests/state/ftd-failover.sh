@@ -177,6 +177,12 @@ ktap_check "another registry's failure flags nothing in ftd's data plane" other_
 
 # direct ARGS: ftctl talking to ftvm.ko itself (no ftd: it may be down).
 direct() { FTD_SOCKET=$TMP/no-ftd.sock F "$@"; }
+# up_vms VIA: the VMs up, by name, as VIA (F: through ftd; direct:
+# ftvm.ko's registry) lists them.
+up_vms() {
+	"$1" -j vm list | python3 -c 'import json, sys
+print(" ".join(v["name"] for v in json.load(sys.stdin) if v["state"] == "up"))'
+}
 
 # What ftvm.ko counts of each live VM's ingress hold, "ftctl vm show"
 # tells through ftd as it does talking to the kernel directly; the
@@ -184,8 +190,7 @@ direct() { FTD_SOCKET=$TMP/no-ftd.sock F "$@"; }
 # there in both).
 hold_relayed() {
 	local vm via_ftd kern n=0
-	for vm in $(F -j vm list | python3 -c 'import json, sys
-print(" ".join(v["name"] for v in json.load(sys.stdin) if v["state"] == "up"))'); do
+	for vm in $(up_vms F); do
 		via_ftd=$(F -j vm show "$vm") &&
 		kern=$(direct -j vm show "$vm") || return 1
 		python3 - "$via_ftd" "$kern" <<-'PY' || { echo "$vm: ftd says $via_ftd, ftvm.ko $kern"; return 1; }
@@ -250,11 +255,6 @@ joined8() {
 }
 ktap_check "vm8 joins" joined8
 
-# The VMs up in ftvm.ko's registry, by name.
-up_vms() {
-	direct -j vm list | python3 -c 'import json, sys
-print(" ".join(v["name"] for v in json.load(sys.stdin) if v["state"] == "up"))'
-}
 # armed_ms of the ingress hold of each VM in $UP, one per line; without
 # python, to read them all well within the 5 s of an arming.
 up_armed_ms() {
@@ -280,7 +280,7 @@ ftd_dies_and_restarts_late() {
 	rc=$?
 	((rc == 128 + 9)) || { echo "ftd exited $rc, not killed by its hook"; tail -3 "$TMP/ftd.log"; return 1; }
 	mid_gone_ms=$((($(date +%s%N) - t0) / 1000000))
-	UP=$(up_vms) && [[ -n $UP ]] || { echo "no VM up"; return 1; }
+	UP=$(up_vms direct) && [[ -n $UP ]] || { echo "no VM up"; return 1; }
 	# No ftd: the hold the failure armed runs out, and with it the flag.
 	wait_for 15 holds_over || { echo "the backups still hold: $(up_armed_ms | xargs)"; return 1; }
 	f=$(flag_of "$vm") || return 1
