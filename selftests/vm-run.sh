@@ -22,7 +22,9 @@
 # RCU stall, soft lockup, hung task, list corruption, refcount or SLUB
 # report (any of the patterns below), or the kernel taints itself for
 # one, even if every test passed.  Debian's kernel has no lockdep, KASAN,
-# UBSAN or kmemleak: see Documentation/testing.rst for what can fire.
+# UBSAN or kmemleak; "make check-debug" boots one with lockdep (and KASAN
+# if asked: lib/debug-kernel.sh).  Documentation/testing.rst says what
+# can fire.
 
 set -u
 SELFTESTS=$(cd "$(dirname "$0")" && pwd)
@@ -220,7 +222,8 @@ boot=$(sed -n 's/^# ftvm-guest: booted in \([0-9.]*\)s$/\1/p' "$log" | head -n1)
 # a guest that died early still left its oops on the console.
 bad='(BUG:|WARNING:|Oops|general protection fault|Kernel panic|kernel BUG|'
 bad+='INFO: rcu_|rcu: INFO|self-detected stall|detected stalls|'
-bad+='possible circular locking|possible recursive locking|lockdep|'
+bad+='possible circular locking|possible recursive locking|'
+bad+='turning off the locking correctness validator|non-static key|'
 bad+='inconsistent lock state|suspicious RCU usage|KASAN:|UBSAN:|'
 bad+='kmemleak:|unreferenced object|refcount_t:|list_(add|del) corruption|'
 bad+='sleeping function called from invalid context|scheduling while atomic|'
