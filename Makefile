@@ -7,6 +7,9 @@
 #                   (host tests natively, kernel-module tests in a qemu guest)
 #   make demo       install what is missing, build, show a failover
 #   make bench      run the benchmarks, one "BENCH name value" line each
+#   make check-debug
+#                   the guest tests under a lockdep kernel built from
+#                   Debian's source (twenty minutes more the first time)
 #
 # KDIR selects the kernel the module is built for (default: Debian's
 # linux-headers-amd64); V=1 shows the commands.
@@ -36,13 +39,13 @@ DEPS_PKGS := make gcc libc6-dev pkg-config clang llvm \
 	iproute2 iputils-ping ethtool socat python3 python3-yaml procps util-linux \
 	gcc-multilib
 
-.PHONY: all deps kmod bpf user tests check check-host check-guest demo bench \
-	sparse style clean help
+.PHONY: all deps kmod bpf user tests check check-host check-guest check-debug \
+	demo bench sparse style clean help
 
 all: kmod bpf user tests
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	$(Q)./selftests/lib/deps.sh $(DEPS_PKGS)
@@ -92,6 +95,16 @@ check-host: deps all
 
 check-guest: deps all
 	$(Q)./selftests/run.sh --guest-only
+
+# The guest tests again, under Debian's kernel rebuilt with lockdep and
+# DEBUG_ATOMIC_SLEEP (selftests/lib/debug-kernel.sh builds it once;
+# FTVM_KDEBUG_KASAN=1: another, with KASAN too), ftvm.ko built for it;
+# then ftvm.ko is built back for Debian's kernel.
+check-debug: deps
+	$(Q)krel=$$(./selftests/lib/debug-kernel.sh | tail -n1) && \
+	test -n "$$krel" && \
+	$(MAKE) check-guest KVER=$$krel KDIR=/lib/modules/$$krel/build; \
+	rc=$$?; $(MAKE) kmod; exit $$rc
 
 demo: deps
 	$(Q)$(MAKE) all
