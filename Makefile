@@ -101,8 +101,7 @@ check-guest: deps all
 # FTVM_KDEBUG_KASAN=1: another, with KASAN too), ftvm.ko built for it;
 # then ftvm.ko is built back for Debian's kernel.
 check-debug: deps
-	$(Q)krel=$$(./selftests/lib/debug-kernel.sh | tail -n1) && \
-	test -n "$$krel" && \
+	$(Q)krel=$$(./selftests/lib/debug-kernel.sh) && test -n "$$krel" && \
 	$(MAKE) check-guest KVER=$$krel KDIR=/lib/modules/$$krel/build; \
 	rc=$$?; $(MAKE) kmod; exit $$rc
 

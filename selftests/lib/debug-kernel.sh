@@ -8,7 +8,8 @@
 # uses.  With FTVM_KDEBUG_KASAN=1, KASAN as well (another kernel,
 # release -ftvm-kasan): it finds more, but the guest runs about five
 # times slower than Debian's kernel, too slow for the rates some tests
-# ask for.  Prints its release (for KVER) on its last line.
+# ask for.  Prints its release (for KVER), and only that, on stdout;
+# what it does goes to stderr.
 #
 #   selftests/lib/debug-kernel.sh            build if need be, print KVER
 #   selftests/lib/debug-kernel.sh --release  print KVER if built, or fail
@@ -19,11 +20,13 @@
 # The kernel goes to /boot and /lib/modules like any other; its release
 # never matches the plain Debian one that lib/kver.sh picks, so nothing
 # uses it unless told to.  The first build takes about twenty minutes
-# on two cores; later calls find it built (the stamp is this script's
-# hash, the variant and the source package's version) and return at
-# once.  Documentation/testing.rst.
+# on two cores; later calls find it built (the stamp: the source
+# package's version, KCONFIG_REV and the variant) and return at once.
+# Documentation/testing.rst.
 set -eu
-SELF=$(readlink -f "$0")
+# Raise it whenever what the kernel is built with changes (MODULES, the
+# options below): a kernel built with another revision is rebuilt.
+KCONFIG_REV=1
 KASAN=${FTVM_KDEBUG_KASAN:-0}
 if [[ $KASAN == 1 ]]; then
 	DIR=${FTVM_KDEBUG_DIR:-/var/cache/ftvm/kdebug-kasan}
@@ -46,7 +49,7 @@ sch_ingress cls_bpf cls_matchall act_gact act_bpf
 inet_diag tcp_diag udp_diag raw_diag netlink_diag unix_diag"
 
 src_version() { dpkg-query -W -f '${Version}' linux-source-6.1 2>/dev/null; }
-stamp() { echo "$(src_version) $(sha1sum <"$SELF" | cut -c1-12) kasan=$KASAN"; }
+stamp() { echo "$(src_version) rev=$KCONFIG_REV kasan=$KASAN"; }
 
 release() {
 	[[ -r $DIR/release && -r $DIR/stamp ]] || return 1
@@ -68,6 +71,7 @@ if release >/dev/null; then
 fi
 
 [[ $(id -u) == 0 ]] || die "installing a kernel needs root"
+exec 3>&1 1>&2		# stdout: the release only
 for p in linux-source-6.1 linux-config-6.1 dwarves bc bison flex libelf-dev \
 	 libssl-dev build-essential kmod cpio; do
 	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
@@ -115,4 +119,4 @@ cp System.map "/boot/System.map-$krel"
 echo "$krel" >"$DIR/release"
 stamp >"$DIR/stamp"
 echo "# debug-kernel: installed $krel"
-echo "$krel"
+echo "$krel" >&3
