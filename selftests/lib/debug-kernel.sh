@@ -62,7 +62,7 @@ release() {
 }
 
 if [[ ${1:-} == --release ]]; then
-	release || die "not built: run selftests/lib/debug-kernel.sh"
+	release || die "no $LOCALVERSION kernel built: run FTVM_KDEBUG_KASAN=$KASAN $0"
 	exit 0
 fi
 if release >/dev/null; then
