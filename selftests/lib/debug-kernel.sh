@@ -27,6 +27,7 @@ set -eu
 # Raise it whenever what the kernel is built with changes (MODULES, the
 # options below): a kernel built with another revision is rebuilt.
 KCONFIG_REV=1
+LIB=$(cd "$(dirname "$0")" && pwd)
 KASAN=${FTVM_KDEBUG_KASAN:-0}
 if [[ $KASAN == 1 ]]; then
 	DIR=${FTVM_KDEBUG_DIR:-/var/cache/ftvm/kdebug-kasan}
@@ -61,28 +62,17 @@ release() {
 	echo "$krel"
 }
 
-if [[ ${1:-} == --release ]]; then
-	release || die "no $LOCALVERSION kernel built: run FTVM_KDEBUG_KASAN=$KASAN $0"
+if krel=$(release); then
+	echo "$krel"
 	exit 0
 fi
-if release >/dev/null; then
-	release
-	exit 0
-fi
+[[ ${1:-} == --release ]] &&
+	die "no $LOCALVERSION kernel built: run FTVM_KDEBUG_KASAN=$KASAN $0"
 
 [[ $(id -u) == 0 ]] || die "installing a kernel needs root"
 exec 3>&1 1>&2		# stdout: the release only
-for p in linux-source-6.1 linux-config-6.1 dwarves bc bison flex libelf-dev \
-	 libssl-dev build-essential kmod cpio; do
-	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-		missing+=" $p"
-done
-if [[ -n ${missing:-} ]]; then
-	echo "# debug-kernel: installing$missing"
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq $missing >/dev/null ||
-		die "cannot install$missing"
-fi
+"$LIB/deps.sh" linux-source-6.1 linux-config-6.1 dwarves bc \
+	bison flex libelf-dev libssl-dev build-essential kmod cpio
 
 echo "# debug-kernel: unpacking $(basename "$TARBALL") into $DIR"
 rm -rf "$SRC"
