@@ -16,7 +16,10 @@
  * registry is *armed* for FTVM_HOLD_ARMED: in its namespace a netfilter
  * hook at LOCAL_IN, last, takes every TCP segment that is not a bare SYN
  * and finds no connection (neither early demux nor a lookup of the
- * established table finds a socket), and holds it.  Armed or not, once
+ * established table finds a socket), and holds it.  A VM is armed the
+ * same way on its own (FTVM_A_VM_ARM, ftvm_hold_arm_vm()) when sessions
+ * are about to be moved to it on purpose: ftd's drain switches the data
+ * path to it before it activates their last state there.  Armed or not, once
  * hooked (at the first failure that armed it) it also holds such a
  * segment of a session staged in the namespace (restore.c, stage.c):
  * the namespace has that session's state and is about to be given it,
@@ -268,8 +271,8 @@ void ftvm_hold_stats(struct net *net, struct ftvm_hold_stats *st)
 		       jiffies_to_msecs(until - jiffies) : 0;
 }
 
-/* Arm @vnet, a VM's namespace (a reference held; RTNL): true if armed. */
-static bool ftvm_hold_arm(struct net *vnet)
+/* Arm @vnet, a VM's namespace (a reference held; RTNL): 0 if armed. */
+static int ftvm_hold_arm(struct net *vnet)
 {
 	struct ftvm_hnet *hn = ftvm_hnet(vnet);
 	int err;
@@ -280,12 +283,18 @@ static bool ftvm_hold_arm(struct net *vnet)
 		if (err) {
 			pr_warn_ratelimited("cannot hook a VM's namespace (%d): its sessions' segments are not held at failover\n",
 					    err);
-			return false;
+			return err;
 		}
 		hn->hooked = true;
 	}
 	WRITE_ONCE(hn->armed_until, (jiffies + FTVM_HOLD_ARMED) ?: 1);
-	return true;
+	return 0;
+}
+
+/* Only a VM's own namespace holds, never the host's. */
+static bool ftvm_hold_can(const struct ftvm_net *fn, const struct net *vnet)
+{
+	return !net_eq(vnet, fn->net) && !net_eq(vnet, &init_net);
 }
 
 u64 ftvm_hold_arm_others(struct ftvm_net *fn, const struct ftvm_vm *failed)
@@ -302,9 +311,7 @@ u64 ftvm_hold_arm_others(struct ftvm_net *fn, const struct ftvm_vm *failed)
 		vnet = ftvm_vm_get_netns(vm);
 		if (!vnet)
 			continue;
-		/* Never the host's own namespace: only VMs hold. */
-		if (!net_eq(vnet, fn->net) && !net_eq(vnet, &init_net) &&
-		    ftvm_hold_arm(vnet))
+		if (ftvm_hold_can(fn, vnet) && !ftvm_hold_arm(vnet))
 			armed = true;
 		put_net(vnet);
 	}
@@ -314,6 +321,34 @@ u64 ftvm_hold_arm_others(struct ftvm_net *fn, const struct ftvm_vm *failed)
 	 * from now, whatever part of J has gone.
 	 */
 	return armed ? jiffies_to_nsecs(FTVM_HOLD_ARMED) : 0;
+}
+
+int ftvm_hold_arm_vm(struct ftvm_net *fn, const struct ftvm_vm *vm,
+		     struct netlink_ext_ack *extack)
+{
+	struct net *vnet;
+	int err;
+
+	ASSERT_RTNL();
+	if (vm->state != FTVM_VM_STATE_UP) {
+		NL_SET_ERR_MSG(extack, "the VM has failed: no session can be moved to it");
+		return -EINVAL;
+	}
+	vnet = ftvm_vm_get_netns(vm);
+	if (!vnet) {
+		NL_SET_ERR_MSG(extack, "the VM has no network namespace to hold in");
+		return -EINVAL;
+	}
+	if (!ftvm_hold_can(fn, vnet)) {
+		NL_SET_ERR_MSG(extack, "the VM's namespace is the host's: only a VM's own namespace holds");
+		err = -EINVAL;
+	} else {
+		err = ftvm_hold_arm(vnet);
+		if (err)
+			NL_SET_ERR_MSG(extack, "cannot hook the VM's namespace");
+	}
+	put_net(vnet);
+	return err;
 }
 
 static int __net_init ftvm_hnet_init(struct net *net)

@@ -7,6 +7,7 @@
 #define _FTVM_HOLD_H
 
 #include <linux/netdevice.h>
+#include <linux/netlink.h>
 #include <net/net_namespace.h>
 
 #include "vm.h"
@@ -38,6 +39,14 @@ void ftvm_hold_uninit(void);
  * its own, or hooking one failed).  One failing later re-arms them all.
  */
 u64 ftvm_hold_arm_others(struct ftvm_net *fn, const struct ftvm_vm *failed);
+/*
+ * Sessions are about to be moved to @vm of @fn on purpose (RTNL held):
+ * its namespace holds, for as long as a failure arms it, what reaches it
+ * for sessions it does not have yet.  -EINVAL (said in @extack) when @vm
+ * has failed or has no namespace of its own.
+ */
+int ftvm_hold_arm_vm(struct ftvm_net *fn, const struct ftvm_vm *vm,
+		     struct netlink_ext_ack *extack);
 /* Sessions may have become live in @net: let their segments in. */
 void ftvm_hold_release(struct net *net);
 /* @net's hold counters, consistent with each other. */

@@ -58,6 +58,7 @@ static const struct nla_policy ftvm_vm_policy[FTVM_A_VM_MAX + 1] = {
 	[FTVM_A_VM_HOLD] = { .type = NLA_REJECT,
 			     .reject_message = "hold counters are reported by the kernel" },
 	[FTVM_A_VM_RESUME] = { .type = NLA_FLAG },
+	[FTVM_A_VM_ARM] = { .type = NLA_FLAG },
 };
 
 static const struct nla_policy ftvm_policy[FTVM_A_MAX + 1] = {
@@ -361,6 +362,11 @@ static int ftvm_nl_vm_attrs(struct genl_info *info, struct nlattr **tb)
 	if (tb[FTVM_A_VM_RESUME] && info->genlhdr->cmd != FTVM_CMD_VM_FAIL) {
 		NL_SET_ERR_MSG_ATTR(info->extack, tb[FTVM_A_VM_RESUME],
 				    "only a failure (FTVM_CMD_VM_FAIL) is resumed");
+		return -EINVAL;
+	}
+	if (tb[FTVM_A_VM_ARM] && info->genlhdr->cmd != FTVM_CMD_VM_SET) {
+		NL_SET_ERR_MSG_ATTR(info->extack, tb[FTVM_A_VM_ARM],
+				    "only a change (FTVM_CMD_VM_SET) arms a VM");
 		return -EINVAL;
 	}
 	return 0;
@@ -720,6 +726,30 @@ static int ftvm_nl_vm_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	return skb->len;
 }
 
+/*
+ * FTVM_CMD_VM_SET with FTVM_A_VM_ARM: sessions are about to be moved to
+ * the VM on purpose.  A request of its own (@other: it asks for more),
+ * so that it either arms or changes nothing.
+ */
+static int ftvm_nl_vm_arm(struct ftvm_net *fn, struct nlattr **tb,
+			  bool other, struct netlink_ext_ack *extack)
+{
+	struct ftvm_vm *vm;
+	int err;
+
+	if (other || tb[FTVM_A_VM_MAC] || tb[FTVM_A_VM_NETNS_FD] ||
+	    tb[FTVM_A_VM_SILENT_EXIT]) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_VM_ARM],
+				    "arming is a request of its own: give the VM only");
+		return -EINVAL;
+	}
+	rtnl_lock();
+	vm = ftvm_nl_select(fn, tb, extack);
+	err = IS_ERR(vm) ? PTR_ERR(vm) : ftvm_hold_arm_vm(fn, vm, extack);
+	rtnl_unlock();
+	return err;
+}
+
 static int ftvm_nl_vm_set(struct sk_buff *skb, struct genl_info *info)
 {
 	struct net *net = genl_info_net(info);
@@ -740,6 +770,8 @@ static int ftvm_nl_vm_set(struct sk_buff *skb, struct genl_info *info)
 	rename = tb[FTVM_A_VM_ID] && tb[FTVM_A_VM_NAME];
 	rebind = tb[FTVM_A_VM_IFINDEX] || tb[FTVM_A_VM_IFNAME];
 	up = !!tb[FTVM_A_VM_STATE];
+	if (tb[FTVM_A_VM_ARM])
+		return ftvm_nl_vm_arm(fn, tb, rename || rebind || up, extack);
 	if (!rename && !rebind && !up && !tb[FTVM_A_VM_MAC] &&
 	    !tb[FTVM_A_VM_NETNS_FD] && !tb[FTVM_A_VM_SILENT_EXIT]) {
 		NL_SET_ERR_MSG(extack, "nothing to change: give a name, device, MAC, netns, silent exit or state");

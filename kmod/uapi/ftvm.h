@@ -108,6 +108,12 @@ enum ftvm_a_vm {
 				 * controller; failed already, the other VMs
 				 * hold again as its failure made them
 				 */
+	FTVM_A_VM_ARM,		/* flag (FTVM_CMD_VM_SET, alone): sessions are
+				 * about to be moved to the VM on purpose (a
+				 * drain); its namespace holds for a while what
+				 * reaches it for sessions it does not have yet,
+				 * as at another VM's failure
+				 */
 
 	__FTVM_A_VM_MAX,
 	FTVM_A_VM_MAX = __FTVM_A_VM_MAX - 1

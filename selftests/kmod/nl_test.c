@@ -135,6 +135,7 @@ struct vm_info {
 	uint8_t mac[6];
 	uint8_t state, reason;
 	uint64_t fail_time;
+	uint32_t armed_ms;	/* FTVM_A_HOLD_ARMED_MS, when replied */
 	uint8_t cmd;
 };
 
@@ -159,6 +160,14 @@ static bool parse_vm(struct nl_msg *msg, struct vm_info *v)
 		v->reason = nla_get_u8(a[FTVM_A_VM_FAIL_REASON]);
 	if (a[FTVM_A_VM_FAIL_TIME])
 		v->fail_time = nla_get_u64(a[FTVM_A_VM_FAIL_TIME]);
+	if (a[FTVM_A_VM_HOLD]) {
+		struct nlattr *h[FTVM_A_HOLD_MAX + 1];
+
+		if (nla_parse_nested(h, FTVM_A_HOLD_MAX, a[FTVM_A_VM_HOLD], NULL))
+			return false;
+		if (h[FTVM_A_HOLD_ARMED_MS])
+			v->armed_ms = nla_get_u32(h[FTVM_A_HOLD_ARMED_MS]);
+	}
 	return true;
 }
 
@@ -335,6 +344,24 @@ static const struct bad_case bad_cases[] = {
 	{ "a resume with a value", FTVM_CMD_VM_FAIL, false,
 	  { U32(FTVM_A_VM_ID, 1), U8(FTVM_A_VM_RESUME, 1) }, { ATTR_END },
 	  -ERANGE, "policy validation" },
+	{ "a registration that arms", FTVM_CMD_VM_NEW, false,
+	  { U32(FTVM_A_VM_ID, 9), STR(FTVM_A_VM_NAME, "x"), STR(FTVM_A_VM_IFNAME, "h2"),
+	    FLAG(FTVM_A_VM_ARM) }, { ATTR_END }, -EINVAL, "only a change" },
+	{ "a failure that arms", FTVM_CMD_VM_FAIL, false,
+	  { U32(FTVM_A_VM_ID, 1), FLAG(FTVM_A_VM_ARM) }, { ATTR_END },
+	  -EINVAL, "only a change" },
+	{ "arming with a rename", FTVM_CMD_VM_SET, false,
+	  { U32(FTVM_A_VM_ID, 1), STR(FTVM_A_VM_NAME, "y"), FLAG(FTVM_A_VM_ARM) },
+	  { ATTR_END }, -EINVAL, "request of its own" },
+	{ "arming with a MAC", FTVM_CMD_VM_SET, false,
+	  { U32(FTVM_A_VM_ID, 1), BIN(FTVM_A_VM_MAC, (const char *)mac_ok, 6),
+	    FLAG(FTVM_A_VM_ARM) }, { ATTR_END }, -EINVAL, "request of its own" },
+	{ "arming an unknown VM", FTVM_CMD_VM_SET, false,
+	  { U32(FTVM_A_VM_ID, 77), FLAG(FTVM_A_VM_ARM) }, { ATTR_END },
+	  -ENOENT, "no VM with this id" },
+	{ "arming a VM without a namespace", FTVM_CMD_VM_SET, false,
+	  { U32(FTVM_A_VM_ID, 1), FLAG(FTVM_A_VM_ARM) }, { ATTR_END },
+	  -EINVAL, "no network namespace" },
 	{ "unknown command", 99, false, { U32(FTVM_A_VM_ID, 1) }, { ATTR_END },
 	  -EOPNOTSUPP, NULL },
 };
@@ -690,6 +717,15 @@ static void test_events(void)
 	ksft_test_result(!err && v.state == FTVM_VM_STATE_FAILED &&
 			 v.reason == FTVM_FAIL_USER && v.fail_time < monotonic_ns() - 300000000ull,
 			 "and the VM keeps its failure (state, reason, time)\n");
+
+	{
+		const struct attr arm4[] = { STR(FTVM_A_VM_NAME, "vm4"),
+					     FLAG(FTVM_A_VM_ARM), ATTR_END };
+
+		err = request(FTVM_CMD_VM_SET, arm4, false, NULL, 0, NULL, NULL);
+		ksft_test_result(err == -EINVAL && strstr(nl.ext_msg, "has failed"),
+				 "a failed VM is not armed (%s)\n", nl.ext_msg);
+	}
 
 	err = request(FTVM_CMD_VM_DEL, fail4, false, NULL, 0, NULL, NULL);
 	ksft_test_result(!err && wait_event(FTVM_CMD_VM_DEL, 4, 5000, NULL),
@@ -1078,6 +1114,67 @@ static void test_sessions(void)
 			 (long long)c.count, (long long)c.staged);
 }
 
+/*
+ * FTVM_A_VM_ARM: a VM whose namespace is its own is armed (its hold
+ * reports the time left); one whose namespace is the registry's is not.
+ * vm1's namespace is this one (test_sessions()); vm2 gets a child's.
+ */
+static void test_arm(void)
+{
+	const struct attr arm1[] = { U32(FTVM_A_VM_ID, 1), FLAG(FTVM_A_VM_ARM), ATTR_END };
+	const struct attr arm2[] = { STR(FTVM_A_VM_NAME, "vm2"), FLAG(FTVM_A_VM_ARM), ATTR_END };
+	const struct attr sel2[] = { U32(FTVM_A_VM_ID, 2), ATTR_END };
+	int err, fd = -1, sync[2], status;
+	struct vm_info before, v;
+	char path[64], c;
+	pid_t pid;
+
+	err = request(FTVM_CMD_VM_SET, arm1, false, NULL, 0, NULL, NULL);
+	ksft_test_result(err == -EINVAL && strstr(nl.ext_msg, "the host's"),
+			 "a VM in the registry's own namespace is not armed (%s)\n",
+			 nl.ext_msg);
+
+	if (pipe(sync))
+		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
+	pid = fork();
+	if (pid == 0) {
+		/* A namespace of its own, kept until the parent is done. */
+		if (unshare(CLONE_NEWNET) || write(sync[1], "x", 1) != 1)
+			_exit(1);
+		(void)!read(sync[0], &c, 1);
+		_exit(0);
+	}
+	err = -1;
+	if (pid > 0 && read(sync[0], &c, 1) == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd >= 0) {
+		const struct attr set[] = { U32(FTVM_A_VM_ID, 2), { FTVM_A_VM_NETNS_FD, A_U32,
+					    (uint32_t)fd, NULL, 0 }, ATTR_END };
+
+		err = request(FTVM_CMD_VM_SET, set, false, NULL, 0, NULL, NULL);
+		close(fd);
+	}
+	err = err ?: get_one(sel2, &before);
+	ksft_test_result(!err && before.armed_ms == 0,
+			 "vm2 in a namespace of its own, not armed (%d, %u ms)\n",
+			 err, before.armed_ms);
+	err = request(FTVM_CMD_VM_SET, arm2, false, NULL, 0, NULL, NULL);
+	err = err ?: get_one(sel2, &v);
+	ksft_test_result(!err && v.armed_ms > 4000 && v.armed_ms <= 5000 &&
+			 v.state == FTVM_VM_STATE_UP && !strcmp(v.name, "vm2") &&
+			 v.ifindex == before.ifindex,
+			 "arming vm2 by name: its namespace holds for 5 s (%u ms left), nothing else changed\n",
+			 v.armed_ms);
+	if (pid > 0) {
+		(void)!write(sync[1], "x", 1);
+		waitpid(pid, &status, 0);
+	}
+	close(sync[0]);
+	close(sync[1]);
+}
+
 static void test_netns_teardown(void)
 {
 	long base = vm_objects_stable(), after;
@@ -1297,12 +1394,13 @@ int main(void)
 {
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(bad_cases) + ARRAY_SIZE(sess_cases) +
-		      ARRAY_SIZE(commit_cases) + 40);
+		      ARRAY_SIZE(commit_cases) + 44);
 	setup();
 	test_add_get_dump();
 	test_bad_requests();
 	test_set();
 	test_sessions();
+	test_arm();
 	test_commit();
 	test_events();
 	test_big_dump();
