@@ -1124,7 +1124,7 @@ static void test_arm(void)
 	const struct attr arm1[] = { U32(FTVM_A_VM_ID, 1), FLAG(FTVM_A_VM_ARM), ATTR_END };
 	const struct attr arm2[] = { STR(FTVM_A_VM_NAME, "vm2"), FLAG(FTVM_A_VM_ARM), ATTR_END };
 	const struct attr sel2[] = { U32(FTVM_A_VM_ID, 2), ATTR_END };
-	int err, fd = -1, sync[2], status;
+	int err, fd = -1, ready[2], done[2], status;
 	struct vm_info before, v;
 	char path[64], c;
 	pid_t pid;
@@ -1134,18 +1134,22 @@ static void test_arm(void)
 			 "a VM in the registry's own namespace is not armed (%s)\n",
 			 nl.ext_msg);
 
-	if (pipe(sync))
+	if (pipe(ready) || pipe(done))
 		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
 	pid = fork();
 	if (pid == 0) {
 		/* A namespace of its own, kept until the parent is done. */
-		if (unshare(CLONE_NEWNET) || write(sync[1], "x", 1) != 1)
+		close(ready[0]);
+		close(done[1]);
+		if (unshare(CLONE_NEWNET) || write(ready[1], "x", 1) != 1)
 			_exit(1);
-		(void)!read(sync[0], &c, 1);
+		(void)!read(done[0], &c, 1);
 		_exit(0);
 	}
+	close(ready[1]);
+	close(done[0]);
 	err = -1;
-	if (pid > 0 && read(sync[0], &c, 1) == 1) {
+	if (pid > 0 && read(ready[0], &c, 1) == 1) {
 		snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	}
@@ -1167,12 +1171,11 @@ static void test_arm(void)
 			 v.ifindex == before.ifindex,
 			 "arming vm2 by name: its namespace holds for 5 s (%u ms left), nothing else changed\n",
 			 v.armed_ms);
-	if (pid > 0) {
-		(void)!write(sync[1], "x", 1);
+	/* The child's read ends at EOF, whether it got this far or not. */
+	close(done[1]);
+	close(ready[0]);
+	if (pid > 0)
 		waitpid(pid, &status, 0);
-	}
-	close(sync[0]);
-	close(sync[1]);
 }
 
 static void test_netns_teardown(void)
