@@ -172,6 +172,17 @@ static const struct nla_policy ftvm_activate_policy[FTVM_A_MAX + 1] = {
 	[FTVM_A_TUPLE] = NLA_POLICY_NESTED(ftvm_tuple_policy),
 };
 
+/* session-retire: the VM and the sessions named. */
+static const struct nla_policy ftvm_retire_policy[FTVM_A_MAX + 1] = {
+	[FTVM_A_VM] = NLA_POLICY_NESTED(ftvm_vm_policy),
+	/* Nested: refused by the handler, where the message can say why. */
+	[FTVM_A_SNAP] = NLA_POLICY_NESTED(ftvm_activate_snap_policy),
+	[FTVM_A_SESSION] = NLA_POLICY_NESTED(ftvm_sess_policy),
+	[FTVM_A_SNDQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_RETIRE },
+	[FTVM_A_RCVQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_RETIRE },
+	[FTVM_A_TUPLE] = NLA_POLICY_NESTED(ftvm_tuple_policy),
+};
+
 /* session-nudge: the VM and the sessions named. */
 static const struct nla_policy ftvm_nudge_policy[FTVM_A_MAX + 1] = {
 	[FTVM_A_VM] = NLA_POLICY_NESTED(ftvm_vm_policy),
@@ -951,6 +962,13 @@ static const struct genl_ops ftvm_genl_ops[] = {
 		.flags = GENL_UNS_ADMIN_PERM,
 		.doit = ftvm_nudge_doit,
 		.policy = ftvm_nudge_policy,
+		.maxattr = FTVM_A_MAX,
+	},
+	{
+		.cmd = FTVM_CMD_SESSION_RETIRE,
+		.flags = GENL_UNS_ADMIN_PERM,
+		.doit = ftvm_retire_doit,
+		.policy = ftvm_retire_policy,
 		.maxattr = FTVM_A_MAX,
 	},
 	{

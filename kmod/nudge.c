@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Nudge: make restored connections speak at once.
+ * Nudge and retire: act on named connections of a VM.
  *
  * A connection restored (or activated) before the data path switches to
  * its VM leaves repair mode with a window probe, which the fence drops.
@@ -21,14 +21,24 @@
  *    state, the RTO backed off once; the client's ACK ends both, as after
  *    any timeout).
  *
+ * FTVM_CMD_SESSION_RETIRE names sessions that went on elsewhere while
+ * their connections stayed in this VM (a drain handed them over to
+ * their backups alive): each that is an established or close-wait TCP
+ * connection its service still holds ends without a packet, as on a
+ * reset the client never sent: its service's next call fails with
+ * ECONNABORTED, its timers stop and its 5-tuple is free (the VM may be
+ * the session's backup again later, and an activation would find the
+ * 5-tuple in use).  What it still queues is freed when the service
+ * closes it.
+ *
  * Each socket is found in the established hash under RCU, with a
  * reference, and locked with lock_sock() in the request's process
  * context, so neither its input nor its timers run while it is changed;
  * the timer itself runs later, in softirq or at release_sock(), as every
  * TCP timer does.  A name without a socket, a socket that is not an
  * established connection (closing, time-wait, request), one in repair
- * mode and a UDP name are skipped: a nudge is safe on any session,
- * whatever became of it.
+ * mode and a UDP name are skipped: a nudge or a retire is safe on any
+ * session, whatever became of it.
  */
 #include <net/inet_hashtables.h>
 #include <net/inet6_hashtables.h>
@@ -83,8 +93,33 @@ static bool ftvm_nudge_sock(struct sock *sk)
 	return nudged;
 }
 
-int ftvm_nudge_doit(struct sk_buff *skb, struct genl_info *info)
+/*
+ * End @sk without a packet if its service still holds it, established or
+ * half-closed by the client; returns whether it did.  As tcp_abort()
+ * does, but never a reset: tcp_done() sends nothing.
+ */
+static bool ftvm_retire_sock(struct sock *sk)
 {
+	bool retired = false;
+
+	lock_sock(sk);
+	if ((sk->sk_state == TCP_ESTABLISHED || sk->sk_state == TCP_CLOSE_WAIT) &&
+	    !sock_flag(sk, SOCK_DEAD) && !tcp_sk(sk)->repair) {
+		WRITE_ONCE(sk->sk_err, ECONNABORTED);
+		/* Coupled with the smp_rmb() in tcp_poll(). */
+		smp_wmb();
+		sk_error_report(sk);
+		tcp_done(sk);
+		retired = true;
+	}
+	release_sock(sk);
+	return retired;
+}
+
+/* Nudge or retire (@cmd) the sessions a request names. */
+static int ftvm_named_doit(struct genl_info *info, u8 cmd)
+{
+	bool nudge = cmd == FTVM_CMD_SESSION_NUDGE;
 	struct netlink_ext_ack *extack = info->extack;
 	unsigned int named = 0;
 	struct ftvm_tuple t;
@@ -95,7 +130,10 @@ int ftvm_nudge_doit(struct sk_buff *skb, struct genl_info *info)
 
 	a = info->attrs[FTVM_A_SNAP] ?: info->attrs[FTVM_A_SESSION];
 	if (a) {
-		NL_SET_ERR_MSG_ATTR(extack, a, FTVM_NOT_NUDGE);
+		if (nudge)
+			NL_SET_ERR_MSG_ATTR(extack, a, FTVM_NOT_NUDGE);
+		else
+			NL_SET_ERR_MSG_ATTR(extack, a, FTVM_NOT_RETIRE);
 		return -EINVAL;
 	}
 	/* Every name is checked before any socket is touched. */
@@ -109,7 +147,10 @@ int ftvm_nudge_doit(struct sk_buff *skb, struct genl_info *info)
 		named++;
 	}
 	if (!named) {
-		NL_SET_ERR_MSG(extack, "name the sessions to nudge (FTVM_A_TUPLE)");
+		if (nudge)
+			NL_SET_ERR_MSG(extack, "name the sessions to nudge (FTVM_A_TUPLE)");
+		else
+			NL_SET_ERR_MSG(extack, "name the sessions to retire (FTVM_A_TUPLE)");
 		return -EINVAL;
 	}
 	net = ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],
@@ -128,11 +169,21 @@ int ftvm_nudge_doit(struct sk_buff *skb, struct genl_info *info)
 		if (!sk)
 			continue;
 		if (sk_fullsock(sk) && sk->sk_protocol == IPPROTO_TCP &&
-		    ftvm_nudge_sock(sk))
+		    (nudge ? ftvm_nudge_sock(sk) : ftvm_retire_sock(sk)))
 			count++;
 		sock_gen_put(sk);
 		cond_resched();
 	}
 	put_net(net);
-	return ftvm_restore_reply(info, FTVM_CMD_SESSION_NUDGE, count, NULL);
+	return ftvm_restore_reply(info, cmd, count, NULL);
+}
+
+int ftvm_nudge_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	return ftvm_named_doit(info, FTVM_CMD_SESSION_NUDGE);
+}
+
+int ftvm_retire_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	return ftvm_named_doit(info, FTVM_CMD_SESSION_RETIRE);
 }

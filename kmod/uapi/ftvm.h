@@ -41,6 +41,7 @@ enum ftvm_cmd {
 	FTVM_CMD_COMMIT_SET,	/* a service's output commit (strict or relaxed) */
 	FTVM_CMD_COMMIT_GET,	/* dump: the strict services and their counters */
 	FTVM_CMD_COMMIT_SESS_GET, /* dump: the sessions strict services follow */
+	FTVM_CMD_SESSION_RETIRE, /* end named connections without a packet */
 
 	__FTVM_CMD_MAX,
 	FTVM_CMD_MAX = __FTVM_CMD_MAX - 1

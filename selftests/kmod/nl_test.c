@@ -987,6 +987,7 @@ struct sess_case {
 #define ACT(...)	{ .cmd = FTVM_CMD_SESSION_ACTIVATE, .vm = 1, __VA_ARGS__ }
 #define DISC(...)	ACT(.flags = FTVM_SNAP_F_DISCARD, __VA_ARGS__)
 #define NUDGE(...)	{ .cmd = FTVM_CMD_SESSION_NUDGE, .vm = 1, __VA_ARGS__ }
+#define RETIRE(...)	{ .cmd = FTVM_CMD_SESSION_RETIRE, .vm = 1, __VA_ARGS__ }
 #define STAGE(...)	{ .cmd = FTVM_CMD_SESSION_RESTORE, .vm = 1, \
 			  .flags = FTVM_SNAP_F_STAGE, .records = true, __VA_ARGS__ }
 #define NAME(p, f, al, lp, rp, ...) \
@@ -1046,6 +1047,16 @@ static const struct sess_case sess_cases[] = {
 	  .t = { TUP_UDP(7001, 40001) } }, -ENOENT, "no network namespace" },
 	{ "an activation of an unknown VM", { .cmd = FTVM_CMD_SESSION_ACTIVATE, .vm = 77 },
 	  -ENOENT, "no VM with this id" },
+	{ "a retire naming nothing", RETIRE(.n = 0), -EINVAL, "name the sessions to retire" },
+	{ "a retire with snapshot parameters", RETIRE(.flags = FTVM_SNAP_F_STAGE, .n = 1,
+	  .t = { TUP_UDP(7001, 40001) }), -EINVAL, "a retire takes the VM" },
+	{ "a retire with a record", RETIRE(.records = true, .n = 1, .t = { TUP_UDP(7001, 40001) }),
+	  -EINVAL, "a retire takes the VM" },
+	{ "a retire with a name of TCP state", RETIRE(.n = 1,
+	  .t = { NAME(IPPROTO_TCP, AF_INET, 4, 7001, 40001, .extra = FTVM_A_SESS_TCP) }),
+	  -EINVAL, "named by its 5-tuple only" },
+	{ "a retire of a VM without a namespace", { .cmd = FTVM_CMD_SESSION_RETIRE, .vm = 2, .n = 1,
+	  .t = { TUP_UDP(7001, 40001) } }, -ENOENT, "no network namespace" },
 };
 
 static void test_sessions(void)
@@ -1053,6 +1064,8 @@ static void test_sessions(void)
 	const struct sess_req two = STAGE(.n = 2, .t = { TUP_UDP(7001, 40001),
 							 TUP_UDP(7002, 40002) });
 	const struct sess_req nudge = NUDGE(.n = 2, .t = {
+		NAME(IPPROTO_TCP, AF_INET, 4, 7001, 40001), TUP_UDP(7001, 40001) });
+	const struct sess_req retire = RETIRE(.n = 2, .t = {
 		NAME(IPPROTO_TCP, AF_INET, 4, 7001, 40001), TUP_UDP(7001, 40001) });
 	const struct sess_req disc1 = DISC(.n = 1, .t = { TUP_UDP(7002, 40002) });
 	const struct sess_req disc_all = DISC(.n = 0);
@@ -1103,6 +1116,10 @@ static void test_sessions(void)
 	err = sess_call(&nudge, &c);
 	ksft_test_result(!err && c.count == 0,
 			 "a nudge of sessions without a connection nudges none (count %lld)\n",
+			 (long long)c.count);
+	err = sess_call(&retire, &c);
+	ksft_test_result(!err && c.count == 0 && staged_now() == 2,
+			 "a retire of sessions without a connection ends none, and leaves what is staged (count %lld)\n",
 			 (long long)c.count);
 	err = sess_call(&disc1, &c);
 	ksft_test_result(!err && c.count == 1 && c.staged == 1 && staged_now() == 1,
@@ -1397,7 +1414,7 @@ int main(void)
 {
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(bad_cases) + ARRAY_SIZE(sess_cases) +
-		      ARRAY_SIZE(commit_cases) + 44);
+		      ARRAY_SIZE(commit_cases) + 45);
 	setup();
 	test_add_get_dump();
 	test_bad_requests();

@@ -185,8 +185,8 @@ void detect_module_read(void)
 
 /*
  * One request about @vm to ftvm.ko: its id, and with @full all it is
- * registered with; @extra adds FTVM_A_VM_STATE (up) or FTVM_A_VM_RESUME,
- * if it names one of them.
+ * registered with; @extra adds FTVM_A_VM_STATE (up), FTVM_A_VM_RESUME or
+ * FTVM_A_VM_ARM, if it names one of them.
  */
 static int vm_msg(uint8_t cmd, const struct ftd_vm *vm, bool full,
 		  int extra, nl_recvmsg_msg_cb_t cb, void *arg,
@@ -225,7 +225,8 @@ static int vm_msg(uint8_t cmd, const struct ftd_vm *vm, bool full,
 	    (full && nla_put_u8(msg, FTVM_A_VM_SILENT_EXIT, vm->silent_exit)) ||
 	    (extra == FTVM_A_VM_STATE &&
 	     nla_put_u8(msg, FTVM_A_VM_STATE, FTVM_VM_STATE_UP)) ||
-	    (extra == FTVM_A_VM_RESUME && nla_put_flag(msg, FTVM_A_VM_RESUME))) {
+	    (extra == FTVM_A_VM_RESUME && nla_put_flag(msg, FTVM_A_VM_RESUME)) ||
+	    (extra == FTVM_A_VM_ARM && nla_put_flag(msg, FTVM_A_VM_ARM))) {
 		nlmsg_free(msg);
 		if (nsfd >= 0)
 			close(nsfd);
@@ -268,6 +269,14 @@ int module_vm_resume(struct ftd_vm *vm)
 		return 0;
 	return vm_msg(FTVM_CMD_VM_FAIL, vm, false, FTVM_A_VM_RESUME, NULL, NULL,
 		      NULL, 0);
+}
+
+int module_vm_arm(struct ftd_vm *vm, char *err, size_t len)
+{
+	if (!ftd.have_module)
+		return -EOPNOTSUPP;
+	return vm_msg(FTVM_CMD_VM_SET, vm, false, FTVM_A_VM_ARM, NULL, NULL,
+		      err, len);
 }
 
 int module_vm_up(struct ftd_vm *vm, char *err, size_t len)

@@ -101,6 +101,22 @@ void failover_fault_init(void)
 		ftd_log(LOG_WARN, "FTD_FAULT_SWITCH_AFTER=\"%s\" ignored: expected a count of placement writes", v);
 }
 
+/* Placement @id becomes (@np, @nb): in the data path, then the model. */
+static int placement_switch(uint32_t id, uint32_t np, uint32_t nb)
+{
+	struct ftd_placement *p = &ftd.pl[id];
+
+	if (dp_placement_set(ftd.dp, id, np, nb)) {
+		ftd_log(LOG_ERR, "placement %u: %s", id, dp_errmsg());
+		return -1;
+	}
+	if (ftd.pair[(p->primary << 10) | p->backup] == id)
+		ftd.pair[(p->primary << 10) | p->backup] = 0;
+	p->primary = np;
+	p->backup = nb;
+	return 0;
+}
+
 int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 {
 	struct ftd_vm *vm = &ftd.cfg.vms[x];
@@ -147,6 +163,7 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
 		struct ftd_placement *p = &ftd.pl[id];
 		uint32_t np, nb;
+		bool was_primary;
 
 		if (p->primary == x) {
 			if (!p->backup || vm_failed(p->backup)) {
@@ -161,10 +178,13 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 		} else {
 			continue;
 		}
-		if (dp_placement_set(ftd.dp, id, np, nb)) {
-			ftd_log(LOG_ERR, "placement %u: %s", id, dp_errmsg());
+		was_primary = p->primary == x;
+		if (placement_switch(id, np, nb))
 			continue;
-		}
+		if (was_primary)
+			moved++;
+		else
+			lost++;
 		if (fault_switch_after && ++writes == fault_switch_after) {
 			/* The test hook: die half-way. */
 			ftd_log(LOG_WARN, "test hook: killed after %lu placement writes, %llu us after vm %s failed",
@@ -172,14 +192,6 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 				vm->name);
 			raise(SIGKILL);
 		}
-		if (ftd.pair[(p->primary << 10) | p->backup] == id)
-			ftd.pair[(p->primary << 10) | p->backup] = 0;
-		if (p->primary == x)
-			moved++;
-		else
-			lost++;
-		p->primary = np;
-		p->backup = nb;
 	}
 	done = monotonic_ns();
 	/* Every packet of the moved sessions now reaches its new primary. */
@@ -293,6 +305,102 @@ int vm_drain(uint32_t x)
 	return 0;
 }
 
+/*
+ * Can the sessions of a draining VM's placement with backup @b be
+ * handed over to @b with their state?  With state replication, when @b
+ * is up (not draining) and has a namespace to take them in.
+ */
+static bool handoff_target(uint32_t b)
+{
+	const struct ftd_vm *vm = &ftd.cfg.vms[b];
+
+	return repl_running() && !vm_failed(b) && vm->state == VM_UP &&
+	       vm->netns[0];
+}
+
+/*
+ * A planned move: draining VM X is alive, and its sessions go on, on
+ * their client connections, on their backups.  For every placement
+ * (X, B) whose B can take them (handoff_target()):
+ *   1. B is armed (FTVM_A_VM_ARM): for 5 s its namespace holds what
+ *      reaches it for sessions it does not have live yet;
+ *   2. X's sessions are dumped and B is given what it lacks of them,
+ *      staged (repl_handoff_prepare());
+ *   3. (X, B) becomes (B, none), one map write per placement: from here
+ *      on their clients' segments go to B, which holds them, and what X
+ *      sends for them is dropped by the fence (their primary is B);
+ *   4. once X's sessions are quiet (nothing in flight to X left to
+ *      answer), their last state is staged and activated on B, which
+ *      lets in what it held, and nudged (repl_handoff()).
+ * Then re-protection gives (B, none) new backups.  X keeps its sockets,
+ * fenced and no longer replicated, until its services close them.
+ * Sessions whose backup cannot take them over wait on X until
+ * re-protection has given them one that can.
+ */
+int handoff_vm(uint32_t x)
+{
+	struct ftd_vm *vm = &ftd.cfg.vms[x];
+	int8_t armed[FTVM_VM_ID_MAX + 1] = { 0 };
+	uint64_t t0 = monotonic_ns(), done;
+	unsigned int n = 0;
+	char err[256];
+	uint32_t *to;
+
+	if (!vm->used || vm->state != VM_DRAINING || !repl_running())
+		return 0;
+	to = calloc(FTVM_MAX_PLACEMENTS, sizeof(*to));
+	if (!to)
+		return 0;
+	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
+		const struct ftd_placement *p = &ftd.pl[id];
+		uint32_t b = p->backup;
+
+		if (p->primary != x || !b || !handoff_target(b))
+			continue;
+		if (!armed[b]) {
+			armed[b] = module_vm_arm(&ftd.cfg.vms[b], err, sizeof(err)) ?
+				   -1 : 1;
+			if (armed[b] < 0)
+				ftd_log(LOG_WARN, "handoff: vm %s cannot hold for the sessions coming to it (%s): they stay on vm %s for now",
+					ftd.cfg.vms[b].name, err, vm->name);
+		}
+		if (armed[b] > 0) {
+			to[id] = b;
+			n++;
+		}
+	}
+	if (!n) {
+		free(to);
+		return 0;
+	}
+	repl_handoff_prepare(x, to);
+	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++)
+		if (to[id] && placement_switch(id, to[id], 0))
+			to[id] = 0;
+	done = monotonic_ns();
+	repl_handoff(x, to);
+	repl_nudge();
+	free(to);
+	ftd_log(LOG_INFO, "vm %s draining: %u placements handed over to their backups with their state; switched in %llu us, live there in %llu us",
+		vm->name, n, (unsigned long long)((done - t0) / 1000),
+		(unsigned long long)((monotonic_ns() - t0) / 1000));
+	ctl_event("{\"event\":\"handoff\",\"vm\":\"%s\",\"id\":%u,\"placements\":%u,\"switch_us\":%llu}",
+		  vm->name, x, n, (unsigned long long)((done - t0) / 1000));
+	reprotect_kick();
+	return (int)n;
+}
+
+void handoff_draining(void)
+{
+	if (!repl_running())
+		return;
+	pthread_mutex_lock(&ftd.lock);
+	for (uint32_t id = FTVM_VM_ID_MIN; id <= FTVM_VM_ID_MAX; id++)
+		if (ftd.cfg.vms[id].used && ftd.cfg.vms[id].state == VM_DRAINING)
+			handoff_vm(id);
+	pthread_mutex_unlock(&ftd.lock);
+}
+
 void reprotect_kick(void)
 {
 	uatomic_set(&ftd.reprotect_pending, 1);
@@ -313,8 +421,13 @@ static uint32_t target_of(uint32_t id, const struct ftd_service *s,
 			return 0;
 		nb = choose_backup_load(s, np, flow, load);
 	} else if (ftd.cfg.vms[np].state == VM_DRAINING && nb &&
-		   !vm_failed(nb)) {
-		/* Hand the primary to the backup, which has the state. */
+		   !vm_failed(nb) && ftd.cfg.vms[nb].state != VM_DRAINING) {
+		/*
+		 * Hand the primary to the backup: with its state, the whole
+		 * placement at once (handoff_vm()); else the session alone.
+		 */
+		if (handoff_target(nb))
+			return 0;
 		np = p->backup;
 		nb = choose_backup_load(s, np, flow, load);
 		if (!nb)
@@ -484,6 +597,8 @@ void *reprotect_thread(void *arg)
 		pthread_mutex_unlock(&ftd.lock);
 
 		t0 = monotonic_ns();
+		/* Draining VMs' sessions that can go with their state. */
+		handoff_draining();
 		do {
 			n = reprotect_pass(ftd.cfg.reprotect_batch, &more);
 			if (n > 0)

@@ -274,6 +274,14 @@ void failover_fault_init(void);
 /* Bring a failed VM back as a target (nothing moves back). Lock held. */
 int vm_rejoin(uint32_t vm);
 int vm_drain(uint32_t vm);
+/*
+ * Hand the sessions of draining VM @vm over to their backups with their
+ * state, a placement at a time (ftd.lock held); the placements handed
+ * over, or 0 (nothing to hand over, or no state replication).
+ */
+int handoff_vm(uint32_t vm);
+/* Every draining VM's (the reprotect thread; takes ftd.lock). */
+void handoff_draining(void);
 void *reprotect_thread(void *arg);
 /* Re-protect up to @budget sessions now; returns how many moved. */
 long reprotect_pass(long budget, bool *more);
@@ -308,6 +316,16 @@ void flow_tuple(const struct ftvm_flow *f, struct ftvm_tuple *t);
  */
 void repl_failover_prepare(uint32_t x, bool resume);
 void repl_failover(uint32_t x);
+/*
+ * A planned move (handoff_vm()), ftd.lock held: _prepare() notes for
+ * each placement id the backup @to[id] taking its sessions over from @x
+ * (0: not moved), and stages on each what it lacks; then, the placements
+ * switched (@to again: 0 where that failed), repl_handoff() takes the
+ * sessions' last state once they are quiet and makes it live on the
+ * backups, as a failover does; then repl_nudge().
+ */
+void repl_handoff_prepare(uint32_t x, const uint32_t *to);
+void repl_handoff(uint32_t x, const uint32_t *to);
 void repl_nudge(void);
 /* Is @s's state staged on its current backup (or not replicated)? */
 bool repl_session_staged(const struct ftd_session *s, uint32_t backup);
@@ -368,6 +386,11 @@ int module_vm_fail(struct ftd_vm *vm);
  * arms the other VMs' holds again and its tracepoint flags @vm anew.
  */
 int module_vm_resume(struct ftd_vm *vm);
+/*
+ * Sessions are about to be handed over to @vm: its namespace holds for
+ * 5 s what reaches it for sessions it does not have yet (FTVM_A_VM_ARM).
+ */
+int module_vm_arm(struct ftd_vm *vm, char *err, size_t len);
 int module_vm_up(struct ftd_vm *vm, char *err, size_t len);
 /* Mirror a changed netns or silent-exit of a VM that stays as it is. */
 int module_vm_update(struct ftd_vm *vm, char *err, size_t len);

@@ -36,6 +36,13 @@
  * repl_failover_prepare()), exactly the failed VM's records are staged
  * and activated by name (activate()); its other staged records stay.
  *
+ * A handoff (repl_handoff_prepare(), then repl_handoff(); ftd.lock held,
+ * a drain: handoff_vm()) moves a live VM's sessions the same way, with
+ * two differences: each backup is given what it lacks before the switch,
+ * and the last dumps go on until the sessions are quiet.  The VM keeps
+ * their sockets, fenced; its later dumps of them are not their state
+ * (dump_cb() skips a session whose primary is another VM).
+ *
  * ftd never discards a backup's staged records wholesale: ftvm.ko's
  * strict output commit stages newer records of the same sessions there
  * than ftd's cache has, and they must survive until they are replaced
@@ -114,8 +121,10 @@ static struct {
 	bool nsless[FTVM_VM_ID_MAX + 1];	/* said once: no namespace */
 	bool clean[FTVM_VM_ID_MAX + 1];	/* what it held at start discarded */
 	/* A failover under way (repl_failover_prepare(), then
-	 * repl_failover(), ftd.lock held throughout): each placement's
-	 * backup before the switch, for those of the failed VM; 0 else */
+	 * repl_failover(), ftd.lock held throughout), or a handoff
+	 * (repl_handoff_prepare(), repl_handoff()): each placement's
+	 * backup before the switch, for those of the VM the sessions
+	 * leave; 0 else, and once they are moved */
 	uint32_t fo_backup[FTVM_MAX_PLACEMENTS];
 	bool fo_ready;
 	bool fo_resume;			/* finishing a killed ftd's failover */
@@ -275,6 +284,8 @@ struct dump_ctx {
 	bool full;
 	bool strict;			/* the service's output is committed */
 	long records;
+	long moving;			/* records of sessions a failover or a
+					 * handoff is moving (repl.fo_backup) */
 	struct rrec *cur;		/* the record queue bytes go to */
 };
 
@@ -359,6 +370,15 @@ static int rec_append(struct rrec *r, const struct nlattr *a)
 	return 0;
 }
 
+/* Is the session of @f being moved (repl.fo_backup)?  RCU read side. */
+static bool moving(const struct ftvm_flow *f)
+{
+	struct ftd_session *s = session_lookup(f);
+	uint32_t id = s ? CMM_LOAD_SHARED(s->placement) : 0;
+
+	return id && id < FTVM_MAX_PLACEMENTS && repl.fo_backup[id];
+}
+
 static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 {
 	struct dump_ctx *c = arg;
@@ -379,9 +399,18 @@ static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 		} else if (type == FTVM_A_SESSION) {
 			struct ftvm_flow f;
 			struct rrec **pp, *r;
+			uint32_t p, bk;
 
 			c->cur = NULL;
 			if (rec_flow(a, &f))
+				continue;
+			/*
+			 * A session that has left this VM (handed over to its
+			 * backup by a drain, its socket still here, fenced)
+			 * is its new primary's: this copy is not its state.
+			 */
+			if (flow_placement(&f, &p, &bk, NULL) && p != c->vm &&
+			    !moving(&f))
 				continue;
 			pp = rrec_find(&f);
 			r = *pp;
@@ -405,6 +434,8 @@ static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 					repl.dirty[r->staged_on] = true;
 				r->staged_on = 0;
 			}
+			if (moving(&f))
+				c->moving++;
 			rrec_set_primary(r, c->vm);
 			r->service = c->svc;
 			r->stale = rec_stale(a);
@@ -433,9 +464,12 @@ static int vm_nest(struct ftvm_msg *m, uint32_t vm)
 	return 0;
 }
 
-/* Dump @svc's sessions in VM @vm into the cache; full: a complete one. */
+/*
+ * Dump @svc's sessions in VM @vm into the cache; full: a complete one.
+ * *@moved (if given) counts the records of sessions being moved.
+ */
 static int dump_vm(uint32_t vm, const struct ftd_service *s, uint32_t slot,
-		   bool full)
+		   bool full, long *moved)
 {
 	struct dump_ctx c = {
 		.vm = vm, .svc = slot, .full = full,
@@ -471,6 +505,8 @@ static int dump_vm(uint32_t vm, const struct ftd_service *s, uint32_t slot,
 		return err;
 	}
 	repl.nsless[vm] = false;
+	if (moved)
+		*moved += c.moving;
 	if (c.gen)
 		repl.since[vm][slot] = c.gen;
 	if (full) {
@@ -743,7 +779,7 @@ static void round_service(const struct ftd_service *s, uint32_t slot,
 		if (strict && !full && repl.want_seen[vm][slot] == want &&
 		    now - repl.dumped[vm][slot] < REPL_STRICT_REFRESH_NS)
 			continue;
-		if (dump_vm(vm, s, slot, full))
+		if (dump_vm(vm, s, slot, full, NULL))
 			continue;
 		repl.want_seen[vm][slot] = want;
 		repl.dumped[vm][slot] = now;
@@ -1051,6 +1087,43 @@ void repl_nudge(void)
 }
 
 /*
+ * A handoff: @x's connections of the @n sessions @v, live on their
+ * backup now, end there without a packet (FTVM_CMD_SESSION_RETIRE):
+ * they are fenced already, and the 5-tuple must be free should @x be
+ * their backup again.  repl.lock held.
+ */
+static void retire(uint32_t x, struct rrec **v, size_t n)
+{
+	struct ftvm_tuple *t = calloc(n ? n : 1, sizeof(*t));
+	uint32_t total = 0, count;
+	size_t k = 0;
+
+	if (!t) {
+		ftd_log(LOG_WARN, "handoff: vm %s keeps %zu connections (no memory to name them)",
+			ftd.cfg.vms[x].name, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!ftvm_rec_tuple((const struct nlattr *)v[i]->attrs, &t[k]))
+			k++;
+	for (size_t off = 0; off < k; off += NUDGE_BATCH) {
+		size_t m = k - off < NUDGE_BATCH ? k - off : NUDGE_BATCH;
+		int err;
+
+		count = 0;
+		err = ftvm_sess_retire(&repl.nl, x, t + off, m, &count);
+		if (err)
+			ftd_log(LOG_WARN, "handoff: ending connections on vm %s: %s",
+				ftd.cfg.vms[x].name, repl.nl.err[0] ?
+				repl.nl.err : strerror(-err));
+		total += count;
+	}
+	free(t);
+	ftd_log(LOG_INFO, "handoff: %u of %zu connections ended on vm %s, without a packet",
+		total, n, ftd.cfg.vms[x].name);
+}
+
+/*
  * The records of failed VM @x's sessions whose placement had backup @b
  * before the switch (repl.fo_backup).  repl.lock held.
  */
@@ -1176,58 +1249,83 @@ static long activate_staged(uint32_t b)
 	return ok;
 }
 
-void repl_failover(uint32_t x)
+/* Take repl.lock ahead of the thread: its round stops at its next VM. */
+static void lock_ahead(void)
 {
+	uatomic_set(&repl.fo_waiting, 1);
+	pthread_mutex_lock(&repl.lock);
+	uatomic_set(&repl.fo_waiting, 0);
+}
+
+/*
+ * Dump @x's TCP services, incrementally; *@moved counts the records of
+ * sessions being moved.  -1 when @x's namespace is gone (nothing more to
+ * take), else 0.  repl.lock held.
+ */
+static int dump_services(uint32_t x, long *moved)
+{
+	int ret = 0;
+
+	for (uint32_t i = 0; i < FTVM_MAX_SERVICES; i++) {
+		const struct ftd_service *s = &ftd.cfg.svcs[i];
+
+		if (s->used && s->key.proto == IPPROTO_TCP &&
+		    (repl.since[x][i] || repl.rounds[x][i] || repl.fo_resume) &&
+		    dump_vm(x, s, i, false, moved))
+			ret = -1;
+	}
+	return ret;
+}
+
+/*
+ * Take the last state of the sessions leaving @x, stage and activate
+ * each on its backup (repl.fo_backup), nudge them.  repl.lock held.
+ */
+static void take_over(uint32_t x, bool planned)
+{
+	const char *what = planned ? "handoff" : "failover";
 	bool seen[FTVM_VM_ID_MAX + 1] = {};
 	uint64_t t0 = monotonic_ns();
 	long total = 0;
 	int try, tries;
 
-	if (!repl.fo_ready)
-		return;
-	repl.fo_ready = false;
-	/* The thread's round stops at its next VM. */
-	uatomic_set(&repl.fo_waiting, 1);
-	pthread_mutex_lock(&repl.lock);
-	uatomic_set(&repl.fo_waiting, 0);
 	/*
-	 * The failed VM's sockets may still be there: take their last state.
-	 * Its services may still run too (a deleted device): a session
-	 * caught between a read or write and the service's checkpoint is
-	 * stale (its blob does not match its byte streams); take it again
-	 * once the service has checkpointed, for a little while.  Not when
-	 * the VM failed because its processes were killed (silent exit):
-	 * its connections are kept as they were, and no service is left
-	 * there to checkpoint them.
+	 * The VM's sockets may still be there: take their last state.  Its
+	 * services may still run too (a deleted device; a drained VM): a
+	 * session caught between a read or write and the service's
+	 * checkpoint is stale (its blob does not match its byte streams);
+	 * take it again once the service has checkpointed, for a little
+	 * while.  A planned move also waits, as long, for the sessions to
+	 * be quiet (a dump finding none of them changed, 1 ms after the
+	 * one before): the data path sends their clients' segments to the
+	 * backups already, and a service that read a request before that
+	 * answers it before its state is taken for the last time.  Not
+	 * when the VM failed because its processes were killed (silent
+	 * exit): its connections are kept as they were, and no service is
+	 * left there to checkpoint them.
 	 */
-	tries = ftd.cfg.vms[x].reason == FTVM_FAIL_KILLED ? 1 : REPL_STALE_TRIES;
+	tries = !planned && ftd.cfg.vms[x].reason == FTVM_FAIL_KILLED ? 1 :
+		REPL_STALE_TRIES;
 	for (try = 0; try < tries; try++) {
-		long stale = 0;
+		long stale = 0, changed = 0;
 
-		for (uint32_t i = 0; i < FTVM_MAX_SERVICES; i++) {
-			const struct ftd_service *s = &ftd.cfg.svcs[i];
-
-			if (s->used && s->key.proto == IPPROTO_TCP &&
-			    (repl.since[x][i] || repl.rounds[x][i] ||
-			     repl.fo_resume) &&
-			    dump_vm(x, s, i, false))
-				stale = -1;	/* gone: nothing more to take */
-		}
-		if (stale < 0)
+		if (dump_services(x, &changed))
 			break;
+		urcu_memb_read_lock();
 		for_each_rrec_of(r, x)
-			stale += r->stale;
-		if (!stale)
+			stale += r->stale && moving(&r->flow);
+		urcu_memb_read_unlock();
+		if (!stale && (!planned || (try && !changed)))
 			break;
 		if (try == tries - 1) {
-			ftd_log(LOG_WARN, "failover: vm %s: %ld sessions still caught mid-request",
-				ftd.cfg.vms[x].name, stale);
+			ftd_log(LOG_WARN, "%s: vm %s: %ld sessions still caught mid-request, %ld still changing",
+				what, ftd.cfg.vms[x].name, stale, changed);
 			break;
 		}
 		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	}
-	ftd_log(LOG_INFO, "failover: vm %s: last state taken in %d dumps, %llu us",
-		ftd.cfg.vms[x].name, try + 1,
+	ftd_log(LOG_INFO, "%s: vm %s: last state taken in %d dumps, %llu us",
+		what, ftd.cfg.vms[x].name, try + 1,
 		(unsigned long long)((monotonic_ns() - t0) / 1000));
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
 		uint32_t b = repl.fo_backup[id];
@@ -1242,6 +1340,8 @@ void repl_failover(uint32_t x)
 		/* Its other staged records (other primaries) stay. */
 		ok = activate(b, v, n);
 		nudge_later(b, v, n);
+		if (planned)
+			retire(x, v, n);
 		for (size_t i = 0; i < n; i++) {
 			rrec_set_primary(v[i], b);
 			v[i]->staged_on = 0;
@@ -1255,18 +1355,66 @@ void repl_failover(uint32_t x)
 		}
 		urcu_memb_read_unlock();
 		total += ok;
-		ftd_log(LOG_INFO, "failover: %ld of %zu sessions of vm %s live on vm %s",
-			ok, n, ftd.cfg.vms[x].name, ftd.cfg.vms[b].name);
+		ftd_log(LOG_INFO, "%s: %ld of %zu sessions of vm %s live on vm %s",
+			what, ok, n, ftd.cfg.vms[x].name, ftd.cfg.vms[b].name);
 		free(v);
 		if (repl.fo_resume)
 			total += activate_staged(b);
 		/* They resume now, not after the other backups' turns. */
 		nudge_queued();
 	}
+	/* Moved: from now on, their records come from their new primaries. */
+	memset(repl.fo_backup, 0, sizeof(repl.fo_backup));
 	uatomic_inc(&repl.want);
 	kick_locked();
-	pthread_mutex_unlock(&repl.lock);
 	if (total)
-		ftd_log(LOG_INFO, "failover: %ld sessions activated in %llu us",
-			total, (unsigned long long)((monotonic_ns() - t0) / 1000));
+		ftd_log(LOG_INFO, "%s: %ld sessions activated in %llu us",
+			what, total, (unsigned long long)((monotonic_ns() - t0) / 1000));
+}
+
+void repl_failover(uint32_t x)
+{
+	if (!repl.fo_ready)
+		return;
+	repl.fo_ready = false;
+	lock_ahead();
+	take_over(x, false);
+	pthread_mutex_unlock(&repl.lock);
+}
+
+void repl_handoff_prepare(uint32_t x, const uint32_t *to)
+{
+	bool seen[FTVM_VM_ID_MAX + 1] = {};
+	uint64_t now = monotonic_ns();
+
+	if (!repl.open)
+		return;
+	lock_ahead();
+	memcpy(repl.fo_backup, to, sizeof(repl.fo_backup));
+	repl.fo_ready = true;
+	repl.fo_resume = false;
+	/* What each backup lacks of its sessions, @x's among them. */
+	dump_services(x, NULL);
+	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
+		uint32_t b = to[id];
+
+		if (!b || seen[b])
+			continue;
+		seen[b] = true;
+		if (restage(b, now))
+			repl.dirty[b] = true;
+	}
+	pthread_mutex_unlock(&repl.lock);
+}
+
+void repl_handoff(uint32_t x, const uint32_t *to)
+{
+	if (!repl.fo_ready)
+		return;
+	repl.fo_ready = false;
+	lock_ahead();
+	/* Those whose switch failed stay where they are. */
+	memcpy(repl.fo_backup, to, sizeof(repl.fo_backup));
+	take_over(x, true);
+	pthread_mutex_unlock(&repl.lock);
 }

@@ -371,7 +371,7 @@ int ftvm_sess_restore(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
 	return err;
 }
 
-/* session-activate or session-nudge of the @n sessions @t. */
+/* session-activate, -nudge or -retire of the @n sessions @t. */
 static int ftvm_sess_named(struct ftvm_nl *nl, uint8_t cmd, uint32_t vm,
 			   uint32_t flags, const struct ftvm_tuple *t, size_t n,
 			   uint32_t *count, uint32_t *staged)
@@ -405,6 +405,13 @@ int ftvm_sess_nudge(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t,
 		    size_t n, uint32_t *count)
 {
 	return ftvm_sess_named(nl, FTVM_CMD_SESSION_NUDGE, vm, 0, t, n, count,
+			       NULL);
+}
+
+int ftvm_sess_retire(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t,
+		     size_t n, uint32_t *count)
+{
+	return ftvm_sess_named(nl, FTVM_CMD_SESSION_RETIRE, vm, 0, t, n, count,
 			       NULL);
 }
 

@@ -101,6 +101,15 @@ int ftvm_sess_nudge(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t,
 		    size_t n, uint32_t *count);
 
 /*
+ * FTVM_CMD_SESSION_RETIRE: each of the @n sessions @t (n >= 1) that is a
+ * TCP connection in the VM its service still holds (established or
+ * close-wait) ends without a packet, its service told ECONNABORTED: the
+ * sessions went on in another VM (a drain).  @count: connections ended.
+ */
+int ftvm_sess_retire(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t,
+		     size_t n, uint32_t *count);
+
+/*
  * Output commit, per service of the caller's network namespace
  * (FTVM_CMD_COMMIT_SET and FTVM_CMD_COMMIT_GET, Documentation/netlink.rst).
  * A service is (family, addr, port, proto); only TCP services can be
