@@ -9,7 +9,9 @@
 # device deleted mid-conversation, then its processes SIGKILLed and its
 # namespace removed); every client's connection carries on on its
 # backup with its state, new backups appear, and the demo says how long
-# the clients stalled.  (The VMs run with "silent-exit on": had vm2's
+# the clients stalled.  Then vm3 is drained on purpose, as for
+# maintenance: its sessions move, live and with their state, to their
+# backups.  (The VMs run with "silent-exit on": had vm2's
 # processes died before its link, ftvm.ko would have ended their
 # connections without a packet and failed vm2 the same way;
 # Documentation/replication.rst says what relaxed replication keeps.)
@@ -218,12 +220,41 @@ say "6. Every session gets a new backup, with its state staged"
 if wait_for 60 all_protected; then echo "   done"; else echo "   not every session is protected yet"; fi
 F status | sed 's/^/   /'
 
+say "7. vm3 is drained on purpose (maintenance): its sessions move, live, to their backups"
+on=$(F -j session show | python3 -c '
+import json, sys; print(sum(1 for x in json.load(sys.stdin) if x["primary"] == "vm3"))')
+echo "   vm3 is the primary of $on sessions"
+before=$(cat "$TMP"/kv*.log 2>/dev/null | grep -c resumed)
+udp_round predrain
+t=$(date +%s%N)
+echo "round 3" >&5		# three more requests on every TCP session
+sleep 0.1
+F vm drain vm3 || die "ftctl vm drain failed"
+read -r -t 300 line <&6 && [[ $line == ok* ]] || { tcp_ok=0; echo "   TCP clients: ${line:-no answer}"; }
+drain_ms=$(ms_since "$t")
+udp_round drained
+left=$(F -j session show | python3 -c '
+import json, sys; print(sum(1 for x in json.load(sys.stdin) if x["primary"] == "vm3"))')
+handed=$(($(cat "$TMP"/kv*.log 2>/dev/null | grep -c resumed) - before))
+udp_drain_lost=$(awk '$2 == "-"' "$TMP/drained" | wc -l)
+grep -E "handoff: vm vm3|handed over" "$TMP/ftd.log" | sed 's/^<[0-9]>ftd: info: /   ftd: /' | tail -3
+if ((tcp_ok)); then
+	echo "   every TCP connection carried on; $handed of them, vm3's, now live on their"
+	echo "   backups from their state; $left sessions left on vm3"
+else
+	echo "   the TCP sessions FAILED (above)"
+fi
+echo "   $udp_drain_lost UDP sessions unanswered; the three requests during the drain took ${drain_ms} ms"
+F vm set vm3 state up && echo "   vm3 is back up: a target for new sessions and backups again (nothing moves back)"
+
 say "Summary"
+udp_lost=$((udp_lost + udp_drain_lost))
 lost=$((udp_lost + (tcp_ok ? 0 : NTCP)))
 echo "   sessions: $((NTCP + NUDP)) ($NTCP TCP with state, $NUDP UDP);" \
 	"survived: $((NTCP + NUDP - lost)), lost: $lost"
 echo "   the clients stalled about $((during > normal ? during - normal : 0)) ms in all (the"
 echo "   slowest session's wait, under TCG when in the guest: bench/ measures it per session)"
+echo "   vm3 drained: $handed sessions handed over live, $left left on it"
 F -j status >"$TMP/status.json" 2>/dev/null
 python3 - "$TMP/status.json" <<'PY' 2>/dev/null || true
 import json, sys
@@ -235,4 +266,4 @@ if lf:
           f"({lf['placements']} placement updates, whatever the number of sessions); "
           f"{lf['reprotected']} sessions given new backups in {lf['reprotect_ms']} ms")
 PY
-((lost == 0))
+((lost == 0 && left == 0))

@@ -306,16 +306,17 @@ int vm_drain(uint32_t x)
 }
 
 /*
- * Can the sessions of a draining VM's placement with backup @b be
- * handed over to @b with their state?  With state replication, when @b
- * is up (not draining) and has a namespace to take them in.
+ * Can the sessions of draining VM @x's placement with backup @b be handed
+ * over to @b with their state?  With state replication, when @x has a
+ * namespace their state is taken from and @b is up (not draining) with a
+ * namespace to take them in.
  */
-static bool handoff_target(uint32_t b)
+static bool handoff_target(uint32_t x, uint32_t b)
 {
 	const struct ftd_vm *vm = &ftd.cfg.vms[b];
 
-	return repl_running() && !vm_failed(b) && vm->state == VM_UP &&
-	       vm->netns[0];
+	return repl_running() && ftd.cfg.vms[x].netns[0] && !vm_failed(b) &&
+	       vm->state == VM_UP && vm->netns[0];
 }
 
 /*
@@ -331,11 +332,13 @@ static bool handoff_target(uint32_t b)
  *      sends for them is dropped by the fence (their primary is B);
  *   4. once X's sessions are quiet (nothing in flight to X left to
  *      answer), their last state is staged and activated on B, which
- *      lets in what it held, and nudged (repl_handoff()).
- * Then re-protection gives (B, none) new backups.  X keeps its sockets,
- * fenced and no longer replicated, until its services close them.
- * Sessions whose backup cannot take them over wait on X until
- * re-protection has given them one that can.
+ *      lets in what it held, and nudged; X's connections of them end
+ *      without a packet (FTVM_CMD_SESSION_RETIRE: repl_handoff()).
+ * Then re-protection gives (B, none) new backups.  Sessions whose backup
+ * cannot take them over wait on X until re-protection has given them
+ * one that can.  Without a namespace for X or B, or without state
+ * replication, a draining VM's sessions move one by one, stateless
+ * (target_of()).
  */
 int handoff_vm(uint32_t x)
 {
@@ -355,7 +358,7 @@ int handoff_vm(uint32_t x)
 		const struct ftd_placement *p = &ftd.pl[id];
 		uint32_t b = p->backup;
 
-		if (p->primary != x || !b || !handoff_target(b))
+		if (p->primary != x || !b || !handoff_target(x, b))
 			continue;
 		if (!armed[b]) {
 			armed[b] = module_vm_arm(&ftd.cfg.vms[b], err, sizeof(err)) ?
@@ -381,8 +384,9 @@ int handoff_vm(uint32_t x)
 	repl_handoff(x, to);
 	repl_nudge();
 	free(to);
-	ftd_log(LOG_INFO, "vm %s draining: %u placements handed over to their backups with their state; switched in %llu us, live there in %llu us",
-		vm->name, n, (unsigned long long)((done - t0) / 1000),
+	ftd_log(LOG_INFO, "vm %s draining: %u placement%s handed over to their backups with their state; switched in %llu us, live there in %llu us",
+		vm->name, n, n == 1 ? "" : "s",
+		(unsigned long long)((done - t0) / 1000),
 		(unsigned long long)((monotonic_ns() - t0) / 1000));
 	ctl_event("{\"event\":\"handoff\",\"vm\":\"%s\",\"id\":%u,\"placements\":%u,\"switch_us\":%llu}",
 		  vm->name, x, n, (unsigned long long)((done - t0) / 1000));
@@ -426,7 +430,7 @@ static uint32_t target_of(uint32_t id, const struct ftd_service *s,
 		 * Hand the primary to the backup: with its state, the whole
 		 * placement at once (handoff_vm()); else the session alone.
 		 */
-		if (handoff_target(nb))
+		if (handoff_target(np, nb))
 			return 0;
 		np = p->backup;
 		nb = choose_backup_load(s, np, flow, load);
