@@ -172,27 +172,24 @@ static const struct nla_policy ftvm_activate_policy[FTVM_A_MAX + 1] = {
 	[FTVM_A_TUPLE] = NLA_POLICY_NESTED(ftvm_tuple_policy),
 };
 
-/* session-retire: the VM and the sessions named. */
-static const struct nla_policy ftvm_retire_policy[FTVM_A_MAX + 1] = {
-	[FTVM_A_VM] = NLA_POLICY_NESTED(ftvm_vm_policy),
-	/* Nested: refused by the handler, where the message can say why. */
-	[FTVM_A_SNAP] = NLA_POLICY_NESTED(ftvm_activate_snap_policy),
-	[FTVM_A_SESSION] = NLA_POLICY_NESTED(ftvm_sess_policy),
-	[FTVM_A_SNDQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_RETIRE },
-	[FTVM_A_RCVQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_RETIRE },
-	[FTVM_A_TUPLE] = NLA_POLICY_NESTED(ftvm_tuple_policy),
-};
+/*
+ * session-nudge and session-retire: the VM and the sessions named; @why
+ * refuses queue bytes (a record's other attributes are refused by the
+ * handler, where the message can say why).
+ */
+#define FTVM_NAMED_POLICY(why) {					\
+	[FTVM_A_VM] = NLA_POLICY_NESTED(ftvm_vm_policy),		\
+	[FTVM_A_SNAP] = NLA_POLICY_NESTED(ftvm_activate_snap_policy),	\
+	[FTVM_A_SESSION] = NLA_POLICY_NESTED(ftvm_sess_policy),	\
+	[FTVM_A_SNDQ] = { .type = NLA_REJECT, .reject_message = why },	\
+	[FTVM_A_RCVQ] = { .type = NLA_REJECT, .reject_message = why },	\
+	[FTVM_A_TUPLE] = NLA_POLICY_NESTED(ftvm_tuple_policy),		\
+}
 
-/* session-nudge: the VM and the sessions named. */
-static const struct nla_policy ftvm_nudge_policy[FTVM_A_MAX + 1] = {
-	[FTVM_A_VM] = NLA_POLICY_NESTED(ftvm_vm_policy),
-	/* Nested: refused by the handler, where the message can say why. */
-	[FTVM_A_SNAP] = NLA_POLICY_NESTED(ftvm_activate_snap_policy),
-	[FTVM_A_SESSION] = NLA_POLICY_NESTED(ftvm_sess_policy),
-	[FTVM_A_SNDQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_NUDGE },
-	[FTVM_A_RCVQ] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_NUDGE },
-	[FTVM_A_TUPLE] = NLA_POLICY_NESTED(ftvm_tuple_policy),
-};
+static const struct nla_policy ftvm_nudge_policy[FTVM_A_MAX + 1] =
+	FTVM_NAMED_POLICY(FTVM_NOT_NUDGE);
+static const struct nla_policy ftvm_retire_policy[FTVM_A_MAX + 1] =
+	FTVM_NAMED_POLICY(FTVM_NOT_RETIRE);
 
 const struct nla_policy ftvm_ckpt_attr_policy[FTVM_A_CKPT_MAX + 1] = {
 	[FTVM_A_CKPT_FD] = NLA_POLICY_MIN(NLA_S32, 0),
