@@ -116,6 +116,34 @@ busiest() {
 tcp_on() { sq -p 'sum(1 for x in tcp if x["primary"] == "'"$1"'")'; }
 resumed() { cat "$TMP"/kv*.log | grep -c resumed; }
 
+# drain: the busiest primary is drained ("ftctl vm drain") while both
+# clients send: its sessions move on purpose, each goes on, on its
+# connection, from its state (kvstore resumes from its blob), none is
+# left on it, nor any established connection of the kv service (retired
+# by ftd's handoff).  Then the VM is brought back up and every session
+# must be protected again.  The run's figures stay in $TMP/figures.
+drain() {
+	local vm had before left kept
+	alive || return 1
+	vm=$(busiest) && had=$(tcp_on "$vm") || return 1
+	# (grep -c fails when it counts none: nothing has resumed yet)
+	before=$(resumed)
+	run_start
+	read -r -t 1 <> <(:)
+	if ! F vm drain "$vm"; then
+		run_end
+		return 1
+	fi
+	run_end || { cat "$TMP/figures"; tail -5 "$TMP/ftd.log"; return 1; }
+	left=$(tcp_on "$vm") || return 1
+	# Their connections there ended without a packet (session-retire).
+	kept=$(V "${vm#vm}" ss -Htn state established "sport = :7000" | wc -l)
+	ktap_diag "$vm drained as primary of $had TCP sessions ($left left, $kept connections kept there); $(cat "$TMP/figures")"
+	ktap_diag "$(grep -E "handoff|handed" "$TMP/ftd.log" | tail -8)"
+	((left == 0 && kept == 0)) || return 1
+	(($(resumed) - before >= had)) || { echo "resumed $(($(resumed) - before)) of $had"; return 1; }
+	F vm set "$vm" state up && protected
+}
 # fail_during_run [-k|-s|-d] VM [then CMD...]: delete VM's device (-k:
 # kill the VM, vm_kill; -s: SIGKILL its processes only, vm_sigkill; -d:
 # set its device down, nothing else) while both clients send, then

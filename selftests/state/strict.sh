@@ -16,7 +16,9 @@
 # replication (the clients saw replies the backup never knew of); in
 # strict mode every session goes on, on the same connection, its bytes
 # (running checksums both ways) and its application state (kvstore's
-# count and sum of requests, the libftvm blob) intact.  Then a VM whose
+# count and sum of requests, the libftvm blob) intact.  Before that, a
+# VM is drained while the clients send: its sessions are handed over to
+# their backups, live, and go on the same way.  Then a VM whose
 # processes alone are SIGKILLed, its device and output left as they are:
 # the VMs run with "silent-exit on", so ftvm.ko ends their connections
 # without a packet and fails the VM (reason "killed"), and the sessions
@@ -66,7 +68,7 @@ k = s.get("commit_counters")
 print(k[sys.argv[2]] if k else "none")' "$TMP/svc.json" "$1"
 }
 
-ktap_begin 12
+ktap_begin 13
 
 if ! setup 1 2 3 4 5 || ! write_conf || ! start_ftd || ! start_clients; then
 	ktap_fail "topology and ftd"
@@ -128,6 +130,12 @@ up_to_date() {
 	ktap_diag "the $N sessions' backups brought up to date by a commit within the last $el ms"
 }
 ktap_check "session show: each strict session's backup was brought up to date by the round just made" up_to_date
+
+# A drain (ftd-lib.sh): strict sessions handed over live, their held
+# output let go once covered on the backup taking them.
+ktap_check "a VM drained while its clients send: its strict sessions go on on their backups" drain
+ktap_diag "drain: $(cat "$TMP/figures")"
+ktap_diag "$(grep -E "handoff: vm|handoff: [0-9]+ sessions activated|draining: " "$TMP/ftd.log" | tail -4)"
 
 K=$(busiest)
 ktap_check "$K killed (output cut, processes SIGKILLed, device gone) while the clients send: every session goes on" \
