@@ -237,7 +237,7 @@ left=$(F -j session show | python3 -c '
 import json, sys; print(sum(1 for x in json.load(sys.stdin) if x["primary"] == "vm3"))')
 handed=$(($(cat "$TMP"/kv*.log 2>/dev/null | grep -c resumed) - before))
 udp_drain_lost=$(awk '$2 == "-"' "$TMP/drained" | wc -l)
-grep -E "handoff: vm vm3|handed over" "$TMP/ftd.log" | sed 's/^<[0-9]>ftd: info: /   ftd: /' | tail -3
+grep -E "handoff|handed over" "$TMP/ftd.log" | sed 's/^<[0-9]>ftd: [a-z]*: /   ftd: /' | tail -6
 if ((tcp_ok)); then
 	echo "   every TCP connection carried on; $handed of them, vm3's, now live on their"
 	echo "   backups from their state; $left sessions left on vm3"

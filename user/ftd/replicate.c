@@ -1095,6 +1095,7 @@ void repl_nudge(void)
 static void retire(uint32_t x, struct rrec **v, size_t n)
 {
 	struct ftvm_tuple *t = calloc(n ? n : 1, sizeof(*t));
+	uint64_t t0 = monotonic_ns();
 	uint32_t total = 0, count;
 	size_t k = 0;
 
@@ -1119,8 +1120,9 @@ static void retire(uint32_t x, struct rrec **v, size_t n)
 		total += count;
 	}
 	free(t);
-	ftd_log(LOG_INFO, "handoff: %u of %zu connections ended on vm %s, without a packet",
-		total, n, ftd.cfg.vms[x].name);
+	ftd_log(LOG_INFO, "handoff: %u of %zu connections ended on vm %s, without a packet, in %llu us",
+		total, n, ftd.cfg.vms[x].name,
+		(unsigned long long)((monotonic_ns() - t0) / 1000));
 }
 
 /*
@@ -1330,18 +1332,18 @@ static void take_over(uint32_t x, bool planned)
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
 		uint32_t b = repl.fo_backup[id];
 		struct rrec **v;
+		uint64_t tb;
 		size_t n;
 		long ok;
 
 		if (!b || seen[b] || !vm_live(b))
 			continue;
 		seen[b] = true;
+		tb = monotonic_ns();
 		n = collect_failed(b, x, &v);
 		/* Its other staged records (other primaries) stay. */
 		ok = activate(b, v, n);
 		nudge_later(b, v, n);
-		if (planned)
-			retire(x, v, n);
 		for (size_t i = 0; i < n; i++) {
 			rrec_set_primary(v[i], b);
 			v[i]->staged_on = 0;
@@ -1355,13 +1357,17 @@ static void take_over(uint32_t x, bool planned)
 		}
 		urcu_memb_read_unlock();
 		total += ok;
-		ftd_log(LOG_INFO, "%s: %ld of %zu sessions of vm %s live on vm %s",
-			what, ok, n, ftd.cfg.vms[x].name, ftd.cfg.vms[b].name);
-		free(v);
+		ftd_log(LOG_INFO, "%s: %ld of %zu sessions of vm %s live on vm %s in %llu us",
+			what, ok, n, ftd.cfg.vms[x].name, ftd.cfg.vms[b].name,
+			(unsigned long long)((monotonic_ns() - tb) / 1000));
 		if (repl.fo_resume)
 			total += activate_staged(b);
 		/* They resume now, not after the other backups' turns. */
 		nudge_queued();
+		/* Then (a handoff) @x lets go of them. */
+		if (planned)
+			retire(x, v, n);
+		free(v);
 	}
 	/* Moved: from now on, their records come from their new primaries. */
 	memset(repl.fo_backup, 0, sizeof(repl.fo_backup));
