@@ -19,9 +19,9 @@
  * established table finds a socket), and holds it.  A VM is armed the
  * same way on its own (FTVM_A_VM_ARM, ftvm_hold_arm_vm()) when sessions
  * are about to be moved to it on purpose: ftd's drain switches the data
- * path to it before it activates their last state there.  Armed or not, once
- * hooked (at the first failure that armed it) it also holds such a
- * segment of a session staged in the namespace (restore.c, stage.c):
+ * path to it before it activates their last state there.  Armed or not,
+ * once hooked (when it was first armed) it also holds such a segment of
+ * a session staged in the namespace (restore.c, stage.c):
  * the namespace has that session's state and is about to be given it,
  * however late the failover that sends it there (its controller killed
  * half-way and restarted after FTVM_HOLD_ARMED, say).  When an activation

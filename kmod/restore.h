@@ -64,7 +64,7 @@ struct ftvm_rec {
 /* Queue bytes per record, at most. */
 #define FTVM_QUEUE_MAX		(16U << 20)
 
-/* Why an activation, or a nudge, refuses records and their queues. */
+/* Why an activation, a nudge or a retire refuses records and queues. */
 #define FTVM_NOT_RECORD	"records are restored or staged by session-restore"
 #define FTVM_NOT_NUDGE	"a nudge takes the VM and the sessions' 5-tuples only"
 #define FTVM_NOT_RETIRE	"a retire takes the VM and the sessions' 5-tuples only"

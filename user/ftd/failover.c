@@ -297,6 +297,7 @@ int vm_drain(uint32_t x)
 	if (vm->state == VM_FAILED)
 		return -EINVAL;
 	vm->state = VM_DRAINING;
+	vm->drain_ns = monotonic_ns();
 	rows_changed();
 	ftd_log(LOG_INFO, "vm %s draining: its sessions move to other VMs",
 		vm->name);
@@ -332,8 +333,9 @@ static bool handoff_target(uint32_t x, uint32_t b)
  *      sends for them is dropped by the fence (their primary is B);
  *   4. once X's sessions are quiet (nothing in flight to X left to
  *      answer), their last state is staged and activated on B, which
- *      lets in what it held, and nudged; X's connections of them end
- *      without a packet (FTVM_CMD_SESSION_RETIRE: repl_handoff()).
+ *      lets in what it held, and nudged (repl_handoff());
+ *   5. once every B has its sessions live, X's connections of them end
+ *      without a packet (FTVM_CMD_SESSION_RETIRE).
  * Then re-protection gives (B, none) new backups.  Sessions whose backup
  * cannot take them over wait on X until re-protection has given them
  * one that can.  Without a namespace for X or B, or without state
@@ -342,6 +344,7 @@ static bool handoff_target(uint32_t x, uint32_t b)
  */
 int handoff_vm(uint32_t x)
 {
+	static uint64_t warned_ns[FTVM_VM_ID_MAX + 1];
 	struct ftd_vm *vm = &ftd.cfg.vms[x];
 	int8_t armed[FTVM_VM_ID_MAX + 1] = { 0 };
 	uint64_t t0 = monotonic_ns(), done;
@@ -363,9 +366,13 @@ int handoff_vm(uint32_t x)
 		if (!armed[b]) {
 			armed[b] = module_vm_arm(&ftd.cfg.vms[b], err, sizeof(err)) ?
 				   -1 : 1;
-			if (armed[b] < 0)
+			/* Tried again every pass: said once a minute. */
+			if (armed[b] < 0 &&
+			    (!warned_ns[b] || t0 - warned_ns[b] >= 60000000000ull)) {
+				warned_ns[b] = t0;
 				ftd_log(LOG_WARN, "handoff: vm %s cannot hold for the sessions coming to it (%s): they stay on vm %s for now",
 					ftd.cfg.vms[b].name, err, vm->name);
+			}
 		}
 		if (armed[b] > 0) {
 			to[id] = b;
@@ -378,8 +385,10 @@ int handoff_vm(uint32_t x)
 	}
 	repl_handoff_prepare(x, to);
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++)
-		if (to[id] && placement_switch(id, to[id], 0))
+		if (to[id] && placement_switch(id, to[id], 0)) {
 			to[id] = 0;
+			n--;
+		}
 	done = monotonic_ns();
 	repl_handoff(x, to);
 	repl_nudge();
@@ -394,10 +403,32 @@ int handoff_vm(uint32_t x)
 	return (int)n;
 }
 
+/*
+ * A VM's handoff waits this long after it began draining: connections
+ * it was accepting as it left the Maglev rows (no new session goes to it
+ * after) finish their handshakes first.  A handshake's last ACK switched
+ * to the backup would find the session nowhere: not yet established on
+ * the drained VM, so in none of its dumps.
+ */
+#define FTD_DRAIN_GRACE_NS	100000000ull
+
 void handoff_draining(void)
 {
+	uint64_t now = monotonic_ns(), wait = 0;
+
 	if (!repl_running())
 		return;
+	for (uint32_t id = FTVM_VM_ID_MIN; id <= FTVM_VM_ID_MAX; id++) {
+		const struct ftd_vm *vm = &ftd.cfg.vms[id];
+		uint64_t since = now - CMM_LOAD_SHARED(vm->drain_ns);
+
+		if (CMM_LOAD_SHARED(vm->used) &&
+		    CMM_LOAD_SHARED(vm->state) == VM_DRAINING &&
+		    since < FTD_DRAIN_GRACE_NS && FTD_DRAIN_GRACE_NS - since > wait)
+			wait = FTD_DRAIN_GRACE_NS - since;
+	}
+	if (wait)
+		nanosleep(&(struct timespec){ .tv_nsec = (long)wait }, NULL);
 	pthread_mutex_lock(&ftd.lock);
 	for (uint32_t id = FTVM_VM_ID_MIN; id <= FTVM_VM_ID_MAX; id++)
 		if (ftd.cfg.vms[id].used && ftd.cfg.vms[id].state == VM_DRAINING)
@@ -601,9 +632,12 @@ void *reprotect_thread(void *arg)
 		pthread_mutex_unlock(&ftd.lock);
 
 		t0 = monotonic_ns();
-		/* Draining VMs' sessions that can go with their state. */
-		handoff_draining();
 		do {
+			/*
+			 * Draining VMs' sessions that can go with their state:
+			 * before each batch, not after a paced pass's last.
+			 */
+			handoff_draining();
 			n = reprotect_pass(ftd.cfg.reprotect_batch, &more);
 			if (n > 0)
 				moved += n;

@@ -82,6 +82,7 @@ struct ftd_vm {
 	enum vm_state state;
 	int reason;			/* enum ftvm_fail_reason or FTD_FAIL_* */
 	uint64_t fail_ns;		/* CLOCK_MONOTONIC */
+	uint64_t drain_ns;		/* when it began draining (the same) */
 	/* prober bookkeeping, prober thread only */
 	uint32_t missed;
 	uint64_t probe_due_ns;

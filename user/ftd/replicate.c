@@ -1285,8 +1285,11 @@ static int dump_services(uint32_t x, long *moved)
  */
 static void take_over(uint32_t x, bool planned)
 {
+	/* A handoff's records, per backup, for retire() once all are live. */
+	static struct { struct rrec **v; size_t n; } done[FTVM_VM_ID_MAX + 1];
 	const char *what = planned ? "handoff" : "failover";
 	bool seen[FTVM_VM_ID_MAX + 1] = {};
+	size_t ndone = 0;
 	uint64_t t0 = monotonic_ns();
 	long total = 0;
 	int try, tries;
@@ -1364,18 +1367,25 @@ static void take_over(uint32_t x, bool planned)
 			total += activate_staged(b);
 		/* They resume now, not after the other backups' turns. */
 		nudge_queued();
-		/* Then (a handoff) @x lets go of them. */
-		if (planned)
-			retire(x, v, n);
-		free(v);
+		if (planned && ndone < FTVM_VM_ID_MAX + 1) {
+			done[ndone].v = v;
+			done[ndone++].n = n;
+		} else {
+			free(v);
+		}
+	}
+	if (total)
+		ftd_log(LOG_INFO, "%s: %ld sessions activated in %llu us",
+			what, total, (unsigned long long)((monotonic_ns() - t0) / 1000));
+	/* Every backup has its sessions: @x lets go of them (a handoff). */
+	for (size_t i = 0; i < ndone; i++) {
+		retire(x, done[i].v, done[i].n);
+		free(done[i].v);
 	}
 	/* Moved: from now on, their records come from their new primaries. */
 	memset(repl.fo_backup, 0, sizeof(repl.fo_backup));
 	uatomic_inc(&repl.want);
 	kick_locked();
-	if (total)
-		ftd_log(LOG_INFO, "%s: %ld sessions activated in %llu us",
-			what, total, (unsigned long long)((monotonic_ns() - t0) / 1000));
 }
 
 void repl_failover(uint32_t x)
