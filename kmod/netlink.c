@@ -736,17 +736,16 @@ static int ftvm_nl_vm_dump(struct sk_buff *skb, struct netlink_callback *cb)
 
 /*
  * FTVM_CMD_VM_SET with FTVM_A_VM_ARM: sessions are about to be moved to
- * the VM on purpose.  A request of its own (@other: it asks for more),
+ * the VM on purpose.  A request of its own (@change: it asks for more),
  * so that it either arms or changes nothing.
  */
 static int ftvm_nl_vm_arm(struct ftvm_net *fn, struct nlattr **tb,
-			  bool other, struct netlink_ext_ack *extack)
+			  bool change, struct netlink_ext_ack *extack)
 {
 	struct ftvm_vm *vm;
 	int err;
 
-	if (other || tb[FTVM_A_VM_MAC] || tb[FTVM_A_VM_NETNS_FD] ||
-	    tb[FTVM_A_VM_SILENT_EXIT]) {
+	if (change) {
 		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_VM_ARM],
 				    "arming is a request of its own: give the VM only");
 		return -EINVAL;
@@ -767,7 +766,7 @@ static int ftvm_nl_vm_set(struct sk_buff *skb, struct genl_info *info)
 	struct net_device *dev = NULL;
 	struct net *vnet, *oldnet, *newnet;
 	struct ftvm_vm *vm, *new;
-	bool rename, rebind, up;
+	bool rename, rebind, up, change;
 	u8 silent;
 	int err;
 
@@ -778,10 +777,11 @@ static int ftvm_nl_vm_set(struct sk_buff *skb, struct genl_info *info)
 	rename = tb[FTVM_A_VM_ID] && tb[FTVM_A_VM_NAME];
 	rebind = tb[FTVM_A_VM_IFINDEX] || tb[FTVM_A_VM_IFNAME];
 	up = !!tb[FTVM_A_VM_STATE];
+	change = rename || rebind || up || tb[FTVM_A_VM_MAC] ||
+		 tb[FTVM_A_VM_NETNS_FD] || tb[FTVM_A_VM_SILENT_EXIT];
 	if (tb[FTVM_A_VM_ARM])
-		return ftvm_nl_vm_arm(fn, tb, rename || rebind || up, extack);
-	if (!rename && !rebind && !up && !tb[FTVM_A_VM_MAC] &&
-	    !tb[FTVM_A_VM_NETNS_FD] && !tb[FTVM_A_VM_SILENT_EXIT]) {
+		return ftvm_nl_vm_arm(fn, tb, change, extack);
+	if (!change) {
 		NL_SET_ERR_MSG(extack, "nothing to change: give a name, device, MAC, netns, silent exit or state");
 		return -EINVAL;
 	}
