@@ -415,6 +415,7 @@ int handoff_vm(uint32_t x)
 void handoff_draining(void)
 {
 	uint64_t now = monotonic_ns(), wait = 0;
+	bool draining = false;
 
 	if (!repl_running())
 		return;
@@ -422,11 +423,16 @@ void handoff_draining(void)
 		const struct ftd_vm *vm = &ftd.cfg.vms[id];
 		uint64_t since = now - CMM_LOAD_SHARED(vm->drain_ns);
 
-		if (CMM_LOAD_SHARED(vm->used) &&
-		    CMM_LOAD_SHARED(vm->state) == VM_DRAINING &&
-		    since < FTD_DRAIN_GRACE_NS && FTD_DRAIN_GRACE_NS - since > wait)
+		if (!CMM_LOAD_SHARED(vm->used) ||
+		    CMM_LOAD_SHARED(vm->state) != VM_DRAINING)
+			continue;
+		draining = true;
+		if (since < FTD_DRAIN_GRACE_NS && FTD_DRAIN_GRACE_NS - since > wait)
 			wait = FTD_DRAIN_GRACE_NS - since;
 	}
+	/* Called before every re-protection batch: no lock when none is. */
+	if (!draining)
+		return;
 	if (wait)
 		nanosleep(&(struct timespec){ .tv_nsec = (long)wait }, NULL);
 	pthread_mutex_lock(&ftd.lock);

@@ -1016,24 +1016,65 @@ static struct nudge {
 } nudges[FTVM_VM_ID_MAX + 1];
 static size_t nnudges;
 
+/*
+ * The names of the @n sessions @v, appended to *@t (*@k of them so far;
+ * the array is grown, or allocated when NULL): false when out of memory.
+ */
+static bool rec_tuples(struct rrec **v, size_t n, struct ftvm_tuple **t,
+		       size_t *k)
+{
+	struct ftvm_tuple *nt = realloc(*t, (*k + n + 1) * sizeof(**t));
+
+	if (!nt)
+		return false;
+	*t = nt;
+	for (size_t i = 0; i < n; i++)
+		if (!ftvm_rec_tuple((const struct nlattr *)v[i]->attrs, &nt[*k]))
+			(*k)++;
+	return true;
+}
+
 static void nudge_later(uint32_t vm, struct rrec **v, size_t n)
 {
-	struct ftvm_tuple *t;
+	struct ftvm_tuple *t = NULL;
 	size_t k = 0;
 
 	if (!n || nnudges == FTVM_VM_ID_MAX + 1)
 		return;
-	t = calloc(n, sizeof(*t));
-	if (!t)
+	if (!rec_tuples(v, n, &t, &k))
 		return;		/* the clients resume on their own timers */
-	for (size_t i = 0; i < n; i++)
-		if (!ftvm_rec_tuple((const struct nlattr *)v[i]->attrs, &t[k]))
-			k++;
 	nudges[nnudges++] = (struct nudge){ .vm = vm, .n = k, .t = t };
 }
 
 /* One request per this many sessions (the kernel's receive buffer). */
 #define NUDGE_BATCH	8192
+
+/*
+ * Nudge or retire (@fn) the @n sessions @t of @vm, NUDGE_BATCH a
+ * request; @what says which in a warning.  Returns the connections the
+ * kernel acted on.
+ */
+static uint32_t in_batches(int (*fn)(struct ftvm_nl *, uint32_t,
+				     const struct ftvm_tuple *, size_t,
+				     uint32_t *),
+			   uint32_t vm, const struct ftvm_tuple *t, size_t n,
+			   const char *what)
+{
+	uint32_t total = 0;
+
+	for (size_t off = 0; off < n; off += NUDGE_BATCH) {
+		size_t m = n - off < NUDGE_BATCH ? n - off : NUDGE_BATCH;
+		uint32_t count = 0;
+		int err = fn(&repl.nl, vm, t + off, m, &count);
+
+		if (err)
+			ftd_log(LOG_WARN, "%s on vm %s: %s", what,
+				ftd.cfg.vms[vm].name, repl.nl.err[0] ?
+				repl.nl.err : strerror(-err));
+		total += count;
+	}
+	return total;
+}
 
 /* Their count and time in this failover, for repl_nudge()'s report. */
 static uint32_t nudged;
@@ -1048,20 +1089,8 @@ static void nudge_queued(void)
 	for (size_t i = 0; i < nnudges; i++) {
 		struct nudge *u = &nudges[i];
 
-		for (size_t off = 0; off < u->n; off += NUDGE_BATCH) {
-			size_t n = u->n - off < NUDGE_BATCH ? u->n - off :
-							      NUDGE_BATCH;
-			uint32_t count = 0;
-			int err;
-
-			err = ftvm_sess_nudge(&repl.nl, u->vm, u->t + off, n,
-					      &count);
-			if (err)
-				ftd_log(LOG_WARN, "failover: nudging sessions on vm %s: %s",
-					ftd.cfg.vms[u->vm].name, repl.nl.err[0] ?
-					repl.nl.err : strerror(-err));
-			total += count;
-		}
+		total += in_batches(ftvm_sess_nudge, u->vm, u->t, u->n,
+				    "failover: nudging sessions");
 		free(u->t);
 	}
 	nnudges = 0;
@@ -1087,39 +1116,18 @@ void repl_nudge(void)
 }
 
 /*
- * A handoff: @x's connections of the @n sessions @v, live on their
- * backup now, end there without a packet (FTVM_CMD_SESSION_RETIRE):
+ * A handoff: @x's connections of the @n sessions @t, live on their
+ * backups now, end there without a packet (FTVM_CMD_SESSION_RETIRE):
  * they are fenced already, and the 5-tuple must be free should @x be
  * their backup again.  repl.lock held.
  */
-static void retire(uint32_t x, struct rrec **v, size_t n)
+static void retire(uint32_t x, const struct ftvm_tuple *t, size_t n)
 {
-	struct ftvm_tuple *t = calloc(n ? n : 1, sizeof(*t));
 	uint64_t t0 = monotonic_ns();
-	uint32_t total = 0, count;
-	size_t k = 0;
+	uint32_t total;
 
-	if (!t) {
-		ftd_log(LOG_WARN, "handoff: vm %s keeps %zu connections (no memory to name them)",
-			ftd.cfg.vms[x].name, n);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (!ftvm_rec_tuple((const struct nlattr *)v[i]->attrs, &t[k]))
-			k++;
-	for (size_t off = 0; off < k; off += NUDGE_BATCH) {
-		size_t m = k - off < NUDGE_BATCH ? k - off : NUDGE_BATCH;
-		int err;
-
-		count = 0;
-		err = ftvm_sess_retire(&repl.nl, x, t + off, m, &count);
-		if (err)
-			ftd_log(LOG_WARN, "handoff: ending connections on vm %s: %s",
-				ftd.cfg.vms[x].name, repl.nl.err[0] ?
-				repl.nl.err : strerror(-err));
-		total += count;
-	}
-	free(t);
+	total = in_batches(ftvm_sess_retire, x, t, n,
+			   "handoff: ending connections");
 	ftd_log(LOG_INFO, "handoff: %u of %zu connections ended on vm %s, without a packet, in %llu us",
 		total, n, ftd.cfg.vms[x].name,
 		(unsigned long long)((monotonic_ns() - t0) / 1000));
@@ -1285,11 +1293,11 @@ static int dump_services(uint32_t x, long *moved)
  */
 static void take_over(uint32_t x, bool planned)
 {
-	/* A handoff's records, per backup, for retire() once all are live. */
-	static struct { struct rrec **v; size_t n; } done[FTVM_VM_ID_MAX + 1];
 	const char *what = planned ? "handoff" : "failover";
 	bool seen[FTVM_VM_ID_MAX + 1] = {};
-	size_t ndone = 0;
+	/* A handoff's sessions, for retire() once every backup has its. */
+	struct ftvm_tuple *gone = NULL;
+	size_t ngone = 0, kept = 0;
 	uint64_t t0 = monotonic_ns();
 	long total = 0;
 	int try, tries;
@@ -1367,21 +1375,20 @@ static void take_over(uint32_t x, bool planned)
 			total += activate_staged(b);
 		/* They resume now, not after the other backups' turns. */
 		nudge_queued();
-		if (planned && ndone < FTVM_VM_ID_MAX + 1) {
-			done[ndone].v = v;
-			done[ndone++].n = n;
-		} else {
-			free(v);
-		}
+		if (planned && !rec_tuples(v, n, &gone, &ngone))
+			kept += n;
+		free(v);
 	}
 	if (total)
 		ftd_log(LOG_INFO, "%s: %ld sessions activated in %llu us",
 			what, total, (unsigned long long)((monotonic_ns() - t0) / 1000));
 	/* Every backup has its sessions: @x lets go of them (a handoff). */
-	for (size_t i = 0; i < ndone; i++) {
-		retire(x, done[i].v, done[i].n);
-		free(done[i].v);
-	}
+	if (kept)
+		ftd_log(LOG_WARN, "handoff: vm %s keeps %zu connections (no memory to name them)",
+			ftd.cfg.vms[x].name, kept);
+	if (ngone)
+		retire(x, gone, ngone);
+	free(gone);
 	/* Moved: from now on, their records come from their new primaries. */
 	memset(repl.fo_backup, 0, sizeof(repl.fo_backup));
 	uatomic_inc(&repl.want);
