@@ -182,8 +182,13 @@ echo "     ..."
 F status | sed 's/^/   /'
 
 say "4. While the clients talk, vm2 dies: its device goes, then its processes and namespace"
-on=$(F -j session show | python3 -c '
-import json, sys; print(sum(1 for x in json.load(sys.stdin) if x["primary"] == "vm2"))')
+# on_vm VM: sessions whose primary is VM, as ftd has them.
+on_vm() {
+	F -j session show | python3 -c '
+import json, sys
+print(sum(1 for x in json.load(sys.stdin) if x["primary"] == sys.argv[1]))' "$1"
+}
+on=$(on_vm vm2)
 echo "   vm2 is the primary of $on sessions"
 t=$(date +%s%N)
 echo "round 3" >&5		# three more requests on every TCP session
@@ -221,8 +226,7 @@ if wait_for 60 all_protected; then echo "   done"; else echo "   not every sessi
 F status | sed 's/^/   /'
 
 say "7. vm3 is drained on purpose (maintenance): its sessions move, live, to their backups"
-on=$(F -j session show | python3 -c '
-import json, sys; print(sum(1 for x in json.load(sys.stdin) if x["primary"] == "vm3"))')
+on=$(on_vm vm3)
 echo "   vm3 is the primary of $on sessions"
 before=$(cat "$TMP"/kv*.log 2>/dev/null | grep -c resumed)
 udp_round predrain
@@ -232,17 +236,12 @@ sleep 0.1
 F vm drain vm3 || die "ftctl vm drain failed"
 read -r -t 300 line <&6 && [[ $line == ok* ]] || { tcp_ok=0; echo "   TCP clients: ${line:-no answer}"; }
 drain_ms=$(ms_since "$t")
-# on_vm3: sessions whose primary is vm3, as ftd has them.
-on_vm3() {
-	F -j session show | python3 -c '
-import json, sys; print(sum(1 for x in json.load(sys.stdin) if x["primary"] == "vm3"))'
-}
-moved_off() { [[ $(on_vm3) == 0 ]]; }
+moved_off() { [[ $(on_vm vm3) == 0 ]]; }
 # A datagram that reached vm3 just before the switch is answered there
 # and the answer fenced (UDP has no state to move, nor resends): the UDP
 # round waits for the switch.
 wait_for 10 moved_off
-left=$(on_vm3)
+left=$(on_vm vm3)
 udp_round drained
 handed=$(($(cat "$TMP"/kv*.log 2>/dev/null | grep -c resumed) - before))
 udp_drain_lost=$(awk '$2 == "-"' "$TMP/drained" | wc -l)
