@@ -78,9 +78,8 @@ int dp_open(const struct dp_opts *o, struct dp **dpp)
 
 	libbpf_set_print(quiet_print);
 	/* libbpf pins into an existing directory only. */
-	if (!o->no_pin && mkdir(o->pin_dir, 0700) && errno != EEXIST)
-		return dp_fail(-errno, "cannot create %s (is bpffs mounted?)",
-			       o->pin_dir);
+	if (!o->no_pin && (err = ftvm_dp_prepare_pin_dir(o->pin_dir)))
+		return dp_fail_lib(err);
 	dp = calloc(1, sizeof(*dp));
 	if (!dp)
 		return -ENOMEM;

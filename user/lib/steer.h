@@ -39,6 +39,12 @@ int ftvm_dp_open_obj(struct bpf_object *obj, struct ftvm_dp **dpp);
 /* Before loading a skeleton with maps of its own (tests, benchmarks). */
 int ftvm_dp_obj_private(struct bpf_object *obj);
 /*
+ * Before pinning under @pin_dir: bpffs mounted on /sys/fs/bpf (as
+ * iproute2 does) if @pin_dir is under it and nothing is, and @pin_dir
+ * made; -EINVAL if it is not on a bpf filesystem.
+ */
+int ftvm_dp_prepare_pin_dir(const char *pin_dir);
+/*
  * Before loading over pins (ftd): hand @obj the maps already pinned under
  * @pin_dir; libbpf then creates and pins only the missing ones.
  */

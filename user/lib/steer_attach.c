@@ -53,8 +53,7 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-/* bpffs mounted on /sys/fs/bpf (as iproute2 does) and the pin dir made. */
-static int prepare_pin_dir(const char *pin_dir)
+int ftvm_dp_prepare_pin_dir(const char *pin_dir)
 {
 	struct statfs st;
 	int err;
@@ -244,7 +243,7 @@ static int steer_load_over_pins(const char *pin_dir, struct ftvm_steer **skelp)
 	struct ftvm_steer *skel;
 	int err;
 
-	err = prepare_pin_dir(pin_dir);
+	err = ftvm_dp_prepare_pin_dir(pin_dir);
 	if (!err)
 		err = check_existing_pins(pin_dir);
 	if (err)
@@ -428,7 +427,7 @@ int ftvm_dp_attach_fence(const char *pin_dir, int ifindex)
 	int err;
 
 	pin_dir = ftvm_dp_pin_dir(pin_dir);
-	err = prepare_pin_dir(pin_dir);
+	err = ftvm_dp_prepare_pin_dir(pin_dir);
 	if (!err)
 		err = check_existing_pins(pin_dir);
 	if (err)
