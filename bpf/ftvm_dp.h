@@ -169,6 +169,14 @@ struct ftvm_placement {
  * the VM is unfenced (back in service).
  */
 #define FTVM_VM_F_FAILED	(1U << 1)
+/*
+ * ftd drains the VM ("ftctl vm drain"): it is no placement's target any
+ * more and its sessions move off it.  The BPF programs do not read it
+ * (ftd keeps the VM out of the Maglev rows); it is here so that an ftd
+ * restarted mid-drain, or after it, finds the VM draining, as it finds a
+ * failed one by FENCED.  Cleared when the VM is back in service.
+ */
+#define FTVM_VM_F_DRAINING	(1U << 2)
 
 /* A VM as a steering target; indexed by VM id. */
 struct ftvm_vm {

@@ -153,7 +153,7 @@ start_ftd() {
 	wait_for 10 F status
 }
 
-ktap_begin 46
+ktap_begin 49
 
 if ! setup; then
 	ktap_fail "topology"
@@ -550,10 +550,27 @@ tcp_listen 4
 listening() { V 4 ss -Hltn "sport = :2222" | grep -q LISTEN; }
 wait_for 10 listening
 F vm set vm4 state up
-sessions "$TMP/s.rejoin"
 
-# 8. Restart ftd (SIGKILL) while idle: rebuilt from the maps and the
-# registry, traffic undisturbed.  Re-protection is paced slowly from now.
+# 8. vm6 is drained (stateless: no ftvm.ko here), then ftd restarts
+# (SIGKILL) while idle: rebuilt from the maps and the registry, vm6
+# still draining, traffic undisturbed.  Re-protection is paced slowly
+# from now.
+# target_draining VM: the steering map's draining flag of VM (vmN).
+target_draining() {
+	H env FTVM_PIN_DIR=$PIN "$FTCTL" -j target list | python3 -c '
+import json, sys
+v = [t for t in json.load(sys.stdin) if t["vm"] == int(sys.argv[1])]
+sys.exit(0 if v and v[0]["draining"] else 1)' "${1#vm}"
+}
+drained() {
+	sessions "$TMP/s.drain"
+	! grep -qw vm6 "$TMP/s.drain" && [[ $(wc -l <"$TMP/s.drain") == "$NS" ]] &&
+		vm_shows vm6 '"state":"draining"' && target_draining vm6
+}
+F vm drain vm6
+ktap_check "vm6 drained: no session has it as primary or backup; flagged in the steering map" \
+	wait_for 20 drained
+sessions "$TMP/s.rejoin"
 kill -9 "$ftd_pid"; wait "$ftd_pid" 2>/dev/null; ftd_pid=
 round during "$TMP/r.during"
 cp "$CONF" "$TMP/conf.saved"
@@ -566,6 +583,16 @@ restart_same() {
 	awk '{ print $1, $2 }' "$TMP/s.restart" | cmp -s - <(sort -n "$TMP/r.during")
 }
 ktap_check "after restart: same sessions, same placements; traffic undisturbed meanwhile" restart_same
+still_drained() {
+	vm_shows vm6 '"state":"draining"' && [[ $(status_field vms_draining) == 1 ]]
+}
+ktap_check "the restarted ftd finds vm6 draining (the steering map's flag)" still_drained
+undrained() {
+	F vm set vm6 state up && vm_shows vm6 '"state":"up"' && ! target_draining vm6 || return 1
+	sessions "$TMP/s.undrain"
+	cmp -s "$TMP/s.rejoin" "$TMP/s.undrain" || { echo "sessions moved when vm6 came back"; return 1; }
+}
+ktap_check "vm6 back up: the flag is cleared, no session moves" undrained
 
 # 9. A second failure right after the first, hitting the re-protection target.
 backups() { F -j vm list | python3 -c '

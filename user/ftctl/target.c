@@ -142,6 +142,11 @@ static int print_target(uint32_t id, const struct ftvm_vm *vm, void *arg)
 		   !!(vm->flags & FTVM_VM_F_FENCED));
 	if (vm->flags & FTVM_VM_F_FENCED)
 		print_string(PRINT_FP, NULL, " %s", "fenced");
+	/* ftd drains it (kept here for a restarted ftd). */
+	print_bool(PRINT_JSON, "draining", NULL,
+		   !!(vm->flags & FTVM_VM_F_DRAINING));
+	if (vm->flags & FTVM_VM_F_DRAINING)
+		print_string(PRINT_FP, NULL, " %s", "draining");
 	/*
 	 * ftvm.ko reported it failed: its sessions go to their backups
 	 * while those hold them (for to_backups_ms more).

@@ -310,7 +310,7 @@ int main(int argc, char **argv)
 		memcpy(vm->mac, mac, 6);
 		vm->has_mac = true;
 		if (!vm->ifindex ||
-		    dp_vm_set(ftd.dp, id, vm->ifindex, mac, false)) {
+		    dp_vm_set(ftd.dp, id, vm->ifindex, mac, 0)) {
 			fprintf(stderr, "# %s\n", dp_errmsg());
 			return 4;
 		}

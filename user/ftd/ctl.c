@@ -362,7 +362,7 @@ static int vm_add(int argc, char **argv)
 				    vm.name);
 		}
 	}
-	if (dp_vm_set(ftd.dp, vm.id, ifindex, vm.mac, false) ||
+	if (dp_vm_set(ftd.dp, vm.id, ifindex, vm.mac, 0) ||
 	    dp_attach_fence(ftd.dp, ifindex)) {
 		snprintf(err, sizeof(err), "%s", dp_errmsg());
 		dp_vm_del(ftd.dp, vm.id, ifindex);
@@ -419,7 +419,7 @@ static void vm_set_undo(const struct ftd_vm *old, bool module_up,
 	else if (module_updated)
 		module_vm_update(&o, NULL, 0);
 	if (dp_changed)
-		dp_vm_set(ftd.dp, o.id, o.ifindex, o.mac, o.state == VM_FAILED);
+		dp_vm_set(ftd.dp, o.id, o.ifindex, o.mac, vm_dp_flags(&o));
 }
 
 static int vm_set(struct ftd_vm *vm, int argc, char **argv)
@@ -470,8 +470,7 @@ static int vm_set(struct ftd_vm *vm, int argc, char **argv)
 	}
 	if (ifindex != vm->ifindex || memcmp(n.mac, vm->mac, 6)) {
 		dp_changed = true;
-		if (dp_vm_set(ftd.dp, vm->id, ifindex, n.mac,
-			      vm->state == VM_FAILED) ||
+		if (dp_vm_set(ftd.dp, vm->id, ifindex, n.mac, vm_dp_flags(vm)) ||
 		    dp_attach_fence(ftd.dp, ifindex)) {
 			snprintf(err, sizeof(err), "%s", dp_errmsg());
 			vm_set_undo(&old, module_up, module_updated, dp_changed);
@@ -572,7 +571,9 @@ static int cmd_vm(int argc, char **argv)
 	}
 	if (vm->state == VM_FAILED)
 		return cerr("VM \"%s\" has failed; nothing to drain", vm->name);
-	return vm_drain(vm->id);
+	if (vm_drain(vm->id))
+		return cerr("%s", dp_errmsg());
+	return 0;
 }
 
 /* ---- service ------------------------------------------------------------ */

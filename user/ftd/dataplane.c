@@ -232,18 +232,18 @@ static int map_err(int err, const char *what)
 }
 
 int dp_vm_set(struct dp *dp, uint32_t id, int ifindex, const uint8_t mac[6],
-	      bool fenced)
+	      uint16_t flags)
 {
 	struct ftvm_vm v = { .ifindex = (__u32)ifindex }, old;
 	__u32 ifi = (__u32)ifindex, owner;
 	int err = 0;
 
 	memcpy(v.mac, mac, 6);
-	v.flags = fenced ? FTVM_VM_F_FENCED : 0;
+	v.flags = flags & (FTVM_VM_F_FENCED | FTVM_VM_F_DRAINING);
 	if (bpf_map_lookup_elem(dp->vms, &id, &old))
 		memset(&old, 0, sizeof(old));
 	/* ftvm.ko's word that it failed stands while it is fenced. */
-	if (fenced && (old.flags & FTVM_VM_F_FAILED)) {
+	if ((flags & FTVM_VM_F_FENCED) && (old.flags & FTVM_VM_F_FAILED)) {
 		v.flags |= FTVM_VM_F_FAILED;
 		v.failed_until = old.failed_until;
 	}
@@ -296,6 +296,17 @@ int dp_vm_fence(struct dp *dp, uint32_t id, bool fenced)
 	int err = ftvm_dp_vms_set_fenced(dp->vms, id, fenced);
 
 	return err ? dp_fail_lib(err) : 0;
+}
+
+int dp_vm_mark_draining(struct dp *dp, uint32_t id)
+{
+	struct ftvm_vm v;
+
+	if (bpf_map_lookup_elem(dp->vms, &id, &v))
+		return dp_fail(-errno, "cannot read VM %u", id);
+	v.flags |= FTVM_VM_F_DRAINING;
+	return map_err(bpf_map_update_elem(dp->vms, &id, &v, BPF_ANY),
+		       "cannot mark the VM draining in the steering maps");
 }
 
 int dp_service_set(struct dp *dp, const struct ftvm_service_key *key,

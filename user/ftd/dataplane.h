@@ -50,11 +50,18 @@ int dp_attach_xdp(struct dp *dp, int ifindex, bool generic);
 int dp_attach_fence(struct dp *dp, int ifindex);
 
 /* VMs */
+/*
+ * Write VM @id: @flags are FTVM_VM_F_FENCED and FTVM_VM_F_DRAINING as
+ * ftd's model has them (vm_dp_flags()); ftvm.ko's FAILED stays while the
+ * VM is fenced.
+ */
 int dp_vm_set(struct dp *dp, uint32_t id, int ifindex, const uint8_t mac[6],
-	      bool fenced);
+	      uint16_t flags);
 int dp_vm_get(struct dp *dp, uint32_t id, struct ftvm_vm *vm);
 int dp_vm_del(struct dp *dp, uint32_t id, int ifindex);
 int dp_vm_fence(struct dp *dp, uint32_t id, bool fenced);
+/* Flag VM @id draining (dp_vm_set() without the flag clears it). */
+int dp_vm_mark_draining(struct dp *dp, uint32_t id);
 /*
  * Fill the devmap of every ftvm_steer on these maps that ftd has not
  * seen yet (one loaded by "ip link ... xdp obj" starts empty and

@@ -452,7 +452,7 @@ static void link_event(int type, const struct ifinfomsg *ifi,
 		fail_now(vm, FTVM_FAIL_DEV_UNREGISTERED, now);
 		vm->ifindex = 0;
 		dp_vm_del(ftd.dp, vm->id, ifi->ifi_index);
-		dp_vm_set(ftd.dp, vm->id, 0, vm->mac, true);
+		dp_vm_set(ftd.dp, vm->id, 0, vm->mac, FTVM_VM_F_FENCED);
 	} else if (!(ifi->ifi_flags & IFF_UP)) {
 		fail_now(vm, FTVM_FAIL_DEV_DOWN, now);
 	} else if (!(ifi->ifi_flags & IFF_LOWER_UP)) {

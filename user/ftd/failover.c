@@ -276,7 +276,7 @@ int vm_rejoin(uint32_t x)
 	/* The device may be a new one: fence it before it may answer. */
 	err = dp_attach_fence(ftd.dp, vm->ifindex);
 	if (!err)
-		err = dp_vm_set(ftd.dp, x, vm->ifindex, vm->mac, false);
+		err = dp_vm_set(ftd.dp, x, vm->ifindex, vm->mac, 0);
 	if (err)
 		return err;
 	vm->state = VM_UP;
@@ -293,9 +293,16 @@ int vm_rejoin(uint32_t x)
 int vm_drain(uint32_t x)
 {
 	struct ftd_vm *vm = &ftd.cfg.vms[x];
+	int err;
 
 	if (vm->state == VM_FAILED)
 		return -EINVAL;
+	if (vm->state == VM_DRAINING)
+		return 0;
+	/* In the data plane first: a restarted ftd goes on with it. */
+	err = dp_vm_mark_draining(ftd.dp, x);
+	if (err)
+		return err;
 	vm->state = VM_DRAINING;
 	vm->drain_ns = monotonic_ns();
 	rows_changed();

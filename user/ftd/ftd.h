@@ -212,6 +212,8 @@ const char *crit_name(enum criterion c);
 const char *commit_mode_name(enum ftvm_commit_mode m);
 const char *fail_reason_name(int r);
 const char *vm_state_name(enum vm_state s);
+/* The steering map's flags for @vm's state (FTVM_VM_F_FENCED, _DRAINING). */
+uint16_t vm_dp_flags(const struct ftd_vm *vm);
 
 /* model.c */
 int model_init(void);
@@ -274,6 +276,11 @@ void failover_resume(void);
 void failover_fault_init(void);
 /* Bring a failed VM back as a target (nothing moves back). Lock held. */
 int vm_rejoin(uint32_t vm);
+/*
+ * Drain @vm: no new sessions, its sessions moved off it; flagged in the
+ * data plane so that it outlives ftd.  Nothing changes on an error.
+ * Lock held.
+ */
 int vm_drain(uint32_t vm);
 /*
  * Hand the sessions of draining VM @vm over to their backups with their

@@ -82,7 +82,8 @@ static int vms_to_dataplane(void)
 		if (v.ifindex != (uint32_t)vm->ifindex ||
 		    memcmp(v.mac, vm->mac, 6) || !v.ifindex) {
 			if (dp_vm_set(ftd.dp, id, vm->ifindex, vm->mac,
-				      v.flags & FTVM_VM_F_FENCED))
+				      v.flags & (FTVM_VM_F_FENCED |
+						 FTVM_VM_F_DRAINING)))
 				goto err;
 		}
 		if (vm->ifindex > 0 && dp_attach_fence(ftd.dp, vm->ifindex))

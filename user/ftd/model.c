@@ -449,11 +449,18 @@ static int recover_service(const struct ftvm_service_key *key, uint32_t index,
 	return 0;
 }
 
+uint16_t vm_dp_flags(const struct ftd_vm *vm)
+{
+	if (vm->state == VM_FAILED)
+		return FTVM_VM_F_FENCED;
+	return vm->state == VM_DRAINING ? FTVM_VM_F_DRAINING : 0;
+}
+
 /*
  * ftd starting: take the data plane as it is.  Placements come back from
  * the placements map, service indexes from the services map (configured
- * services keep their rows' indexes, so their sessions stay put), and
- * failed VMs from the fenced flag.
+ * services keep their rows' indexes, so their sessions stay put), failed
+ * VMs from the fenced flag and draining ones from the draining flag.
  */
 int model_recover(void)
 {
@@ -499,11 +506,18 @@ int model_recover(void)
 
 		if (!vm->used)
 			continue;
-		if (!dp_vm_get(ftd.dp, id, &v) && v.ifindex &&
-		    (v.flags & FTVM_VM_F_FENCED) && vm->state == VM_UP) {
+		if (dp_vm_get(ftd.dp, id, &v) || !v.ifindex || vm->state != VM_UP)
+			continue;
+		if (v.flags & FTVM_VM_F_FENCED) {
 			vm->state = VM_FAILED;
 			vm->reason = FTVM_FAIL_USER;
 			vm->fail_ns = monotonic_ns();
+		} else if (v.flags & FTVM_VM_F_DRAINING) {
+			/* The handoff's grace starts again: no harm done. */
+			vm->state = VM_DRAINING;
+			vm->drain_ns = monotonic_ns();
+			ftd_log(LOG_INFO, "vm %s is draining: its sessions go on moving to other VMs",
+				vm->name);
 		}
 	}
 	return 0;
