@@ -347,6 +347,8 @@ struct ftvm_snap {
 	u64 now_ns;			/* TCP clock after the batch's gather */
 	struct sock **tcp;		/* the port's TCP sockets, referenced */
 	unsigned int n_tcp;
+	u32 handshakes;			/* its listeners' request sockets */
+	bool sent;			/* a message went out */
 	struct ftvm_snap_pos pos[FTVM_SNAP_BATCH];	/* of a batch */
 	struct ftvm_snap_pos end;
 	unsigned int n_cookies;
@@ -472,7 +474,8 @@ static void *ftvm_snap_hdr(struct sk_buff *skb, struct netlink_callback *cb,
 		return NULL;
 	nest = nla_nest_start(skb, FTVM_A_SNAP);
 	if (!nest || nla_put_u64_64bit(skb, FTVM_A_SNAP_GEN, s->gen,
-				       FTVM_A_SNAP_PAD)) {
+				       FTVM_A_SNAP_PAD) ||
+	    (s->tcp && nla_put_u32(skb, FTVM_A_SNAP_HANDSHAKES, s->handshakes))) {
 		genlmsg_cancel(skb, hdr);
 		return NULL;
 	}
@@ -908,7 +911,9 @@ static bool ftvm_snap_match(const struct ftvm_snap *s, const struct sock *sk)
  * lock, so the snapshot sees the port's sockets as of one instant and
  * its cursor (an index into s->tcp) cannot skip or repeat one however
  * sockets come and go while it is read.  Costs a pointer per session
- * until the dump ends (ftvm_state_dump_done() drops what is left).
+ * until the dump ends (ftvm_state_dump_done() drops what is left).  The
+ * port's listeners are there too: their request sockets (connections
+ * in their handshake) are counted into s->handshakes.
  */
 static int ftvm_gather_tcp(struct ftvm_snap *s, struct inet_hashinfo *h)
 {
@@ -924,11 +929,14 @@ static int ftvm_gather_tcp(struct ftvm_snap *s, struct inet_hashinfo *h)
 			return -ENOMEM;
 		n = 0;
 		total = 0;
+		s->handshakes = 0;
 		spin_lock_bh(&head->lock);
 		inet_bind_bucket_for_each(tb, &head->chain) {
 			if (!net_eq(ib_net(tb), s->net) || tb->port != s->port)
 				continue;
 			sk_for_each_bound(sk, &tb->owners) {
+				if (sk->sk_state == TCP_LISTEN)
+					s->handshakes += inet_csk_reqsk_queue_len(sk);
 				if (!ftvm_snap_match(s, sk))
 					continue;
 				total++;
@@ -952,21 +960,15 @@ static int ftvm_gather_tcp(struct ftvm_snap *s, struct inet_hashinfo *h)
 }
 
 /*
- * The next up to FTVM_SNAP_BATCH sockets of s->tcp into @socks, each
- * with a reference of its own; s->pos[i] is where the cursor goes once
- * socks[i] is done, s->end where it goes once all are (bucket 1: done).
+ * The next up to FTVM_SNAP_BATCH sockets of s->tcp (gathered) into
+ * @socks, each with a reference of its own; s->pos[i] is where the
+ * cursor goes once socks[i] is done, s->end where it goes once all are
+ * (bucket 1: done).
  */
-static int ftvm_collect_tcp(struct ftvm_snap *s, struct inet_hashinfo *h,
-			    struct sock **socks)
+static unsigned int ftvm_collect_tcp(struct ftvm_snap *s, struct sock **socks)
 {
 	unsigned int n = 0, i = s->skip;
-	int err;
 
-	if (!s->tcp) {
-		err = ftvm_gather_tcp(s, h);
-		if (err)
-			return err;
-	}
 	for (; i < s->n_tcp && n < FTVM_SNAP_BATCH; i++) {
 		socks[n] = s->tcp[i];
 		sock_hold(socks[n]);
@@ -1040,22 +1042,21 @@ int ftvm_state_dump(struct sk_buff *skb, struct netlink_callback *cb)
 
 	if (s->phase == FTVM_SNAP_DONE)
 		return 0;
+	/* Gathered first: the header says how many handshakes it saw. */
+	if (s->phase == FTVM_SNAP_TCP && !s->tcp) {
+		err = ftvm_gather_tcp(s, h);
+		if (err)
+			return err;
+	}
 	hdr = ftvm_snap_hdr(skb, cb, s);
 	if (!hdr)
 		return -EMSGSIZE;
 	s->nrec = 0;
 	while (s->phase != FTVM_SNAP_DONE) {
-		if (s->phase == FTVM_SNAP_TCP) {
-			int got = ftvm_collect_tcp(s, h, socks);
-
-			if (got < 0) {
-				err = got;
-				break;
-			}
-			n = got;
-		} else {
+		if (s->phase == FTVM_SNAP_TCP)
+			n = ftvm_collect_tcp(s, socks);
+		else
 			n = ftvm_collect_udp(s, socks);
-		}
 		/* After the gather: later than any SYN-ACK of its sockets. */
 		s->now_ns = tcp_clock_ns();
 		if (n)
@@ -1106,11 +1107,14 @@ int ftvm_state_dump(struct sk_buff *skb, struct netlink_callback *cb)
 		ftvm_snap_prune(s);
 		s->walk = 0;
 	}
-	if (!s->nrec && (err || s->phase == FTVM_SNAP_DONE)) {
+	/* A dump of no session still tells its handshakes, once. */
+	if (!s->nrec && (err || s->phase == FTVM_SNAP_DONE) &&
+	    (err || s->sent || !s->handshakes)) {
 		genlmsg_cancel(skb, hdr);
 		return err;
 	}
 	genlmsg_end(skb, hdr);
+	s->sent = true;
 	return err ?: skb->len;
 }
 

@@ -164,6 +164,13 @@ enum ftvm_a_snap {
 	FTVM_A_SNAP_COUNT,	/* u32 (replies): records restored or activated */
 	FTVM_A_SNAP_PAD,
 	FTVM_A_SNAP_STAGED,	/* u32 (replies): records now staged for the VM */
+	/*
+	 * u32 (dump replies of a TCP snapshot, in every message): connections
+	 * of the service's listeners in the VM still in their handshake as
+	 * the snapshot began (request sockets, TCP_DEFER_ACCEPT's included):
+	 * not yet sessions a snapshot can capture.
+	 */
+	FTVM_A_SNAP_HANDSHAKES,
 
 	__FTVM_A_SNAP_MAX,
 	FTVM_A_SNAP_MAX = __FTVM_A_SNAP_MAX - 1

@@ -12,7 +12,10 @@
 #    sessions unharmed;
 #  - a VM without a namespace, and one whose namespace went away;
 #  - snapshots while sessions open and close at a high rate, and of
-#    sockets that are closing (not captured).
+#    sockets that are closing (not captured);
+#  - a connection still in its handshake (TCP_DEFER_ACCEPT holds it
+#    until the client's first data): counted, not captured; once
+#    established, captured.
 source "$(dirname "$0")/lib.sh"
 
 N=${FTVM_STATE_SESSIONS:-20}
@@ -117,8 +120,60 @@ churn() {
 	cmd "round 1" && client_quit
 }
 
-ktap_begin 2
+# A listener with TCP_DEFER_ACCEPT in A; a client in C that connects,
+# says "connected", then sends "hello" when told and prints the echo.
+DEFER_SERVER='
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 60)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(8)
+c, _ = s.accept()
+c.sendall(c.recv(100))
+c.recv(100)'
+SILENT_CLIENT='
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+print("connected", flush=True)
+sys.stdin.readline()
+c.sendall(b"hello")
+print(c.recv(100).decode(), flush=True)
+sys.stdin.readline()'
+
+# hs_dump RECORDS HANDSHAKES: what a TCP snapshot of A's service counts.
+hs_dump() {
+	local out
+	out=$(state dump 1 $PORT proto tcp) || { echo "$out"; return 1; }
+	[[ $out == "records $1 "*" handshakes $2" ]] ||
+		{ echo "snapshot: '$out', expected $1 records, $2 handshakes"; return 1; }
+}
+
+handshakes() {
+	local line
+	setup || return 1
+	nA python3 -c "$DEFER_SERVER" $SVC $PORT & PIDS+=($!)
+	wait_listen "$A" $PORT || return 1
+	hs_dump 0 0 || return 1
+	coproc HS { exec ip netns exec "$C" python3 -c "$SILENT_CLIENT" $SVC $PORT 2>&1; }
+	PIDS+=("$HS_PID")
+	read -r -t 30 line <&"${HS[0]}" && [[ $line == connected ]] ||
+		{ echo "client: $line"; return 1; }
+	# The client is connected; A holds a request socket, no session.
+	hs_dump 0 1 || return 1
+	echo go >&"${HS[1]}"
+	read -r -t 30 line <&"${HS[0]}" && [[ $line == hello ]] ||
+		{ echo "client: $line"; return 1; }
+	hs_dump 1 0 || return 1
+	echo bye >&"${HS[1]}"
+	wait "$HS_PID"
+}
+
+ktap_begin 3
 ktap_check "bad records, missing listener and namespaces are refused and leave nothing" bad_records
 cleanup; trap - EXIT
 ktap_check "snapshots during connection churn; closing sockets are not captured" churn
+cleanup; trap - EXIT
+ktap_check "a connection in its handshake (TCP_DEFER_ACCEPT) is counted, not captured; established, captured" \
+	handshakes
 ktap_end

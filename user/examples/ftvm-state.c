@@ -16,7 +16,9 @@
  * from FILE" names the sessions of FILE's records (by 5-tuple), or with
  * "records I-J" (repeatable, 0-based, inclusive) those of the records
  * I to J, in that order; "nudge" names sessions the same way.
- * Prints one line "records N gen G bytes B" (dump) or "count N" (with
+ * Prints one line "records N gen G bytes B handshakes H" (dump; H: TCP
+ * connections of the service in their handshake, FTVM_A_SNAP_HANDSHAKES)
+ * or "count N" (with
  * "staged": "count N staged S", the records staged after the request)
  * to stdout; errors as "Error: ..." on stderr, exit 1.
  */
@@ -64,6 +66,7 @@ struct dump_out {
 	size_t len, cap;
 	unsigned long records;
 	uint64_t gen;
+	uint32_t handshakes;
 };
 
 static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
@@ -76,9 +79,12 @@ static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 		size_t n = NLA_ALIGN(a->nla_len);
 
 		if (ftvm_nla_type(a) == FTVM_A_SNAP) {
-			ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), rem2)
+			ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), rem2) {
 				if (ftvm_nla_type(b) == FTVM_A_SNAP_GEN)
 					memcpy(&o->gen, ftvm_nla_data(b), 8);
+				if (ftvm_nla_type(b) == FTVM_A_SNAP_HANDSHAKES)
+					memcpy(&o->handshakes, ftvm_nla_data(b), 4);
+			}
 			continue;
 		}
 		if (ftvm_nla_type(a) == FTVM_A_SESSION)
@@ -140,7 +146,8 @@ static int cmd_dump(uint32_t vm, int argc, char **argv)
 	f = out ? fopen(out, "w") : NULL;
 	if (out && (!f || fwrite(o.buf, 1, o.len, f) != o.len || fclose(f)))
 		die("writing the records", -errno);
-	printf("records %lu gen %" PRIu64 " bytes %zu\n", o.records, o.gen, o.len);
+	printf("records %lu gen %" PRIu64 " bytes %zu handshakes %" PRIu32 "\n",
+	       o.records, o.gen, o.len, o.handshakes);
 	free(o.buf);
 	return 0;
 }
