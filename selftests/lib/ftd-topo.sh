@@ -17,7 +17,8 @@
 #
 # Set before sourcing, if wanted: P (name prefix, default ftvm-PID),
 # TOPO_WAIT (seconds a VM's servers or ftd may take to come up, default
-# 20), F_TIMEOUT (seconds an ftctl call may take, default 60; 0: none).
+# 20), F_TIMEOUT (seconds an ftctl call may take, default 60; 0: none),
+# KV_ARGS (kvstore's options after its port, e.g. "defer-accept 30").
 # Then: setup VM... (the host, the client and the VMs named: numbers, at
 # most 9), the caller writes ftd's configuration to $CONF, start_ftd;
 # vm_start N adds a VM, vm_kill N kills one, topo_down takes everything
@@ -86,7 +87,8 @@ vm_start() {
 	V $n ethtool -K v$n gro on >/dev/null
 	# Disowned: their deaths (killed VMs, topo_down) are the tests' to
 	# check, not for bash to report ("Killed") on our stderr.
-	ip netns exec $P-vm$n "$EX/kvstore" 7000 >/dev/null 2>"$TMP/kv$n.log" &
+	# shellcheck disable=SC2086 # words
+	ip netns exec $P-vm$n "$EX/kvstore" 7000 ${KV_ARGS:-} >/dev/null 2>"$TMP/kv$n.log" &
 	disown $!
 	ip netns exec $P-vm$n "$EX/echo" udp 7001 >/dev/null 2>&1 &
 	disown $!

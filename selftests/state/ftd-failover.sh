@@ -19,7 +19,11 @@
 #   drain   not a failure: the busiest primary is drained ("ftctl vm
 #           drain"), its sessions handed over, live, to their backups
 #           with their state (ftd's handoff_vm()); then it is brought
-#           back up
+#           back up.  Then the VM of a client connected but silent
+#           (kvstore runs with TCP_DEFER_ACCEPT: a handshake under way)
+#           is drained: the handoff waits for it.  Then ftd is killed
+#           half-way through a drain's handoff and started again: it
+#           finishes the handoff
 #   A       the busiest primary's device is deleted; ftvm.ko's failure
 #           report (tracepoint ftvm_vm_failed) flags it failed in ftd's
 #           data plane, and a VM of another registry failing does not
@@ -53,6 +57,8 @@ N=${FTVM_FTD_SESSIONS:-200}
 NU=${FTVM_FTD_UDP:-60}
 IVL=${FTVM_FTD_INTERVAL:-20}
 RUN_MS=${FTVM_FTD_RUN_MS:-8000}
+# kvstore accepts a connection once its first request is in (handshake).
+KV_ARGS="defer-accept 30"
 
 . ./ftd-lib.sh
 [[ -d /sys/module/ftvm ]] || ktap_skip_all "ftvm.ko is not loaded (run in the guest: selftests/vm-run.sh --tests state)"
@@ -77,7 +83,7 @@ write_conf() {
 	} >"$CONF"
 }
 
-ktap_begin 22
+ktap_begin 24
 
 if ! setup 1 2 3 4 5 6 || ! write_conf || ! start_ftd || ! start_clients; then
 	ktap_fail "topology and ftd"
@@ -111,6 +117,106 @@ ktap_check "connections opened and closed at a high rate during replication" chu
 ktap_check "a VM drained while its clients talk: its sessions go on on their backups" drain
 ktap_diag "drain: $(cat "$TMP/figures")"
 ktap_diag "$(grep -E "handoff|draining: " "$TMP/ftd.log" | tail -16)"
+
+# A client connected but silent, so its VM's kvstore has not accepted it
+# yet (a handshake under way there: TCP_DEFER_ACCEPT), when the VM is
+# drained.  The handoff waits for it: the client's first request, a
+# second after the drain began (long after the handoff's 100 ms grace),
+# is answered there; then the session is handed over with the others,
+# and its second request is answered by the backup, on the same
+# connection, from its state.
+SILENT_KV='
+import socket, sys
+c = socket.create_connection((sys.argv[1], 7000))
+print(c.getsockname()[1], flush=True)
+f = c.makefile("rb")
+for n in (5, 7):
+    sys.stdin.readline()
+    c.sendall(b"ADD %d\n" % n)
+    print(f.readline().decode().strip(), flush=True)
+'
+# silent_session VM PORT: the silent client's two requests, around the
+# handoff of VM, draining.
+silent_session() {
+	local vm=$1 port=$2 line
+	read -r -t 1 <> <(:)
+	echo >&"${SK[1]}"
+	read -r -t 10 line <&"${SK[0]}"
+	[[ $line == "1 5 "* ]] || { echo "first request: '$line'"; return 1; }
+	moved() { sq 'any(x["client"].endswith(":'"$port"'") and x["primary"] != "'"$vm"'" for x in tcp)'; }
+	wait_for 30 moved || { echo "client port $port still on $vm"; return 1; }
+	echo >&"${SK[1]}"
+	read -r -t 10 line <&"${SK[0]}"
+	[[ $line == "2 12 "* ]] || { echo "second request: '$line'"; return 1; }
+	grep -q "vm $vm draining: its handoff waits for 1 connection in their handshake" "$TMP/ftd.log" ||
+		{ echo "ftd did not wait"; grep "draining" "$TMP/ftd.log" | tail -3; return 1; }
+}
+drain_handshake() {
+	local port vm= n rc
+	alive || return 1
+	coproc SK { exec ip netns exec "$CLI" python3 -c "$SILENT_KV" $VIP 2>&1; }
+	read -r -t 30 port <&"${SK[0]}" || { echo "silent client: $port"; return 1; }
+	for n in 1 2 3 4 5 6; do
+		V $n ss -Htn state syn-recv "dport = :$port" | grep -q . && vm=vm$n
+	done
+	[[ $vm ]] || { echo "no VM holds client port $port in its handshake"; return 1; }
+	F vm drain "$vm" || return 1
+	silent_session "$vm" "$port"
+	rc=$?
+	# Either way: the client gone (bash unsets SK_PID once it has exited),
+	# the VM back, every session protected.
+	[[ -n ${SK_PID:-} ]] && kill "$SK_PID" 2>/dev/null
+	F vm set "$vm" state up && protected && return $rc
+}
+ktap_check "a VM drained with a connection in its handshake there: the handoff waits, the session goes on" \
+	drain_handshake
+
+# ftd killed half-way through a drain's handoff (its test hook, right
+# after the handoff's first placement write: one placement of the VM
+# switched to its backup, its sessions staged there but not live, the
+# others not switched), then started again at once.  The new ftd finds
+# the VM draining (the steering map's flag), makes the switched sessions
+# live on their backup from the VM's own sockets (handoff_resume()),
+# hands the others over, and every session goes on, on its connection,
+# from its state.
+drain_killed() {
+	local vm had before left kept rc
+	alive || return 1
+	# ftd runs under start_ftd's subshell ($ftd_pid): end ftd itself.
+	pkill -TERM -P "$ftd_pid" && wait_for 10 ftd_gone || return 1
+	# This one is ftd itself (nsenter and env exec it), this shell's child.
+	nsenter --net=/run/netns/$HOST env FTD_FAULT_SWITCH_AFTER=1 \
+		"$FTD" -f "$CONF" >/dev/null 2>>"$TMP/ftd.log" &
+	ftd_pid=$!
+	wait_for $TOPO_WAIT F status && protected || return 1
+	vm=$(busiest) && had=$(tcp_on "$vm") || return 1
+	before=$(resumed)
+	run_start
+	read -r -t 1 <> <(:)
+	if ! F vm drain "$vm" || ! wait_for 30 ftd_gone; then
+		run_end
+		echo "ftd did not die in the handoff"
+		return 1
+	fi
+	wait "$ftd_pid"
+	rc=$?
+	if ((rc != 128 + 9)) || ! start_ftd; then
+		run_end
+		echo "ftd exited $rc, not killed by its hook, or did not start again"
+		return 1
+	fi
+	run_end || { cat "$TMP/figures"; tail -8 "$TMP/ftd.log"; return 1; }
+	ktap_diag "$vm drained as primary of $had TCP sessions, ftd $(grep -o 'killed after .*' "$TMP/ftd.log" | tail -1); $(cat "$TMP/figures")"
+	grep -q "vm $vm draining: a killed ftd's handoff finished" "$TMP/ftd.log" ||
+		{ echo "the new ftd did not finish the handoff"; tail -8 "$TMP/ftd.log"; return 1; }
+	left=$(tcp_on "$vm") || return 1
+	kept=$(V "${vm#vm}" ss -Htn state established "sport = :7000" | wc -l)
+	((left == 0 && kept == 0)) || { echo "$left sessions left on $vm, $kept connections kept"; return 1; }
+	(($(resumed) - before >= had)) || { echo "resumed $(($(resumed) - before)) of $had"; return 1; }
+	F vm set "$vm" state up && protected
+}
+ktap_check "ftd killed half-way through a drain's handoff, started again: the drain goes on, every session goes on" \
+	drain_killed
 
 # The data plane's counters (ftctl stats -j), as "KEY=VALUE" words:
 # global ones by name, a VM's as vmN_NAME.

@@ -2,7 +2,11 @@
 /*
  * kvstore: a small per-connection stateful service that uses libftvm.
  *
- *   kvstore PORT
+ *   kvstore PORT [defer-accept SECONDS]
+ *
+ * defer-accept: TCP_DEFER_ACCEPT on the listener (a connection is
+ * accept()ed once its client's first data is in, as with nginx's
+ * "deferred"; until then it is a handshake under way).
  *
  * Each connection is an accumulator: the client sends lines "ADD n",
  * the service answers "count sum rx tx", where count and sum are over
@@ -26,6 +30,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -123,16 +128,20 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_in6 sa = { .sin6_family = AF_INET6 };
 	struct epoll_event ev, evs[64];
-	int lfd, ep, one = 1, i, n;
+	int lfd, ep, one = 1, defer = 0, i, n;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: kvstore PORT\n");
+	if (argc == 4 && !strcmp(argv[2], "defer-accept"))
+		defer = atoi(argv[3]);
+	if ((argc != 2 && argc != 4) || defer < 0 || (argc == 4 && !defer)) {
+		fprintf(stderr, "usage: kvstore PORT [defer-accept SECONDS]\n");
 		return 2;
 	}
 	sa.sin6_port = htons(atoi(argv[1]));
 	lfd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    (defer && setsockopt(lfd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer,
+				 sizeof(defer))) ||
 	    listen(lfd, 4096)) {
 		perror("kvstore: listen");
 		return 1;

@@ -81,7 +81,10 @@ static bool resuming;
  */
 #define FTD_REARM_AFTER_NS	1000000000ull
 
-/* FTD_FAULT_SWITCH_AFTER: placement writes of a failover before SIGKILL. */
+/*
+ * FTD_FAULT_SWITCH_AFTER: placement writes of a failover, or of a drain's
+ * handoff, before SIGKILL.
+ */
 static unsigned long fault_switch_after;
 
 void failover_fault_init(void)
@@ -95,10 +98,25 @@ void failover_fault_init(void)
 	if (*end)
 		fault_switch_after = 0;
 	if (fault_switch_after)
-		ftd_log(LOG_WARN, "test hook FTD_FAULT_SWITCH_AFTER=%lu: ftd kills itself in the middle of its next failover",
+		ftd_log(LOG_WARN, "test hook FTD_FAULT_SWITCH_AFTER=%lu: ftd kills itself in the middle of its next failover or handoff",
 			fault_switch_after);
 	else
 		ftd_log(LOG_WARN, "FTD_FAULT_SWITCH_AFTER=\"%s\" ignored: expected a count of placement writes", v);
+}
+
+/*
+ * The test hook: the @writes-th placement write of a failover or a
+ * handoff of @vm (ftd.lock held) is ftd's last.
+ */
+static void fault_point(unsigned long writes, const struct ftd_vm *vm,
+			uint64_t since_ns, const char *what)
+{
+	if (!fault_switch_after || writes != fault_switch_after)
+		return;
+	ftd_log(LOG_WARN, "test hook: killed after %lu placement writes, %llu us after vm %s %s",
+		writes, (unsigned long long)((monotonic_ns() - since_ns) / 1000),
+		vm->name, what);
+	raise(SIGKILL);
 }
 
 /* Placement @id becomes (@np, @nb): in the data path, then the model. */
@@ -185,13 +203,7 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 			moved++;
 		else
 			lost++;
-		if (fault_switch_after && ++writes == fault_switch_after) {
-			/* The test hook: die half-way. */
-			ftd_log(LOG_WARN, "test hook: killed after %lu placement writes, %llu us after vm %s failed",
-				writes, (unsigned long long)((monotonic_ns() - event_ns) / 1000),
-				vm->name);
-			raise(SIGKILL);
-		}
+		fault_point(++writes, vm, event_ns, "failed");
 	}
 	done = monotonic_ns();
 	/* Every packet of the moved sessions now reaches its new primary. */
@@ -225,6 +237,8 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	return (int)(moved + lost);
 }
 
+static void handoff_resume(uint32_t x);
+
 void failover_resume(void)
 {
 	struct ftd_vm *latest = NULL;
@@ -248,6 +262,9 @@ void failover_resume(void)
 		if (!latest || vm->fail_ns >= latest->fail_ns)
 			latest = vm;
 	}
+	for (uint32_t id = FTVM_VM_ID_MIN; id <= FTVM_VM_ID_MAX; id++)
+		if (ftd.cfg.vms[id].used && ftd.cfg.vms[id].state == VM_DRAINING)
+			handoff_resume(id);
 	if (ftd.last.event_ns || !latest || !work_remaining())
 		return;
 	/*
@@ -328,13 +345,66 @@ static bool handoff_target(uint32_t x, uint32_t b)
 }
 
 /*
+ * ftd starting (failover_resume(), before the replication thread): VM
+ * @x was found draining, and the ftd that was killed may have been
+ * half-way through its handoff: placements (X, B) switched to (B, none)
+ * with their sessions staged on B, not live, B holding their clients'
+ * segments for a while.  Every (B, none) whose B could have taken them
+ * (up, with a namespace) is a candidate: B is armed again, and X, alive,
+ * is dumped: the sessions of those placements that X still has are made
+ * live on B from it and end on X (repl_handoff_resume()).  B's own
+ * sessions are not in X's dump and stay as they are.
+ */
+static void handoff_resume(uint32_t x)
+{
+	bool armed[FTVM_VM_ID_MAX + 1] = { false };
+	unsigned int n = 0;
+	char err[256];
+	uint32_t *to;
+
+	if (!ftd.cfg.vms[x].netns[0])
+		return;
+	to = calloc(FTVM_MAX_PLACEMENTS, sizeof(*to));
+	if (!to)
+		return;
+	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
+		const struct ftd_placement *p = &ftd.pl[id];
+		struct ftd_vm *b = &ftd.cfg.vms[p->primary];
+
+		if (!p->primary || p->primary == x || p->backup ||
+		    vm_failed(p->primary) || b->state != VM_UP || !b->netns[0])
+			continue;
+		if (!armed[p->primary]) {
+			armed[p->primary] = true;
+			if (module_vm_arm(b, err, sizeof(err)))
+				ftd_log(LOG_WARN, "handoff: vm %s cannot hold for the sessions coming to it (%s)",
+					b->name, err);
+		}
+		to[id] = p->primary;
+		n++;
+	}
+	if (n && repl_handoff_resume(x, to) > 0)
+		ftd_log(LOG_INFO, "vm %s draining: a killed ftd's handoff finished",
+			ftd.cfg.vms[x].name);
+	repl_nudge();
+	free(to);
+}
+
+/* Until when after it began draining a handoff waits for handshakes. */
+#define FTD_DRAIN_HANDSHAKES_NS	3000000000ull
+
+/*
  * A planned move: draining VM X is alive, and its sessions go on, on
  * their client connections, on their backups.  For every placement
  * (X, B) whose B can take them (handoff_target()):
  *   1. B is armed (FTVM_A_VM_ARM): for 5 s its namespace holds what
  *      reaches it for sessions it does not have live yet;
  *   2. X's sessions are dumped and B is given what it lacks of them,
- *      staged (repl_handoff_prepare());
+ *      staged (repl_handoff_prepare()); unless the dump finds
+ *      connections in their handshake on X (not yet sessions it can
+ *      take), and X began draining less than FTD_DRAIN_HANDSHAKES_NS
+ *      ago: then nothing is moved, and the handoff is tried again
+ *      (-EAGAIN; handoff_draining());
  *   3. (X, B) becomes (B, none), one map write per placement: from here
  *      on their clients' segments go to B, which holds them, and what X
  *      sends for them is dropped by the fence (their primary is B);
@@ -352,12 +422,16 @@ static bool handoff_target(uint32_t x, uint32_t b)
 int handoff_vm(uint32_t x)
 {
 	static uint64_t warned_ns[FTVM_VM_ID_MAX + 1];
+	static uint64_t waited[FTVM_VM_ID_MAX + 1];	/* drain_ns said */
 	struct ftd_vm *vm = &ftd.cfg.vms[x];
 	int8_t armed[FTVM_VM_ID_MAX + 1] = { 0 };
-	uint64_t t0 = monotonic_ns(), done;
+	uint64_t t0 = monotonic_ns(), done, since;
+	unsigned long writes = 0;
 	unsigned int n = 0;
 	char err[256];
 	uint32_t *to;
+	bool wait;
+	long hs;
 
 	if (!vm->used || vm->state != VM_DRAINING || !repl_running())
 		return 0;
@@ -390,12 +464,32 @@ int handoff_vm(uint32_t x)
 		free(to);
 		return 0;
 	}
-	repl_handoff_prepare(x, to);
-	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++)
-		if (to[id] && placement_switch(id, to[id], 0)) {
+	since = t0 - vm->drain_ns;
+	wait = since < FTD_DRAIN_HANDSHAKES_NS;
+	hs = repl_handoff_prepare(x, to, wait);
+	if (hs && wait) {
+		if (waited[x] != vm->drain_ns) {
+			waited[x] = vm->drain_ns;
+			ftd_log(LOG_INFO, "vm %s draining: its handoff waits for %ld connection%s in their handshake there",
+				vm->name, hs, hs == 1 ? "" : "s");
+		}
+		free(to);
+		return -EAGAIN;
+	}
+	if (hs)
+		ftd_log(LOG_WARN, "vm %s draining: %ld connection%s still in their handshake there after %llu ms, left behind: their clients will be reset",
+			vm->name, hs, hs == 1 ? "" : "s",
+			(unsigned long long)(since / 1000000));
+	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
+		if (!to[id])
+			continue;
+		if (placement_switch(id, to[id], 0)) {
 			to[id] = 0;
 			n--;
+			continue;
 		}
+		fault_point(++writes, vm, vm->drain_ns, "began draining");
+	}
 	done = monotonic_ns();
 	repl_handoff(x, to);
 	repl_nudge();
@@ -415,14 +509,20 @@ int handoff_vm(uint32_t x)
  * it was accepting as it left the Maglev rows (no new session goes to it
  * after) finish their handshakes first.  A handshake's last ACK switched
  * to the backup would find the session nowhere: not yet established on
- * the drained VM, so in none of its dumps.
+ * the drained VM, so in none of its dumps.  Handshakes still under way
+ * then (a SYN-ACK lost and sent again after a second, a TCP_DEFER_ACCEPT
+ * connection waiting for its client's first data) are waited for, every
+ * FTD_HANDSHAKE_POLL_NS, until FTD_DRAIN_HANDSHAKES_NS after the drain
+ * began (handoff_vm()).
  */
 #define FTD_DRAIN_GRACE_NS	100000000ull
+#define FTD_HANDSHAKE_POLL_NS	20000000ull
 
 void handoff_draining(void)
 {
+	static uint64_t retry_ns;	/* the reprotect thread's alone */
 	uint64_t now = monotonic_ns(), wait = 0;
-	bool draining = false;
+	bool draining = false, again = false;
 
 	if (!repl_running())
 		return;
@@ -440,13 +540,21 @@ void handoff_draining(void)
 	/* Called before every re-protection batch: no lock when none is. */
 	if (!draining)
 		return;
+	if (retry_ns > now && retry_ns - now > wait)
+		wait = retry_ns - now;
 	if (wait)
 		nanosleep(&(struct timespec){ .tv_nsec = (long)wait }, NULL);
 	pthread_mutex_lock(&ftd.lock);
 	for (uint32_t id = FTVM_VM_ID_MIN; id <= FTVM_VM_ID_MAX; id++)
-		if (ftd.cfg.vms[id].used && ftd.cfg.vms[id].state == VM_DRAINING)
-			handoff_vm(id);
+		if (ftd.cfg.vms[id].used && ftd.cfg.vms[id].state == VM_DRAINING &&
+		    handoff_vm(id) == -EAGAIN)
+			again = true;
 	pthread_mutex_unlock(&ftd.lock);
+	/* Back soon, not after the thread's idle second. */
+	if (again) {
+		retry_ns = monotonic_ns() + FTD_HANDSHAKE_POLL_NS;
+		uatomic_set(&ftd.reprotect_pending, 1);
+	}
 }
 
 void reprotect_kick(void)

@@ -271,7 +271,7 @@ void failover_resume(void);
 /*
  * Test hook: FTD_FAULT_SWITCH_AFTER=N in the environment (read once, at
  * start) kills ftd with SIGKILL after the N-th placement write of a
- * failover (Documentation/ftd.rst).
+ * failover or of a drain's handoff (Documentation/ftd.rst).
  */
 void failover_fault_init(void);
 /* Bring a failed VM back as a target (nothing moves back). Lock held. */
@@ -285,7 +285,8 @@ int vm_drain(uint32_t vm);
 /*
  * Hand the sessions of draining VM @vm over to their backups with their
  * state, a placement at a time (ftd.lock held); the placements handed
- * over, or 0 (nothing to hand over, or no state replication).
+ * over, or 0 (nothing to hand over, or no state replication), or
+ * -EAGAIN: not yet, connections are in their handshake there.
  */
 int handoff_vm(uint32_t vm);
 /* Every draining VM's (the reprotect thread; takes ftd.lock). */
@@ -330,9 +331,21 @@ void repl_failover(uint32_t x);
  * (0: not moved), and stages on each what it lacks; then, the placements
  * switched (@to again: 0 where that failed), repl_handoff() takes the
  * sessions' last state once they are quiet and makes it live on the
- * backups, as a failover does; then repl_nudge().
+ * backups, as a failover does; then repl_nudge().  _prepare() returns
+ * the connections @x's dump found in their handshake on its TCP services;
+ * with @wait, if there are any, it does nothing more (no handoff).
  */
-void repl_handoff_prepare(uint32_t x, const uint32_t *to);
+long repl_handoff_prepare(uint32_t x, const uint32_t *to, bool wait);
+/*
+ * A restarted ftd finishing a killed one's handoff of draining VM @x
+ * (ftd.lock held, before the replication thread starts): for each
+ * placement id, @to[id] is the primary of a placement (B, none) that may
+ * hold sessions switched from @x to B and not made live there.  @x is
+ * alive: those its dump has are made live on B from it, as repl_handoff()
+ * does, and end on @x; the others (B's own) are left as they are.
+ * Returns the sessions made live.
+ */
+long repl_handoff_resume(uint32_t x, const uint32_t *to);
 void repl_handoff(uint32_t x, const uint32_t *to);
 void repl_nudge(void);
 /* Is @s's state staged on its current backup (or not replicated)? */

@@ -276,6 +276,13 @@ static bool staged_on_backup(const struct ftvm_flow *f, uint32_t primary,
 	return flow_placement(f, &p, &bk, NULL) && p == primary && bk == backup;
 }
 
+/* What a caller of dump_vm() adds up over its dumps. */
+struct dump_sum {
+	long moving;			/* records of sessions a failover or a
+					 * handoff is moving (repl.fo_backup) */
+	long handshakes;		/* connections in their handshake */
+};
+
 struct dump_ctx {
 	uint32_t vm;
 	uint32_t svc;
@@ -284,8 +291,8 @@ struct dump_ctx {
 	bool full;
 	bool strict;			/* the service's output is committed */
 	long records;
-	long moving;			/* records of sessions a failover or a
-					 * handoff is moving (repl.fo_backup) */
+	uint32_t hs;			/* handshakes (every message says) */
+	struct dump_sum *sum;		/* what the caller counts, or NULL */
 	struct rrec *cur;		/* the record queue bytes go to */
 };
 
@@ -392,10 +399,18 @@ static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 			const struct nlattr *b;
 			long r2;
 
-			ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), r2)
+			ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), r2) {
+				uint32_t hs;
+
 				if (ftvm_nla_type(b) == FTVM_A_SNAP_GEN &&
 				    ftvm_nla_len(b) == 8)
 					memcpy(&c->gen, ftvm_nla_data(b), 8);
+				if (ftvm_nla_type(b) == FTVM_A_SNAP_HANDSHAKES &&
+				    ftvm_nla_len(b) == 4) {
+					memcpy(&hs, ftvm_nla_data(b), 4);
+					c->hs = hs;
+				}
+			}
 		} else if (type == FTVM_A_SESSION) {
 			struct ftvm_flow f;
 			struct rrec **pp, *r;
@@ -434,8 +449,8 @@ static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 					repl.dirty[r->staged_on] = true;
 				r->staged_on = 0;
 			}
-			if (moving(&f))
-				c->moving++;
+			if (c->sum && moving(&f))
+				c->sum->moving++;
 			rrec_set_primary(r, c->vm);
 			r->service = c->svc;
 			r->stale = rec_stale(a);
@@ -466,13 +481,14 @@ static int vm_nest(struct ftvm_msg *m, uint32_t vm)
 
 /*
  * Dump @svc's sessions in VM @vm into the cache; full: a complete one.
- * *@moved (if given) counts the records of sessions being moved.
+ * @sum (if given) adds up the records of sessions being moved and the
+ * handshakes under way.
  */
 static int dump_vm(uint32_t vm, const struct ftd_service *s, uint32_t slot,
-		   bool full, long *moved)
+		   bool full, struct dump_sum *sum)
 {
 	struct dump_ctx c = {
-		.vm = vm, .svc = slot, .full = full,
+		.vm = vm, .svc = slot, .full = full, .sum = sum,
 		.strict = CMM_LOAD_SHARED(s->commit) == FTVM_COMMIT_STRICT,
 	};
 	uint16_t port = ntohs(s->key.port);
@@ -505,8 +521,8 @@ static int dump_vm(uint32_t vm, const struct ftd_service *s, uint32_t slot,
 		return err;
 	}
 	repl.nsless[vm] = false;
-	if (moved)
-		*moved += c.moving;
+	if (sum)
+		sum->handshakes += c.hs;
 	if (c.gen)
 		repl.since[vm][slot] = c.gen;
 	if (full) {
@@ -1268,11 +1284,10 @@ static void lock_ahead(void)
 }
 
 /*
- * Dump @x's TCP services, incrementally; *@moved counts the records of
- * sessions being moved.  -1 when @x's namespace is gone (nothing more to
- * take), else 0.  repl.lock held.
+ * Dump @x's TCP services, incrementally, adding up into @sum.  -1 when
+ * @x's namespace is gone (nothing more to take), else 0.  repl.lock held.
  */
-static int dump_services(uint32_t x, long *moved)
+static int dump_services(uint32_t x, struct dump_sum *sum)
 {
 	int ret = 0;
 
@@ -1281,7 +1296,7 @@ static int dump_services(uint32_t x, long *moved)
 
 		if (s->used && s->key.proto == IPPROTO_TCP &&
 		    (repl.since[x][i] || repl.rounds[x][i] || repl.fo_resume) &&
-		    dump_vm(x, s, i, false, moved))
+		    dump_vm(x, s, i, false, sum))
 			ret = -1;
 	}
 	return ret;
@@ -1290,8 +1305,9 @@ static int dump_services(uint32_t x, long *moved)
 /*
  * Take the last state of the sessions leaving @x, stage and activate
  * each on its backup (repl.fo_backup), nudge them.  repl.lock held.
+ * Returns the sessions made live.
  */
-static void take_over(uint32_t x, bool planned)
+static long take_over(uint32_t x, bool planned)
 {
 	const char *what = planned ? "handoff" : "failover";
 	bool seen[FTVM_VM_ID_MAX + 1] = {};
@@ -1320,10 +1336,12 @@ static void take_over(uint32_t x, bool planned)
 	tries = !planned && ftd.cfg.vms[x].reason == FTVM_FAIL_KILLED ? 1 :
 		REPL_STALE_TRIES;
 	for (try = 0; try < tries; try++) {
-		long stale = 0, changed = 0;
+		struct dump_sum sum = { 0 };
+		long stale = 0, changed;
 
-		if (dump_services(x, &changed))
+		if (dump_services(x, &sum))
 			break;
+		changed = sum.moving;
 		urcu_memb_read_lock();
 		for_each_rrec_of(r, x)
 			stale += r->stale && moving(&r->flow);
@@ -1368,10 +1386,11 @@ static void take_over(uint32_t x, bool planned)
 		}
 		urcu_memb_read_unlock();
 		total += ok;
-		ftd_log(LOG_INFO, "%s: %ld of %zu sessions of vm %s live on vm %s in %llu us",
-			what, ok, n, ftd.cfg.vms[x].name, ftd.cfg.vms[b].name,
-			(unsigned long long)((monotonic_ns() - tb) / 1000));
-		if (repl.fo_resume)
+		if (n)
+			ftd_log(LOG_INFO, "%s: %ld of %zu sessions of vm %s live on vm %s in %llu us",
+				what, ok, n, ftd.cfg.vms[x].name, ftd.cfg.vms[b].name,
+				(unsigned long long)((monotonic_ns() - tb) / 1000));
+		if (repl.fo_resume && !planned)
 			total += activate_staged(b);
 		/* They resume now, not after the other backups' turns. */
 		nudge_queued();
@@ -1393,6 +1412,7 @@ static void take_over(uint32_t x, bool planned)
 	memset(repl.fo_backup, 0, sizeof(repl.fo_backup));
 	uatomic_inc(&repl.want);
 	kick_locked();
+	return total;
 }
 
 void repl_failover(uint32_t x)
@@ -1405,19 +1425,26 @@ void repl_failover(uint32_t x)
 	pthread_mutex_unlock(&repl.lock);
 }
 
-void repl_handoff_prepare(uint32_t x, const uint32_t *to)
+long repl_handoff_prepare(uint32_t x, const uint32_t *to, bool wait)
 {
 	bool seen[FTVM_VM_ID_MAX + 1] = {};
 	uint64_t now = monotonic_ns();
+	struct dump_sum sum = { 0 };
 
 	if (!repl.open)
-		return;
+		return 0;
 	lock_ahead();
 	memcpy(repl.fo_backup, to, sizeof(repl.fo_backup));
 	repl.fo_ready = true;
 	repl.fo_resume = false;
 	/* What each backup lacks of its sessions, @x's among them. */
-	dump_services(x, NULL);
+	dump_services(x, &sum);
+	if (wait && sum.handshakes) {
+		memset(repl.fo_backup, 0, sizeof(repl.fo_backup));
+		repl.fo_ready = false;
+		pthread_mutex_unlock(&repl.lock);
+		return sum.handshakes;
+	}
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
 		uint32_t b = to[id];
 
@@ -1428,6 +1455,23 @@ void repl_handoff_prepare(uint32_t x, const uint32_t *to)
 			repl.dirty[b] = true;
 	}
 	pthread_mutex_unlock(&repl.lock);
+	return sum.handshakes;
+}
+
+long repl_handoff_resume(uint32_t x, const uint32_t *to)
+{
+	long n;
+
+	if (!repl.open)
+		return 0;
+	lock_ahead();
+	memcpy(repl.fo_backup, to, sizeof(repl.fo_backup));
+	/* Every TCP service of @x is dumped: this ftd never replicated it. */
+	repl.fo_resume = true;
+	n = take_over(x, true);
+	repl.fo_resume = false;
+	pthread_mutex_unlock(&repl.lock);
+	return n;
 }
 
 void repl_handoff(uint32_t x, const uint32_t *to)
