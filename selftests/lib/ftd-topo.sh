@@ -55,6 +55,15 @@ ftd_gone() {
 	[[ ${st%% *} == Z ]]
 }
 
+# stop_ftd: SIGTERM to the ftd of $CONF, whoever started it ($ftd_pid is
+# lost when a check, run in a subshell, started it again), and wait for
+# it to exit.
+ftd_running() { pgrep -x -f "$FTD -f $CONF" >/dev/null; }
+stop_ftd() {
+	pkill -TERM -x -f "$FTD -f $CONF" || return 1
+	wait_for 10 eval '! ftd_running'
+}
+
 # Everything down but $TMP.  ftd is let exit on its own first (it relaxes
 # its strict services as it does).
 topo_down() {

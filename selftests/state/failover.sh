@@ -69,7 +69,8 @@ echo_failover() {
 	cmd "send 1000" && wait_queues "$A" $((N * 1000)) $((N * 3000)) || return 1
 	out=$(state dump 1 $PORT out "$WORK/recs") || { echo "$out"; return 1; }
 	[[ $out == "records $N "* ]] || { echo "snapshot: $out"; return 1; }
-	local b=${out##* }
+	local b=${out#* bytes }
+	b=${b%% *}
 	((b > N * 4000)) || { echo "snapshot carries $b bytes, less than the queues"; nA ss -tn | head -5; return 1; }
 	fail_over || return 1
 	kill -9 $apid

@@ -182,8 +182,7 @@ ktap_check "a VM drained with a connection in its handshake there: the handoff w
 drain_killed() {
 	local vm had before left kept rc
 	alive || return 1
-	# ftd runs under start_ftd's subshell ($ftd_pid): end ftd itself.
-	pkill -TERM -P "$ftd_pid" && wait_for 10 ftd_gone || return 1
+	stop_ftd || { echo "ftd did not stop"; return 1; }
 	# This one is ftd itself (nsenter and env exec it), this shell's child.
 	nsenter --net=/run/netns/$HOST env FTD_FAULT_SWITCH_AFTER=1 \
 		"$FTD" -f "$CONF" >/dev/null 2>>"$TMP/ftd.log" &
@@ -413,8 +412,7 @@ midswitch() {
 	local vm kv mid_gone_ms=? mid_late_ms=?
 	local -A st1
 	alive || return 1
-	# ftd runs under start_ftd's subshell ($ftd_pid): end ftd itself.
-	pkill -TERM -P "$ftd_pid" && wait_for 10 ftd_gone || return 1
+	stop_ftd || { echo "ftd did not stop"; return 1; }
 	# This one is ftd itself (nsenter and env exec it), this shell's child.
 	nsenter --net=/run/netns/$HOST env FTD_FAULT_SWITCH_AFTER=1 \
 		"$FTD" -f "$CONF" >/dev/null 2>>"$TMP/ftd.log" &

@@ -119,6 +119,32 @@ static void fault_point(unsigned long writes, const struct ftd_vm *vm,
 	raise(SIGKILL);
 }
 
+/*
+ * The calling thread at SCHED_FIFO priority 10 (when it may: root or
+ * CAP_SYS_NICE) while it switches sessions and makes them live
+ * elsewhere, so that the busy services and clients on the same cores do
+ * not stretch their outage; sched_lower() undoes it.
+ */
+struct sched_saved {
+	struct sched_param sp;
+	int policy;
+	bool raised;
+};
+
+static void sched_raise(struct sched_saved *s)
+{
+	struct sched_param rt = { .sched_priority = 10 };
+
+	s->raised = !pthread_getschedparam(pthread_self(), &s->policy, &s->sp) &&
+		    !pthread_setschedparam(pthread_self(), SCHED_FIFO, &rt);
+}
+
+static void sched_lower(const struct sched_saved *s)
+{
+	if (s->raised)
+		pthread_setschedparam(pthread_self(), s->policy, &s->sp);
+}
+
 /* Placement @id becomes (@np, @nb): in the data path, then the model. */
 static int placement_switch(uint32_t id, uint32_t np, uint32_t nb)
 {
@@ -140,17 +166,14 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	struct ftd_vm *vm = &ftd.cfg.vms[x];
 	uint32_t moved = 0, lost = 0, stranded = 0;
 	bool was_failed = vm->state == VM_FAILED;
-	struct sched_param sp = { 0 }, rt = { .sched_priority = 10 };
-	int err, policy = SCHED_OTHER;
-	bool raised = false;
+	struct sched_saved saved;
 	unsigned long writes = 0;
 	uint64_t done;
+	int err;
 
 	if (!vm->used)
 		return -ENOENT;
-	if (!pthread_getschedparam(pthread_self(), &policy, &sp) &&
-	    !pthread_setschedparam(pthread_self(), SCHED_FIFO, &rt))
-		raised = true;
+	sched_raise(&saved);
 	vm->state = VM_FAILED;
 	vm->reason = reason;
 	if (!was_failed)
@@ -209,8 +232,7 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	/* Every packet of the moved sessions now reaches its new primary. */
 	repl_failover(x);
 	repl_nudge();
-	if (raised)
-		pthread_setschedparam(pthread_self(), policy, &sp);
+	sched_lower(&saved);
 	/* Already failed: a killed ftd's failover, finished at start. */
 	if (!was_failed || moved || lost) {
 		ftd.failovers++;
@@ -426,6 +448,7 @@ int handoff_vm(uint32_t x)
 	struct ftd_vm *vm = &ftd.cfg.vms[x];
 	int8_t armed[FTVM_VM_ID_MAX + 1] = { 0 };
 	uint64_t t0 = monotonic_ns(), done, since;
+	struct sched_saved saved;
 	unsigned long writes = 0;
 	unsigned int n = 0;
 	char err[256];
@@ -480,6 +503,8 @@ int handoff_vm(uint32_t x)
 		ftd_log(LOG_WARN, "vm %s draining: %ld connection%s still in their handshake there after %llu ms, left behind: their clients will be reset",
 			vm->name, hs, hs == 1 ? "" : "s",
 			(unsigned long long)(since / 1000000));
+	/* From the switch on, the sessions wait for us: as a failover. */
+	sched_raise(&saved);
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
 		if (!to[id])
 			continue;
@@ -493,6 +518,7 @@ int handoff_vm(uint32_t x)
 	done = monotonic_ns();
 	repl_handoff(x, to);
 	repl_nudge();
+	sched_lower(&saved);
 	free(to);
 	ftd_log(LOG_INFO, "vm %s draining: %u placement%s handed over to their backups with their state; switched in %llu us, live there in %llu us",
 		vm->name, n, n == 1 ? "" : "s",
