@@ -121,7 +121,6 @@ say "2. ftd takes charge: placements, XDP steering, fencing, state replication"
 	echo "control $FTD_SOCKET"
 	echo "pin-dir $PIN"
 	echo "attach hc"
-	echo "scan-interval 20"
 	for n in 1 2 3; do
 		echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 domain d$n netns $P-vm$n silent-exit on probe icmp 198.18.$n.1 interval 100 misses 3"
 	done

@@ -75,7 +75,6 @@ topology() {
 		echo "pin-dir $PIN"
 		echo "attach hc"
 		echo "reprotect-rate 0"
-		echo "scan-interval 50"
 		echo "service kv $VIP:7000/tcp replication-interval $ivl"
 		echo "service echo $VIP:7001/udp"
 		for ((n = 1; n <= vms; n++)); do

@@ -74,7 +74,6 @@ write_conf() {
 		echo "attach hc"
 		echo "reprotect-rate 20"
 		echo "reprotect-batch 2"
-		echo "scan-interval 20"
 		for n in 1 2 3 4 5 6; do
 			echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 domain d$n netns $P-vm$n silent-exit on"
 		done
