@@ -54,6 +54,22 @@ static inline void ktap_result(int ok, const char *fmt, ...)
 	fflush(stdout);
 }
 
+/* A check not run here, for @why (kselftest's "# SKIP"). */
+__attribute__((format(printf, 2, 3)))
+static inline void ktap_result_skip(const char *why, const char *fmt, ...)
+{
+	va_list ap;
+
+	ktap_n++;
+	ktap_skip++;
+	printf("ok %u ", ktap_n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf(" # SKIP %s\n", why);
+	fflush(stdout);
+}
+
 static inline void ktap_skip_all(const char *why)
 {
 	printf("TAP version 13\n1..0 # SKIP %s\n", why);

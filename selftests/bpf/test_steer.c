@@ -263,11 +263,53 @@ static size_t expected_out(const struct frame *f, size_t len, uint32_t vm,
 }
 
 /*
+ * Why live-frame test runs cannot be made here (the kernel refuses them:
+ * some hosts do, to root too), or NULL.  Then no frame is delivered to a
+ * VM's device: the checks of a delivery are left out, the checks of a
+ * failed one skipped.
+ */
+static const char *no_live;
+
+/* Runs of a frame by steer_check(): the test run, and the live one. */
+static uint32_t steer_runs(void)
+{
+	return no_live ? 1 : 2;
+}
+
+static void probe_live(void)
+{
+	static char why[128];
+	const struct bpf_insn pass[] = {	/* r0 = XDP_PASS; exit */
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .imm = XDP_PASS },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	uint8_t frame[64] = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame,
+		    .data_size_in = sizeof(frame), .repeat = 1,
+		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
+	int fd, err;
+
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "ftvm_probe", "GPL", pass,
+			   ARRAY_SIZE(pass), NULL);
+	if (fd < 0)
+		return;
+	err = bpf_prog_test_run_opts(fd, &o);
+	close(fd);
+	if (!err)
+		return;
+	snprintf(why, sizeof(why),
+		 "this kernel refuses live-frame XDP test runs (%s)",
+		 strerror(-err));
+	no_live = why;
+}
+
+/*
  * Send the first @len bytes of @f and check it is steered to the VM the
  * model predicts, byte for byte, then once more as a live frame that
- * must reach that VM's device.  The VM's and the service's counters
- * move by two packets (a new session by one creation), a devmap miss
- * each only if @by_ifindex, and no redirect fails.
+ * must reach that VM's device (unless no_live).  The VM's and the
+ * service's counters move by a packet per run (a new session by one
+ * creation), a devmap miss each only if @by_ifindex, and no redirect
+ * fails.
  */
 static int steer_check(const char *what, const struct frame_spec *s,
 		       const struct frame *f, size_t len, uint32_t *vm_out,
@@ -276,7 +318,8 @@ static int steer_check(const char *what, const struct frame_spec *s,
 	uint8_t out[FRAME_MAX], want[FRAME_MAX];
 	struct ftvm_counters before, after, sbefore, safter;
 	uint64_t rx[NVMS + 1], e0[NVMS + 1], e1[NVMS + 1];
-	uint32_t placement, vm, service, miss = by_ifindex ? 2 : 0;
+	uint32_t runs = steer_runs(), miss = by_ifindex ? runs : 0;
+	uint32_t placement, vm, service;
 	struct ftvm_session sess;
 	struct ftvm_flow flow;
 	size_t outlen, wantlen;
@@ -323,25 +366,26 @@ static int steer_check(const char *what, const struct frame_spec *s,
 	}
 
 	/* The kernel redirects it: to the predicted VM's device, alone. */
-	if (vm_rx(rx) ||
-	    run_live(bpf_program__fd(steer->progs.ftvm_steer), f->data, len)) {
+	if (!no_live &&
+	    (vm_rx(rx) ||
+	     run_live(bpf_program__fd(steer->progs.ftvm_steer), f->data, len))) {
 		ktap_diag("%s: live run failed: %s", what, strerror(errno));
 		return -1;
 	}
-	if (expect_delivery(what, rx, vm))
+	if (!no_live && expect_delivery(what, rx, vm))
 		return -1;
 	after = vstat(vm);
 	safter = sstat(service);
 	redirect_errs(e1);
-	if (after.packets != before.packets + 2 ||
-	    after.bytes != before.bytes + 2 * len ||
+	if (after.packets != before.packets + runs ||
+	    after.bytes != before.bytes + runs * len ||
 	    after.new_sessions != before.new_sessions + (uint64_t)fresh ||
 	    after.devmap_miss != before.devmap_miss + miss ||
-	    safter.packets != sbefore.packets + 2 ||
-	    safter.bytes != sbefore.bytes + 2 * len ||
+	    safter.packets != sbefore.packets + runs ||
+	    safter.bytes != sbefore.bytes + runs * len ||
 	    safter.new_sessions != sbefore.new_sessions + (uint64_t)fresh ||
 	    safter.devmap_miss != sbefore.devmap_miss + miss) {
-		ktap_diag("%s (len %zu): VM %u packets +%llu bytes +%llu new +%llu miss +%llu, service %u packets +%llu bytes +%llu new +%llu miss +%llu; want 2, %zu, %d, %u",
+		ktap_diag("%s (len %zu): VM %u packets +%llu bytes +%llu new +%llu miss +%llu, service %u packets +%llu bytes +%llu new +%llu miss +%llu; want %u, %zu, %d, %u",
 			  what, len, vm,
 			  (unsigned long long)(after.packets - before.packets),
 			  (unsigned long long)(after.bytes - before.bytes),
@@ -352,7 +396,7 @@ static int steer_check(const char *what, const struct frame_spec *s,
 			  (unsigned long long)(safter.bytes - sbefore.bytes),
 			  (unsigned long long)(safter.new_sessions - sbefore.new_sessions),
 			  (unsigned long long)(safter.devmap_miss - sbefore.devmap_miss),
-			  2 * len, fresh, miss);
+			  runs, runs * len, fresh, miss);
 		return -1;
 	}
 	if (memcmp(e0, e1, sizeof(e0))) {
@@ -657,10 +701,10 @@ static void test_service_counters(void)
 	ok = !steer_check("no devmap slot", &s, &f, f.len, NULL, true);
 	ftvm_dp_service_stats(dp, svc.index, &c1);
 	vc1 = vstat(2);
-	ok = ok && c1.devmap_miss == c0.devmap_miss + 2 &&
-	     c1.packets == c0.packets + 2;
-	ok = ok && vc1.devmap_miss == vc0.devmap_miss + 2 &&
-	     vc1.packets == vc0.packets + 2;
+	ok = ok && c1.devmap_miss == c0.devmap_miss + steer_runs() &&
+	     c1.packets == c0.packets + steer_runs();
+	ok = ok && vc1.devmap_miss == vc0.devmap_miss + steer_runs() &&
+	     vc1.packets == vc0.packets + steer_runs();
 	/* Registering the VM again fills the slot: no more misses. */
 	ftvm_dp_vm_set(dp, 2, vm_ifindex[2], vm_mac[2]);
 	s.sport = 10;
@@ -701,7 +745,7 @@ static void test_service_counters(void)
 	s.sport = 12;
 	frame_build(&s, &f);
 	ok = ok && !steer_check("no backup", &s, &f, f.len, NULL, true) &&
-	     vstat(2).devmap_miss == c1.devmap_miss + 2 &&
+	     vstat(2).devmap_miss == c1.devmap_miss + steer_runs() &&
 	     gstat(FTVM_DP_TO_BACKUP) == tb0 + 1;
 	ftvm_dp_vm_set(dp, 2, vm_ifindex[2], vm_mac[2]);
 	ftvm_dp_placement_set(dp, 1, 1, 2);
@@ -1081,6 +1125,10 @@ static void redirect_err_case(const char *desc, const char *breakit,
 	size_t outlen;
 	int ok, v;
 
+	if (no_live) {
+		ktap_result_skip(no_live, "redirect error counted on VM 3: %s", desc);
+		return;
+	}
 	ok = !vm3_flow(&s, &f) && !run_xdp(f.data, f.len, out, &outlen, &v) &&
 	     v == XDP_REDIRECT && !sh(breakit);
 	redirect_errs(e0);
@@ -1145,6 +1193,10 @@ static void test_redirect_err_other(void)
 	struct frame f;
 	int ok;
 
+	if (no_live) {
+		ktap_result_skip(no_live, "another data plane's failed redirect is counted there, not here");
+		return;
+	}
 	other = ftvm_steer__open();
 	ok = other && !ftvm_dp_obj_private(other->obj) &&
 	     !ftvm_steer__load(other) && !ftvm_steer__attach(other) &&
@@ -1422,6 +1474,10 @@ int main(void)
 	}
 	ktap_print_header(MATRIX_TESTS + ARRAY_SIZE(fixtures) + 4 + 3 + 1 +
 			  3 + REDIRECT_TESTS + FENCE_TESTS + FAILED_TESTS);
+	probe_live();
+	if (no_live)
+		ktap_diag("%s: no frame is delivered to a VM's device; the deliveries are not checked, the failed redirects skipped",
+			  no_live);
 	test_matrix();
 	test_fixtures();
 	test_service_counters();
