@@ -384,7 +384,7 @@ static void handoff_resume(uint32_t x)
 	char err[256];
 	uint32_t *to;
 
-	if (!ftd.cfg.vms[x].netns[0])
+	if (!ftd.have_module || !ftd.cfg.vms[x].netns[0])
 		return;
 	to = calloc(FTVM_MAX_PLACEMENTS, sizeof(*to));
 	if (!to)
