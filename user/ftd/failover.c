@@ -354,15 +354,15 @@ int vm_drain(uint32_t x)
 
 /*
  * Can the sessions of draining VM @x's placement with backup @b be handed
- * over to @b with their state?  With state replication, when @x has a
- * namespace their state is taken from and @b is up (not draining) with a
- * namespace to take them in.
+ * over to @b with their state?  When @x has a namespace their state is
+ * taken from and @b is up (not draining) with a namespace to take them
+ * in; and state replication runs (the caller's to check).
  */
 static bool handoff_target(uint32_t x, uint32_t b)
 {
 	const struct ftd_vm *vm = &ftd.cfg.vms[b];
 
-	return repl_running() && ftd.cfg.vms[x].netns[0] && !vm_failed(b) &&
+	return ftd.cfg.vms[x].netns[0] && !vm_failed(b) &&
 	       vm->state == VM_UP && vm->netns[0];
 }
 
@@ -384,7 +384,7 @@ static void handoff_resume(uint32_t x)
 	char err[256];
 	uint32_t *to;
 
-	if (!ftd.have_module || !ftd.cfg.vms[x].netns[0])
+	if (!ftd.have_module)
 		return;
 	to = calloc(FTVM_MAX_PLACEMENTS, sizeof(*to));
 	if (!to)
@@ -394,7 +394,7 @@ static void handoff_resume(uint32_t x)
 		struct ftd_vm *b = &ftd.cfg.vms[p->primary];
 
 		if (!p->primary || p->primary == x || p->backup ||
-		    vm_failed(p->primary) || b->state != VM_UP || !b->netns[0])
+		    !handoff_target(x, p->primary))
 			continue;
 		if (!armed[p->primary]) {
 			armed[p->primary] = true;
@@ -608,7 +608,7 @@ static uint32_t target_of(uint32_t id, const struct ftd_service *s,
 		 * Hand the primary to the backup: with its state, the whole
 		 * placement at once (handoff_vm()); else the session alone.
 		 */
-		if (handoff_target(np, nb))
+		if (repl_running() && handoff_target(np, nb))
 			return 0;
 		np = p->backup;
 		nb = choose_backup_load(s, np, flow, load);

@@ -400,16 +400,12 @@ static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 			long r2;
 
 			ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), r2) {
-				uint32_t hs;
-
 				if (ftvm_nla_type(b) == FTVM_A_SNAP_GEN &&
 				    ftvm_nla_len(b) == 8)
 					memcpy(&c->gen, ftvm_nla_data(b), 8);
 				if (ftvm_nla_type(b) == FTVM_A_SNAP_HANDSHAKES &&
-				    ftvm_nla_len(b) == 4) {
-					memcpy(&hs, ftvm_nla_data(b), 4);
-					c->hs = hs;
-				}
+				    ftvm_nla_len(b) == 4)
+					memcpy(&c->hs, ftvm_nla_data(b), 4);
 			}
 		} else if (type == FTVM_A_SESSION) {
 			struct ftvm_flow f;
