@@ -65,12 +65,11 @@ stop_ftd() {
 }
 
 # Everything down but $TMP.  ftd is let exit on its own first (it relaxes
-# its strict services as it does).
+# its strict services as it does): SIGTERM to ftd itself, not to
+# start_ftd's subshell ($ftd_pid), whose death leaves ftd running.
 topo_down() {
 	local pid ns all
-	if [[ -n $ftd_pid ]] && kill "$ftd_pid" 2>/dev/null; then
-		wait_for 10 ftd_gone
-	fi
+	stop_ftd
 	all=$(ip netns list | awk -v p="$P-" 'index($1, p) == 1 { print $1 }')
 	for ns in $all; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid"; done
