@@ -57,7 +57,7 @@ ftd_gone() {
 
 # stop_ftd: SIGTERM to the ftd of $CONF, whoever started it ($ftd_pid is
 # lost when a check, run in a subshell, started it again), and wait for
-# it to exit.
+# it to exit.  Then it has relaxed its strict services.
 ftd_running() { pgrep -x -f "$FTD -f $CONF" >/dev/null; }
 stop_ftd() {
 	pkill -TERM -x -f "$FTD -f $CONF" || return 1
@@ -65,8 +65,7 @@ stop_ftd() {
 }
 
 # Everything down but $TMP.  ftd is let exit on its own first (it relaxes
-# its strict services as it does): SIGTERM to ftd itself, not to
-# start_ftd's subshell ($ftd_pid), whose death leaves ftd running.
+# its strict services as it does).
 topo_down() {
 	local pid ns all
 	stop_ftd
@@ -123,9 +122,13 @@ setup() {
 	for n in "$@"; do vm_start $n || return 1; done
 }
 
+# start_ftd [VAR=VALUE...]: ftd, with those in its environment (a test
+# hook); $ftd_pid is ftd itself (nsenter and env exec it; not through
+# H(), whose subshell $! would be).
 start_ftd() {
 	# Not on our stdout: a check's $(...) would wait for ftd's exit.
-	H "$FTD" -f "$CONF" >/dev/null 2>>"$TMP/ftd.log" &
+	nsenter --net=/run/netns/$HOST env "$@" "$FTD" -f "$CONF" \
+		>/dev/null 2>>"$TMP/ftd.log" &
 	ftd_pid=$!
 	wait_for $TOPO_WAIT F status
 }

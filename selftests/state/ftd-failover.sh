@@ -182,11 +182,7 @@ drain_killed() {
 	local vm had before left kept rc
 	alive || return 1
 	stop_ftd || { echo "ftd did not stop"; return 1; }
-	# This one is ftd itself (nsenter and env exec it), this shell's child.
-	nsenter --net=/run/netns/$HOST env FTD_FAULT_SWITCH_AFTER=1 \
-		"$FTD" -f "$CONF" >/dev/null 2>>"$TMP/ftd.log" &
-	ftd_pid=$!
-	wait_for $TOPO_WAIT F status && protected || return 1
+	start_ftd FTD_FAULT_SWITCH_AFTER=1 && protected || return 1
 	vm=$(busiest) && had=$(tcp_on "$vm") || return 1
 	before=$(resumed)
 	run_start
@@ -412,11 +408,7 @@ midswitch() {
 	local -A st1
 	alive || return 1
 	stop_ftd || { echo "ftd did not stop"; return 1; }
-	# This one is ftd itself (nsenter and env exec it), this shell's child.
-	nsenter --net=/run/netns/$HOST env FTD_FAULT_SWITCH_AFTER=1 \
-		"$FTD" -f "$CONF" >/dev/null 2>>"$TMP/ftd.log" &
-	ftd_pid=$!
-	wait_for $TOPO_WAIT F status || return 1
+	start_ftd FTD_FAULT_SWITCH_AFTER=1 || return 1
 	# The new ftd has replicated every session before the failure.
 	protected || return 1
 	vm=$(busiest)
