@@ -1184,7 +1184,6 @@ int ftvm_commit_sess_done(struct netlink_callback *cb)
 static int ftvm_commit_sess_put(struct sk_buff *skb, struct netlink_callback *cb,
 				struct ftvm_csess *s, u64 now)
 {
-	int alen = s->key.family == AF_INET ? 4 : 16;
 	unsigned int held;
 	struct nlattr *nest;
 	u64 staged;
@@ -1199,16 +1198,8 @@ static int ftvm_commit_sess_put(struct sk_buff *skb, struct netlink_callback *cb
 			  FTVM_CMD_COMMIT_SESS_GET);
 	if (!hdr)
 		return -EMSGSIZE;
-	nest = nla_nest_start(skb, FTVM_A_TUPLE);
-	if (!nest ||
-	    nla_put_u8(skb, FTVM_A_SESS_FAMILY, s->key.family) ||
-	    nla_put_u8(skb, FTVM_A_SESS_PROTO, s->key.proto) ||
-	    nla_put(skb, FTVM_A_SESS_LADDR, alen, &s->key.laddr) ||
-	    nla_put(skb, FTVM_A_SESS_RADDR, alen, &s->key.raddr) ||
-	    nla_put_u16(skb, FTVM_A_SESS_LPORT, s->key.lport) ||
-	    nla_put_u16(skb, FTVM_A_SESS_RPORT, s->key.rport))
+	if (ftvm_tuple_put(skb, &s->key))
 		goto cancel;
-	nla_nest_end(skb, nest);
 	nest = nla_nest_start(skb, FTVM_A_COMMIT);
 	/* Staged since the dump read the clock: just now. */
 	if (!nest || nla_put_u32(skb, FTVM_A_COMMIT_HELD, held) ||

@@ -50,7 +50,9 @@
  * @lock after the activation has hashed its sockets, so a segment is
  * either let in by the hook (found its socket) or seen by the release:
  * never left behind.
- * Segments are let in with no lock held.
+ * Segments are let in with no lock held.  An activation that picks the
+ * sessions clients wait for (ftvm_hold_each()) takes @lock under its
+ * store's stage_lock: the hook never takes a stage_lock.
  */
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
@@ -202,6 +204,22 @@ static void ftvm_hold_sort(struct ftvm_hnet *hn, struct list_head *in,
 		}
 		hn->n_held--;
 	}
+	spin_unlock_bh(&hn->lock);
+}
+
+void ftvm_hold_each(struct net *net,
+		    bool (*fn)(const struct ftvm_tuple *key, void *arg),
+		    void *arg)
+{
+	struct ftvm_hnet *hn = ftvm_hnet(net);
+	struct ftvm_hseg *h;
+
+	if (!READ_ONCE(hn->n_held))
+		return;
+	spin_lock_bh(&hn->lock);
+	list_for_each_entry(h, &hn->held, park.node)
+		if (!fn(&h->key, arg))
+			break;
 	spin_unlock_bh(&hn->lock);
 }
 

@@ -12,6 +12,8 @@
 
 #include "vm.h"
 
+struct ftvm_tuple;
+
 /*
  * What a VM's namespace held since it was first armed: segments held,
  * then let in (released) or dropped, their wait over (expired), the
@@ -47,6 +49,14 @@ u64 ftvm_hold_arm_others(struct ftvm_net *fn, const struct ftvm_vm *failed);
  */
 int ftvm_hold_arm_vm(struct ftvm_net *fn, const struct ftvm_vm *vm,
 		     struct netlink_ext_ack *extack);
+/*
+ * Call @fn with the session (the VM's view, as on the wire) of each
+ * segment @net holds, oldest first, until it returns false.  @fn runs
+ * under the hold's lock, bottom halves off: it must not sleep.
+ */
+void ftvm_hold_each(struct net *net,
+		    bool (*fn)(const struct ftvm_tuple *key, void *arg),
+		    void *arg);
 /* Sessions may have become live in @net: let their segments in. */
 void ftvm_hold_release(struct net *net);
 /* @net's hold counters, consistent with each other. */

@@ -73,7 +73,8 @@ const struct nla_policy ftvm_snap_policy[FTVM_A_SNAP_MAX + 1] = {
 	[FTVM_A_SNAP_COOKIE] = { .type = NLA_U64 },
 	[FTVM_A_SNAP_GEN] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_FLAGS] = NLA_POLICY_MASK(NLA_U32, FTVM_SNAP_F_STAGE |
-					      FTVM_SNAP_F_DISCARD),
+					      FTVM_SNAP_F_DISCARD |
+					      FTVM_SNAP_F_HELD),
 	[FTVM_A_SNAP_COUNT] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_PAD] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_STAGED] = { .type = NLA_REJECT },
@@ -89,7 +90,8 @@ static const struct nla_policy ftvm_activate_snap_policy[FTVM_A_SNAP_MAX + 1] = 
 	[FTVM_A_SNAP_COOKIE] = { .type = NLA_REJECT, .reject_message = FTVM_NOT_ACTIVATION },
 	[FTVM_A_SNAP_GEN] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_FLAGS] = NLA_POLICY_MASK(NLA_U32, FTVM_SNAP_F_STAGE |
-					      FTVM_SNAP_F_DISCARD),
+					      FTVM_SNAP_F_DISCARD |
+					      FTVM_SNAP_F_HELD),
 	[FTVM_A_SNAP_COUNT] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_PAD] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_STAGED] = { .type = NLA_REJECT },

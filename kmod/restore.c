@@ -773,31 +773,82 @@ int ftvm_recs_restore(struct net *net, struct list_head *list,
 
 /* Requests. */
 
+/* The size of an FTVM_A_TUPLE nest (ftvm_tuple_put()). */
+#define FTVM_TUPLE_SIZE							\
+	nla_total_size(2 * nla_total_size(sizeof(u8)) +			\
+		       2 * nla_total_size(sizeof(struct in6_addr)) +	\
+		       2 * nla_total_size(sizeof(u16)))
+
+/* An FTVM_A_TUPLE nest naming session @t. */
+int ftvm_tuple_put(struct sk_buff *skb, const struct ftvm_tuple *t)
+{
+	int alen = t->family == AF_INET ? 4 : 16;
+	struct nlattr *nest = nla_nest_start(skb, FTVM_A_TUPLE);
+
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u8(skb, FTVM_A_SESS_FAMILY, t->family) ||
+	    nla_put_u8(skb, FTVM_A_SESS_PROTO, t->proto) ||
+	    nla_put(skb, FTVM_A_SESS_LADDR, alen, &t->laddr) ||
+	    nla_put(skb, FTVM_A_SESS_RADDR, alen, &t->raddr) ||
+	    nla_put_u16(skb, FTVM_A_SESS_LPORT, t->lport) ||
+	    nla_put_u16(skb, FTVM_A_SESS_RPORT, t->rport)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+/*
+ * A reply to a restore, an activation, a nudge or a retire, with room
+ * for @tuples session names: allocated before the request changes
+ * anything, so that it never fails once it has.
+ */
+struct sk_buff *ftvm_restore_reply_new(unsigned int tuples)
+{
+	return genlmsg_new(nla_total_size(2 * nla_total_size(sizeof(u32))) +
+			   tuples * FTVM_TUPLE_SIZE, GFP_KERNEL);
+}
+
+/*
+ * Fill @msg (from ftvm_restore_reply_new(), with room for the records of
+ * @named): FTVM_A_SNAP { COUNT, STAGED (if @staged) }, then, if @named,
+ * an FTVM_A_TUPLE naming each record on it.
+ */
+void ftvm_restore_reply_fill(struct sk_buff *msg, struct genl_info *info,
+			     u8 cmd, u32 count, const u32 *staged,
+			     const struct list_head *named)
+{
+	const struct ftvm_rec *r;
+	struct nlattr *nest;
+	void *hdr;
+
+	hdr = genlmsg_put_reply(msg, info, &ftvm_genl_family, 0, cmd);
+	nest = nla_nest_start(msg, FTVM_A_SNAP);
+	/* Sized for all of it: cannot fail. */
+	if (WARN_ON_ONCE(!hdr || !nest ||
+			 nla_put_u32(msg, FTVM_A_SNAP_COUNT, count) ||
+			 (staged && nla_put_u32(msg, FTVM_A_SNAP_STAGED, *staged))))
+		return;
+	nla_nest_end(msg, nest);
+	if (named)
+		list_for_each_entry(r, named, node)
+			if (WARN_ON_ONCE(ftvm_tuple_put(msg, &r->key)))
+				break;
+	genlmsg_end(msg, hdr);
+}
+
 /* The reply: FTVM_A_SNAP { COUNT, STAGED (if @staged) }. */
 int ftvm_restore_reply(struct genl_info *info, u8 cmd, u32 count,
 		       const u32 *staged)
 {
-	struct nlattr *nest;
-	struct sk_buff *msg;
-	void *hdr;
+	struct sk_buff *msg = ftvm_restore_reply_new(0);
 
-	msg = genlmsg_new(nla_total_size(2 * nla_total_size(sizeof(u32))),
-			  GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
-	hdr = genlmsg_put_reply(msg, info, &ftvm_genl_family, 0, cmd);
-	if (!hdr)
-		goto err;
-	nest = nla_nest_start(msg, FTVM_A_SNAP);
-	if (!nest || nla_put_u32(msg, FTVM_A_SNAP_COUNT, count) ||
-	    (staged && nla_put_u32(msg, FTVM_A_SNAP_STAGED, *staged)))
-		goto err;
-	nla_nest_end(msg, nest);
-	genlmsg_end(msg, hdr);
+	ftvm_restore_reply_fill(msg, info, cmd, count, staged, NULL);
 	return genlmsg_reply(msg, info);
-err:
-	nlmsg_free(msg);
-	return -EMSGSIZE;
 }
 
 static u32 ftvm_req_flags(struct genl_info *info, struct netlink_ext_ack *extack,
@@ -830,6 +881,11 @@ int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info)
 	if (flags & FTVM_SNAP_F_DISCARD) {
 		NL_SET_ERR_MSG_ATTR(extack, info->attrs[FTVM_A_SNAP],
 				    "discard is an activation flag");
+		return -EINVAL;
+	}
+	if (flags & FTVM_SNAP_F_HELD) {
+		NL_SET_ERR_MSG_ATTR(extack, info->attrs[FTVM_A_SNAP],
+				    "held is an activation flag");
 		return -EINVAL;
 	}
 	net = ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],

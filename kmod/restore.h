@@ -46,6 +46,7 @@ struct ftvm_rec {
 	bool inserted;			/* stage.c: added by the request */
 	bool keep_old;			/* stage.c: the staged one wins */
 	bool stale;			/* FTVM_SESS_F_STALE */
+	bool held;			/* stage.c: a client's segment waits */
 	u32 snd_una, copied_seq, sndq_len, rcvq_len;
 	u32 snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
 	u32 opts, ts_val, sndbuf, rcvbuf;
@@ -95,6 +96,11 @@ int ftvm_recs_restore(struct net *net, struct list_head *list,
 		      struct netlink_ext_ack *extack);
 int ftvm_restore_reply(struct genl_info *info, u8 cmd, u32 count,
 		       const u32 *staged);
+struct sk_buff *ftvm_restore_reply_new(unsigned int tuples);
+void ftvm_restore_reply_fill(struct sk_buff *msg, struct genl_info *info,
+			     u8 cmd, u32 count, const u32 *staged,
+			     const struct list_head *named);
+int ftvm_tuple_put(struct sk_buff *skb, const struct ftvm_tuple *t);
 
 /* state.c: one session's record, captured in the kernel (commit.c). */
 struct ftvm_rec *ftvm_rec_capture(struct net *net, const struct ftvm_tuple *t,

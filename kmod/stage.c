@@ -253,16 +253,50 @@ int ftvm_stage(struct net *host, struct net *net, struct list_head *list,
 	return 0;
 }
 
+/* ftvm_stage_pick()'s search of the sessions clients wait for. */
+struct ftvm_held_pick {
+	struct ftvm_sstore *st;
+	struct list_head list;		/* picked, in the order held */
+	unsigned int n;
+	bool named;			/* only among the picked (named) */
+};
+
+/* ftvm_hold_each()'s callback: pick the record a held segment waits for. */
+static bool ftvm_pick_held(const struct ftvm_tuple *key, void *arg)
+{
+	struct ftvm_held_pick *p = arg;
+	struct ftvm_tuple m;
+	struct ftvm_rec *r;
+
+	r = ftvm_staged_find(p->st, key);
+	if (!r && key->family == AF_INET) {
+		/* A service listening on IPv6 takes IPv4 clients. */
+		ftvm_tuple_to_mapped(key, &m);
+		r = ftvm_staged_find(p->st, &m);
+	}
+	/* Several segments may wait for one session: picked once. */
+	if (r && !r->held && (!p->named || r->picked)) {
+		r->held = true;
+		list_move_tail(&r->node, &p->list);
+		p->n++;
+	}
+	return p->n < FTVM_HELD_MAX;
+}
+
 /*
  * Move the staged records the request's FTVM_A_TUPLE attributes name to
  * @list, or every staged record when it names none; *@n is how many.
- * They stay in the table (and counted) until the caller frees them or
- * puts them back.  On failure nothing is moved.  stage_lock held.
+ * With @held, only those of them a segment held in @net waits for
+ * (hold.c), FTVM_HELD_MAX at most.  They stay in the table (and
+ * counted) until the caller frees them or puts them back.  On failure
+ * nothing is moved.  stage_lock held.
  */
-static int ftvm_stage_pick(struct ftvm_sstore *st, struct genl_info *info,
+static int ftvm_stage_pick(struct ftvm_sstore *st, struct net *net,
+			   struct genl_info *info, bool held,
 			   struct list_head *list, unsigned int *n)
 {
 	struct netlink_ext_ack *extack = info->extack;
+	struct ftvm_held_pick hp = { .st = st };
 	struct ftvm_tuple key;
 	bool named = false;
 	struct ftvm_rec *r;
@@ -293,14 +327,27 @@ static int ftvm_stage_pick(struct ftvm_sstore *st, struct genl_info *info,
 		list_move_tail(&r->node, list);
 		(*n)++;
 	}
+	if (!err && held) {
+		/* Not every staged record: only the few clients wait for. */
+		INIT_LIST_HEAD(&hp.list);
+		hp.named = named;
+		ftvm_hold_each(net, ftvm_pick_held, &hp);
+		list_for_each_entry(r, &hp.list, node)
+			r->held = r->picked = false;
+	}
 	list_for_each_entry(r, list, node)
 		r->picked = false;
-	if (err) {
+	if (err || held) {
+		/* Named and not picked after all, or all of it on failure. */
 		list_splice_tail_init(list, &st->staged);
 		*n = 0;
-		return err;
 	}
-	if (!named) {
+	if (err)
+		return err;
+	if (held) {
+		list_splice(&hp.list, list);
+		*n = hp.n;
+	} else if (!named) {
 		list_splice_init(&st->staged, list);
 		*n = st->n_staged;
 	}
@@ -310,12 +357,14 @@ static int ftvm_stage_pick(struct ftvm_sstore *st, struct genl_info *info,
 int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct netlink_ext_ack *extack = info->extack;
+	struct sk_buff *msg = NULL;
 	struct ftvm_rec *r, *tmp;
 	struct ftvm_sstore *st;
 	u32 flags = 0, staged;
 	unsigned int n;
 	LIST_HEAD(list);
 	struct net *net;
+	bool held;
 	int err;
 
 	if (info->attrs[FTVM_A_SNAP]) {
@@ -334,6 +383,12 @@ int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info)
 				    "stage is a restore flag");
 		return -EINVAL;
 	}
+	held = flags & FTVM_SNAP_F_HELD;
+	if (held && (flags & FTVM_SNAP_F_DISCARD)) {
+		NL_SET_ERR_MSG_ATTR(extack, info->attrs[FTVM_A_SNAP],
+				    "held makes sessions live, discard drops them: not both");
+		return -EINVAL;
+	}
 	if (info->attrs[FTVM_A_SESSION]) {
 		NL_SET_ERR_MSG_ATTR(extack, info->attrs[FTVM_A_SESSION],
 				    FTVM_NOT_RECORD);
@@ -346,35 +401,44 @@ int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info)
 	st = ftvm_sstore(net);
 
 	mutex_lock(&st->stage_lock);
-	err = ftvm_stage_pick(st, info, &list, &n);
+	err = ftvm_stage_pick(st, net, info, held, &list, &n);
 	if (err)
 		goto unlock;
-	if (!(flags & FTVM_SNAP_F_DISCARD)) {
-		if (!n) {
-			NL_SET_ERR_MSG(extack, "no records staged for this VM");
-			err = -ENOENT;
-			goto unlock;
-		}
-		err = ftvm_recs_restore(net, &list, extack);
-		if (err < 0) {
-			/* Nothing was activated: the records stay staged. */
-			list_splice_tail(&list, &st->staged);
-			goto unlock;
-		}
+	/* The reply names what it made live: room for it first. */
+	msg = ftvm_restore_reply_new(held ? n : 0);
+	if (!msg) {
+		err = -ENOMEM;
+		goto put_back;
 	}
+	if (!(flags & FTVM_SNAP_F_DISCARD) && !n && !held) {
+		NL_SET_ERR_MSG(extack, "no records staged for this VM");
+		err = -ENOENT;
+		goto put_back;
+	}
+	if (!(flags & FTVM_SNAP_F_DISCARD) && n) {
+		err = ftvm_recs_restore(net, &list, extack);
+		if (err < 0)
+			goto put_back;
+	}
+	staged = st->n_staged - n;
+	ftvm_restore_reply_fill(msg, info, FTVM_CMD_SESSION_ACTIVATE, n,
+				&staged, held ? &list : NULL);
 	list_for_each_entry_safe(r, tmp, &list, node) {
 		ftvm_commit_unstaged(genl_info_net(info), net, &r->key);
 		ftvm_staged_del(st, r);
 	}
-	staged = st->n_staged;
 	mutex_unlock(&st->stage_lock);
 	if (!(flags & FTVM_SNAP_F_DISCARD))
 		ftvm_hold_release(net);
-	err = ftvm_restore_reply(info, FTVM_CMD_SESSION_ACTIVATE, n, &staged);
+	err = genlmsg_reply(msg, info);
 	goto out;
 
+put_back:
+	/* Nothing was activated: the records stay staged. */
+	list_splice_tail(&list, &st->staged);
 unlock:
 	mutex_unlock(&st->stage_lock);
+	nlmsg_free(msg);
 out:
 	put_net(net);
 	return err;

@@ -181,9 +181,15 @@ enum ftvm_a_snap {
  * a session that is staged already replaces its record (same 5-tuple).
  * An activation (or a discard) acts on the sessions its FTVM_A_TUPLE
  * attributes name, or on every staged session when it names none.
+ * With FTVM_SNAP_F_HELD it activates, of those, only the sessions a
+ * client's segment waits for in the VM (the ingress hold), at most
+ * FTVM_HELD_MAX of them, oldest segment first; finding none is no
+ * error, and the reply names each session it made live (FTVM_A_TUPLE).
  */
 #define FTVM_SNAP_F_STAGE	(1U << 0)	/* hold the records, do not activate */
 #define FTVM_SNAP_F_DISCARD	(1U << 1)	/* activate: drop the staged records */
+#define FTVM_SNAP_F_HELD	(1U << 2)	/* activate: only those clients wait for */
+#define FTVM_HELD_MAX		256
 
 enum ftvm_a_sess {
 	FTVM_A_SESS_UNSPEC,

@@ -1036,6 +1036,14 @@ static const struct sess_case sess_cases[] = {
 	  -EINVAL, "stage is a restore flag" },
 	{ "an activation with an unknown flag", ACT(.flags = 1u << 7),
 	  -EINVAL, "reserved bit" },
+	{ "an activation both held and discard", ACT(.flags = FTVM_SNAP_F_HELD |
+	  FTVM_SNAP_F_DISCARD), -EINVAL, "not both" },
+	{ "a held activation naming a session not staged", ACT(.flags = FTVM_SNAP_F_HELD,
+	  .n = 2, .t = { TUP_UDP(7001, 40001), TUP_UDP(7009, 40009) }), -ENOENT,
+	  "no record staged" },
+	{ "a restore with the held flag", { .cmd = FTVM_CMD_SESSION_RESTORE, .vm = 1,
+	  .flags = FTVM_SNAP_F_HELD, .records = true, .n = 1,
+	  .t = { TUP_UDP(7001, 40001) } }, -EINVAL, "held is an activation flag" },
 	{ "a nudge naming nothing", NUDGE(.n = 0), -EINVAL, "name the sessions" },
 	{ "a nudge with snapshot parameters", NUDGE(.flags = FTVM_SNAP_F_STAGE, .n = 1,
 	  .t = { TUP_UDP(7001, 40001) }), -EINVAL, "a nudge takes the VM" },
@@ -1069,6 +1077,9 @@ static void test_sessions(void)
 		NAME(IPPROTO_TCP, AF_INET, 4, 7001, 40001), TUP_UDP(7001, 40001) });
 	const struct sess_req disc1 = DISC(.n = 1, .t = { TUP_UDP(7002, 40002) });
 	const struct sess_req disc_all = DISC(.n = 0);
+	const struct sess_req held = ACT(.flags = FTVM_SNAP_F_HELD);
+	const struct sess_req held_named = ACT(.flags = FTVM_SNAP_F_HELD, .n = 1,
+					       .t = { TUP_UDP(7002, 40002) });
 	char path[64];
 	struct counts c;
 	int err, fd;
@@ -1113,6 +1124,13 @@ static void test_sessions(void)
 		}
 	}
 
+	err = sess_call(&held, &c);
+	ksft_test_result(!err && c.count == 0 && c.staged == 2 && staged_now() == 2,
+			 "a held activation with no client waiting makes none live, and is no error (count %lld, staged %lld)\n",
+			 (long long)c.count, (long long)c.staged);
+	err = sess_call(&held_named, &c);
+	ksft_test_result(!err && c.count == 0 && staged_now() == 2,
+			 "the same naming a staged session (count %lld)\n", (long long)c.count);
 	err = sess_call(&nudge, &c);
 	ksft_test_result(!err && c.count == 0,
 			 "a nudge of sessions without a connection nudges none (count %lld)\n",
@@ -1414,7 +1432,7 @@ int main(void)
 {
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(bad_cases) + ARRAY_SIZE(sess_cases) +
-		      ARRAY_SIZE(commit_cases) + 45);
+		      ARRAY_SIZE(commit_cases) + 47);
 	setup();
 	test_add_get_dump();
 	test_bad_requests();

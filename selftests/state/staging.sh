@@ -18,6 +18,11 @@
 #    failover late: B still holds the sessions staged there); the
 #    control: routed to B while A is up (no failure, B never armed), B
 #    resets the same clients;
+#  - held first: the same failover, but only some of the clients send:
+#    an activation of the sessions clients wait for (held, naming them
+#    all) makes exactly those live, and their clients are answered,
+#    while the others stay staged; a second finds none waiting; then the
+#    rest are activated and every session goes on;
 #  - nudge: echo sessions whose echoes are unacknowledged in A's send
 #    queue are activated on B behind a fence (H drops what B sends, as
 #    ftvm_fence does until the switch), their first timers fire into it;
@@ -142,6 +147,43 @@ hold() {
 	client_quit
 }
 
+# held_first: the failover of hold 1, with a quarter of the clients
+# sending; those are made live first, alone.
+held_first() {
+	local k=$((N / 4)) out line ports want got
+	setup || return 1
+	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/a.log" & PIDS+=($!)
+	ip netns exec "$B" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/b.log" & PIDS+=($!)
+	wait_listen "$A" $PORT && wait_listen "$B" $PORT || { echo "no service"; return 1; }
+	client kv "$N" && cmd "round 2" || return 1
+	out=$(state dump 1 $PORT out "$WORK/recs") && [[ $out == "records $N "* ]] || { echo "dump: $out"; return 1; }
+	out=$(state restore 2 "$WORK/recs" stage staged) && [[ $out == "count $N staged $N" ]] ||
+		{ echo "stage: $out"; return 1; }
+	echo "ports $k" >&"${CL[1]}"
+	read -r -t 60 line <&"${CL[0]}" && [[ $line == "ok ports "* ]] || { echo "client: $line"; return 1; }
+	ports=${line#ok ports }
+	fail_over || return 1
+	steer_b
+	# Nothing waits yet: none is made live.
+	out=$(state activate 2 held) && [[ $out == "count 0" ]] || { echo "held, before: $out"; return 1; }
+	echo "round 1 first $k" >&"${CL[1]}"
+	waiting() { read -r _ queued _ <<<"$(hold_of b)"; ((queued >= k)); }
+	wait_for 30 waiting || { echo "B holds: '$(hold_of b)'"; return 1; }
+	out=$(state activate 2 held from "$WORK/recs") || { echo "held: $out"; return 1; }
+	want=$(tr ' ' '\n' <<<"$ports" | sort -n | tr '\n' ' ')
+	got=$(sed -n 's/^count [0-9]* rports //p' <<<"$out" | tr ' ' '\n' | sort -n | tr '\n' ' ')
+	[[ $out == "count $k rports "* && $got == "$want" ]] ||
+		{ echo "held: '$out', expected the clients on ports $want"; return 1; }
+	read -r -t 60 line <&"${CL[0]}" && [[ $line == ok* ]] || { echo "client after the held activation: $line"; return 1; }
+	(($(count_estab "$B" $PORT) == k)) || { echo "B has $(count_estab "$B" $PORT) sessions, expected $k"; return 1; }
+	out=$(state activate 2 held) && [[ $out == "count 0" ]] || { echo "held, again: $out"; return 1; }
+	out=$(state activate 2 staged) && [[ $out == "count $((N - k)) staged 0" ]] ||
+		{ echo "activate the rest: $out"; return 1; }
+	cmd "round 2" || return 1
+	grep -q "resumed $N\$" "$WORK/b.log" || { echo "B resumed $(grep -c resumed "$WORK/b.log") of $N"; return 1; }
+	client_quit
+}
+
 # min_timer_ms NS: the shortest retransmission timer left among the
 # service's connections in NS, in ms (-1 when one has none).
 min_timer_ms() {
@@ -213,7 +255,7 @@ nudge() {
 	((without >= STALL_MIN_MS)) || { echo "without the nudge: $without ms: the clients did not stall"; return 1; }
 }
 
-ktap_begin 5
+ktap_begin 6
 ktap_check "restage replaces ($N sessions), named activation leaves the rest staged, a bad name changes nothing" restage
 cleanup; trap - EXIT
 ktap_check "a VM failed: what reaches its backup for sessions staged there waits for their activation, then goes on" hold 1
@@ -221,6 +263,8 @@ cleanup; trap - EXIT
 ktap_check "the same once the backup's arming is over: the sessions staged there are still held, none reset" hold 2
 cleanup; trap - EXIT
 ktap_check "control: no VM failed, the backup resets the same clients" hold 0
+cleanup; trap - EXIT
+ktap_check "held first: the sessions clients wait for are made live alone, the others stay staged" held_first
 cleanup; trap - EXIT
 ktap_check "nudge after the switch: clients resume at once, not at the RTO" nudge
 [[ -s $MS ]] && ktap_diag "$(<"$MS")"

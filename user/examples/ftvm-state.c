@@ -5,7 +5,7 @@
  *   ftvm-state netns VM NSPATH
  *   ftvm-state dump VM PORT [proto tcp|udp] [since GEN] [cookie C]... [out FILE]
  *   ftvm-state restore VM FILE [stage] [batch N] [mangle KIND] [staged]
- *   ftvm-state activate VM [discard] [from FILE [records I-J]...] [staged]
+ *   ftvm-state activate VM [discard|held] [from FILE [records I-J]...] [staged]
  *   ftvm-state nudge VM FILE [records I-J]...
  *
  * VM is a VM id in the caller's namespace.  A records FILE is the raw
@@ -16,6 +16,9 @@
  * from FILE" names the sessions of FILE's records (by 5-tuple), or with
  * "records I-J" (repeatable, 0-based, inclusive) those of the records
  * I to J, in that order; "nudge" names sessions the same way.
+ * "activate ... held" makes live only the sessions a client's segment
+ * waits for in the VM (FTVM_SNAP_F_HELD) and prints "count N", followed
+ * by " rports P..." (their clients' ports) when N > 0.
  * Prints one line "records N gen G bytes B handshakes H" (dump; H: TCP
  * connections of the service in their handshake, FTVM_A_SNAP_HANDSHAKES)
  * or "count N" (with
@@ -48,7 +51,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: ftvm-state netns VM NSPATH | dump VM PORT [proto tcp|udp] [since G] [cookie C]... [out FILE]\n"
 			"       | restore VM FILE [stage] [batch N] [mangle KIND] [staged]\n"
-			"       | activate VM [discard] [from FILE [records I-J]...] [staged]\n"
+			"       | activate VM [discard|held] [from FILE [records I-J]...] [staged]\n"
 			"       | nudge VM FILE [records I-J]...\n");
 	exit(2);
 }
@@ -378,8 +381,10 @@ static int cmd_activate(uint32_t vm, int argc, char **argv)
 	int i, used, err;
 
 	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "discard")) {
+		if (!strcmp(argv[i], "discard") && !flags) {
 			flags |= FTVM_SNAP_F_DISCARD;
+		} else if (!strcmp(argv[i], "held") && !flags) {
+			flags |= FTVM_SNAP_F_HELD;
 		} else if (!strcmp(argv[i], "staged")) {
 			show = true;
 		} else if (!strcmp(argv[i], "from") && i + 1 < argc && !t) {
@@ -391,6 +396,21 @@ static int cmd_activate(uint32_t vm, int argc, char **argv)
 	}
 	if (t && !n)
 		die("activate", -ENOENT);
+	if (flags & FTVM_SNAP_F_HELD) {
+		static struct ftvm_tuple live[FTVM_HELD_MAX];
+
+		if (show)
+			usage();
+		err = ftvm_sess_activate_held(&nl, vm, t, n, live, &c);
+		free(t);
+		if (err)
+			die("activate", err);
+		printf("count %u", c);
+		for (uint32_t k = 0; k < c; k++)
+			printf("%s %u", k ? "" : " rports", live[k].rport);
+		printf("\n");
+		return 0;
+	}
 	err = ftvm_sess_activate(&nl, vm, flags, t, n, &c, &count.staged);
 	free(t);
 	if (err)

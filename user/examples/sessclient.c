@@ -8,7 +8,11 @@
  *
  * Commands (one per line; each answered "ok ..." on stdout, or the
  * client exits 1 after "fail ..."):
- *   round K     K request/response rounds on every session
+ *   round K [first M]
+ *               K request/response rounds on every session (kv: or on
+ *               the first M only)
+ *   ports M     (kv) answered "ok ports P..." : the local ports of the
+ *               first M sessions
  *   send L      (echo) send L more bytes on every session, read nothing
  *   drain       (echo) read until everything sent came back
  *   shut K      half-close the first K sessions (they then sit out)
@@ -147,12 +151,13 @@ static void write_all(int i, const void *buf, size_t n)
 		fail(i, "write: %s", strerror(errno));
 }
 
-static void kv_round(void)
+/* A round on sessions 0 to @n - 1. */
+static void kv_round(int n)
 {
 	char buf[128], line[128];
 	int i;
 
-	for (i = 0; i < nsess; i++) {
+	for (i = 0; i < n; i++) {
 		uint64_t n = random() % 1000;
 		int k = snprintf(buf, sizeof(buf), "ADD %" PRIu64 "\n", n);
 
@@ -161,7 +166,7 @@ static void kv_round(void)
 		ss[i].count++;
 		ss[i].sum += n;
 	}
-	for (i = 0; i < nsess; i++) {
+	for (i = 0; i < n; i++) {
 		uint64_t count, sum;
 		unsigned int rx, tx;
 		ssize_t k = read_some(i, line, sizeof(line) - 1, 1);
@@ -667,9 +672,25 @@ int main(int argc, char **argv)
 		if (sscanf(cmd, "%31s %ld", word, &arg) < 1)
 			continue;
 		if (!strcmp(word, "round")) {
+			long first = nsess;
+
+			if (sscanf(cmd, "%*s %*d first %ld", &first) == 1 &&
+			    (mode != KV || first < 0 || first > nsess)) {
+				printf("fail bad round %s", cmd);
+				return 1;
+			}
 			for (long r = 0; r < (arg ? arg : 1); r++)
-				mode == KV ? kv_round() : mode == UDP ? udp_round() :
+				mode == KV ? kv_round((int)first) :
+				mode == UDP ? udp_round() :
 					(echo_send(64), echo_drain());
+		} else if (!strcmp(word, "ports") && mode == KV && arg >= 0 &&
+			   arg <= nsess) {
+			printf("ok ports");
+			for (i = 0; i < arg; i++)
+				printf(" %u", ss[i].port);
+			printf("\n");
+			fflush(stdout);
+			continue;
 		} else if (!strcmp(word, "send") && mode == ECHO) {
 			echo_send(arg);
 		} else if (!strcmp(word, "drain") && mode == ECHO) {

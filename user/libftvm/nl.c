@@ -241,15 +241,24 @@ int ftvm_nl_talk(struct ftvm_nl *nl, struct ftvm_msg *m, ftvm_nl_cb cb,
 
 struct ftvm_counts {
 	uint32_t *count, *staged;
+	struct ftvm_tuple *names;	/* the reply's FTVM_A_TUPLE, if not NULL */
+	size_t nnames, cap;
 };
 
 static int ftvm_counts_cb(const struct nlattr *attrs, size_t len, void *arg)
 {
-	const struct ftvm_counts *c = arg;
+	struct ftvm_counts *c = arg;
 	const struct nlattr *a, *b;
 	long rem, rem2;
 
 	ftvm_nla_for_each(a, attrs, len, rem) {
+		if (ftvm_nla_type(a) == FTVM_A_TUPLE && c->names) {
+			if (c->nnames == c->cap ||
+			    ftvm_rec_tuple(a, &c->names[c->nnames]))
+				return -EPROTO;
+			c->nnames++;
+			continue;
+		}
 		if (ftvm_nla_type(a) != FTVM_A_SNAP)
 			continue;
 		ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), rem2) {
@@ -354,7 +363,7 @@ int ftvm_sess_restore(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
 		      const void *recs, size_t len, uint32_t *count,
 		      uint32_t *staged)
 {
-	struct ftvm_counts c = { count, staged };
+	struct ftvm_counts c = { .count = count, .staged = staged };
 	struct ftvm_msg m;
 	int err;
 
@@ -374,9 +383,8 @@ int ftvm_sess_restore(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
 /* session-activate, -nudge or -retire of the @n sessions @t. */
 static int ftvm_sess_named(struct ftvm_nl *nl, uint8_t cmd, uint32_t vm,
 			   uint32_t flags, const struct ftvm_tuple *t, size_t n,
-			   uint32_t *count, uint32_t *staged)
+			   struct ftvm_counts *c)
 {
-	struct ftvm_counts c = { count, staged };
 	struct ftvm_msg m;
 	int err;
 
@@ -388,7 +396,7 @@ static int ftvm_sess_named(struct ftvm_nl *nl, uint8_t cmd, uint32_t vm,
 	for (size_t i = 0; !err && i < n; i++)
 		err = ftvm_put_tuple(&m, &t[i]);
 	if (!err)
-		err = ftvm_nl_talk(nl, &m, ftvm_counts_cb, &c);
+		err = ftvm_nl_talk(nl, &m, ftvm_counts_cb, c);
 	ftvm_msg_free(&m);
 	return err;
 }
@@ -397,22 +405,44 @@ int ftvm_sess_activate(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
 		       const struct ftvm_tuple *t, size_t n, uint32_t *count,
 		       uint32_t *staged)
 {
+	struct ftvm_counts c = { .count = count, .staged = staged };
+
 	return ftvm_sess_named(nl, FTVM_CMD_SESSION_ACTIVATE, vm, flags, t, n,
-			       count, staged);
+			       &c);
+}
+
+int ftvm_sess_activate_held(struct ftvm_nl *nl, uint32_t vm,
+			    const struct ftvm_tuple *t, size_t n,
+			    struct ftvm_tuple *live, uint32_t *count)
+{
+	struct ftvm_counts c = { .count = count, .names = live,
+				 .cap = FTVM_HELD_MAX };
+	int err;
+
+	*count = 0;
+	err = ftvm_sess_named(nl, FTVM_CMD_SESSION_ACTIVATE, vm,
+			      FTVM_SNAP_F_HELD, t, n, &c);
+	if (!err && *count != c.nnames)
+		err = -EPROTO;		/* each one it made live is named */
+	if (err)
+		*count = 0;
+	return err;
 }
 
 int ftvm_sess_nudge(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t,
 		    size_t n, uint32_t *count)
 {
-	return ftvm_sess_named(nl, FTVM_CMD_SESSION_NUDGE, vm, 0, t, n, count,
-			       NULL);
+	struct ftvm_counts c = { .count = count };
+
+	return ftvm_sess_named(nl, FTVM_CMD_SESSION_NUDGE, vm, 0, t, n, &c);
 }
 
 int ftvm_sess_retire(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t,
 		     size_t n, uint32_t *count)
 {
-	return ftvm_sess_named(nl, FTVM_CMD_SESSION_RETIRE, vm, 0, t, n, count,
-			       NULL);
+	struct ftvm_counts c = { .count = count };
+
+	return ftvm_sess_named(nl, FTVM_CMD_SESSION_RETIRE, vm, 0, t, n, &c);
 }
 
 /* Output commit. */

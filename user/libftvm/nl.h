@@ -91,6 +91,18 @@ int ftvm_sess_activate(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
 		       uint32_t *staged);
 
 /*
+ * FTVM_CMD_SESSION_ACTIVATE with FTVM_SNAP_F_HELD: of the @n sessions @t
+ * (every staged one when @n is 0), make live only those a client's
+ * segment waits for in the VM (its ingress hold), FTVM_HELD_MAX at most,
+ * oldest segment first; their segments are let in.  Their names are
+ * stored in @live (room for FTVM_HELD_MAX), their number in *@count
+ * (0 is no error).  A named session not staged fails the request.
+ */
+int ftvm_sess_activate_held(struct ftvm_nl *nl, uint32_t vm,
+			    const struct ftvm_tuple *t, size_t n,
+			    struct ftvm_tuple *live, uint32_t *count);
+
+/*
  * FTVM_CMD_SESSION_NUDGE: each of the @n sessions @t (n >= 1) that is an
  * established TCP connection in the VM sends an ACK now and retransmits
  * the head of its unacknowledged data; call it right after the data path
