@@ -33,8 +33,11 @@
  * the sessions are live: kmod/hold.c): a last incremental dump from the
  * failed VM's namespace where it still exists (a deleted device leaves
  * the sockets there), then, per backup (as before the switch: noted by
- * repl_failover_prepare()), exactly the failed VM's records are staged
- * and activated by name (activate()); its other staged records stay.
+ * repl_failover_prepare()), exactly the failed VM's records are staged;
+ * its other staged records stay.  They are activated in rounds
+ * (take_over()): on every backup the sessions a client waits for
+ * (take_held()), then the next TAKEOVER_CHUNK others by name
+ * (activate()).
  *
  * A handoff (repl_handoff_prepare(), then repl_handoff(); ftd.lock held,
  * a drain: handoff_vm()) moves a live VM's sessions the same way, with
@@ -972,30 +975,28 @@ static int stage_activate(uint32_t vm, struct rrec **v,
 }
 
 /*
- * Make @n records live on @vm.  Each is staged first, over what @vm has
- * staged for its session: ftvm.ko keeps the newer of two captures of
- * one socket, so a session that strict output commit staged since ftd's
- * last dump goes on from that commit (what its client has seen), not
- * from ftd's older copy.  Then exactly these sessions are activated, by
- * name.  All at once, else one by one, so that one bad record does not
- * cost the others.  The records made live are no longer staged on @vm.
+ * Make the @n sessions @v (named @t) live on @vm.  Each is staged first,
+ * over what @vm has staged for its session (@staged: done already, for
+ * all of them): ftvm.ko keeps the newer of two captures of one socket,
+ * so a session that strict output commit staged since ftd's last dump
+ * goes on from that commit (what its client has seen), not from ftd's
+ * older copy.  Then exactly these sessions are activated, by name.  All
+ * at once, else one by one (each staged again), so that one bad record
+ * does not cost the others.  The records made live are no longer staged
+ * on @vm.
  */
-static long activate(uint32_t vm, struct rrec **v, size_t n)
+static long activate(uint32_t vm, struct rrec **v, const struct ftvm_tuple *t,
+		     size_t n, bool staged)
 {
-	struct ftvm_tuple *t;
+	uint32_t count;
 	long ok = 0;
 
 	if (!n)
 		return 0;
-	t = calloc(n, sizeof(*t));
-	if (!t)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		ftvm_rec_tuple((const struct nlattr *)v[i]->attrs, &t[i]);
-	if (!stage_activate(vm, v, t, n)) {
+	if (!(staged ? ftvm_sess_activate(&repl.nl, vm, 0, t, n, &count, NULL) :
+		       stage_activate(vm, v, t, n))) {
 		for (size_t i = 0; i < n; i++)
 			v[i]->held_on = 0;
-		free(t);
 		return (long)n;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -1010,7 +1011,6 @@ static long activate(uint32_t vm, struct rrec **v, size_t n)
 				repl.nl.err : strerror(-err));
 		}
 	}
-	free(t);
 	return ok;
 }
 
@@ -1298,6 +1298,71 @@ static int dump_services(uint32_t x, struct dump_sum *sum)
 	return ret;
 }
 
+/* Sessions made live per request, between two looks for waiting clients. */
+#define TAKEOVER_CHUNK		32
+
+/* One backup's share of a failover or a handoff (take_over()). */
+struct takeover {
+	uint32_t vm;
+	struct rrec **v;		/* the sessions it takes */
+	struct ftvm_tuple *t;		/* their names */
+	size_t n;
+	size_t done;			/* v[0..done) handled (live or failed) */
+	size_t nudged;			/* v[0..nudged) queued for a nudge */
+	size_t held;			/* made live first: a client waited */
+	long ok;			/* made live */
+	uint64_t ns;			/* from the last dump to its last made live */
+	bool staged;			/* its last state is staged on it */
+};
+
+/*
+ * Make live on @k's backup the sessions a client's segment waits for
+ * there, if its sessions' last state is staged (else what is staged may
+ * be older than the last dump).  ftvm.ko takes them from the backup's
+ * ingress hold, whatever their name: the backup receives segments only
+ * of sessions whose data path leads there, which are this take-over's
+ * (moved to the front of @k's arrays) or an unfinished earlier one's.
+ */
+static void take_held(struct takeover *k, const char *what, uint64_t t1)
+{
+	static struct ftvm_tuple live[FTVM_HELD_MAX];
+	uint32_t count;
+
+	while (k->staged && k->done < k->n) {
+		int err = ftvm_sess_activate_held(&repl.nl, k->vm, NULL, 0,
+						  live, &count);
+
+		if (err) {
+			ftd_log(LOG_WARN, "%s: vm %s: sessions whose clients wait could not be made live first: %s",
+				what, ftd.cfg.vms[k->vm].name, repl.nl.err[0] ?
+				repl.nl.err : strerror(-err));
+			k->staged = false;
+			return;
+		}
+		for (uint32_t i = 0; i < count; i++) {
+			for (size_t j = k->done; j < k->n; j++) {
+				struct rrec *r = k->v[j];
+				struct ftvm_tuple t = k->t[j];
+
+				if (memcmp(&t, &live[i], sizeof(t)))
+					continue;
+				k->v[j] = k->v[k->done];
+				k->t[j] = k->t[k->done];
+				k->v[k->done] = r;
+				k->t[k->done++] = t;
+				r->held_on = 0;
+				k->ok++;
+				k->held++;
+				break;
+			}
+		}
+		if (count)
+			k->ns = monotonic_ns() - t1;
+		if (count < FTVM_HELD_MAX)
+			return;
+	}
+}
+
 /*
  * Take the last state of the sessions leaving @x, stage and activate
  * each on its backup (repl.fo_backup), nudge them.  repl.lock held.
@@ -1306,11 +1371,13 @@ static int dump_services(uint32_t x, struct dump_sum *sum)
 static long take_over(uint32_t x, bool planned)
 {
 	const char *what = planned ? "handoff" : "failover";
+	static struct takeover tk[FTVM_VM_ID_MAX + 1];
 	bool seen[FTVM_VM_ID_MAX + 1] = {};
+	size_t ntk = 0;
 	/* A handoff's sessions, for retire() once every backup has its. */
 	struct ftvm_tuple *gone = NULL;
 	size_t ngone = 0, kept = 0;
-	uint64_t t0 = monotonic_ns();
+	uint64_t t0 = monotonic_ns(), t1;
 	long total = 0;
 	int try, tries;
 
@@ -1351,48 +1418,93 @@ static long take_over(uint32_t x, bool planned)
 		}
 		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	}
+	t1 = monotonic_ns();
 	ftd_log(LOG_INFO, "%s: vm %s: last state taken in %d dumps, %llu us",
 		what, ftd.cfg.vms[x].name, try + 1,
-		(unsigned long long)((monotonic_ns() - t0) / 1000));
+		(unsigned long long)((t1 - t0) / 1000));
+	/* Every backup gets the last state of its sessions, staged. */
 	for (uint32_t id = 1; id < FTVM_MAX_PLACEMENTS; id++) {
 		uint32_t b = repl.fo_backup[id];
-		struct rrec **v;
-		uint64_t tb;
-		size_t n;
-		long ok;
+		struct takeover *k = &tk[ntk];
 
 		if (!b || seen[b] || !vm_live(b))
 			continue;
 		seen[b] = true;
-		tb = monotonic_ns();
-		n = collect_failed(b, x, &v);
-		/* Its other staged records (other primaries) stay. */
-		ok = activate(b, v, n);
-		nudge_later(b, v, n);
-		for (size_t i = 0; i < n; i++) {
-			rrec_set_primary(v[i], b);
-			v[i]->staged_on = 0;
+		*k = (struct takeover){ .vm = b };
+		k->n = collect_failed(b, x, &k->v);
+		if (k->n && !(k->t = calloc(k->n, sizeof(*k->t)))) {
+			/* Nothing to name them with: they stay where they are. */
+			ftd_log(LOG_ERR, "%s: out of memory for the sessions moving to vm %s",
+				what, ftd.cfg.vms[b].name);
+			free(k->v);
+			continue;
+		}
+		for (size_t i = 0; i < k->n; i++)
+			ftvm_rec_tuple((const struct nlattr *)k->v[i]->attrs,
+				       &k->t[i]);
+		k->staged = k->n && !send_recs(b, k->v, k->n, true);
+		ntk++;
+	}
+	/*
+	 * Then made live: in each round, on every backup, first the sessions
+	 * a client's segment waits for there (their clients are the ones
+	 * that see the take-over), then the next few others; so a client
+	 * that sends now waits for one round, not for every session to
+	 * come before its own.
+	 */
+	for (bool more = true; more;) {
+		more = false;
+		for (size_t i = 0; i < ntk; i++)
+			take_held(&tk[i], what, t1);
+		for (size_t i = 0; i < ntk; i++) {
+			struct takeover *k = &tk[i];
+			size_t m = k->n - k->done;
+
+			if (m > TAKEOVER_CHUNK)
+				m = TAKEOVER_CHUNK;
+			if (!m)
+				continue;
+			k->ok += activate(k->vm, k->v + k->done, k->t + k->done,
+					  m, k->staged);
+			k->done += m;
+			more |= k->done < k->n;
+			k->ns = monotonic_ns() - t1;
+			/* They resume now, not after the others' turns. */
+			nudge_later(k->vm, k->v + k->nudged, k->done - k->nudged);
+			k->nudged = k->done;
+		}
+		nudge_queued();
+	}
+	for (size_t i = 0; i < ntk; i++) {
+		struct takeover *k = &tk[i];
+		uint32_t b = k->vm;
+
+		for (size_t j = 0; j < k->n; j++) {
+			rrec_set_primary(k->v[j], b);
+			k->v[j]->staged_on = 0;
 		}
 		urcu_memb_read_lock();
-		for (size_t i = 0; i < n; i++) {
-			struct ftd_session *s = session_lookup(&v[i]->flow);
+		for (size_t j = 0; j < k->n; j++) {
+			struct ftd_session *s = session_lookup(&k->v[j]->flow);
 
 			if (s)
 				uatomic_set(&s->staged_on, 0);
 		}
 		urcu_memb_read_unlock();
-		total += ok;
-		if (n)
-			ftd_log(LOG_INFO, "%s: %ld of %zu sessions of vm %s live on vm %s in %llu us",
-				what, ok, n, ftd.cfg.vms[x].name, ftd.cfg.vms[b].name,
-				(unsigned long long)((monotonic_ns() - tb) / 1000));
-		if (repl.fo_resume && !planned)
+		total += k->ok;
+		if (k->n)
+			ftd_log(LOG_INFO, "%s: %ld of %zu sessions of vm %s live on vm %s in %llu us (%zu first: their clients were waiting)",
+				what, k->ok, k->n, ftd.cfg.vms[x].name,
+				ftd.cfg.vms[b].name,
+				(unsigned long long)(k->ns / 1000), k->held);
+		if (repl.fo_resume && !planned) {
 			total += activate_staged(b);
-		/* They resume now, not after the other backups' turns. */
-		nudge_queued();
-		if (planned && !rec_tuples(v, n, &gone, &ngone))
-			kept += n;
-		free(v);
+			nudge_queued();
+		}
+		if (planned && !rec_tuples(k->v, k->n, &gone, &ngone))
+			kept += k->n;
+		free(k->t);
+		free(k->v);
 	}
 	if (total)
 		ftd_log(LOG_INFO, "%s: %ld sessions activated in %llu us",
