@@ -107,7 +107,7 @@ bench_guest_slowdown
 
 # ---- failover: lost sessions and stall ---------------------------------
 failover_bench() {
-	local vm n k u j t0 del run="run 6000"
+	local vm n k u t0 del run="run 6000"
 	topology 3 20 || return 1
 	start_client 5 6 kv kv 7000 "$NT"
 	start_client 7 8 ud udp 7001 "$NU"
@@ -121,18 +121,19 @@ import json, sys
 s = [x for x in json.load(sys.stdin) if x[\"proto\"] == \"tcp\"]
 sys.exit(0 if len(s) >= $NT and all(x[\"protected\"] for x in s) else 1)'" ||
 		{ echo "# not every session was replicated"; return 1; }
-	j=$(F -j session show)
+	# In a file: as an argument, 1000 sessions are too long a list.
+	F -j session show >"$TMP/sessions.json" || return 1
 	vm=$(python3 -c '
 import json, sys, collections
-c = collections.Counter(x["primary"] for x in json.loads(sys.argv[1]) if x["proto"] == "tcp")
-print(c.most_common(1)[0][0])' "$j")
+c = collections.Counter(x["primary"] for x in json.load(open(sys.argv[1])) if x["proto"] == "tcp")
+print(c.most_common(1)[0][0])' "$TMP/sessions.json")
 	n=${vm#vm}
 	# The TCP client ports whose primary is the VM about to fail.
 	python3 -c '
 import json, sys
-for x in json.loads(sys.argv[1]):
+for x in json.load(open(sys.argv[1])):
 	if x["proto"] == "tcp" and x["primary"] == sys.argv[2]:
-		print(x["client"].rsplit(":", 1)[1])' "$j" "$vm" >"$TMP/moved"
+		print(x["client"].rsplit(":", 1)[1])' "$TMP/sessions.json" "$vm" >"$TMP/moved"
 	if ((PACE > 0)); then
 		run+=" every $PACE"
 		echo "# pace: every session one request every $PACE ms, $(((NT + NU) * 1000 / PACE)) a second in all"
