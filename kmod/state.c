@@ -52,10 +52,16 @@ u64 ftvm_sock_cookie(struct sock *sk)
 	return (u64)c[1] << 32 | c[0];
 }
 
-static struct ftvm_sess *ftvm_sess_alloc(u16 blob_len)
+/* A store entry for TCP socket @sk, with room for a blob of @blob_len. */
+static struct ftvm_sess *ftvm_sess_alloc(struct sock *sk, u16 blob_len)
 {
-	return kzalloc(struct_size_t(struct ftvm_sess, blob, blob_len),
-		       GFP_KERNEL_ACCOUNT);
+	struct ftvm_sess *e;
+
+	e = kzalloc(struct_size_t(struct ftvm_sess, blob, blob_len),
+		    GFP_KERNEL_ACCOUNT);
+	if (e)
+		e->port = inet_sk(sk)->inet_num;
+	return e;
 }
 
 /*
@@ -129,7 +135,7 @@ int ftvm_state_attach(struct sock *sk, const void *blob, u16 len, u64 *cookie)
 	struct ftvm_sess *e;
 	int err;
 
-	e = ftvm_sess_alloc(len);
+	e = ftvm_sess_alloc(sk, len);
 	if (!e)
 		return -ENOMEM;
 	e->ckpt = true;
@@ -220,7 +226,7 @@ int ftvm_ckpt_set_doit(struct sk_buff *skb, struct genl_info *info)
 		return PTR_ERR(sock);
 	sk = sock->sk;
 	st = ftvm_sstore(sock_net(sk));
-	e = ftvm_sess_alloc(len);
+	e = ftvm_sess_alloc(sk, len);
 	if (!e) {
 		err = -ENOMEM;
 		goto out;
@@ -824,7 +830,7 @@ static int ftvm_snap_tcp(struct sk_buff *skb, struct netlink_callback *cb,
 		return 0;
 	}
 	if (!e) {
-		new = ftvm_sess_alloc(0);
+		new = ftvm_sess_alloc(sk, 0);
 		if (!new)
 			return -ENOMEM;
 	}
@@ -843,7 +849,7 @@ static int ftvm_snap_tcp(struct sk_buff *skb, struct netlink_callback *cb,
 		/* A checkpoint or a prune may have come in between. */
 		e = xa_load(&st->sess, cookie);
 		if (!e && !new)
-			new = ftvm_sess_alloc(0);
+			new = ftvm_sess_alloc(sk, 0);
 		err = !e && !new ? -ENOMEM :
 		      ftvm_snap_rec(skb, cb, s, sk, e, cookie, &seen);
 		release_sock(sk);
@@ -1012,7 +1018,11 @@ static unsigned int ftvm_collect_udp(struct ftvm_snap *s, struct sock **socks)
 	return n;
 }
 
-/* Forget the sessions a complete snapshot did not see: they are gone. */
+/*
+ * Forget the sessions of the port a complete snapshot did not see: they
+ * are gone.  Those of the namespace's other ports (other services, their
+ * application state with them) are not its to judge.
+ */
 static void ftvm_snap_prune(struct ftvm_snap *s)
 {
 	struct ftvm_sstore *st = s->st;
@@ -1021,7 +1031,8 @@ static void ftvm_snap_prune(struct ftvm_snap *s)
 
 	mutex_lock(&st->lock);
 	xa_for_each(&st->sess, cookie, e)
-		if (e->walk != s->walk && READ_ONCE(st->walk) == s->walk)
+		if (e->port == s->port && e->walk != s->walk &&
+		    READ_ONCE(st->walk) == s->walk)
 			ftvm_sess_erase(st, cookie);
 	mutex_unlock(&st->lock);
 }

@@ -45,6 +45,7 @@ struct ftvm_sess {
 	u32 ck_copied;		/* where the checkpoint cut the byte streams */
 	u32 ck_write;
 	u16 blob_len;
+	u16 port;		/* the socket's local port: its service's */
 	bool ckpt;		/* the service attached state */
 	u8 blob[];
 };

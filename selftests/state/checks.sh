@@ -15,7 +15,9 @@
 #    sockets that are closing (not captured);
 #  - a connection still in its handshake (TCP_DEFER_ACCEPT holds it
 #    until the client's first data): counted, not captured; once
-#    established, captured.
+#    established, captured;
+#  - two libftvm services in one VM: a complete snapshot of one keeps
+#    the other's application state (its records still carry it).
 source "$(dirname "$0")/lib.sh"
 
 N=${FTVM_STATE_SESSIONS:-20}
@@ -169,11 +171,48 @@ handshakes() {
 	wait "$HS_PID"
 }
 
-ktap_begin 3
+# blobs_of PORT: "records N blobs K" of a TCP snapshot of A's PORT.
+blobs_of() {
+	state dump 1 "$1" proto tcp |
+		sed -n 's/^records \([0-9]*\) .* blobs \([0-9]*\) .*/records \1 blobs \2/p'
+}
+
+two_services() {
+	local port2=$((PORT + 2)) out line
+	setup || return 1
+	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>&1 & PIDS+=($!)
+	ip netns exec "$A" "$EX/kvstore" $port2 >/dev/null 2>&1 & PIDS+=($!)
+	wait_listen "$A" $PORT && wait_listen "$A" $port2 || { echo "no service"; return 1; }
+	client kv "$N" && cmd "round 2" || return 1
+	# A second client (bash has one coproc at a time): on fifos.
+	mkfifo "$WORK/kv2.in" "$WORK/kv2.out" || return 1
+	ip netns exec "$C" "$EX/sessclient" kv $SVC $port2 "$N" \
+		<"$WORK/kv2.in" >"$WORK/kv2.out" 2>&1 & PIDS+=($!)
+	exec 7>"$WORK/kv2.in" 8<"$WORK/kv2.out"
+	read -r -t 120 line <&8 && [[ $line == ok* ]] || { echo "client 2: $line"; return 1; }
+	echo "round 2" >&7
+	read -r -t 120 line <&8 && [[ $line == ok* ]] || { echo "client 2: $line"; return 1; }
+	out=$(blobs_of $port2) && [[ $out == "records $N blobs $N" ]] ||
+		{ echo "port $port2: '$out', expected $N records with their state"; return 1; }
+	# Complete snapshots of the first service (as ftd takes them).
+	out=$(blobs_of $PORT) && [[ $out == "records $N blobs $N" ]] ||
+		{ echo "port $PORT: '$out', expected $N records with their state"; return 1; }
+	state dump 1 $PORT >/dev/null || return 1
+	out=$(blobs_of $port2) && [[ $out == "records $N blobs $N" ]] ||
+		{ echo "port $port2 after snapshots of port $PORT: '$out', expected $N records with their state"; return 1; }
+	echo quit >&7
+	exec 7>&- 8<&-
+	client_quit
+}
+
+ktap_begin 4
 ktap_check "bad records, missing listener and namespaces are refused and leave nothing" bad_records
 cleanup; trap - EXIT
 ktap_check "snapshots during connection churn; closing sockets are not captured" churn
 cleanup; trap - EXIT
 ktap_check "a connection in its handshake (TCP_DEFER_ACCEPT) is counted, not captured; established, captured" \
 	handshakes
+cleanup; trap - EXIT
+ktap_check "two libftvm services in a VM: a complete snapshot of one keeps the other's application state" \
+	two_services
 ktap_end

@@ -19,8 +19,9 @@
  * "activate ... held" makes live only the sessions a client's segment
  * waits for in the VM (FTVM_SNAP_F_HELD) and prints "count N", followed
  * by " rports P..." (their clients' ports) when N > 0.
- * Prints one line "records N gen G bytes B handshakes H" (dump; H: TCP
- * connections of the service in their handshake, FTVM_A_SNAP_HANDSHAKES)
+ * Prints one line "records N gen G bytes B blobs K handshakes H" (dump;
+ * K: records carrying application state; H: TCP connections of the
+ * service in their handshake, FTVM_A_SNAP_HANDSHAKES)
  * or "count N" (with
  * "staged": "count N staged S", the records staged after the request)
  * to stdout; errors as "Error: ..." on stderr, exit 1.
@@ -67,7 +68,7 @@ static void put_vm(struct ftvm_msg *m, uint32_t id)
 struct dump_out {
 	char *buf;
 	size_t len, cap;
-	unsigned long records;
+	unsigned long records, blobs;
 	uint64_t gen;
 	uint32_t handshakes;
 };
@@ -90,8 +91,18 @@ static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 			}
 			continue;
 		}
-		if (ftvm_nla_type(a) == FTVM_A_SESSION)
+		if (ftvm_nla_type(a) == FTVM_A_SESSION) {
 			o->records++;
+			ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), rem2) {
+				uint32_t flags;
+
+				if (ftvm_nla_type(b) != FTVM_A_SESS_FLAGS ||
+				    ftvm_nla_len(b) != sizeof(flags))
+					continue;
+				memcpy(&flags, ftvm_nla_data(b), sizeof(flags));
+				o->blobs += !!(flags & FTVM_SESS_F_BLOB);
+			}
+		}
 		if (o->len + n > o->cap) {
 			o->cap = (o->cap + n) * 2;
 			o->buf = realloc(o->buf, o->cap);
@@ -149,8 +160,8 @@ static int cmd_dump(uint32_t vm, int argc, char **argv)
 	f = out ? fopen(out, "w") : NULL;
 	if (out && (!f || fwrite(o.buf, 1, o.len, f) != o.len || fclose(f)))
 		die("writing the records", -errno);
-	printf("records %lu gen %" PRIu64 " bytes %zu handshakes %" PRIu32 "\n",
-	       o.records, o.gen, o.len, o.handshakes);
+	printf("records %lu gen %" PRIu64 " bytes %zu blobs %lu handshakes %" PRIu32 "\n",
+	       o.records, o.gen, o.len, o.blobs, o.handshakes);
 	free(o.buf);
 	return 0;
 }
