@@ -79,6 +79,7 @@ const struct nla_policy ftvm_snap_policy[FTVM_A_SNAP_MAX + 1] = {
 	[FTVM_A_SNAP_PAD] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_STAGED] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_HANDSHAKES] = { .type = NLA_REJECT },
+	[FTVM_A_SNAP_TRACKED] = { .type = NLA_REJECT },
 };
 
 /* What an activation (or a discard) takes in FTVM_A_SNAP: flags only. */
@@ -96,6 +97,7 @@ static const struct nla_policy ftvm_activate_snap_policy[FTVM_A_SNAP_MAX + 1] = 
 	[FTVM_A_SNAP_PAD] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_STAGED] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_HANDSHAKES] = { .type = NLA_REJECT },
+	[FTVM_A_SNAP_TRACKED] = { .type = NLA_REJECT },
 };
 
 const struct nla_policy ftvm_tcp_policy[FTVM_A_TCP_MAX + 1] = {

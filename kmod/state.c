@@ -354,6 +354,7 @@ struct ftvm_snap {
 	struct sock **tcp;		/* the port's TCP sockets, referenced */
 	unsigned int n_tcp;
 	u32 handshakes;			/* its listeners' request sockets */
+	u32 tracked;			/* the store's sessions as it began */
 	bool sent;			/* a message went out */
 	struct ftvm_snap_pos pos[FTVM_SNAP_BATCH];	/* of a batch */
 	struct ftvm_snap_pos end;
@@ -430,8 +431,12 @@ int ftvm_state_dump_start(struct netlink_callback *cb)
 
 	mutex_lock(&s->st->lock);
 	s->gen = ++s->st->gen;
-	/* Only a snapshot of everything may prune what it did not see. */
-	if (!s->since && !s->n_cookies && !s->proto)
+	s->tracked = s->st->n_sess;
+	/*
+	 * Only a snapshot of every TCP session of the port (the store has no
+	 * other) may prune what it did not see.
+	 */
+	if (!s->since && !s->n_cookies && s->proto != IPPROTO_UDP)
 		s->walk = ++s->st->walk ?: ++s->st->walk;
 	mutex_unlock(&s->st->lock);
 	cb->args[0] = (long)s;
@@ -481,7 +486,8 @@ static void *ftvm_snap_hdr(struct sk_buff *skb, struct netlink_callback *cb,
 	nest = nla_nest_start(skb, FTVM_A_SNAP);
 	if (!nest || nla_put_u64_64bit(skb, FTVM_A_SNAP_GEN, s->gen,
 				       FTVM_A_SNAP_PAD) ||
-	    (s->tcp && nla_put_u32(skb, FTVM_A_SNAP_HANDSHAKES, s->handshakes))) {
+	    (s->tcp && (nla_put_u32(skb, FTVM_A_SNAP_HANDSHAKES, s->handshakes) ||
+			nla_put_u32(skb, FTVM_A_SNAP_TRACKED, s->tracked)))) {
 		genlmsg_cancel(skb, hdr);
 		return NULL;
 	}
@@ -1118,9 +1124,12 @@ int ftvm_state_dump(struct sk_buff *skb, struct netlink_callback *cb)
 		ftvm_snap_prune(s);
 		s->walk = 0;
 	}
-	/* A dump of no session still tells its handshakes, once. */
+	/*
+	 * A dump of no session still answers once: its generation and, of
+	 * TCP, its handshakes and the sessions tracked.
+	 */
 	if (!s->nrec && (err || s->phase == FTVM_SNAP_DONE) &&
-	    (err || s->sent || !s->handshakes)) {
+	    (err || s->sent)) {
 		genlmsg_cancel(skb, hdr);
 		return err;
 	}

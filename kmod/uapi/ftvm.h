@@ -171,6 +171,13 @@ enum ftvm_a_snap {
 	 * not yet sessions a snapshot can capture.
 	 */
 	FTVM_A_SNAP_HANDSHAKES,
+	/*
+	 * u32 (dump replies of a TCP snapshot, in every message): sessions
+	 * the VM's namespace keeps track of as the snapshot began, every
+	 * service's: each socket a snapshot or a checkpoint has seen, until
+	 * a complete snapshot of its port finds it gone.
+	 */
+	FTVM_A_SNAP_TRACKED,
 
 	__FTVM_A_SNAP_MAX,
 	FTVM_A_SNAP_MAX = __FTVM_A_SNAP_MAX - 1

@@ -17,7 +17,10 @@
 #    until the client's first data): counted, not captured; once
 #    established, captured;
 #  - two libftvm services in one VM: a complete snapshot of one keeps
-#    the other's application state (its records still carry it).
+#    the other's application state (its records still carry it);
+#  - the sessions a VM keeps track of: closed, they are forgotten by the
+#    next complete snapshot of their port (TCP only, as ftd takes it),
+#    not by an incremental one.
 source "$(dirname "$0")/lib.sh"
 
 N=${FTVM_STATE_SESSIONS:-20}
@@ -205,7 +208,34 @@ two_services() {
 	client_quit
 }
 
-ktap_begin 4
+# tracked_of ARGS...: "records N tracked T" of a snapshot of A's service.
+tracked_of() {
+	state dump 1 $PORT proto tcp "$@" |
+		sed -n 's/^records \([0-9]*\) .* tracked \([0-9]*\) .*/records \1 tracked \2/p'
+}
+
+forgotten() {
+	local out gen
+	setup || return 1
+	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>&1 & PIDS+=($!)
+	wait_listen "$A" $PORT || { echo "no service"; return 1; }
+	client kv "$N" && cmd "round 2" || return 1
+	out=$(tracked_of) && [[ $out == "records $N tracked $N" ]] ||
+		{ echo "open: '$out', expected $N records, $N tracked"; return 1; }
+	gen=$(state dump 1 $PORT proto tcp | sed -n 's/^records [0-9]* gen \([0-9]*\) .*/\1/p')
+	client_quit
+	gone() { (($(count_estab "$A" $PORT) == 0)); }
+	wait_for 30 gone || { echo "A still has $(count_estab "$A" $PORT) sessions"; return 1; }
+	# An incremental snapshot does not judge what is gone.
+	out=$(tracked_of since "$gen") && [[ $out == "records 0 tracked $N" ]] ||
+		{ echo "incremental, closed: '$out', expected 0 records, $N tracked"; return 1; }
+	out=$(tracked_of) && [[ $out == "records 0 tracked $N" ]] ||
+		{ echo "complete, closed: '$out', expected 0 records, $N tracked"; return 1; }
+	out=$(tracked_of) && [[ $out == "records 0 tracked 0" ]] ||
+		{ echo "after a complete snapshot: '$out', expected none tracked"; return 1; }
+}
+
+ktap_begin 5
 ktap_check "bad records, missing listener and namespaces are refused and leave nothing" bad_records
 cleanup; trap - EXIT
 ktap_check "snapshots during connection churn; closing sockets are not captured" churn
@@ -215,4 +245,7 @@ ktap_check "a connection in its handshake (TCP_DEFER_ACCEPT) is counted, not cap
 cleanup; trap - EXIT
 ktap_check "two libftvm services in a VM: a complete snapshot of one keeps the other's application state" \
 	two_services
+cleanup; trap - EXIT
+ktap_check "closed sessions are forgotten by the next complete TCP snapshot of their port, not by an incremental one" \
+	forgotten
 ktap_end

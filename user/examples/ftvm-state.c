@@ -19,9 +19,10 @@
  * "activate ... held" makes live only the sessions a client's segment
  * waits for in the VM (FTVM_SNAP_F_HELD) and prints "count N", followed
  * by " rports P..." (their clients' ports) when N > 0.
- * Prints one line "records N gen G bytes B blobs K handshakes H" (dump;
- * K: records carrying application state; H: TCP connections of the
- * service in their handshake, FTVM_A_SNAP_HANDSHAKES)
+ * Prints one line "records N gen G bytes B blobs K tracked T handshakes
+ * H" (dump; K: records carrying application state; T: sessions the VM's
+ * namespace keeps track of, FTVM_A_SNAP_TRACKED; H: TCP connections of
+ * the service in their handshake, FTVM_A_SNAP_HANDSHAKES)
  * or "count N" (with
  * "staged": "count N staged S", the records staged after the request)
  * to stdout; errors as "Error: ..." on stderr, exit 1.
@@ -70,7 +71,7 @@ struct dump_out {
 	size_t len, cap;
 	unsigned long records, blobs;
 	uint64_t gen;
-	uint32_t handshakes;
+	uint32_t handshakes, tracked;
 };
 
 static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
@@ -88,6 +89,8 @@ static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 					memcpy(&o->gen, ftvm_nla_data(b), 8);
 				if (ftvm_nla_type(b) == FTVM_A_SNAP_HANDSHAKES)
 					memcpy(&o->handshakes, ftvm_nla_data(b), 4);
+				if (ftvm_nla_type(b) == FTVM_A_SNAP_TRACKED)
+					memcpy(&o->tracked, ftvm_nla_data(b), 4);
 			}
 			continue;
 		}
@@ -160,8 +163,9 @@ static int cmd_dump(uint32_t vm, int argc, char **argv)
 	f = out ? fopen(out, "w") : NULL;
 	if (out && (!f || fwrite(o.buf, 1, o.len, f) != o.len || fclose(f)))
 		die("writing the records", -errno);
-	printf("records %lu gen %" PRIu64 " bytes %zu blobs %lu handshakes %" PRIu32 "\n",
-	       o.records, o.gen, o.len, o.blobs, o.handshakes);
+	printf("records %lu gen %" PRIu64 " bytes %zu blobs %lu tracked %" PRIu32
+	       " handshakes %" PRIu32 "\n",
+	       o.records, o.gen, o.len, o.blobs, o.tracked, o.handshakes);
 	free(o.buf);
 	return 0;
 }
