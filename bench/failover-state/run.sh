@@ -27,6 +27,11 @@
 #                                     not move (the floor), another how
 #                                     many of each had their longest gap
 #                                     in the second after the device went
+#   BENCH failover_stall_control_p99_ms X
+#                                     the same figure over every TCP
+#                                     session in a run just before, as
+#                                     long, with no failure: what the
+#                                     guest's scheduling alone gives
 #   BENCH replication_hz_1k X         per-session replication rate ftd
 #   BENCH replication_hz_10k X        achieves with the service interval at
 #                                     its minimum (1 ms), every session
@@ -140,6 +145,15 @@ for x in json.load(open(sys.argv[1])):
 	else
 		echo "# pace: none, closed loop (every session's next request as soon as its reply came)"
 	fi
+	# The control: the same run, nothing fails.
+	echo "$run" >&5 && echo "$run" >&7
+	answer 6 >/dev/null && answer 8 >/dev/null || return 1
+	awk '!$5 { print $2 / 1000 }' "$TMP/kv.stalls" | sort -n | awk '{ v[NR] = $1 } END {
+		if (!NR) exit 1
+		printf "# control, no failure (%d TCP sessions): stall p50 %.1f p99 %.1f max %.1f ms\n",
+			NR, v[int((NR - 1) * 0.50) + 1], v[int((NR - 1) * 0.99) + 1], v[NR]
+		printf "BENCH failover_stall_control_p99_ms %.1f\n", v[int((NR - 1) * 0.99) + 1] }' ||
+		{ echo "# control: no stall measured"; return 1; }
 	t0=$(date +%s%N)
 	echo "$run" >&5 && echo "$run" >&7
 	read -r -t 2 <> <(:)
