@@ -74,7 +74,8 @@ const struct nla_policy ftvm_snap_policy[FTVM_A_SNAP_MAX + 1] = {
 	[FTVM_A_SNAP_GEN] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_FLAGS] = NLA_POLICY_MASK(NLA_U32, FTVM_SNAP_F_STAGE |
 					      FTVM_SNAP_F_DISCARD |
-					      FTVM_SNAP_F_HELD),
+					      FTVM_SNAP_F_HELD |
+					      FTVM_SNAP_F_QUIET),
 	[FTVM_A_SNAP_COUNT] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_PAD] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_STAGED] = { .type = NLA_REJECT },
@@ -92,7 +93,8 @@ static const struct nla_policy ftvm_activate_snap_policy[FTVM_A_SNAP_MAX + 1] = 
 	[FTVM_A_SNAP_GEN] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_FLAGS] = NLA_POLICY_MASK(NLA_U32, FTVM_SNAP_F_STAGE |
 					      FTVM_SNAP_F_DISCARD |
-					      FTVM_SNAP_F_HELD),
+					      FTVM_SNAP_F_HELD |
+					      FTVM_SNAP_F_QUIET),
 	[FTVM_A_SNAP_COUNT] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_PAD] = { .type = NLA_REJECT },
 	[FTVM_A_SNAP_STAGED] = { .type = NLA_REJECT },

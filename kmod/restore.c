@@ -691,8 +691,11 @@ static struct sock *ftvm_sock_detach(struct socket *sock)
 	return sk;
 }
 
-/* Make a built connection live and queue it on its listener. */
-static void ftvm_rec_commit(struct net *net, struct ftvm_rec *r)
+/*
+ * Make a built connection live and queue it on its listener; @quiet:
+ * without the window probe (the caller nudges it).
+ */
+static void ftvm_rec_commit(struct net *net, struct ftvm_rec *r, bool quiet)
 {
 	struct sock *lsk = r->listener;
 	struct sock *sk;
@@ -700,7 +703,8 @@ static void ftvm_rec_commit(struct net *net, struct ftvm_rec *r)
 
 	if (r->key.proto != IPPROTO_TCP)
 		return;
-	ftvm_tcp_opt_int(r->sock, TCP_REPAIR, TCP_REPAIR_OFF);
+	ftvm_tcp_opt_int(r->sock, TCP_REPAIR,
+			 quiet ? TCP_REPAIR_OFF_NO_WP : TCP_REPAIR_OFF);
 	sk = ftvm_sock_detach(r->sock);
 	r->sock = NULL;
 	refcount_set(&r->req->rsk_refcnt, 1);
@@ -726,12 +730,13 @@ static void ftvm_rec_commit(struct net *net, struct ftvm_rec *r)
 }
 
 /*
- * Build every record of @list in @net, then commit them all; on any
- * failure undo every build and return the error, leaving @list as it
- * was.  Returns the number of records restored.
+ * Build every record of @list in @net, then commit them all (@quiet:
+ * FTVM_SNAP_F_QUIET); on any failure undo every build and return the
+ * error, leaving @list as it was.  Returns the number of records
+ * restored.
  */
-int ftvm_recs_restore(struct net *net, struct list_head *list,
-			     struct netlink_ext_ack *extack)
+int ftvm_recs_restore(struct net *net, struct list_head *list, bool quiet,
+		      struct netlink_ext_ack *extack)
 {
 	struct ftvm_rec *r, *failed = NULL;
 	int n = 0, err = 0;
@@ -765,7 +770,7 @@ int ftvm_recs_restore(struct net *net, struct list_head *list,
 		return err;
 	}
 	list_for_each_entry(r, list, node) {
-		ftvm_rec_commit(net, r);
+		ftvm_rec_commit(net, r, quiet);
 		n++;
 	}
 	return n;
@@ -888,6 +893,11 @@ int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info)
 				    "held is an activation flag");
 		return -EINVAL;
 	}
+	if ((flags & FTVM_SNAP_F_QUIET) && (flags & FTVM_SNAP_F_STAGE)) {
+		NL_SET_ERR_MSG_ATTR(extack, info->attrs[FTVM_A_SNAP],
+				    "quiet is for sessions made live, not staged ones");
+		return -EINVAL;
+	}
 	net = ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],
 			       extack);
 	if (IS_ERR(net))
@@ -906,7 +916,7 @@ int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 	}
 
-	err = ftvm_recs_restore(net, &list, extack);
+	err = ftvm_recs_restore(net, &list, flags & FTVM_SNAP_F_QUIET, extack);
 	ftvm_recs_free(&list);
 	if (err >= 0) {
 		ftvm_hold_release(net);

@@ -92,7 +92,7 @@ static inline u32 ftvm_rec_rcv_end(const struct ftvm_rec *r)
 	return r->copied_seq + r->rcvq_len;
 }
 void ftvm_recs_free(struct list_head *list);
-int ftvm_recs_restore(struct net *net, struct list_head *list,
+int ftvm_recs_restore(struct net *net, struct list_head *list, bool quiet,
 		      struct netlink_ext_ack *extack);
 int ftvm_restore_reply(struct genl_info *info, u8 cmd, u32 count,
 		       const u32 *staged);

@@ -384,9 +384,10 @@ int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 	held = flags & FTVM_SNAP_F_HELD;
-	if (held && (flags & FTVM_SNAP_F_DISCARD)) {
+	if ((flags & FTVM_SNAP_F_DISCARD) &&
+	    (flags & (FTVM_SNAP_F_HELD | FTVM_SNAP_F_QUIET))) {
 		NL_SET_ERR_MSG_ATTR(extack, info->attrs[FTVM_A_SNAP],
-				    "held makes sessions live, discard drops them: not both");
+				    "held and quiet are for sessions made live, discard drops them");
 		return -EINVAL;
 	}
 	if (info->attrs[FTVM_A_SESSION]) {
@@ -416,7 +417,8 @@ int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info)
 		goto put_back;
 	}
 	if (!(flags & FTVM_SNAP_F_DISCARD) && n) {
-		err = ftvm_recs_restore(net, &list, extack);
+		err = ftvm_recs_restore(net, &list, flags & FTVM_SNAP_F_QUIET,
+					extack);
 		if (err < 0)
 			goto put_back;
 	}

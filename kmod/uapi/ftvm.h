@@ -196,6 +196,12 @@ enum ftvm_a_snap {
 #define FTVM_SNAP_F_STAGE	(1U << 0)	/* hold the records, do not activate */
 #define FTVM_SNAP_F_DISCARD	(1U << 1)	/* activate: drop the staged records */
 #define FTVM_SNAP_F_HELD	(1U << 2)	/* activate: only those clients wait for */
+/*
+ * Restore (live) or activate: leave TCP repair mode without the window
+ * probe, because the caller nudges the sessions (FTVM_CMD_SESSION_NUDGE)
+ * as soon as the data path leads to them: one ACK per session, not two.
+ */
+#define FTVM_SNAP_F_QUIET	(1U << 3)
 #define FTVM_HELD_MAX		256
 
 enum ftvm_a_sess {

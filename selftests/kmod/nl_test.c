@@ -1037,7 +1037,12 @@ static const struct sess_case sess_cases[] = {
 	{ "an activation with an unknown flag", ACT(.flags = 1u << 7),
 	  -EINVAL, "reserved bit" },
 	{ "an activation both held and discard", ACT(.flags = FTVM_SNAP_F_HELD |
-	  FTVM_SNAP_F_DISCARD), -EINVAL, "not both" },
+	  FTVM_SNAP_F_DISCARD), -EINVAL, "discard drops them" },
+	{ "a quiet discard", ACT(.flags = FTVM_SNAP_F_QUIET | FTVM_SNAP_F_DISCARD),
+	  -EINVAL, "discard drops them" },
+	{ "a quiet staging", { .cmd = FTVM_CMD_SESSION_RESTORE, .vm = 1,
+	  .flags = FTVM_SNAP_F_STAGE | FTVM_SNAP_F_QUIET, .records = true, .n = 1,
+	  .t = { TUP_UDP(7001, 40001) } }, -EINVAL, "quiet is for sessions made live" },
 	{ "a held activation naming a session not staged", ACT(.flags = FTVM_SNAP_F_HELD,
 	  .n = 2, .t = { TUP_UDP(7001, 40001), TUP_UDP(7009, 40009) }), -ENOENT,
 	  "no record staged" },

@@ -9,7 +9,8 @@
 #    what activates (the kvstore clients check every byte and their
 #    state); half the sessions activated by name, the others stay staged;
 #    an activation naming an activated session is refused and changes
-#    nothing; the rest activate and every session goes on;
+#    nothing; the rest activate (quietly: no window probe) and every
+#    session goes on;
 #  - hold: kvstore sessions staged on B, A's device deleted (A fails,
 #    which arms B), the service routed to B before the sessions are live
 #    there, and the clients send: B neither resets nor answers them (it
@@ -36,7 +37,7 @@ NUDGE_N=4
 STALL_MIN_MS=1000	# without the nudge, the clients wait at least this (the control)
 
 restage() {
-	local out k=$((N / 2))
+	local out s0 k=$((N / 2))
 	setup || return 1
 	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/a.log" & PIDS+=($!)
 	ip netns exec "$B" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/b.log" & PIDS+=($!)
@@ -51,27 +52,39 @@ restage() {
 	out=$(state restore 2 "$WORK/new" stage batch 7 staged) && [[ $out == "count $N staged $N" ]] ||
 		{ echo "restage: '$out', expected 'count $N staged $N'"; return 1; }
 	fail_over || return 1
+	s0=$(out_segs "$B")
 	out=$(state activate 2 from "$WORK/new" records 0-$((k - 1)) staged) &&
 		[[ $out == "count $k staged $((N - k))" ]] || { echo "activate named: $out"; return 1; }
 	(($(count_estab "$B" $PORT) == k)) || { echo "B has $(count_estab "$B" $PORT) sessions, expected $k"; return 1; }
+	# Each left repair mode with a window probe.
+	(($(out_segs "$B") - s0 >= k)) ||
+		{ echo "the activation sent $(($(out_segs "$B") - s0)) segments, expected $k window probes"; return 1; }
 	# A session still staged and one already live: refused, as a whole.
 	out=$(state activate 2 from "$WORK/new" records $k-$k records 0-0 2>&1) && { echo "activated: $out"; return 1; }
 	[[ $out == *"no record staged for this session"* ]] || { echo "bad name: $out"; return 1; }
 	(($(count_estab "$B" $PORT) == k)) || { echo "the refused activation changed B"; return 1; }
-	out=$(state activate 2 staged) && [[ $out == "count $((N - k)) staged 0" ]] ||
+	# The rest quietly: no probe (a caller that nudges them).
+	s0=$(out_segs "$B")
+	out=$(state activate 2 quiet staged) && [[ $out == "count $((N - k)) staged 0" ]] ||
 		{ echo "activate the rest: $out"; return 1; }
+	(($(out_segs "$B") == s0)) ||
+		{ echo "the quiet activation sent $(($(out_segs "$B") - s0)) segments"; return 1; }
 	steer_b
 	cmd "round 5" || return 1
 	grep -q "resumed $N\$" "$WORK/b.log" || { echo "B resumed $(grep -c resumed "$WORK/b.log") of $N"; return 1; }
 	client_quit
 }
 
-# out_rsts NS: the resets TCP in NS has sent.
-out_rsts() {
-	ip netns exec "$1" awk '/^Tcp:/ {
+# tcp_mib NS FIELD: a counter of TCP in NS.
+tcp_mib() {
+	ip netns exec "$1" awk -v f="$2" '/^Tcp:/ {
 		if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next }
-		print $c["OutRsts"] }' /proc/net/snmp
+		print $c[f] }' /proc/net/snmp
 }
+
+# out_rsts NS, out_segs NS: the resets, the segments TCP in NS has sent.
+out_rsts() { tcp_mib "$1" OutRsts; }
+out_segs() { tcp_mib "$1" OutSegs; }
 
 # hold_of VM: "armed_ms queued held released expired overflow dev_gone"
 # of VM's ingress hold, from "ftctl -j vm show".

@@ -5,7 +5,7 @@
  *   ftvm-state netns VM NSPATH
  *   ftvm-state dump VM PORT [proto tcp|udp] [since GEN] [cookie C]... [out FILE]
  *   ftvm-state restore VM FILE [stage] [batch N] [mangle KIND] [staged]
- *   ftvm-state activate VM [discard|held] [from FILE [records I-J]...] [staged]
+ *   ftvm-state activate VM [discard|held|quiet...] [from FILE [records I-J]...] [staged]
  *   ftvm-state nudge VM FILE [records I-J]...
  *
  * VM is a VM id in the caller's namespace.  A records FILE is the raw
@@ -18,7 +18,9 @@
  * I to J, in that order; "nudge" names sessions the same way.
  * "activate ... held" makes live only the sessions a client's segment
  * waits for in the VM (FTVM_SNAP_F_HELD) and prints "count N", followed
- * by " rports P..." (their clients' ports) when N > 0.
+ * by " rports P..." (their clients' ports) when N > 0; "quiet" (with
+ * or without "held") makes them live without a window probe
+ * (FTVM_SNAP_F_QUIET).
  * Prints one line "records N gen G bytes B blobs K tracked T handshakes
  * H" (dump; K: records carrying application state; T: sessions the VM's
  * namespace keeps track of, FTVM_A_SNAP_TRACKED; H: TCP connections of
@@ -53,7 +55,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: ftvm-state netns VM NSPATH | dump VM PORT [proto tcp|udp] [since G] [cookie C]... [out FILE]\n"
 			"       | restore VM FILE [stage] [batch N] [mangle KIND] [staged]\n"
-			"       | activate VM [discard|held] [from FILE [records I-J]...] [staged]\n"
+			"       | activate VM [discard|held|quiet...] [from FILE [records I-J]...] [staged]\n"
 			"       | nudge VM FILE [records I-J]...\n");
 	exit(2);
 }
@@ -398,8 +400,12 @@ static int cmd_activate(uint32_t vm, int argc, char **argv)
 	for (i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "discard") && !flags) {
 			flags |= FTVM_SNAP_F_DISCARD;
-		} else if (!strcmp(argv[i], "held") && !flags) {
+		} else if (!strcmp(argv[i], "held") &&
+			   !(flags & ~FTVM_SNAP_F_QUIET)) {
 			flags |= FTVM_SNAP_F_HELD;
+		} else if (!strcmp(argv[i], "quiet") &&
+			   !(flags & ~FTVM_SNAP_F_HELD)) {
+			flags |= FTVM_SNAP_F_QUIET;
 		} else if (!strcmp(argv[i], "staged")) {
 			show = true;
 		} else if (!strcmp(argv[i], "from") && i + 1 < argc && !t) {
@@ -416,7 +422,8 @@ static int cmd_activate(uint32_t vm, int argc, char **argv)
 
 		if (show)
 			usage();
-		err = ftvm_sess_activate_held(&nl, vm, t, n, live, &c);
+		err = ftvm_sess_activate_held(&nl, vm, flags & ~FTVM_SNAP_F_HELD,
+					      t, n, live, &c);
 		free(t);
 		if (err)
 			die("activate", err);

@@ -971,7 +971,8 @@ static int stage_activate(uint32_t vm, struct rrec **v,
 	uint32_t count;
 
 	return send_recs(vm, v, n, true) ?:
-	       ftvm_sess_activate(&repl.nl, vm, 0, t, n, &count, NULL);
+	       ftvm_sess_activate(&repl.nl, vm, FTVM_SNAP_F_QUIET, t, n, &count,
+				  NULL);
 }
 
 /*
@@ -993,7 +994,8 @@ static long activate(uint32_t vm, struct rrec **v, const struct ftvm_tuple *t,
 
 	if (!n)
 		return 0;
-	if (!(staged ? ftvm_sess_activate(&repl.nl, vm, 0, t, n, &count, NULL) :
+	if (!(staged ? ftvm_sess_activate(&repl.nl, vm, FTVM_SNAP_F_QUIET, t, n,
+					  &count, NULL) :
 		       stage_activate(vm, v, t, n))) {
 		for (size_t i = 0; i < n; i++)
 			v[i]->held_on = 0;
@@ -1249,11 +1251,13 @@ static long activate_staged(uint32_t b)
 		flow_tuple(&s->flow, &t[n++]);
 	}
 	urcu_memb_read_unlock();
-	if (n && !ftvm_sess_activate(&repl.nl, b, 0, t, n, &count, NULL)) {
+	if (n && !ftvm_sess_activate(&repl.nl, b, FTVM_SNAP_F_QUIET, t, n,
+				     &count, NULL)) {
 		ok = count;
 	} else {
 		for (size_t i = 0; i < n; i++)
-			if (!ftvm_sess_activate(&repl.nl, b, 0, t + i, 1,
+			if (!ftvm_sess_activate(&repl.nl, b, FTVM_SNAP_F_QUIET,
+						t + i, 1,
 						&count, NULL))
 				ok += count;
 	}
@@ -1329,7 +1333,8 @@ static void take_held(struct takeover *k, const char *what, uint64_t t1)
 	uint32_t count;
 
 	while (k->staged && k->done < k->n) {
-		int err = ftvm_sess_activate_held(&repl.nl, k->vm, NULL, 0,
+		int err = ftvm_sess_activate_held(&repl.nl, k->vm,
+						  FTVM_SNAP_F_QUIET, NULL, 0,
 						  live, &count);
 
 		if (err) {

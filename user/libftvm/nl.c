@@ -411,7 +411,7 @@ int ftvm_sess_activate(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
 			       &c);
 }
 
-int ftvm_sess_activate_held(struct ftvm_nl *nl, uint32_t vm,
+int ftvm_sess_activate_held(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
 			    const struct ftvm_tuple *t, size_t n,
 			    struct ftvm_tuple *live, uint32_t *count)
 {
@@ -421,7 +421,7 @@ int ftvm_sess_activate_held(struct ftvm_nl *nl, uint32_t vm,
 
 	*count = 0;
 	err = ftvm_sess_named(nl, FTVM_CMD_SESSION_ACTIVATE, vm,
-			      FTVM_SNAP_F_HELD, t, n, &c);
+			      flags | FTVM_SNAP_F_HELD, t, n, &c);
 	if (!err && *count != c.nnames)
 		err = -EPROTO;		/* each one it made live is named */
 	if (err)

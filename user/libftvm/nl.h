@@ -82,7 +82,9 @@ int ftvm_sess_restore(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
 /*
  * FTVM_CMD_SESSION_ACTIVATE: make the staged records of the @n sessions
  * @t live, or, with FTVM_SNAP_F_DISCARD in @flags, drop them; every
- * staged record of the VM when @n is 0.  A session not staged fails the
+ * staged record of the VM when @n is 0.  With FTVM_SNAP_F_QUIET the
+ * connections leave repair mode without a window probe: for a caller
+ * that nudges them (ftvm_sess_nudge()) once the data path leads there.  A session not staged fails the
  * request (ENOENT).  @count: records activated or dropped; @staged: the
  * records still staged.
  */
@@ -94,11 +96,12 @@ int ftvm_sess_activate(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
  * FTVM_CMD_SESSION_ACTIVATE with FTVM_SNAP_F_HELD: of the @n sessions @t
  * (every staged one when @n is 0), make live only those a client's
  * segment waits for in the VM (its ingress hold), FTVM_HELD_MAX at most,
- * oldest segment first; their segments are let in.  Their names are
+ * oldest segment first; their segments are let in.  @flags: 0 or
+ * FTVM_SNAP_F_QUIET (see ftvm_sess_activate()).  Their names are
  * stored in @live (room for FTVM_HELD_MAX), their number in *@count
  * (0 is no error).  A named session not staged fails the request.
  */
-int ftvm_sess_activate_held(struct ftvm_nl *nl, uint32_t vm,
+int ftvm_sess_activate_held(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
 			    const struct ftvm_tuple *t, size_t n,
 			    struct ftvm_tuple *live, uint32_t *count);
 
