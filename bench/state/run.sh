@@ -8,6 +8,8 @@
 #   BENCH restore_per_s N                sessions restored and queued on
 #                                        the listener per second
 #   BENCH activate_per_s N               staged sessions activated per second
+#   BENCH activate_quiet_per_s N         the same without the window probe
+#                                        (FTVM_SNAP_F_QUIET: ftd's failover)
 #   BENCH snapshot_vs_tcp_repair_ratio R how many times faster than userspace
 #   BENCH restore_vs_tcp_repair_ratio R
 #
