@@ -36,16 +36,23 @@ N=${FTVM_STATE_SESSIONS:-20}
 NUDGE_N=4
 STALL_MIN_MS=1000	# without the nudge, the clients wait at least this (the control)
 
-restage() {
-	local out s0 k=$((N / 2))
+# kv_staged NAME: kvstore in A and B, the client's N sessions after two
+# rounds, their records dumped from A into $WORK/NAME and staged on B.
+kv_staged() {
+	local out
 	setup || return 1
 	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/a.log" & PIDS+=($!)
 	ip netns exec "$B" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/b.log" & PIDS+=($!)
 	wait_listen "$A" $PORT && wait_listen "$B" $PORT || { echo "no service"; return 1; }
 	client kv "$N" && cmd "round 2" || return 1
-	out=$(state dump 1 $PORT out "$WORK/old") && [[ $out == "records $N "* ]] || { echo "dump: $out"; return 1; }
-	out=$(state restore 2 "$WORK/old" stage staged) && [[ $out == "count $N staged $N" ]] ||
+	out=$(state dump 1 $PORT out "$WORK/$1") && [[ $out == "records $N "* ]] || { echo "dump: $out"; return 1; }
+	out=$(state restore 2 "$WORK/$1" stage staged) && [[ $out == "count $N staged $N" ]] ||
 		{ echo "stage: $out"; return 1; }
+}
+
+restage() {
+	local out s0 k=$((N / 2))
+	kv_staged old || return 1
 	# The sessions move on; the staged records are now stale.
 	cmd "round 3" || return 1
 	out=$(state dump 1 $PORT out "$WORK/new") && [[ $out == "records $N "* ]] || { echo "dump: $out"; return 1; }
@@ -101,14 +108,7 @@ print(*(h[k] for k in ("armed_ms", "queued", "held", "released", "expired",
 # (0, the control).
 hold() {
 	local fail=$1 out r0 line armed queued held released expired overflow gone
-	setup || return 1
-	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/a.log" & PIDS+=($!)
-	ip netns exec "$B" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/b.log" & PIDS+=($!)
-	wait_listen "$A" $PORT && wait_listen "$B" $PORT || { echo "no service"; return 1; }
-	client kv "$N" && cmd "round 2" || return 1
-	out=$(state dump 1 $PORT out "$WORK/recs") && [[ $out == "records $N "* ]] || { echo "dump: $out"; return 1; }
-	out=$(state restore 2 "$WORK/recs" stage staged) && [[ $out == "count $N staged $N" ]] ||
-		{ echo "stage: $out"; return 1; }
+	kv_staged recs || return 1
 	if ((fail)); then
 		fail_over || return 1
 	fi
@@ -164,14 +164,7 @@ hold() {
 # sending; those are made live first, alone.
 held_first() {
 	local k=$((N / 4)) out line ports want got
-	setup || return 1
-	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/a.log" & PIDS+=($!)
-	ip netns exec "$B" "$EX/kvstore" $PORT >/dev/null 2>"$WORK/b.log" & PIDS+=($!)
-	wait_listen "$A" $PORT && wait_listen "$B" $PORT || { echo "no service"; return 1; }
-	client kv "$N" && cmd "round 2" || return 1
-	out=$(state dump 1 $PORT out "$WORK/recs") && [[ $out == "records $N "* ]] || { echo "dump: $out"; return 1; }
-	out=$(state restore 2 "$WORK/recs" stage staged) && [[ $out == "count $N staged $N" ]] ||
-		{ echo "stage: $out"; return 1; }
+	kv_staged recs || return 1
 	echo "ports $k" >&"${CL[1]}"
 	read -r -t 60 line <&"${CL[0]}" && [[ $line == "ok ports "* ]] || { echo "client: $line"; return 1; }
 	ports=${line#ok ports }
