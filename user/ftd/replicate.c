@@ -1303,7 +1303,7 @@ static int dump_services(uint32_t x, struct dump_sum *sum)
 }
 
 /* Sessions made live per request, between two looks for waiting clients. */
-#define TAKEOVER_CHUNK		32
+#define TAKEOVER_CHUNK		128
 
 /* One backup's share of a failover or a handoff (take_over()). */
 struct takeover {
