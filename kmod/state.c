@@ -1027,7 +1027,10 @@ static unsigned int ftvm_collect_udp(struct ftvm_snap *s, struct sock **socks)
 /*
  * Forget the sessions of the port a complete snapshot did not see: they
  * are gone.  Those of the namespace's other ports (other services, their
- * application state with them) are not its to judge.
+ * application state with them) are not its to judge, nor are entries
+ * newer than the snapshot (a generation above its own): a checkpoint
+ * during the dump replaced the entry of a socket it had seen, or made
+ * one for a connection accepted after it gathered the port's sockets.
  */
 static void ftvm_snap_prune(struct ftvm_snap *s)
 {
@@ -1038,6 +1041,7 @@ static void ftvm_snap_prune(struct ftvm_snap *s)
 	mutex_lock(&st->lock);
 	xa_for_each(&st->sess, cookie, e)
 		if (e->port == s->port && e->walk != s->walk &&
+		    e->gen <= s->gen &&
 		    READ_ONCE(st->walk) == s->walk)
 			ftvm_sess_erase(st, cookie);
 	mutex_unlock(&st->lock);

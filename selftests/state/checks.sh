@@ -20,7 +20,11 @@
 #    the other's application state (its records still carry it);
 #  - the sessions a VM keeps track of: closed, they are forgotten by the
 #    next complete snapshot of their port (TCP only, as ftd takes it),
-#    not by an incremental one.
+#    not by an incremental one;
+#  - checkpoints during complete snapshots: 200 kvstore sessions, each
+#    checkpointing every 200 ms, snapshotted again and again; every
+#    record carries its state (a checkpoint that replaced an entry the
+#    snapshot had seen must not be pruned with the closed ones).
 source "$(dirname "$0")/lib.sh"
 
 N=${FTVM_STATE_SESSIONS:-20}
@@ -235,7 +239,22 @@ forgotten() {
 		{ echo "after a complete snapshot: '$out', expected none tracked"; return 1; }
 }
 
-ktap_begin 5
+ckpt_during() {
+	local many=200 i out line
+	setup || return 1
+	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>&1 & PIDS+=($!)
+	wait_listen "$A" $PORT || { echo "no service"; return 1; }
+	client kv $many && cmd "round 1" || return 1
+	echo "run 6000 every 200" >&"${CL[1]}"
+	for ((i = 1; i <= 12; i++)); do
+		out=$(blobs_of $PORT) && [[ $out == "records $many blobs $many" ]] ||
+			{ echo "snapshot $i: '$out', expected $many records with their state"; return 1; }
+	done
+	read -r -t 120 line <&"${CL[0]}" && [[ $line == "ok run"* ]] || { echo "client: $line"; return 1; }
+	client_quit
+}
+
+ktap_begin 6
 ktap_check "bad records, missing listener and namespaces are refused and leave nothing" bad_records
 cleanup; trap - EXIT
 ktap_check "snapshots during connection churn; closing sockets are not captured" churn
@@ -248,4 +267,6 @@ ktap_check "two libftvm services in a VM: a complete snapshot of one keeps the o
 cleanup; trap - EXIT
 ktap_check "closed sessions are forgotten by the next complete TCP snapshot of their port, not by an incremental one" \
 	forgotten
+cleanup; trap - EXIT
+ktap_check "checkpoints during complete snapshots keep their state" ckpt_during
 ktap_end
