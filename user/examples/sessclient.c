@@ -151,13 +151,13 @@ static void write_all(int i, const void *buf, size_t n)
 		fail(i, "write: %s", strerror(errno));
 }
 
-/* A round on sessions 0 to @n - 1. */
-static void kv_round(int n)
+/* A round on sessions 0 to @upto - 1. */
+static void kv_round(int upto)
 {
 	char buf[128], line[128];
 	int i;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < upto; i++) {
 		uint64_t n = random() % 1000;
 		int k = snprintf(buf, sizeof(buf), "ADD %" PRIu64 "\n", n);
 
@@ -166,7 +166,7 @@ static void kv_round(int n)
 		ss[i].count++;
 		ss[i].sum += n;
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < upto; i++) {
 		uint64_t count, sum;
 		unsigned int rx, tx;
 		ssize_t k = read_some(i, line, sizeof(line) - 1, 1);
