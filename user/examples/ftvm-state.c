@@ -98,15 +98,7 @@ static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 		}
 		if (ftvm_nla_type(a) == FTVM_A_SESSION) {
 			o->records++;
-			ftvm_nla_for_each(b, ftvm_nla_data(a), ftvm_nla_len(a), rem2) {
-				uint32_t flags;
-
-				if (ftvm_nla_type(b) != FTVM_A_SESS_FLAGS ||
-				    ftvm_nla_len(b) != sizeof(flags))
-					continue;
-				memcpy(&flags, ftvm_nla_data(b), sizeof(flags));
-				o->blobs += !!(flags & FTVM_SESS_F_BLOB);
-			}
+			o->blobs += !!(ftvm_rec_flags(a) & FTVM_SESS_F_BLOB);
 		}
 		if (o->len + n > o->cap) {
 			o->cap = (o->cap + n) * 2;

@@ -299,20 +299,6 @@ struct dump_ctx {
 	struct rrec *cur;		/* the record queue bytes go to */
 };
 
-static bool rec_stale(const struct nlattr *nest)
-{
-	const struct nlattr *a;
-	uint32_t flags;
-	long rem;
-
-	ftvm_nla_for_each(a, ftvm_nla_data(nest), ftvm_nla_len(nest), rem)
-		if (ftvm_nla_type(a) == FTVM_A_SESS_FLAGS && ftvm_nla_len(a) == 4) {
-			memcpy(&flags, ftvm_nla_data(a), 4);
-			return flags & FTVM_SESS_F_STALE;
-		}
-	return false;
-}
-
 static int rec_flow(const struct nlattr *nest, struct ftvm_flow *f)
 {
 	const struct nlattr *a;
@@ -452,7 +438,7 @@ static int dump_cb(const struct nlattr *attrs, size_t len, void *arg)
 				c->sum->moving++;
 			rrec_set_primary(r, c->vm);
 			r->service = c->svc;
-			r->stale = rec_stale(a);
+			r->stale = ftvm_rec_flags(a) & FTVM_SESS_F_STALE;
 			r->len = 0;
 			if (c->full)
 				r->full_round = c->round;

@@ -313,6 +313,21 @@ static int ftvm_put_tuple(struct ftvm_msg *m, const struct ftvm_tuple *t)
 	return 0;
 }
 
+uint32_t ftvm_rec_flags(const struct nlattr *rec)
+{
+	const struct nlattr *a;
+	uint32_t flags;
+	long rem;
+
+	ftvm_nla_for_each(a, ftvm_nla_data(rec), ftvm_nla_len(rec), rem)
+		if (ftvm_nla_type(a) == FTVM_A_SESS_FLAGS &&
+		    ftvm_nla_len(a) == sizeof(flags)) {
+			memcpy(&flags, ftvm_nla_data(a), sizeof(flags));
+			return flags;
+		}
+	return 0;
+}
+
 int ftvm_rec_tuple(const struct nlattr *rec, struct ftvm_tuple *t)
 {
 	unsigned int seen = 0;

@@ -68,6 +68,12 @@ struct ftvm_tuple {
 int ftvm_rec_tuple(const struct nlattr *rec, struct ftvm_tuple *t);
 
 /*
+ * The FTVM_SESS_F_* flags of the record whose FTVM_A_SESSION attribute
+ * is @rec (0 if it carries none).
+ */
+uint32_t ftvm_rec_flags(const struct nlattr *rec);
+
+/*
  * FTVM_CMD_SESSION_RESTORE of @len bytes of whole records @recs (as a
  * dump returns them: each FTVM_A_SESSION followed by its FTVM_A_SNDQ and
  * FTVM_A_RCVQ), live, or staged with FTVM_SNAP_F_STAGE in @flags: a
