@@ -29,7 +29,11 @@
  * ECONNABORTED, its timers stop and its 5-tuple is free (the VM may be
  * the session's backup again later, and an activation would find the
  * 5-tuple in use).  What it still queues is freed when the service
- * closes it.
+ * closes it; what the namespace's session store keeps of it (the
+ * sequence numbers a snapshot last saw, its application state) is
+ * forgotten at once, not at the next complete snapshot of its port,
+ * which a drained VM may never have (ftd takes none once it removed
+ * the VM or declared it failed).
  *
  * Each socket is found in the established hash under RCU, with a
  * reference, and locked with lock_sock() in the request's process
@@ -47,6 +51,7 @@
 #include "uapi/ftvm.h"
 #include "netlink.h"
 #include "restore.h"
+#include "state.h"
 
 /*
  * The socket of TCP session @t in @net, referenced (it may be a
@@ -96,7 +101,11 @@ static bool ftvm_nudge_sock(struct sock *sk)
 /*
  * End @sk without a packet if its service still holds it, established or
  * half-closed by the client; returns whether it did.  As tcp_abort()
- * does, but never a reset: tcp_done() sends nothing.
+ * does, but never a reset: tcp_done() sends nothing.  Its entry in the
+ * namespace's session store (state.c: what a snapshot knew of it, any
+ * application state) goes with it: the session lives elsewhere now, and
+ * the drained VM may never be snapshotted again to prune it (ftd takes
+ * no snapshot of a VM it removed or declared failed).
  */
 static bool ftvm_retire_sock(struct sock *sk)
 {
@@ -113,6 +122,8 @@ static bool ftvm_retire_sock(struct sock *sk)
 		retired = true;
 	}
 	release_sock(sk);
+	if (retired)
+		ftvm_state_detach(sock_net(sk), ftvm_sock_cookie(sk));
 	return retired;
 }
 

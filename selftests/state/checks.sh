@@ -24,7 +24,9 @@
 #  - checkpoints during complete snapshots: 200 kvstore sessions, each
 #    checkpointing every 200 ms, snapshotted again and again; every
 #    record carries its state (a checkpoint that replaced an entry the
-#    snapshot had seen must not be pruned with the closed ones).
+#    snapshot had seen must not be pruned with the closed ones);
+#  - retired sessions (a drain's): their connections end in the VM and
+#    the VM forgets them and their state at once; the others keep it.
 source "$(dirname "$0")/lib.sh"
 
 N=${FTVM_STATE_SESSIONS:-20}
@@ -239,6 +241,35 @@ forgotten() {
 		{ echo "after a complete snapshot: '$out', expected none tracked"; return 1; }
 }
 
+# retired: the sessions a drain handed over end in their old VM
+# (FTVM_CMD_SESSION_RETIRE), and the VM forgets them and their
+# application state at once, without waiting for a complete snapshot
+# (a drained VM may never have one).
+retired() {
+	local out gen
+	setup || return 1
+	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>&1 & PIDS+=($!)
+	wait_listen "$A" $PORT || { echo "no service"; return 1; }
+	client kv "$N" && cmd "round 2" || return 1
+	out=$(state dump 1 $PORT proto tcp out "$WORK/recs") &&
+		[[ $out == "records $N "*" blobs $N tracked $N "* ]] ||
+		{ echo "open: '$out', expected $N records with their state, $N tracked"; return 1; }
+	gen=$(sed -n 's/^records [0-9]* gen \([0-9]*\) .*/\1/p' <<<"$out")
+	out=$(state retire 1 "$WORK/recs" records 0-$((N / 2 - 1))) &&
+		[[ $out == "count $((N / 2))" ]] ||
+		{ echo "retire: '$out', expected count $((N / 2))"; return 1; }
+	(($(count_estab "$A" $PORT) == N - N / 2)) ||
+		{ echo "A has $(count_estab "$A" $PORT) sessions, expected $((N - N / 2))"; return 1; }
+	# Incremental: no prune; the retired ones are forgotten already.
+	out=$(tracked_of since "$gen") && [[ $out == "records 0 tracked $((N - N / 2))" ]] ||
+		{ echo "after the retire: '$out', expected 0 records, $((N - N / 2)) tracked"; return 1; }
+	out=$(blobs_of $PORT) && [[ $out == "records $((N - N / 2)) blobs $((N - N / 2))" ]] ||
+		{ echo "the others: '$out', expected $((N - N / 2)) records with their state"; return 1; }
+	out=$(state retire 1 "$WORK/recs" records 0-$((N / 2 - 1))) && [[ $out == "count 0" ]] ||
+		{ echo "retire again: '$out', expected count 0"; return 1; }
+	client_quit
+}
+
 ckpt_during() {
 	local many=200 i out line
 	setup || return 1
@@ -254,7 +285,7 @@ ckpt_during() {
 	client_quit
 }
 
-ktap_begin 6
+ktap_begin 7
 ktap_check "bad records, missing listener and namespaces are refused and leave nothing" bad_records
 cleanup; trap - EXIT
 ktap_check "snapshots during connection churn; closing sockets are not captured" churn
@@ -269,4 +300,7 @@ ktap_check "closed sessions are forgotten by the next complete TCP snapshot of t
 	forgotten
 cleanup; trap - EXIT
 ktap_check "checkpoints during complete snapshots keep their state" ckpt_during
+cleanup; trap - EXIT
+ktap_check "retired sessions end and are forgotten at once, state and all; the others keep theirs" \
+	retired
 ktap_end

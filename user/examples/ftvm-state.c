@@ -7,6 +7,7 @@
  *   ftvm-state restore VM FILE [stage] [batch N] [mangle KIND] [staged]
  *   ftvm-state activate VM [discard|held|quiet...] [from FILE [records I-J]...] [staged]
  *   ftvm-state nudge VM FILE [records I-J]...
+ *   ftvm-state retire VM FILE [records I-J]...
  *
  * VM is a VM id in the caller's namespace.  A records FILE is the raw
  * stream of record attributes (Documentation/state-format.rst); "dump"
@@ -15,7 +16,8 @@
  * version, noversion, family, truncate, garbage, dup.  "activate ...
  * from FILE" names the sessions of FILE's records (by 5-tuple), or with
  * "records I-J" (repeatable, 0-based, inclusive) those of the records
- * I to J, in that order; "nudge" names sessions the same way.
+ * I to J, in that order; "nudge" and "retire" name sessions the same
+ * way.
  * "activate ... held" makes live only the sessions a client's segment
  * waits for in the VM (FTVM_SNAP_F_HELD) and prints "count N", followed
  * by " rports P..." (their clients' ports) when N > 0; "quiet" (with
@@ -56,7 +58,7 @@ static void usage(void)
 	fprintf(stderr, "usage: ftvm-state netns VM NSPATH | dump VM PORT [proto tcp|udp] [since G] [cookie C]... [out FILE]\n"
 			"       | restore VM FILE [stage] [batch N] [mangle KIND] [staged]\n"
 			"       | activate VM [discard|held|quiet...] [from FILE [records I-J]...] [staged]\n"
-			"       | nudge VM FILE [records I-J]...\n");
+			"       | nudge|retire VM FILE [records I-J]...\n");
 	exit(2);
 }
 
@@ -434,7 +436,8 @@ static int cmd_activate(uint32_t vm, int argc, char **argv)
 	return 0;
 }
 
-static int cmd_nudge(uint32_t vm, int argc, char **argv)
+/* "nudge" or "retire" (@retire) the sessions a records file names. */
+static int cmd_named(uint32_t vm, int argc, char **argv, bool retire)
 {
 	struct ftvm_tuple *t;
 	uint32_t count = 0;
@@ -446,10 +449,13 @@ static int cmd_nudge(uint32_t vm, int argc, char **argv)
 	t = names(argc, argv, &n, &used);
 	if (used != argc)
 		usage();
-	err = ftvm_sess_nudge(&nl, vm, t, n, &count);
+	if (retire)
+		err = ftvm_sess_retire(&nl, vm, t, n, &count);
+	else
+		err = ftvm_sess_nudge(&nl, vm, t, n, &count);
 	free(t);
 	if (err)
-		die("nudge", err);
+		die(retire ? "retire" : "nudge", err);
 	printf("count %u\n", count);
 	return 0;
 }
@@ -499,7 +505,9 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "netns"))
 		return cmd_netns(vm, argc - 3, argv + 3);
 	if (!strcmp(argv[1], "nudge"))
-		return cmd_nudge(vm, argc - 3, argv + 3);
+		return cmd_named(vm, argc - 3, argv + 3, false);
+	if (!strcmp(argv[1], "retire"))
+		return cmd_named(vm, argc - 3, argv + 3, true);
 	usage();
 	return 2;
 }
