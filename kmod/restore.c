@@ -498,8 +498,21 @@ static int ftvm_repair_opts(struct sock *sk, const struct ftvm_rec *r)
 	if (r->opts & FTVM_TCP_OPT_SACK)
 		tp->rx_opt.sack_ok |= TCP_SACK_SEEN;
 	if (r->opts & FTVM_TCP_OPT_TSTAMP) {
+		u64 now = tcp_clock_ns();
+
 		tp->rx_opt.tstamp_ok = 1;
-		WRITE_ONCE(tp->tsoffset, r->ts_val - tcp_time_stamp_raw());
+		/*
+		 * The offset, and the socket's clock cache with it (what
+		 * tcp_mstamp_refresh() does): a segment sent before anything
+		 * refreshes the cache (a nudge's ACK; connect() set it, a
+		 * moment ago) takes its TSval from it, and with the cache
+		 * older than the offset's reading it would carry less than
+		 * r->ts_val, less than the peer saw: its PAWS check drops it.
+		 */
+		tp->tcp_clock_cache = now;
+		tp->tcp_mstamp = div_u64(now, NSEC_PER_USEC);
+		WRITE_ONCE(tp->tsoffset,
+			   r->ts_val - (u32)div_u64(now, NSEC_PER_SEC / TCP_TS_HZ));
 	}
 	/* Room for the queues (never less than the original had). */
 	WRITE_ONCE(sk->sk_sndbuf, max3(sk->sk_sndbuf, (int)min_t(u32, r->sndbuf, INT_MAX),

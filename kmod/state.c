@@ -120,12 +120,27 @@ static u32 ftvm_tcp_ts(const struct tcp_sock *tp, u64 now_ns)
 		       NSEC_PER_SEC / TCP_TS_HZ) + tp->tsoffset;
 }
 
+/*
+ * What a snapshot compares with the store's entry to tell whether a
+ * socket changed since its last record: its byte streams, and when it
+ * last sent (tcp_wstamp_ns, in TS_VAL's unit).  A segment that moves
+ * none of the streams (an ACK, a window update, a retransmission, a
+ * keepalive, data written earlier and sent only now) still carries a
+ * TSval, later than the record's TS_VAL: a copy restored from that
+ * record would send TSvals below what the peer has seen, and the peer's
+ * PAWS check drops them (RFC 7323).  So a socket that sent since its
+ * record was written has changed: an incremental snapshot writes it
+ * again.  (Sent within the millisecond it last sent in, a segment's
+ * TSval is no more than the record's, which takes the later of the
+ * clock and that departure time: ftvm_tcp_ts().)
+ */
 static void ftvm_sess_fp(const struct tcp_sock *tp, u32 *fp)
 {
 	fp[0] = READ_ONCE(tp->snd_una);
 	fp[1] = READ_ONCE(tp->write_seq);
 	fp[2] = READ_ONCE(tp->rcv_nxt);
 	fp[3] = READ_ONCE(tp->copied_seq);
+	fp[4] = (u32)tcp_ns_to_ts(READ_ONCE(tp->tcp_wstamp_ns));
 }
 
 int ftvm_state_attach(struct sock *sk, const void *blob, u16 len, u64 *cookie)
@@ -717,7 +732,7 @@ static int ftvm_put_queues(struct sk_buff *msg, struct sock *sk)
 
 /* What writing a record saw of the socket, for the store. */
 struct ftvm_snap_seen {
-	u32 fp[4];
+	u32 fp[FTVM_FP_LEN];
 	u64 gen;
 	bool changed;
 };
@@ -822,7 +837,7 @@ static int ftvm_snap_tcp(struct sk_buff *skb, struct netlink_callback *cb,
 	unsigned int mark = skb->len;
 	int err, serr;
 	u64 cookie;
-	u32 fp[4];
+	u32 fp[FTVM_FP_LEN];
 
 	lockdep_assert_held(&st->lock);
 	cookie = ftvm_sock_cookie(sk);

@@ -37,11 +37,17 @@ struct ftvm_sstore {
 	unsigned int n_staged;
 };
 
+/*
+ * A socket's fingerprint (state.c, ftvm_sess_fp()): snd_una, write_seq,
+ * rcv_nxt, copied_seq, and when it last sent, in TCP timestamp units.
+ */
+#define FTVM_FP_LEN		5
+
 /* What the store knows of one socket. */
 struct ftvm_sess {
 	u64 gen;		/* generation of the last change seen */
 	u32 walk;		/* complete snapshot that last saw it */
-	u32 fp[4];		/* snd_una, write_seq, rcv_nxt, copied_seq */
+	u32 fp[FTVM_FP_LEN];	/* ftvm_sess_fp(): what tells a change */
 	u32 ck_copied;		/* where the checkpoint cut the byte streams */
 	u32 ck_write;
 	u16 blob_len;

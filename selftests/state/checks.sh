@@ -26,7 +26,9 @@
 #    record carries its state (a checkpoint that replaced an entry the
 #    snapshot had seen must not be pruned with the closed ones);
 #  - retired sessions (a drain's): their connections end in the VM and
-#    the VM forgets them and their state at once; the others keep it.
+#    the VM forgets them and their state at once; the others keep it;
+#  - a socket that sent without moving its byte streams (a keepalive
+#    probe) is captured again by an incremental snapshot (its TSval).
 source "$(dirname "$0")/lib.sh"
 
 N=${FTVM_STATE_SESSIONS:-20}
@@ -270,6 +272,44 @@ retired() {
 	client_quit
 }
 
+# sent: a socket that sends without moving its byte streams (here a
+# keepalive probe: an unmodified service that never reads) has changed,
+# and an incremental snapshot writes it again: its record's TS_VAL must
+# not stay behind a TSval its client has seen, or a copy restored from
+# it sends TSvals the client's PAWS check drops.
+sent() {
+	local out gen
+	setup || return 1
+	nA python3 -c '
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("'$SVC'", '$PORT'))
+s.listen()
+c, _ = s.accept()
+c.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+time.sleep(120)' & PIDS+=($!)
+	wait_listen "$A" $PORT || { echo "no service"; return 1; }
+	nC python3 -c '
+import socket, time
+c = socket.create_connection(("'$SVC'", '$PORT'))
+time.sleep(120)' & PIDS+=($!)
+	on() { (($(count_estab "$A" $PORT) == 1)); }
+	wait_for 30 on || { echo "no connection"; return 1; }
+	out=$(state dump 1 $PORT proto tcp) && [[ $out == "records 1 "* ]] ||
+		{ echo "first: '$out', expected 1 record"; return 1; }
+	gen=$(sed -n 's/^records [0-9]* gen \([0-9]*\) .*/\1/p' <<<"$out")
+	# Its first keepalive probe goes 1 s after the setsockopt: at once,
+	# nothing has changed.
+	out=$(state dump 1 $PORT proto tcp since "$gen") && [[ $out == "records 0 "* ]] ||
+		{ echo "at once: '$out', expected no record"; return 1; }
+	sleep 2.5
+	out=$(state dump 1 $PORT proto tcp since "$gen") && [[ $out == "records 1 "* ]] ||
+		{ echo "after keepalive probes: '$out', expected the session again"; return 1; }
+}
+
 ckpt_during() {
 	local many=200 i out line
 	setup || return 1
@@ -285,7 +325,7 @@ ckpt_during() {
 	client_quit
 }
 
-ktap_begin 7
+ktap_begin 8
 ktap_check "bad records, missing listener and namespaces are refused and leave nothing" bad_records
 cleanup; trap - EXIT
 ktap_check "snapshots during connection churn; closing sockets are not captured" churn
@@ -303,4 +343,6 @@ ktap_check "checkpoints during complete snapshots keep their state" ckpt_during
 cleanup; trap - EXIT
 ktap_check "retired sessions end and are forgotten at once, state and all; the others keep theirs" \
 	retired
+cleanup; trap - EXIT
+ktap_check "a socket that sent without moving its byte streams (keepalive) is captured again" sent
 ktap_end
