@@ -26,7 +26,14 @@
 #                                     the same for the sessions that did
 #                                     not move (the floor), another how
 #                                     many of each had their longest gap
-#                                     in the second after the device went
+#                                     in the second after the device went;
+#                                     two more split the moved sessions:
+#                                     those whose client retransmitted in
+#                                     the run (a segment lost with the
+#                                     device: its tail-loss probe, about
+#                                     200 ms) and the others, with the
+#                                     client's tail-loss probes, timeouts
+#                                     and PAWS drops in the run
 #   BENCH failover_stall_control_p99_ms X
 #                                     the same figure over every TCP
 #                                     session in a run just before, as
@@ -107,12 +114,25 @@ answer() {
 
 lost_of() { sed -n 's/.* lost \([0-9]*\) .*/\1/p' <<<"$1"; }
 
+# retrans_of: "PORT N" for each kv connection of the client, N its
+# retransmissions so far (ss -i's retrans:cur/total).
+retrans_of() {
+	C ss -tinH state established '( dport = :7000 )' | awk '
+		/^[0-9]/ { n = split($3, a, ":"); port = a[n]; next }
+		match($0, /retrans:[0-9]+\/[0-9]+/) {
+			split(substr($0, RSTART + 8, RLENGTH - 8), r, "/")
+			print port, r[2]; next }
+		{ print port, 0 }'
+}
+# tcp_mib NAME: the client namespace's TCP counter NAME (nstat).
+tcp_mib() { C nstat -az "$1" 2>/dev/null | awk -v n="$1" '$1 == n { print $2 }'; }
+
 # ---- the loop in the guest --------------------------------------------
 bench_guest_slowdown
 
 # ---- failover: lost sessions and stall ---------------------------------
 failover_bench() {
-	local vm n k u t0 del run="run 6000"
+	local vm n k u t0 del tlp rto paws run="run 6000"
 	topology 3 20 || return 1
 	start_client 5 6 kv kv 7000 "$NT"
 	start_client 7 8 ud udp 7001 "$NU"
@@ -154,12 +174,18 @@ for x in json.load(open(sys.argv[1])):
 			NR, v[int((NR - 1) * 0.50) + 1], v[int((NR - 1) * 0.99) + 1], v[NR]
 		printf "BENCH failover_stall_control_p99_ms %.1f\n", v[int((NR - 1) * 0.99) + 1] }' ||
 		{ echo "# control: no stall measured"; return 1; }
+	retrans_of >"$TMP/rt0"
+	tlp=$(tcp_mib TcpExtTCPLossProbes) rto=$(tcp_mib TcpExtTCPTimeouts)
+	paws=$(tcp_mib TcpExtPAWSEstab)
 	t0=$(date +%s%N)
 	echo "$run" >&5 && echo "$run" >&7
 	read -r -t 2 <> <(:)
 	del=$((($(date +%s%N) - t0) / 1000000))
 	H ip link del hv$n
 	k=$(answer 6) && u=$(answer 8) || return 1
+	retrans_of >"$TMP/rt1"
+	tlp=$(($(tcp_mib TcpExtTCPLossProbes) - tlp)) rto=$(($(tcp_mib TcpExtTCPTimeouts) - rto))
+	paws=$(($(tcp_mib TcpExtPAWSEstab) - paws))
 	echo "# kv: ${k#ok } / udp: ${u#ok }; $vm failed as primary of $(wc -l <"$TMP/moved") TCP sessions"
 	echo "# ftd: $(grep -E "failover|activated|switched in|nudged|mid-request" "$TMP/ftd.log" | tail -8 | tr "\n" " ")"
 	echo "BENCH failover_sessions_lost $(($(lost_of "$k") + $(lost_of "$u")))"
@@ -177,6 +203,20 @@ for x in json.load(open(sys.argv[1])):
 		"$TMP/moved" "$TMP/kv.stalls" | sort -n | awk '{ v[NR] = $1 } END {
 		if (NR) printf "# sessions not moved (%d), same run: stall p50 %.1f p99 %.1f max %.1f ms\n",
 			NR, v[int((NR - 1) * 0.50) + 1], v[int((NR - 1) * 0.99) + 1], v[NR] }'
+	# A client's segment that was on its way into the failed VM when the
+	# device went is lost with it (veth_dellink() takes the peer away
+	# before any notifier runs: the steering flips at the first one), and
+	# nothing the backup can send makes the client send it again before
+	# its tail-loss probe (2 SRTT + 200 ms with one segment in flight).
+	# Those sessions, apart: the others' stall is the failover's work.
+	awk 'FILENAME == ARGV[1] { r0[$1] = $2; next } FILENAME == ARGV[2] { if ($2 > r0[$1]) re[$1] = 1; next }
+		FILENAME == ARGV[3] { moved[$1] = 1; next }
+		($1 in moved) && !$5 { if ($1 in re) { k++; l = l sprintf(" %.0f", $2 / 1000) } else print $2 / 1000 >"/dev/stderr" }
+		END { printf "# moved sessions whose client retransmitted in the run (a segment lost): %d, stalls (ms):%s\n", k, l }' \
+		"$TMP/rt0" "$TMP/rt1" "$TMP/moved" "$TMP/kv.stalls" 2>"$TMP/st2"
+	sort -n "$TMP/st2" | awk -v tlp="$tlp" -v rto="$rto" -v paws="$paws" '{ v[NR] = $1 } END {
+		if (NR) printf "# the other moved sessions (%d): stall p50 %.1f p99 %.1f max %.1f ms; in the run the client sent %d tail-loss probes and had %d timeouts, and dropped %d segments as too old (PAWS)\n",
+			NR, v[int((NR - 1) * 0.50) + 1], v[int((NR - 1) * 0.99) + 1], v[NR], tlp, rto, paws }'
 	# Whether those longest gaps came with the failover (whose work may
 	# delay any session in the guest, moved or not) or at other times.
 	awk -v del="$del" 'NR == FNR { moved[$1] = 1; next } !$5 {
