@@ -216,6 +216,15 @@ two_services() {
 	client_quit
 }
 
+# kv_in_a [N [ROUNDS]]: the topology, kvstore in A, a client of N
+# sessions (default $N) that have had ROUNDS rounds (default 2).
+kv_in_a() {
+	setup || return 1
+	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>&1 & PIDS+=($!)
+	wait_listen "$A" $PORT || { echo "no service"; return 1; }
+	client kv "${1:-$N}" && cmd "round ${2:-2}"
+}
+
 # tracked_of ARGS...: "records N tracked T" of a snapshot of A's service.
 tracked_of() {
 	state dump 1 $PORT proto tcp "$@" |
@@ -224,10 +233,7 @@ tracked_of() {
 
 forgotten() {
 	local out gen
-	setup || return 1
-	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>&1 & PIDS+=($!)
-	wait_listen "$A" $PORT || { echo "no service"; return 1; }
-	client kv "$N" && cmd "round 2" || return 1
+	kv_in_a || return 1
 	out=$(tracked_of) && [[ $out == "records $N tracked $N" ]] ||
 		{ echo "open: '$out', expected $N records, $N tracked"; return 1; }
 	gen=$(state dump 1 $PORT proto tcp | sed -n 's/^records [0-9]* gen \([0-9]*\) .*/\1/p')
@@ -249,10 +255,7 @@ forgotten() {
 # (a drained VM may never have one).
 retired() {
 	local out gen
-	setup || return 1
-	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>&1 & PIDS+=($!)
-	wait_listen "$A" $PORT || { echo "no service"; return 1; }
-	client kv "$N" && cmd "round 2" || return 1
+	kv_in_a || return 1
 	out=$(state dump 1 $PORT proto tcp out "$WORK/recs") &&
 		[[ $out == "records $N "*" blobs $N tracked $N "* ]] ||
 		{ echo "open: '$out', expected $N records with their state, $N tracked"; return 1; }
@@ -312,10 +315,7 @@ time.sleep(120)' & PIDS+=($!)
 
 ckpt_during() {
 	local many=200 i out line
-	setup || return 1
-	ip netns exec "$A" "$EX/kvstore" $PORT >/dev/null 2>&1 & PIDS+=($!)
-	wait_listen "$A" $PORT || { echo "no service"; return 1; }
-	client kv $many && cmd "round 1" || return 1
+	kv_in_a $many 1 || return 1
 	echo "run 6000 every 200" >&"${CL[1]}"
 	for ((i = 1; i <= 12; i++)); do
 		out=$(blobs_of $PORT) && [[ $out == "records $many blobs $many" ]] ||
