@@ -511,8 +511,7 @@ static int ftvm_repair_opts(struct sock *sk, const struct ftvm_rec *r)
 		 */
 		tp->tcp_clock_cache = now;
 		tp->tcp_mstamp = div_u64(now, NSEC_PER_USEC);
-		WRITE_ONCE(tp->tsoffset,
-			   r->ts_val - (u32)div_u64(now, NSEC_PER_SEC / TCP_TS_HZ));
+		WRITE_ONCE(tp->tsoffset, r->ts_val - (u32)tcp_ns_to_ts(now));
 	}
 	/* Room for the queues (never less than the original had). */
 	WRITE_ONCE(sk->sk_sndbuf, max3(sk->sk_sndbuf, (int)min_t(u32, r->sndbuf, INT_MAX),

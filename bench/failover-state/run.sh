@@ -209,11 +209,12 @@ for x in json.load(open(sys.argv[1])):
 	# nothing the backup can send makes the client send it again before
 	# its tail-loss probe (2 SRTT + 200 ms with one segment in flight).
 	# Those sessions, apart: the others' stall is the failover's work.
-	awk 'FILENAME == ARGV[1] { r0[$1] = $2; next } FILENAME == ARGV[2] { if ($2 > r0[$1]) re[$1] = 1; next }
+	: >"$TMP/st2"
+	awk -v rest="$TMP/st2" 'FILENAME == ARGV[1] { r0[$1] = $2; next } FILENAME == ARGV[2] { if ($2 > r0[$1]) re[$1] = 1; next }
 		FILENAME == ARGV[3] { moved[$1] = 1; next }
-		($1 in moved) && !$5 { if ($1 in re) { k++; l = l sprintf(" %.0f", $2 / 1000) } else print $2 / 1000 >"/dev/stderr" }
+		($1 in moved) && !$5 { if ($1 in re) { k++; l = l sprintf(" %.0f", $2 / 1000) } else print $2 / 1000 >rest }
 		END { printf "# moved sessions whose client retransmitted in the run (a segment lost): %d, stalls (ms):%s\n", k, l }' \
-		"$TMP/rt0" "$TMP/rt1" "$TMP/moved" "$TMP/kv.stalls" 2>"$TMP/st2"
+		"$TMP/rt0" "$TMP/rt1" "$TMP/moved" "$TMP/kv.stalls"
 	sort -n "$TMP/st2" | awk -v tlp="$tlp" -v rto="$rto" -v paws="$paws" '{ v[NR] = $1 } END {
 		if (NR) printf "# the other moved sessions (%d): stall p50 %.1f p99 %.1f max %.1f ms; in the run the client sent %d tail-loss probes and had %d timeouts, and dropped %d segments as too old (PAWS)\n",
 			NR, v[int((NR - 1) * 0.50) + 1], v[int((NR - 1) * 0.99) + 1], v[NR], tlp, rto, paws }'

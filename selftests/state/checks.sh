@@ -225,6 +225,9 @@ kv_in_a() {
 	client kv "${1:-$N}" && cmd "round ${2:-2}"
 }
 
+# gen_of OUT: the generation in a "records N gen G ..." line.
+gen_of() { sed -n 's/^records [0-9]* gen \([0-9]*\) .*/\1/p' <<<"$1"; }
+
 # tracked_of ARGS...: "records N tracked T" of a snapshot of A's service.
 tracked_of() {
 	state dump 1 $PORT proto tcp "$@" |
@@ -236,10 +239,9 @@ forgotten() {
 	kv_in_a || return 1
 	out=$(tracked_of) && [[ $out == "records $N tracked $N" ]] ||
 		{ echo "open: '$out', expected $N records, $N tracked"; return 1; }
-	gen=$(state dump 1 $PORT proto tcp | sed -n 's/^records [0-9]* gen \([0-9]*\) .*/\1/p')
+	gen=$(gen_of "$(state dump 1 $PORT proto tcp)")
 	client_quit
-	gone() { (($(count_estab "$A" $PORT) == 0)); }
-	wait_for 30 gone || { echo "A still has $(count_estab "$A" $PORT) sessions"; return 1; }
+	wait_for 30 estab_is "$A" 0 || { echo "A still has $(count_estab "$A" $PORT) sessions"; return 1; }
 	# An incremental snapshot does not judge what is gone.
 	out=$(tracked_of since "$gen") && [[ $out == "records 0 tracked $N" ]] ||
 		{ echo "incremental, closed: '$out', expected 0 records, $N tracked"; return 1; }
@@ -259,7 +261,7 @@ retired() {
 	out=$(state dump 1 $PORT proto tcp out "$WORK/recs") &&
 		[[ $out == "records $N "*" blobs $N tracked $N "* ]] ||
 		{ echo "open: '$out', expected $N records with their state, $N tracked"; return 1; }
-	gen=$(sed -n 's/^records [0-9]* gen \([0-9]*\) .*/\1/p' <<<"$out")
+	gen=$(gen_of "$out")
 	out=$(state retire 1 "$WORK/recs" records 0-$((N / 2 - 1))) &&
 		[[ $out == "count $((N / 2))" ]] ||
 		{ echo "retire: '$out', expected count $((N / 2))"; return 1; }
@@ -299,11 +301,10 @@ time.sleep(120)' & PIDS+=($!)
 import socket, time
 c = socket.create_connection(("'$SVC'", '$PORT'))
 time.sleep(120)' & PIDS+=($!)
-	on() { (($(count_estab "$A" $PORT) == 1)); }
-	wait_for 30 on || { echo "no connection"; return 1; }
+	wait_for 30 estab_is "$A" 1 || { echo "no connection"; return 1; }
 	out=$(state dump 1 $PORT proto tcp) && [[ $out == "records 1 "* ]] ||
 		{ echo "first: '$out', expected 1 record"; return 1; }
-	gen=$(sed -n 's/^records [0-9]* gen \([0-9]*\) .*/\1/p' <<<"$out")
+	gen=$(gen_of "$out")
 	# Its first keepalive probe goes 1 s after the setsockopt: at once,
 	# nothing has changed.
 	out=$(state dump 1 $PORT proto tcp since "$gen") && [[ $out == "records 0 "* ]] ||

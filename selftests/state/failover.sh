@@ -79,8 +79,6 @@ echo_failover() {
 	cmd drain && cmd "round 3" && client_quit
 }
 
-estab_is() { (($(count_estab "$1" $PORT) == $2)); }
-
 # fresh_failover: sessions snapshotted right after the handshake, before
 # the server sent a byte (its only segment so far was the SYN-ACK, whose
 # timestamp the record's must not fall behind, or the client's PAWS

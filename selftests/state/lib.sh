@@ -83,6 +83,9 @@ count_estab() {
 	ip netns exec "$1" ss -Htn state established "sport = :$2" | wc -l
 }
 
+# estab_is NS N: the service has exactly N established connections in NS.
+estab_is() { (($(count_estab "$1" $PORT) == $2)); }
+
 # paws_rejected NS: segments NS's TCP dropped because their timestamps
 # went backwards (RFC 7323 PAWS): what a restored connection whose clock
 # fell behind the one the peer saw would cost the peer.
