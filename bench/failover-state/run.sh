@@ -114,6 +114,13 @@ answer() {
 
 lost_of() { sed -n 's/.* lost \([0-9]*\) .*/\1/p' <<<"$1"; }
 
+# quantiles: "N P50 P99 MAX" of the numbers on stdin (ms, one a line);
+# nothing when there are none.
+quantiles() {
+	sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%d %.1f %.1f %.1f\n",
+		NR, v[int((NR - 1) * 0.50) + 1], v[int((NR - 1) * 0.99) + 1], v[NR] }'
+}
+
 # retrans_of: "PORT N" for each kv connection of the client, N its
 # retransmissions so far (ss -i's retrans:cur/total).
 retrans_of() {
@@ -132,7 +139,7 @@ bench_guest_slowdown
 
 # ---- failover: lost sessions and stall ---------------------------------
 failover_bench() {
-	local vm n k u t0 del tlp rto paws run="run 6000"
+	local vm n k u t0 del tlp rto paws c p50 p99 max run="run 6000"
 	topology 3 20 || return 1
 	start_client 5 6 kv kv 7000 "$NT"
 	start_client 7 8 ud udp 7001 "$NU"
@@ -168,12 +175,10 @@ for x in json.load(open(sys.argv[1])):
 	# The control: the same run, nothing fails.
 	echo "$run" >&5 && echo "$run" >&7
 	answer 6 >/dev/null && answer 8 >/dev/null || return 1
-	awk '!$5 { print $2 / 1000 }' "$TMP/kv.stalls" | sort -n | awk '{ v[NR] = $1 } END {
-		if (!NR) exit 1
-		printf "# control, no failure (%d TCP sessions): stall p50 %.1f p99 %.1f max %.1f ms\n",
-			NR, v[int((NR - 1) * 0.50) + 1], v[int((NR - 1) * 0.99) + 1], v[NR]
-		printf "BENCH failover_stall_control_p99_ms %.1f\n", v[int((NR - 1) * 0.99) + 1] }' ||
-		{ echo "# control: no stall measured"; return 1; }
+	read -r c p50 p99 max < <(awk '!$5 { print $2 / 1000 }' "$TMP/kv.stalls" | quantiles)
+	[[ -n $c ]] || { echo "# control: no stall measured"; return 1; }
+	echo "# control, no failure ($c TCP sessions): stall p50 $p50 p99 $p99 max $max ms"
+	echo "BENCH failover_stall_control_p99_ms $p99"
 	retrans_of >"$TMP/rt0"
 	tlp=$(tcp_mib TcpExtTCPLossProbes) rto=$(tcp_mib TcpExtTCPTimeouts)
 	paws=$(tcp_mib TcpExtPAWSEstab)
@@ -190,19 +195,17 @@ for x in json.load(open(sys.argv[1])):
 	echo "# ftd: $(grep -E "failover|activated|switched in|nudged|mid-request" "$TMP/ftd.log" | tail -8 | tr "\n" " ")"
 	echo "BENCH failover_sessions_lost $(($(lost_of "$k") + $(lost_of "$u")))"
 	echo "BENCH failover_sessions_total $((NT + NU))"
-	awk 'NR == FNR { moved[$1] = 1; next } ($1 in moved) && !$5 { print $2 / 1000 }' \
-		"$TMP/moved" "$TMP/kv.stalls" | sort -n >"$TMP/st"
-	[[ -s $TMP/st ]] || { echo "# no stall measured"; return 1; }
-	awk '{ v[NR] = $1 } END {
-		printf "BENCH failover_stall_p50_ms %.1f\n", v[int((NR - 1) * 0.50) + 1]
-		printf "BENCH failover_stall_p99_ms %.1f\n", v[int((NR - 1) * 0.99) + 1]
-		printf "BENCH failover_stall_max_ms %.1f\n", v[NR] }' "$TMP/st"
+	read -r c p50 p99 max < <(awk 'NR == FNR { moved[$1] = 1; next }
+		($1 in moved) && !$5 { print $2 / 1000 }' "$TMP/moved" "$TMP/kv.stalls" | quantiles)
+	[[ -n $c ]] || { echo "# no stall measured"; return 1; }
+	echo "BENCH failover_stall_p50_ms $p50"
+	echo "BENCH failover_stall_p99_ms $p99"
+	echo "BENCH failover_stall_max_ms $max"
 	# The floor those stand on: the same figure, same run, for the TCP
 	# sessions whose primary did not fail (scheduling, load).
-	awk 'NR == FNR { moved[$1] = 1; next } !($1 in moved) && !$5 { print $2 / 1000 }' \
-		"$TMP/moved" "$TMP/kv.stalls" | sort -n | awk '{ v[NR] = $1 } END {
-		if (NR) printf "# sessions not moved (%d), same run: stall p50 %.1f p99 %.1f max %.1f ms\n",
-			NR, v[int((NR - 1) * 0.50) + 1], v[int((NR - 1) * 0.99) + 1], v[NR] }'
+	read -r c p50 p99 max < <(awk 'NR == FNR { moved[$1] = 1; next }
+		!($1 in moved) && !$5 { print $2 / 1000 }' "$TMP/moved" "$TMP/kv.stalls" | quantiles)
+	[[ -z $c ]] || echo "# sessions not moved ($c), same run: stall p50 $p50 p99 $p99 max $max ms"
 	# A client's segment that was on its way into the failed VM when the
 	# device went is lost with it (veth_dellink() takes the peer away
 	# before any notifier runs: the steering flips at the first one), and
@@ -215,9 +218,8 @@ for x in json.load(open(sys.argv[1])):
 		($1 in moved) && !$5 { if ($1 in re) { k++; l = l sprintf(" %.0f", $2 / 1000) } else print $2 / 1000 >rest }
 		END { printf "# moved sessions whose client retransmitted in the run (a segment lost): %d, stalls (ms):%s\n", k, l }' \
 		"$TMP/rt0" "$TMP/rt1" "$TMP/moved" "$TMP/kv.stalls"
-	sort -n "$TMP/st2" | awk -v tlp="$tlp" -v rto="$rto" -v paws="$paws" '{ v[NR] = $1 } END {
-		if (NR) printf "# the other moved sessions (%d): stall p50 %.1f p99 %.1f max %.1f ms; in the run the client sent %d tail-loss probes and had %d timeouts, and dropped %d segments as too old (PAWS)\n",
-			NR, v[int((NR - 1) * 0.50) + 1], v[int((NR - 1) * 0.99) + 1], v[NR], tlp, rto, paws }'
+	read -r c p50 p99 max < <(quantiles <"$TMP/st2")
+	[[ -z $c ]] || echo "# the other moved sessions ($c): stall p50 $p50 p99 $p99 max $max ms; in the run the client sent $tlp tail-loss probes and had $rto timeouts, and dropped $paws segments as too old (PAWS)"
 	# Whether those longest gaps came with the failover (whose work may
 	# delay any session in the guest, moved or not) or at other times.
 	awk -v del="$del" 'NR == FNR { moved[$1] = 1; next } !$5 {
