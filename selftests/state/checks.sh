@@ -165,7 +165,7 @@ hs_dump() {
 handshakes() {
 	local line
 	setup || return 1
-	nA python3 -c "$DEFER_SERVER" $SVC $PORT & PIDS+=($!)
+	ip netns exec "$A" python3 -c "$DEFER_SERVER" $SVC $PORT & PIDS+=($!)
 	wait_listen "$A" $PORT || return 1
 	hs_dump 0 0 || return 1
 	coproc HS { exec ip netns exec "$C" python3 -c "$SILENT_CLIENT" $SVC $PORT 2>&1; }
@@ -285,7 +285,7 @@ retired() {
 sent() {
 	local out gen
 	setup || return 1
-	nA python3 -c '
+	ip netns exec "$A" python3 -c '
 import socket, time
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -297,7 +297,7 @@ c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
 time.sleep(120)' & PIDS+=($!)
 	wait_listen "$A" $PORT || { echo "no service"; return 1; }
-	nC python3 -c '
+	ip netns exec "$C" python3 -c '
 import socket, time
 c = socket.create_connection(("'$SVC'", '$PORT'))
 time.sleep(120)' & PIDS+=($!)
