@@ -116,8 +116,7 @@ static void ftvm_sess_erase(struct ftvm_sstore *st, u64 cookie)
  */
 static u32 ftvm_tcp_ts(const struct tcp_sock *tp, u64 now_ns)
 {
-	return div_u64(max(now_ns, tp->tcp_wstamp_ns),
-		       NSEC_PER_SEC / TCP_TS_HZ) + tp->tsoffset;
+	return (u32)tcp_ns_to_ts(max(now_ns, tp->tcp_wstamp_ns)) + tp->tsoffset;
 }
 
 /*
