@@ -274,14 +274,20 @@ int main(int argc, char **argv)
 		ftd_log(LOG_ERR, "event loop: %s", strerror(errno));
 		return 1;
 	}
+	/*
+	 * Replication first: the re-protection thread moves a draining VM's
+	 * sessions with their state only once it runs (repl_running()), and
+	 * one by one, stateless, without it: started before it, that thread
+	 * would move a few of them so, and their clients would be reset.
+	 */
+	if (ftd.have_module && (err = repl_start()))
+		ftd_log(LOG_ERR, "state replication: %s; it is off", strerror(-err));
 	if (pthread_create(&t_sync, NULL, sync_thread, NULL) ||
 	    pthread_create(&t_rep, NULL, reprotect_thread, NULL) ||
 	    pthread_create(&t_probe, NULL, prober_thread, NULL)) {
 		ftd_log(LOG_ERR, "threads: %s", strerror(errno));
 		return 1;
 	}
-	if (ftd.have_module && (err = repl_start()))
-		ftd_log(LOG_ERR, "state replication: %s; it is off", strerror(-err));
 	reprotect_kick();
 	ftd_log(LOG_INFO, "ready: control socket %s, maps in %s", ftd.cfg.sock,
 		ftd.cfg.pin_dir);

@@ -1270,8 +1270,11 @@ static void lock_ahead(void)
 }
 
 /*
- * Dump @x's TCP services, incrementally, adding up into @sum.  -1 when
- * @x's namespace is gone (nothing more to take), else 0.  repl.lock held.
+ * Dump every TCP service of @x, incrementally, adding up into @sum;
+ * those this ftd's replication thread has not had a round of yet too (it
+ * may not have started them: this ftd just started), so that a failover
+ * or a handoff takes every session of @x.  -1 when @x's namespace is gone
+ * (nothing more to take), else 0.  repl.lock held.
  */
 static int dump_services(uint32_t x, struct dump_sum *sum)
 {
@@ -1281,7 +1284,6 @@ static int dump_services(uint32_t x, struct dump_sum *sum)
 		const struct ftd_service *s = &ftd.cfg.svcs[i];
 
 		if (s->used && s->key.proto == IPPROTO_TCP &&
-		    (repl.since[x][i] || repl.rounds[x][i] || repl.fo_resume) &&
 		    dump_vm(x, s, i, false, sum))
 			ret = -1;
 	}
