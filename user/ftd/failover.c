@@ -383,6 +383,7 @@ static void handoff_resume(uint32_t x)
 	unsigned int n = 0;
 	char err[256];
 	uint32_t *to;
+	long live;
 
 	if (!ftd.have_module)
 		return;
@@ -405,9 +406,13 @@ static void handoff_resume(uint32_t x)
 		to[id] = p->primary;
 		n++;
 	}
-	if (n && repl_handoff_resume(x, to) > 0)
-		ftd_log(LOG_INFO, "vm %s draining: a killed ftd's handoff finished",
-			ftd.cfg.vms[x].name);
+	/*
+	 * Said whenever it ran: the placement the killed ftd switched may
+	 * hold no TCP session (UDP ones only, or none yet).
+	 */
+	if (n && (live = repl_handoff_resume(x, to)) >= 0)
+		ftd_log(LOG_INFO, "vm %s draining: a killed ftd's handoff finished: %ld session%s live on their new primaries",
+			ftd.cfg.vms[x].name, live, live == 1 ? "" : "s");
 	repl_nudge();
 	free(to);
 }

@@ -343,7 +343,7 @@ long repl_handoff_prepare(uint32_t x, const uint32_t *to, bool wait);
  * hold sessions switched from @x to B and not made live there.  @x is
  * alive: those its dump has are made live on B from it, as repl_handoff()
  * does, and end on @x; the others (B's own) are left as they are.
- * Returns the sessions made live.
+ * Returns the sessions made live, or -1 when state replication is off.
  */
 long repl_handoff_resume(uint32_t x, const uint32_t *to);
 void repl_handoff(uint32_t x, const uint32_t *to);

@@ -1564,7 +1564,7 @@ long repl_handoff_resume(uint32_t x, const uint32_t *to)
 	long n;
 
 	if (!repl.open)
-		return 0;
+		return -1;
 	lock_ahead();
 	memcpy(repl.fo_backup, to, sizeof(repl.fo_backup));
 	/* Every TCP service of @x is dumped: this ftd never replicated it. */
