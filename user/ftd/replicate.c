@@ -1537,7 +1537,6 @@ long repl_handoff_prepare(uint32_t x, const uint32_t *to, bool wait)
 	lock_ahead();
 	memcpy(repl.fo_backup, to, sizeof(repl.fo_backup));
 	repl.fo_ready = true;
-	repl.fo_resume = false;
 	/* What each backup lacks of its sessions, @x's among them. */
 	dump_services(x, &sum);
 	if (wait && sum.handshakes) {
@@ -1567,10 +1566,7 @@ long repl_handoff_resume(uint32_t x, const uint32_t *to)
 		return -1;
 	lock_ahead();
 	memcpy(repl.fo_backup, to, sizeof(repl.fo_backup));
-	/* Every TCP service of @x is dumped: this ftd never replicated it. */
-	repl.fo_resume = true;
 	n = take_over(x, true);
-	repl.fo_resume = false;
 	pthread_mutex_unlock(&repl.lock);
 	return n;
 }
