@@ -198,6 +198,8 @@ static const struct nla_policy ftvm_nudge_policy[FTVM_A_MAX + 1] =
 	FTVM_NAMED_POLICY(FTVM_NOT_NUDGE);
 static const struct nla_policy ftvm_retire_policy[FTVM_A_MAX + 1] =
 	FTVM_NAMED_POLICY(FTVM_NOT_RETIRE);
+static const struct nla_policy ftvm_gone_policy[FTVM_A_MAX + 1] =
+	FTVM_NAMED_POLICY(FTVM_NOT_GONE);
 
 const struct nla_policy ftvm_ckpt_attr_policy[FTVM_A_CKPT_MAX + 1] = {
 	[FTVM_A_CKPT_FD] = NLA_POLICY_MIN(NLA_S32, 0),
@@ -974,6 +976,13 @@ static const struct genl_ops ftvm_genl_ops[] = {
 		.flags = GENL_UNS_ADMIN_PERM,
 		.doit = ftvm_retire_doit,
 		.policy = ftvm_retire_policy,
+		.maxattr = FTVM_A_MAX,
+	},
+	{
+		.cmd = FTVM_CMD_SESSION_GONE,
+		.flags = GENL_UNS_ADMIN_PERM,
+		.doit = ftvm_gone_doit,
+		.policy = ftvm_gone_policy,
 		.maxattr = FTVM_A_MAX,
 	},
 	{

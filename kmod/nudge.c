@@ -35,6 +35,16 @@
  * which a drained VM may never have (ftd takes none once it removed
  * the VM or declared it failed).
  *
+ * FTVM_CMD_SESSION_GONE asks which named sessions have nothing left in
+ * the VM's namespace: no connection in any state (established, closing,
+ * time-wait, or a request socket still in its handshake).  A controller
+ * forgets those (ftd removes them from the data path's session map,
+ * Documentation/replication.rst, "Closed sessions").  It changes
+ * nothing.  A UDP name is never said gone (a UDP service's binding is
+ * no connection), nor is any name of a port that a socket bound to a
+ * device holds in the namespace: the lookup below, for any device,
+ * cannot find such a socket's connections.
+ *
  * Each socket is found in the established hash under RCU, with a
  * reference, and locked with lock_sock() in the request's process
  * context, so neither its input nor its timers run while it is changed;
@@ -127,27 +137,30 @@ static bool ftvm_retire_sock(struct sock *sk)
 	return retired;
 }
 
-/* Nudge or retire (@cmd) the sessions a request names. */
-static int ftvm_named_doit(struct genl_info *info, u8 cmd)
+/*
+ * Check the names of a nudge, retire or gone check (@cmd) before any
+ * socket is touched: FTVM_A_TUPLE only, at least one; their number in
+ * *@named.
+ */
+static int ftvm_named_check(struct genl_info *info, u8 cmd,
+			    unsigned int *named)
 {
-	bool nudge = cmd == FTVM_CMD_SESSION_NUDGE;
 	struct netlink_ext_ack *extack = info->extack;
-	unsigned int named = 0;
 	struct ftvm_tuple t;
 	struct nlattr *a;
-	struct net *net;
-	u32 count = 0;
 	int rem, err;
 
 	a = info->attrs[FTVM_A_SNAP] ?: info->attrs[FTVM_A_SESSION];
 	if (a) {
-		if (nudge)
+		if (cmd == FTVM_CMD_SESSION_NUDGE)
 			NL_SET_ERR_MSG_ATTR(extack, a, FTVM_NOT_NUDGE);
-		else
+		else if (cmd == FTVM_CMD_SESSION_RETIRE)
 			NL_SET_ERR_MSG_ATTR(extack, a, FTVM_NOT_RETIRE);
+		else
+			NL_SET_ERR_MSG_ATTR(extack, a, FTVM_NOT_GONE);
 		return -EINVAL;
 	}
-	/* Every name is checked before any socket is touched. */
+	*named = 0;
 	nla_for_each_attr(a, genlmsg_data(info->genlhdr),
 			  genlmsg_len(info->genlhdr), rem) {
 		if (nla_type(a) != FTVM_A_TUPLE)
@@ -155,17 +168,36 @@ static int ftvm_named_doit(struct genl_info *info, u8 cmd)
 		err = ftvm_tuple_parse(a, &t, extack);
 		if (err)
 			return err;
-		named++;
+		(*named)++;
 	}
-	if (!named) {
-		if (nudge)
+	if (!*named) {
+		if (cmd == FTVM_CMD_SESSION_NUDGE)
 			NL_SET_ERR_MSG(extack, "name the sessions to nudge (FTVM_A_TUPLE)");
-		else
+		else if (cmd == FTVM_CMD_SESSION_RETIRE)
 			NL_SET_ERR_MSG(extack, "name the sessions to retire (FTVM_A_TUPLE)");
+		else
+			NL_SET_ERR_MSG(extack, "name the sessions to check (FTVM_A_TUPLE)");
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* Nudge or retire (@cmd) the sessions a request names. */
+static int ftvm_named_doit(struct genl_info *info, u8 cmd)
+{
+	bool nudge = cmd == FTVM_CMD_SESSION_NUDGE;
+	unsigned int named;
+	struct ftvm_tuple t;
+	struct nlattr *a;
+	struct net *net;
+	u32 count = 0;
+	int rem, err;
+
+	err = ftvm_named_check(info, cmd, &named);
+	if (err)
+		return err;
 	net = ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],
-			       extack);
+			       info->extack);
 	if (IS_ERR(net))
 		return PTR_ERR(net);
 
@@ -197,4 +229,127 @@ int ftvm_nudge_doit(struct sk_buff *skb, struct genl_info *info)
 int ftvm_retire_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	return ftvm_named_doit(info, FTVM_CMD_SESSION_RETIRE);
+}
+
+/*
+ * Whether a socket bound to a device holds TCP port @port in @net: a
+ * listener, or a connection (which inherits its listener's binding).
+ * The bind bucket has every socket of the port (state.c,
+ * ftvm_gather_tcp()); walked under its lock, as there.
+ */
+static bool ftvm_port_devbound(struct net *net, u16 port)
+{
+	struct inet_hashinfo *h = net->ipv4.tcp_death_row.hashinfo;
+	struct inet_bind_hashbucket *head =
+		&h->bhash[inet_bhashfn(net, port, h->bhash_size)];
+	struct inet_bind_bucket *tb;
+	bool bound = false;
+	struct sock *sk;
+
+	spin_lock_bh(&head->lock);
+	inet_bind_bucket_for_each(tb, &head->chain) {
+		if (!net_eq(ib_net(tb), net) || tb->port != port)
+			continue;
+		sk_for_each_bound(sk, &tb->owners)
+			if (sk->sk_bound_dev_if) {
+				bound = true;
+				break;
+			}
+	}
+	spin_unlock_bh(&head->lock);
+	return bound;
+}
+
+/* The ports of one gone check already walked, and what was found. */
+struct ftvm_ports {
+	u16 port[8];
+	bool bound[8];
+	unsigned int n;
+};
+
+static bool ftvm_ports_devbound(struct ftvm_ports *p, struct net *net,
+				u16 port)
+{
+	unsigned int i;
+	bool bound;
+
+	for (i = 0; i < p->n; i++)
+		if (p->port[i] == port)
+			return p->bound[i];
+	bound = ftvm_port_devbound(net, port);
+	if (p->n < ARRAY_SIZE(p->port)) {
+		p->port[p->n] = port;
+		p->bound[p->n++] = bound;
+	}
+	return bound;
+}
+
+/*
+ * session-gone: the reply names (FTVM_A_TUPLE, as asked) each named TCP
+ * session of which nothing is left in the VM's namespace, and counts
+ * them (FTVM_A_SNAP { COUNT }).  Sized for every name before any
+ * lookup: it cannot fail once they start.
+ */
+int ftvm_gone_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct ftvm_ports ports = {};
+	struct sk_buff *msg;
+	unsigned int named;
+	struct ftvm_tuple t;
+	struct nlattr *a, *nest;
+	struct net *net;
+	u32 count = 0;
+	void *hdr;
+	int rem, err;
+
+	err = ftvm_named_check(info, FTVM_CMD_SESSION_GONE, &named);
+	if (err)
+		return err;
+	net = ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],
+			       info->extack);
+	if (IS_ERR(net))
+		return PTR_ERR(net);
+	msg = ftvm_restore_reply_new(named);
+	if (!msg) {
+		put_net(net);
+		return -ENOMEM;
+	}
+	hdr = genlmsg_put_reply(msg, info, &ftvm_genl_family, 0,
+				FTVM_CMD_SESSION_GONE);
+	if (WARN_ON_ONCE(!hdr))
+		goto nospace;
+
+	nla_for_each_attr(a, genlmsg_data(info->genlhdr),
+			  genlmsg_len(info->genlhdr), rem) {
+		struct sock *sk;
+
+		if (nla_type(a) != FTVM_A_TUPLE ||
+		    ftvm_tuple_parse(a, &t, NULL) || t.proto != IPPROTO_TCP)
+			continue;
+		sk = ftvm_sock_lookup(net, &t);
+		if (sk) {
+			sock_gen_put(sk);
+			continue;
+		}
+		if (ftvm_ports_devbound(&ports, net, t.lport))
+			continue;
+		if (WARN_ON_ONCE(ftvm_tuple_put(msg, &t)))
+			goto nospace;
+		count++;
+		cond_resched();
+	}
+	put_net(net);
+	nest = nla_nest_start(msg, FTVM_A_SNAP);
+	if (WARN_ON_ONCE(!nest || nla_put_u32(msg, FTVM_A_SNAP_COUNT, count))) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(msg, nest);
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+
+nospace:
+	put_net(net);
+	nlmsg_free(msg);
+	return -EMSGSIZE;
 }

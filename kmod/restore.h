@@ -69,6 +69,7 @@ struct ftvm_rec {
 #define FTVM_NOT_RECORD	"records are restored or staged by session-restore"
 #define FTVM_NOT_NUDGE	"a nudge takes the VM and the sessions' 5-tuples only"
 #define FTVM_NOT_RETIRE	"a retire takes the VM and the sessions' 5-tuples only"
+#define FTVM_NOT_GONE	"a gone check takes the VM and the sessions' 5-tuples only"
 
 /* restore.c */
 int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info);
@@ -122,6 +123,7 @@ int ftvm_activate_doit(struct sk_buff *skb, struct genl_info *info);
 /* nudge.c */
 int ftvm_nudge_doit(struct sk_buff *skb, struct genl_info *info);
 int ftvm_retire_doit(struct sk_buff *skb, struct genl_info *info);
+int ftvm_gone_doit(struct sk_buff *skb, struct genl_info *info);
 struct sock *ftvm_sock_lookup(struct net *net, const struct ftvm_tuple *t);
 
 #endif

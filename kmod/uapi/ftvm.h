@@ -42,6 +42,7 @@ enum ftvm_cmd {
 	FTVM_CMD_COMMIT_GET,	/* dump: the strict services and their counters */
 	FTVM_CMD_COMMIT_SESS_GET, /* dump: the sessions strict services follow */
 	FTVM_CMD_SESSION_RETIRE, /* end named connections without a packet */
+	FTVM_CMD_SESSION_GONE,	/* which named connections have nothing left */
 
 	__FTVM_CMD_MAX,
 	FTVM_CMD_MAX = __FTVM_CMD_MAX - 1

@@ -988,6 +988,7 @@ struct sess_case {
 #define DISC(...)	ACT(.flags = FTVM_SNAP_F_DISCARD, __VA_ARGS__)
 #define NUDGE(...)	{ .cmd = FTVM_CMD_SESSION_NUDGE, .vm = 1, __VA_ARGS__ }
 #define RETIRE(...)	{ .cmd = FTVM_CMD_SESSION_RETIRE, .vm = 1, __VA_ARGS__ }
+#define GONE(...)	{ .cmd = FTVM_CMD_SESSION_GONE, .vm = 1, __VA_ARGS__ }
 #define STAGE(...)	{ .cmd = FTVM_CMD_SESSION_RESTORE, .vm = 1, \
 			  .flags = FTVM_SNAP_F_STAGE, .records = true, __VA_ARGS__ }
 #define NAME(p, f, al, lp, rp, ...) \
@@ -1070,6 +1071,16 @@ static const struct sess_case sess_cases[] = {
 	  -EINVAL, "named by its 5-tuple only" },
 	{ "a retire of a VM without a namespace", { .cmd = FTVM_CMD_SESSION_RETIRE, .vm = 2, .n = 1,
 	  .t = { TUP_UDP(7001, 40001) } }, -ENOENT, "no network namespace" },
+	{ "a gone check naming nothing", GONE(.n = 0), -EINVAL, "name the sessions to check" },
+	{ "a gone check with snapshot parameters", GONE(.flags = FTVM_SNAP_F_STAGE, .n = 1,
+	  .t = { TUP_UDP(7001, 40001) }), -EINVAL, "a gone check takes the VM" },
+	{ "a gone check with a record", GONE(.records = true, .n = 1, .t = { TUP_UDP(7001, 40001) }),
+	  -EINVAL, "a gone check takes the VM" },
+	{ "a gone check with a name of TCP state", GONE(.n = 1,
+	  .t = { NAME(IPPROTO_TCP, AF_INET, 4, 7001, 40001, .extra = FTVM_A_SESS_TCP) }),
+	  -EINVAL, "named by its 5-tuple only" },
+	{ "a gone check of a VM without a namespace", { .cmd = FTVM_CMD_SESSION_GONE, .vm = 2, .n = 1,
+	  .t = { TUP_UDP(7001, 40001) } }, -ENOENT, "no network namespace" },
 };
 
 static void test_sessions(void)
@@ -1080,6 +1091,9 @@ static void test_sessions(void)
 		NAME(IPPROTO_TCP, AF_INET, 4, 7001, 40001), TUP_UDP(7001, 40001) });
 	const struct sess_req retire = RETIRE(.n = 2, .t = {
 		NAME(IPPROTO_TCP, AF_INET, 4, 7001, 40001), TUP_UDP(7001, 40001) });
+	const struct sess_req gone = GONE(.n = 3, .t = {
+		NAME(IPPROTO_TCP, AF_INET, 4, 7001, 40001), TUP_UDP(7001, 40001),
+		NAME(IPPROTO_TCP, AF_INET6, 16, 7001, 40001) });
 	const struct sess_req disc1 = DISC(.n = 1, .t = { TUP_UDP(7002, 40002) });
 	const struct sess_req disc_all = DISC(.n = 0);
 	const struct sess_req held = ACT(.flags = FTVM_SNAP_F_HELD);
@@ -1143,6 +1157,10 @@ static void test_sessions(void)
 	err = sess_call(&retire, &c);
 	ksft_test_result(!err && c.count == 0 && staged_now() == 2,
 			 "a retire of sessions without a connection ends none, and leaves what is staged (count %lld)\n",
+			 (long long)c.count);
+	err = sess_call(&gone, &c);
+	ksft_test_result(!err && c.count == 2 && staged_now() == 2,
+			 "a gone check says the TCP sessions without a connection are gone, never a UDP one, and changes nothing (count %lld)\n",
 			 (long long)c.count);
 	err = sess_call(&disc1, &c);
 	ksft_test_result(!err && c.count == 1 && c.staged == 1 && staged_now() == 1,
@@ -1437,7 +1455,7 @@ int main(void)
 {
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(bad_cases) + ARRAY_SIZE(sess_cases) +
-		      ARRAY_SIZE(commit_cases) + 47);
+		      ARRAY_SIZE(commit_cases) + 48);
 	setup();
 	test_add_get_dump();
 	test_bad_requests();

@@ -28,7 +28,10 @@
 #  - retired sessions (a drain's): their connections end in the VM and
 #    the VM forgets them and their state at once; the others keep it;
 #  - a socket that sent without moving its byte streams (a keepalive
-#    probe) is captured again by an incremental snapshot (its TSval).
+#    probe) is captured again by an incremental snapshot (its TSval);
+#  - a gone check (FTVM_CMD_SESSION_GONE) names only the connections
+#    with nothing left in the VM: not one in its handshake (a request
+#    socket), established, in time-wait or in close-wait.
 source "$(dirname "$0")/lib.sh"
 
 N=${FTVM_STATE_SESSIONS:-20}
@@ -314,6 +317,143 @@ time.sleep(120)' & PIDS+=($!)
 		{ echo "after keepalive probes: '$out', expected the session again"; return 1; }
 }
 
+# names_of NS OUT PORT...: a names file (FTVM_A_SESSION nests with the
+# 5-tuple only, as ftvm-state reads them) of every IPv4 TCP connection
+# ss lists in NS on the ports, in any state but LISTEN, then one made
+# up (client port 1: nothing there).  Prints their client ports, in
+# order.  The attribute numbers are uapi/ftvm.h's (enum ftvm_a,
+# enum ftvm_a_sess).
+names_of() {
+	local ns=$1 out=$2
+	shift 2
+	ip netns exec "$ns" ss -Htan |
+		python3 -c '
+import socket, struct, sys
+out, ports = sys.argv[1], [int(p) for p in sys.argv[2:]]
+def attr(t, data):
+	a = struct.pack("=HH", 4 + len(data), t) + data
+	return a + b"\0" * (-len(a) % 4)
+def name(laddr, lport, raddr, rport):
+	body = (attr(2, bytes([socket.IPPROTO_TCP])) + attr(3, bytes([socket.AF_INET])) +
+		attr(4, socket.inet_aton(laddr)) + attr(5, socket.inet_aton(raddr)) +
+		attr(6, struct.pack("=H", lport)) + attr(7, struct.pack("=H", rport)))
+	return attr(3, body)
+recs, rports, last = b"", [], None
+for line in sys.stdin:
+	f = line.split()
+	if f[0] == "LISTEN":
+		continue
+	(la, lp), (ra, rp) = (x.rsplit(":", 1) for x in f[3:5])
+	if int(lp) not in ports:
+		continue
+	recs += name(la, int(lp), ra, int(rp))
+	rports.append(rp)
+	last = (la, int(lp), ra)
+if last:
+	recs += name(last[0], last[1], last[2], 1)
+	rports.append("1")
+open(out, "wb").write(recs)
+print(" ".join(rports))' "$out" "$@"
+}
+
+# A service in A that keeps, closes or answers each connection as its
+# client says: "close": it closes first (A ends in time-wait), "hold":
+# it never closes (A ends in close-wait), "echo": it answers, then
+# closes when the client does (nothing left in A).
+GONE_SERVER='
+import socket, sys, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(8)
+keep = []
+def serve(c):
+	what = c.recv(100).strip()
+	if what == b"close":
+		c.close()
+		return
+	keep.append(c)
+	if what == b"echo":
+		c.sendall(b"echo")
+		while c.recv(100):
+			pass
+		c.close()
+while True:
+	c, _ = s.accept()
+	threading.Thread(target=serve, args=(c,), daemon=True).start()'
+GONE_CLIENT='
+import socket, sys, time
+cs = []
+for what in (b"close", b"hold", b"echo"):
+	c = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+	c.sendall(what)
+	cs.append(c)
+cs[2].recv(100)
+print("connected", flush=True)
+sys.stdin.readline()
+for c in cs:
+	c.close()
+print("closed", flush=True)
+sys.stdin.readline()'
+
+# gone OUT: "count N rports P..." of a gone check of the names in OUT.
+gone_of() { state gone 1 "$1"; }
+
+# gone: which named sessions have nothing left in the VM
+# (FTVM_CMD_SESSION_GONE): not one in its handshake, established,
+# closing, in time-wait or close-wait; one whose connection ended.
+gone() {
+	local line out ports est cw want hs=$((PORT + 1))
+	setup || return 1
+	ip netns exec "$A" python3 -c "$GONE_SERVER" $SVC $PORT & PIDS+=($!)
+	ip netns exec "$A" python3 -c "$DEFER_SERVER" $SVC $hs & PIDS+=($!)
+	wait_listen "$A" $PORT && wait_listen "$A" $hs || { echo "no service"; return 1; }
+	# The handshake's client on fifos (bash has one coproc at a time).
+	mkfifo "$WORK/hs.in" "$WORK/hs.out" || return 1
+	ip netns exec "$C" python3 -c "$SILENT_CLIENT" $SVC $hs \
+		<"$WORK/hs.in" >"$WORK/hs.out" 2>&1 & PIDS+=($!)
+	exec 7>"$WORK/hs.in" 8<"$WORK/hs.out"
+	read -r -t 30 line <&8 && [[ $line == connected ]] ||
+		{ echo "handshake client: $line"; return 1; }
+	coproc GC { exec ip netns exec "$C" python3 -c "$GONE_CLIENT" $SVC $PORT 2>&1; }
+	PIDS+=("$GC_PID")
+	read -r -t 30 line <&"${GC[0]}" && [[ $line == connected ]] ||
+		{ echo "client: $line"; return 1; }
+	# Four connections: the one A closed (fin-wait-2), two established,
+	# one in its handshake (a request socket); and one made up.
+	wait_for 10 eval '(( $(nA ss -Htan state fin-wait-2 "sport = :$PORT" | wc -l) == 1 ))' ||
+		{ echo "A did not close the first connection:"; nA ss -tan; return 1; }
+	ports=$(names_of "$A" "$WORK/names" $PORT $hs) || return 1
+	set -- $ports
+	(($# == 5)) || { echo "names: '$ports', expected 5 ports:"; nA ss -tan; return 1; }
+	out=$(gone_of "$WORK/names") && [[ $out == "count 1 rports 1" ]] ||
+		{ echo "all there: '$out', expected count 1 rports 1 (the made-up one)"; nA ss -tan; return 1; }
+	# The client closes its three: A's first goes to time-wait, the
+	# second stays in close-wait, the third closes and is gone.
+	est=$(nA ss -Htan state established "sport = :$PORT" | awk '{ sub(/.*:/, "", $4); print $4 }')
+	echo go >&"${GC[1]}"
+	read -r -t 30 line <&"${GC[0]}" && [[ $line == closed ]] ||
+		{ echo "client: $line"; return 1; }
+	wait_for 10 eval '(( $(nA ss -Htan state time-wait "sport = :$PORT" | wc -l) == 1 &&
+			     $(nA ss -Htan state close-wait "sport = :$PORT" | wc -l) == 1 &&
+			     $(nA ss -Htan "sport = :$PORT" | grep -vc LISTEN) == 2 ))' ||
+		{ echo "A after the client closed:"; nA ss -tan; return 1; }
+	cw=$(nA ss -Htan state close-wait "sport = :$PORT" | awk '{ sub(/.*:/, "", $4); print $4 }')
+	want=$(echo "$est" | grep -vx "$cw")
+	[[ $want =~ ^[0-9]+$ ]] || { echo "established '$est', close-wait '$cw'"; return 1; }
+	out=$(gone_of "$WORK/names")
+	[[ $out == "count 2 rports "* && " ${out#count 2 rports } " == *" $want 1 "* ]] ||
+		{ echo "after the close: '$out', expected count 2: $want (the echo one) and 1"; nA ss -tan; return 1; }
+	# Its handshake over, the connection on the other port is established.
+	echo go >&7
+	read -r -t 30 line <&8 && [[ $line == hello ]] || { echo "handshake client: $line"; return 1; }
+	out=$(gone_of "$WORK/names") && [[ $out == "count 2 "* ]] ||
+		{ echo "once established: '$out', expected count 2"; return 1; }
+	echo bye >&7
+	echo bye >&"${GC[1]}"
+	exec 7>&- 8<&-
+}
+
 ckpt_during() {
 	local many=200 i out line
 	kv_in_a $many 1 || return 1
@@ -326,7 +466,7 @@ ckpt_during() {
 	client_quit
 }
 
-ktap_begin 8
+ktap_begin 9
 ktap_check "bad records, missing listener and namespaces are refused and leave nothing" bad_records
 cleanup; trap - EXIT
 ktap_check "snapshots during connection churn; closing sockets are not captured" churn
@@ -346,4 +486,7 @@ ktap_check "retired sessions end and are forgotten at once, state and all; the o
 	retired
 cleanup; trap - EXIT
 ktap_check "a socket that sent without moving its byte streams (keepalive) is captured again" sent
+cleanup; trap - EXIT
+ktap_check "a gone check names only the connections with nothing left: not one in its handshake, established, in time-wait or close-wait" \
+	gone
 ktap_end

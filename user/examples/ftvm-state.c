@@ -8,6 +8,7 @@
  *   ftvm-state activate VM [discard|held|quiet...] [from FILE [records I-J]...] [staged]
  *   ftvm-state nudge VM FILE [records I-J]...
  *   ftvm-state retire VM FILE [records I-J]...
+ *   ftvm-state gone VM FILE [records I-J]...
  *
  * VM is a VM id in the caller's namespace.  A records FILE is the raw
  * stream of record attributes (Documentation/state-format.rst); "dump"
@@ -16,8 +17,10 @@
  * version, noversion, family, truncate, garbage, dup.  "activate ...
  * from FILE" names the sessions of FILE's records (by 5-tuple), or with
  * "records I-J" (repeatable, 0-based, inclusive) those of the records
- * I to J, in that order; "nudge" and "retire" name sessions the same
- * way.
+ * I to J, in that order; "nudge", "retire" and "gone" name sessions the
+ * same way.  "gone" prints "count N" and, when N > 0, " rports P..."
+ * (the clients' ports of the named sessions with nothing left in the
+ * VM: FTVM_CMD_SESSION_GONE).
  * "activate ... held" makes live only the sessions a client's segment
  * waits for in the VM (FTVM_SNAP_F_HELD) and prints "count N", followed
  * by " rports P..." (their clients' ports) when N > 0; "quiet" (with
@@ -58,7 +61,7 @@ static void usage(void)
 	fprintf(stderr, "usage: ftvm-state netns VM NSPATH | dump VM PORT [proto tcp|udp] [since G] [cookie C]... [out FILE]\n"
 			"       | restore VM FILE [stage] [batch N] [mangle KIND] [staged]\n"
 			"       | activate VM [discard|held|quiet...] [from FILE [records I-J]...] [staged]\n"
-			"       | nudge|retire VM FILE [records I-J]...\n");
+			"       | nudge|retire|gone VM FILE [records I-J]...\n");
 	exit(2);
 }
 
@@ -436,10 +439,10 @@ static int cmd_activate(uint32_t vm, int argc, char **argv)
 	return 0;
 }
 
-/* "nudge" or "retire" (@retire) the sessions a records file names. */
-static int cmd_named(uint32_t vm, int argc, char **argv, bool retire)
+/* "nudge", "retire" or "gone" (@what) the sessions a records file names. */
+static int cmd_named(uint32_t vm, int argc, char **argv, const char *what)
 {
-	struct ftvm_tuple *t;
+	struct ftvm_tuple *t, *gone = NULL;
 	uint32_t count = 0;
 	int used, err;
 	size_t n;
@@ -449,14 +452,24 @@ static int cmd_named(uint32_t vm, int argc, char **argv, bool retire)
 	t = names(argc, argv, &n, &used);
 	if (used != argc)
 		usage();
-	if (retire)
+	if (!strcmp(what, "gone")) {
+		gone = calloc(n ? n : 1, sizeof(*gone));
+		if (!gone)
+			die("gone", -ENOMEM);
+		err = ftvm_sess_gone(&nl, vm, t, n, gone, &count);
+	} else if (!strcmp(what, "retire")) {
 		err = ftvm_sess_retire(&nl, vm, t, n, &count);
-	else
+	} else {
 		err = ftvm_sess_nudge(&nl, vm, t, n, &count);
+	}
 	free(t);
 	if (err)
-		die(retire ? "retire" : "nudge", err);
-	printf("count %u\n", count);
+		die(what, err);
+	printf("count %u", count);
+	for (uint32_t k = 0; gone && k < count; k++)
+		printf("%s %u", k ? "" : " rports", gone[k].rport);
+	printf("\n");
+	free(gone);
 	return 0;
 }
 
@@ -504,10 +517,9 @@ int main(int argc, char **argv)
 		return cmd_activate(vm, argc - 3, argv + 3);
 	if (!strcmp(argv[1], "netns"))
 		return cmd_netns(vm, argc - 3, argv + 3);
-	if (!strcmp(argv[1], "nudge"))
-		return cmd_named(vm, argc - 3, argv + 3, false);
-	if (!strcmp(argv[1], "retire"))
-		return cmd_named(vm, argc - 3, argv + 3, true);
+	if (!strcmp(argv[1], "nudge") || !strcmp(argv[1], "retire") ||
+	    !strcmp(argv[1], "gone"))
+		return cmd_named(vm, argc - 3, argv + 3, argv[1]);
 	usage();
 	return 2;
 }

@@ -395,7 +395,7 @@ int ftvm_sess_restore(struct ftvm_nl *nl, uint32_t vm, uint32_t flags,
 	return err;
 }
 
-/* session-activate, -nudge or -retire of the @n sessions @t. */
+/* session-activate, -nudge, -retire or -gone of the @n sessions @t. */
 static int ftvm_sess_named(struct ftvm_nl *nl, uint8_t cmd, uint32_t vm,
 			   uint32_t flags, const struct ftvm_tuple *t, size_t n,
 			   struct ftvm_counts *c)
@@ -458,6 +458,21 @@ int ftvm_sess_retire(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t
 	struct ftvm_counts c = { .count = count };
 
 	return ftvm_sess_named(nl, FTVM_CMD_SESSION_RETIRE, vm, 0, t, n, &c);
+}
+
+int ftvm_sess_gone(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t,
+		   size_t n, struct ftvm_tuple *gone, uint32_t *count)
+{
+	struct ftvm_counts c = { .count = count, .names = gone, .cap = n };
+	int err;
+
+	*count = 0;
+	err = ftvm_sess_named(nl, FTVM_CMD_SESSION_GONE, vm, 0, t, n, &c);
+	if (!err && *count != c.nnames)
+		err = -EPROTO;		/* each one gone is named */
+	if (err)
+		*count = 0;
+	return err;
 }
 
 /* Output commit. */

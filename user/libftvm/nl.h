@@ -131,6 +131,16 @@ int ftvm_sess_retire(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t
 		     size_t n, uint32_t *count);
 
 /*
+ * FTVM_CMD_SESSION_GONE: which of the @n TCP sessions @t (n >= 1) have
+ * nothing left in the VM: no connection in any state, handshake and
+ * time-wait included.  Their names go to @gone (room for @n), their
+ * number to *@count.  UDP names, and the names of a port some socket
+ * bound to a device holds there, are never said gone.  Changes nothing.
+ */
+int ftvm_sess_gone(struct ftvm_nl *nl, uint32_t vm, const struct ftvm_tuple *t,
+		   size_t n, struct ftvm_tuple *gone, uint32_t *count);
+
+/*
  * Output commit, per service of the caller's network namespace
  * (FTVM_CMD_COMMIT_SET and FTVM_CMD_COMMIT_GET, Documentation/netlink.rst).
  * A service is (family, addr, port, proto); only TCP services can be
