@@ -483,6 +483,7 @@ static void test_config(void)
 			 &ftd.cfg.vms[9], false, e.msg, sizeof(e.msg)))
 		ktap_diag("%s", e.msg);
 	ftd.cfg.vms[9].used = true;
+	ftd.cfg.forget_ms = 0;
 	cfg_save(&ftd.cfg);
 	cfg_defaults(c);
 	if (cfg_load(path, c, &e)) {
@@ -501,8 +502,23 @@ static void test_config(void)
 	}
 	same = same && c->svcs[0].used &&
 	       !memcmp(&c->svcs[0].key, &ftd.cfg.svcs[0].key,
-		       sizeof(c->svcs[0].key));
+		       sizeof(c->svcs[0].key)) && c->forget_ms == 0;
 	ktap_result(same, "config: what ftd saves, it reads back");
+	{
+		FILE *f = fopen(path, "w");
+
+		if (f) {
+			fputs("forget-closed 999\n", f);
+			fclose(f);
+		}
+		cfg_defaults(c);
+		same = f && cfg_load(path, c, &e) &&
+		       strstr(e.msg, "invalid forget-closed \"999\"") &&
+		       c->forget_ms == 10000;
+		if (!same)
+			ktap_diag("%s", e.msg);
+		ktap_result(same, "config: forget-closed below a second is refused, the default (10 s) kept");
+	}
 	{
 		struct ftvm_service_key k;
 		char buf[80];
@@ -1025,7 +1041,7 @@ int main(void)
 		       dp_errmsg());
 		return KSFT_SKIP;
 	}
-	ktap_print_header(36);
+	ktap_print_header(37);
 	test_row();
 	if (make_sessions()) {
 		ktap_result(0, "sessions: %s", dp_errmsg());

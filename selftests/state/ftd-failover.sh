@@ -15,7 +15,9 @@
 # The failures, in order, each while both clients send without pause
 # ("sessclient run": one request outstanding per session):
 #   churn   connections opened and closed at a high rate while ftd
-#           replicates (each must see a fresh state; nothing else moves)
+#           replicates (each must see a fresh state; nothing else moves);
+#           then ftd forgets them, closed (forget-closed 1000, kept
+#           through every failure below), and lists only live sessions
 #   drain   not a failure: the busiest primary is drained ("ftctl vm
 #           drain"), its sessions handed over, live, to their backups
 #           with their state (ftd's handoff_vm()); then it is brought
@@ -74,6 +76,9 @@ write_conf() {
 		echo "attach hc"
 		echo "reprotect-rate 20"
 		echo "reprotect-batch 2"
+		# Closed sessions forgotten a second after they began: at
+		# work through every failure below.
+		echo "forget-closed 1000"
 		for n in 1 2 3 4 5 6; do
 			echo "vm vm$n id $n dev hv$n mac 02:00:00:00:0$n:01 domain d$n netns $P-vm$n silent-exit on"
 		done
@@ -82,7 +87,7 @@ write_conf() {
 	} >"$CONF"
 }
 
-ktap_begin 24
+ktap_begin 25
 
 if ! setup 1 2 3 4 5 6 || ! write_conf || ! start_ftd || ! start_clients; then
 	ktap_fail "topology and ftd"
@@ -109,9 +114,42 @@ churn() {
 	[[ $c == ok* ]] || { echo "$c"; return 1; }
 	ktap_diag "$c; $(cat "$TMP/figures")"
 	((${c##* } >= 20)) || { echo "only ${c##* } connections"; return 1; }
+	echo "${c##* }" >"$TMP/churned"
 	protected
 }
 ktap_check "connections opened and closed at a high rate during replication" churn
+
+# only_live: ftd lists no TCP session whose client connection is closed,
+# and every established one.
+only_live() {
+	F -j session show >"$TMP/ol.s" &&
+	C ss -Htn state established "dport = :7000" >"$TMP/ol.e" || return 1
+	python3 -c '
+import json, sys
+est = {l.split()[2].rsplit(":", 1)[1] for l in open(sys.argv[2]) if l.strip()}
+tcp = {x["client"].rsplit(":", 1)[1] for x in json.load(open(sys.argv[1]))
+       if x["proto"] == "tcp"}
+if len(sys.argv) > 3:
+	print("%d listed not established, %d established not listed" %
+	      (len(tcp - est), len(est - tcp)))
+sys.exit(0 if tcp == est else 1)' "$TMP/ol.s" "$TMP/ol.e" "$@"
+}
+forgotten_count() {
+	F -j status | python3 -c 'import json, sys; print(json.load(sys.stdin)["closed_forgotten"])'
+}
+# forgotten: the churn's connections, closed, leave ftd's table and the
+# sessions map (forget-closed, Documentation/replication.rst "Closed
+# sessions"); nothing of them is left in their VMs.  The live ones stay.
+forgotten() {
+	local n
+	alive || return 1
+	wait_for 60 only_live || { only_live -v; return 1; }
+	n=$(forgotten_count) && (($(cat "$TMP/churned") <= n)) ||
+		{ echo "$n forgotten, after $(cat "$TMP/churned") churned connections"; return 1; }
+	ktap_diag "$n closed sessions forgotten"
+	ask kv "round 1" && protected
+}
+ktap_check "the churn's closed sessions are forgotten, the live ones kept" forgotten
 
 ktap_check "a VM drained while its clients talk: its sessions go on on their backups" drain
 ktap_diag "drain: $(cat "$TMP/figures")"

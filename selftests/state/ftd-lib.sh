@@ -77,7 +77,7 @@ run_end() {
 # sq PYTHON: evaluate PYTHON with s = ftd's sessions (session show -j)
 # that are live: the UDP ones and the TCP ones whose client connection is
 # established (closed ones stay in the sessions map and in ftd's table
-# but have no state to replicate), tcp = the TCP ones of s, live = the
+# for forget-closed at least, with no state to replicate), tcp = the TCP ones of s, live = the
 # VMs up; exit status = its truth (or, with -p, print it).
 sq() {
 	local print=0

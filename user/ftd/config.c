@@ -73,6 +73,7 @@ void cfg_defaults(struct ftd_cfg *c)
 	c->reprotect_rate = 50000;
 	c->reprotect_batch = 256;
 	c->scan_ms = 1000;
+	c->forget_ms = 10000;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -634,6 +635,12 @@ static int cfg_statement(struct ftd_cfg *c, int n, char **w, char *err,
 	} else if (!strcmp(k, "scan-interval")) {
 		if (parse_ms(w[1], 10, 60000, &c->scan_ms))
 			return seterr(err, len, "invalid scan-interval \"%s\": expected 10..60000 ms", w[1]);
+	} else if (!strcmp(k, "forget-closed")) {
+		uint32_t ms;
+
+		if (parse_ms(w[1], 0, 86400000, &ms) || (ms && ms < 1000))
+			return seterr(err, len, "invalid forget-closed \"%s\": expected 1000..86400000 ms, or 0 for never", w[1]);
+		c->forget_ms = ms;
 	} else if (!strcmp(k, "control")) {
 		if (w[1][0] != '/' || strlen(w[1]) >= sizeof(c->sock))
 			return seterr(err, len, "control needs an absolute path shorter than %zu bytes", sizeof(c->sock));
@@ -714,10 +721,11 @@ int cfg_save(const struct ftd_cfg *c)
 		fprintf(f, "attach %s%s\n", c->attach[i].dev,
 			c->attach[i].generic ? " generic" : "");
 	fprintf(f, "criterion %s\nanti-affinity %s\nreplication-interval %u\n"
-		"reprotect-rate %u\nreprotect-batch %u\nscan-interval %u\n",
+		"reprotect-rate %u\nreprotect-batch %u\nscan-interval %u\n"
+		"forget-closed %u\n",
 		crit_name(c->criterion), c->anti_affinity ? "on" : "off",
 		c->repl_interval_ms, c->reprotect_rate, c->reprotect_batch,
-		c->scan_ms);
+		c->scan_ms, c->forget_ms);
 	for (int i = FTVM_VM_ID_MIN; i <= FTVM_VM_ID_MAX; i++) {
 		if (!c->vms[i].used)
 			continue;

@@ -1067,6 +1067,9 @@ static int cmd_status(int argc, char **argv)
 	print_u64(PRINT_ANY, "unprotected", ", unprotected %llu", (uint64_t)unprot);
 	print_u64(PRINT_ANY, "reprotect_pending", ", re-protection pending %llu\n",
 		  (uint64_t)work);
+	print_u64(PRINT_ANY, "closed_forgotten",
+		  "Closed sessions forgotten: %llu\n",
+		  uatomic_read(&ftd.forgotten));
 	print_u64(PRINT_ANY, "failovers", "Failovers: %llu\n", ftd.failovers);
 	if (l->event_ns) {
 		open_json_object("last_failover");

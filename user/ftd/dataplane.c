@@ -583,6 +583,15 @@ int dp_session_move(struct dp *dp, const struct ftvm_flow *flow,
 	return bpf_map_update_elem(fd, key, &s, BPF_EXIST);
 }
 
+int dp_session_del(struct dp *dp, const struct ftvm_flow *flow)
+{
+	struct ftvm_flow4 k4;
+	const void *key = NULL;
+	int fd = session_key(dp, flow, &k4, &key);
+
+	return bpf_map_delete_elem(fd, key) ? -errno : 0;
+}
+
 int dp_session_get(struct dp *dp, const struct ftvm_flow *flow,
 		   struct ftvm_session *s)
 {

@@ -109,6 +109,8 @@ int dp_new_sessions_fd(struct dp *dp);
 /* Point an existing session at @placement; -ENOENT if it is gone. */
 int dp_session_move(struct dp *dp, const struct ftvm_flow *flow,
 		    uint32_t placement);
+/* Delete a session's entry; -ENOENT if there is none. */
+int dp_session_del(struct dp *dp, const struct ftvm_flow *flow);
 /* One session's entry; -ENOENT if there is none. */
 int dp_session_get(struct dp *dp, const struct ftvm_flow *flow,
 		   struct ftvm_session *s);

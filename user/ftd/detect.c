@@ -216,6 +216,9 @@ static int vm_msg(uint8_t cmd, const struct ftd_vm *vm, bool full,
 			close(nsfd);
 		return -ENOMEM;
 	}
+	/* A VM registered, changed (its namespace), failed or brought back. */
+	if (cmd != FTVM_CMD_VM_GET)
+		model_moved();
 	nest = nla_nest_start(msg, FTVM_A_VM);
 	if (!nest || nla_put_u32(msg, FTVM_A_VM_ID, vm->id) ||
 	    (nsfd >= 0 && nla_put_s32(msg, FTVM_A_VM_NETNS_FD, nsfd)) ||

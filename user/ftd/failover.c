@@ -150,6 +150,7 @@ static int placement_switch(uint32_t id, uint32_t np, uint32_t nb)
 {
 	struct ftd_placement *p = &ftd.pl[id];
 
+	model_moved();
 	if (dp_placement_set(ftd.dp, id, np, nb)) {
 		ftd_log(LOG_ERR, "placement %u: %s", id, dp_errmsg());
 		return -1;
@@ -173,6 +174,7 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 
 	if (!vm->used)
 		return -ENOENT;
+	model_moved();
 	sched_raise(&saved);
 	vm->state = VM_FAILED;
 	vm->reason = reason;
@@ -232,6 +234,7 @@ int failover_vm(uint32_t x, int reason, uint64_t event_ns)
 	/* Every packet of the moved sessions now reaches its new primary. */
 	repl_failover(x);
 	repl_nudge();
+	model_moved();
 	sched_lower(&saved);
 	/* Already failed: a killed ftd's failover, finished at start. */
 	if (!was_failed || moved || lost) {
@@ -318,6 +321,7 @@ int vm_rejoin(uint32_t x)
 		err = dp_vm_set(ftd.dp, x, vm->ifindex, vm->mac, 0);
 	if (err)
 		return err;
+	model_moved();
 	vm->state = VM_UP;
 	vm->reason = FTVM_FAIL_NONE;
 	vm->missed = 0;
@@ -342,6 +346,7 @@ int vm_drain(uint32_t x)
 	err = dp_vm_mark_draining(ftd.dp, x);
 	if (err)
 		return err;
+	model_moved();
 	vm->state = VM_DRAINING;
 	vm->drain_ns = monotonic_ns();
 	rows_changed();
@@ -463,6 +468,7 @@ int handoff_vm(uint32_t x)
 
 	if (!vm->used || vm->state != VM_DRAINING || !repl_running())
 		return 0;
+	model_moved();
 	to = calloc(FTVM_MAX_PLACEMENTS, sizeof(*to));
 	if (!to)
 		return 0;
@@ -523,6 +529,7 @@ int handoff_vm(uint32_t x)
 	done = monotonic_ns();
 	repl_handoff(x, to);
 	repl_nudge();
+	model_moved();
 	sched_lower(&saved);
 	free(to);
 	ftd_log(LOG_INFO, "vm %s draining: %u placement%s handed over to their backups with their state; switched in %llu us, live there in %llu us",
@@ -708,6 +715,7 @@ long reprotect_pass(long budget, bool *more)
 		err = dp_session_move(ftd.dp, &s->flow, nid);
 		if (err)
 			continue;	/* gone from the map: sync drops it */
+		model_moved();
 		CMM_STORE_SHARED(s->placement, nid);
 		uatomic_dec(&ftd.pl[old].sessions);
 		uatomic_inc(&ftd.pl[nid].sessions);

@@ -136,6 +136,7 @@ struct ftd_cfg {
 	uint32_t reprotect_rate;	/* sessions per second, 0 = unpaced */
 	uint32_t reprotect_batch;
 	uint32_t scan_ms;		/* session map scan period */
+	uint32_t forget_ms;		/* forget-closed: age, 0 = never */
 	struct {
 		char dev[IF_NAMESIZE];
 		bool generic;
@@ -174,6 +175,16 @@ struct ftd {
 	unsigned long failovers;
 	uint64_t reprotect_pending;	/* work flag for reprotect */
 	uint64_t start_ns;
+	/*
+	 * Bumped (uatomic, ftd.lock held where it can be) by whatever may
+	 * make a session live in another VM: a placement written, sessions
+	 * moved, a failover or handoff, a VM registered or changed; and
+	 * when.  Forgetting closed sessions (replicate.c) acts only if
+	 * none came since it looked, and not soon after one.
+	 */
+	unsigned long moves;
+	uint64_t moved_ns;
+	unsigned long forgotten;	/* closed sessions forgotten; uatomic */
 };
 
 extern struct ftd ftd;
@@ -233,6 +244,8 @@ uint32_t choose_backup_load(const struct ftd_service *s, uint32_t primary,
 uint32_t choose_primary_load(const struct ftd_service *s,
 			     const struct ftvm_flow *flow, const long *load);
 void placement_gc(uint64_t scan_start_ns);
+/* Something may have made sessions live elsewhere (ftd.moves). */
+void model_moved(void);
 void maglev_forget(uint32_t index);
 void maglev_refresh_least_loaded(void);
 int maglev_refresh(const struct ftd_service *s);
@@ -253,6 +266,8 @@ void *sync_thread(void *arg);
 long sessions_sync(void);
 struct ftd_session *session_lookup(const struct ftvm_flow *flow);
 int session_match(struct cds_lfht_node *node, const void *key);
+/* Out of the table (its map entry deleted first); ftd.lock held. */
+bool session_forget(const struct ftvm_flow *flow);
 long work_remaining(void);
 
 /* failover.c */

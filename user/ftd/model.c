@@ -101,6 +101,12 @@ bool session_protected(uint32_t id)
 	       vm_alive(p->backup);
 }
 
+void model_moved(void)
+{
+	uatomic_inc(&ftd.moves);
+	CMM_STORE_SHARED(ftd.moved_ns, monotonic_ns());
+}
+
 uint32_t placement_get(uint32_t primary, uint32_t backup)
 {
 	uint32_t id = ftd.pair[PAIR(primary, backup)];
@@ -116,6 +122,7 @@ uint32_t placement_get(uint32_t primary, uint32_t backup)
 			FTVM_MAX_PLACEMENTS - 1);
 		return 0;
 	}
+	model_moved();
 	if (dp_placement_set(ftd.dp, id, primary, backup)) {
 		ftd_log(LOG_ERR, "%s", dp_errmsg());
 		return 0;
@@ -145,6 +152,7 @@ void placement_gc(uint64_t scan_start_ns)
 
 		if (!p->primary || in_rows[id] || uatomic_read(&p->sessions))
 			continue;
+		model_moved();
 		if (dp_placement_set(ftd.dp, id, 0, 0))
 			continue;
 		if (ftd.pair[PAIR(p->primary, p->backup)] == id)

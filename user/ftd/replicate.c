@@ -57,9 +57,10 @@
  * its primary VM, so that a round of a VM costs what the VM has.
  *
  * Locking: repl.lock guards the cache and the netlink socket; the
- * thread never takes ftd.lock (placements are read with CMM_LOAD_SHARED
- * as the control socket does), so repl_failover() may take repl.lock
- * under ftd.lock.
+ * thread never takes ftd.lock while it holds repl.lock (placements are
+ * read with CMM_LOAD_SHARED as the control socket does), so
+ * repl_failover() may take repl.lock under ftd.lock.  It takes ftd.lock
+ * alone to forget closed sessions (forget_closed()).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -857,12 +858,228 @@ static void replicate_once(void)
 	pthread_mutex_unlock(&repl.lock);
 }
 
+/* ---- closed sessions ----------------------------------------------------- */
+
+/*
+ * A TCP session's entry in ftvm_steer's sessions map outlives its
+ * connection (the map is an LRU: an entry goes when room is needed), and
+ * so does the session in ftd's table: listed, counted, moved to new
+ * backups after a failure, and taking a place in the map that a live
+ * session may need (an evicted live session is placed anew on its next
+ * packet, which may be on another VM).  Every FORGET_EVERY_NS, ftd
+ * forgets the TCP sessions of which nothing is left in their primary VM:
+ *
+ *  - candidates: sessions whose placement's primary is up (not failed,
+ *    not draining) with a namespace in ftvm.ko, that the cache does not
+ *    hold as captured there (an established connection was found there
+ *    by the last dumps), and whose map entry is older than forget-closed
+ *    (a connection's handshake and a restore's activation come well
+ *    before that);
+ *  - ftvm.ko says which of them have no connection at all in that VM's
+ *    namespace, in any state: established, closing, time-wait, or a
+ *    request socket in its handshake (FTVM_CMD_SESSION_GONE);
+ *  - under ftd.lock, each of those whose entry still names the same
+ *    placement, with the same primary, is deleted from the map, then
+ *    from the table; nothing at all if ftd.moves changed since the
+ *    candidates were taken (a failover, a handoff, a placement written,
+ *    a session moved: what could make a session live in a VM after that
+ *    VM was asked), and no pass starts until FORGET_QUIET_NS after one,
+ *    or after ftd started, nor while re-protection has work (a failed
+ *    or draining VM's sessions).
+ *
+ * A packet of a forgotten connection (a late retransmission) is placed
+ * anew, as a new session is.  UDP sessions are never forgotten: a UDP
+ * service's binding is no connection (Documentation/replication.rst,
+ * "Closed sessions").  repl.lock is taken for the candidates and the
+ * question only, a few candidates at a time (a failover waiting for it
+ * ends the pass), and dropped before ftd.lock (which repl_failover()
+ * holds when it takes repl.lock), itself taken for FORGET_HOLD
+ * sessions at a time.
+ */
+#define FORGET_EVERY_NS		2000000000ull
+#define FORGET_QUIET_NS		5000000000ull
+#define FORGET_BATCH		1024	/* names per request */
+
+struct forget {
+	struct ftvm_flow flow;
+	uint32_t placement;
+	uint32_t vm;			/* 0: not gone */
+};
+
+static int forget_by_vm(const void *a, const void *b)
+{
+	const struct forget *x = a, *y = b;
+
+	return x->vm < y->vm ? -1 : x->vm > y->vm;
+}
+
+/*
+ * Which of @n (1..FORGET_BATCH) candidates of @vm are gone: the others'
+ * vm set to 0.  repl.lock held (the names' arrays are the thread's).
+ */
+static void forget_ask(uint32_t vm, struct forget *v, size_t n)
+{
+	static struct ftvm_tuple t[FORGET_BATCH], g[FORGET_BATCH];
+	uint32_t count = 0;
+	size_t k = 0;
+	int err;
+
+	for (size_t i = 0; i < n; i++)
+		flow_tuple(&v[i].flow, &t[i]);
+	err = ftvm_sess_gone(&repl.nl, vm, t, n, g, &count);
+	if (err) {
+		ftd_log(LOG_WARN, "closed sessions of vm %s: %s",
+			ftd.cfg.vms[vm].name,
+			repl.nl.err[0] ? repl.nl.err : strerror(-err));
+		count = 0;
+	}
+	/* The gone ones are named in the order asked. */
+	for (size_t i = 0; i < n; i++) {
+		if (k < count && !memcmp(&t[i], &g[k], sizeof(t[i])))
+			k++;
+		else
+			v[i].vm = 0;
+	}
+}
+
+/* Hold repl.lock or ftd.lock for this many candidates at most. */
+#define FORGET_HOLD		256
+
+static void forget_closed(void)
+{
+	static uint64_t next;
+	uint64_t now = monotonic_ns(), gone = 0;
+	uint64_t age = (uint64_t)CMM_LOAD_SHARED(ftd.cfg.forget_ms) * 1000000ull;
+	unsigned long moves = uatomic_read(&ftd.moves);
+	struct forget *v = NULL;
+	size_t n = 0, cap = 0, k = 0;
+	struct cds_lfht_iter it;
+	struct ftd_session *s;
+
+	if (!age || now < next)
+		return;
+	next = now + FORGET_EVERY_NS;
+	/*
+	 * Only in a steady state: not soon after ftd started (a killed
+	 * ftd's failover or handoff may be left to finish) or after a
+	 * change, and not while any session waits to be moved or given a
+	 * backup (a VM failed or draining).
+	 */
+	if (now - ftd.start_ns < FORGET_QUIET_NS ||
+	    now - CMM_LOAD_SHARED(ftd.moved_ns) < FORGET_QUIET_NS ||
+	    work_remaining())
+		return;
+
+	/* The TCP sessions of VMs up: no lock, the table is RCU. */
+	urcu_memb_read_lock();
+	cds_lfht_for_each_entry(ftd.sessions, &it, s, node) {
+		uint32_t id = CMM_LOAD_SHARED(s->placement), vm;
+
+		if (s->flow.proto != IPPROTO_TCP || !id ||
+		    id >= FTVM_MAX_PLACEMENTS)
+			continue;
+		vm = CMM_LOAD_SHARED(ftd.pl[id].primary);
+		if (!vm_live(vm) || CMM_LOAD_SHARED(repl.nsless[vm]) ||
+		    CMM_LOAD_SHARED(ftd.cfg.vms[vm].state) != VM_UP)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 256;
+			struct forget *nv = realloc(v, nc * sizeof(*v));
+
+			if (!nv)
+				break;
+			v = nv;
+			cap = nc;
+		}
+		v[n++] = (struct forget){ .flow = s->flow, .placement = id,
+					  .vm = vm };
+	}
+	urcu_memb_read_unlock();
+
+	/*
+	 * Not those the cache holds as captured on their primary, under
+	 * repl.lock a few at a time: a failover waiting for it goes first,
+	 * and this pass gives up.
+	 */
+	for (size_t i = 0; i < n; i += FORGET_HOLD) {
+		pthread_mutex_lock(&repl.lock);
+		if (uatomic_read(&repl.fo_waiting)) {
+			pthread_mutex_unlock(&repl.lock);
+			goto out;
+		}
+		for (size_t j = i; j < n && j < i + FORGET_HOLD; j++) {
+			const struct rrec *r = *rrec_find(&v[j].flow);
+
+			if (!r || r->primary != v[j].vm)
+				v[k++] = v[j];
+		}
+		pthread_mutex_unlock(&repl.lock);
+	}
+	n = k;
+	/* Old enough: the map's entry says when the session began. */
+	for (size_t i = k = 0; i < n; i++) {
+		struct ftvm_session e;
+
+		if (dp_session_get(ftd.dp, &v[i].flow, &e) ||
+		    e.placement != v[i].placement ||
+		    now < e.created_ns || now - e.created_ns < age)
+			continue;
+		v[k++] = v[i];
+	}
+	n = k;
+	qsort(v, n, sizeof(*v), forget_by_vm);
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i; j < n && v[j].vm == v[i].vm &&
+			    j - i < FORGET_BATCH; j++)
+			;
+		pthread_mutex_lock(&repl.lock);
+		if (uatomic_read(&repl.fo_waiting)) {
+			pthread_mutex_unlock(&repl.lock);
+			goto out;
+		}
+		forget_ask(v[i].vm, v + i, j - i);
+		pthread_mutex_unlock(&repl.lock);
+	}
+
+	/* Forget them, under ftd.lock a few at a time. */
+	for (size_t i = 0; i < n; i += FORGET_HOLD) {
+		pthread_mutex_lock(&ftd.lock);
+		for (size_t j = i; j < n && j < i + FORGET_HOLD; j++) {
+			struct ftvm_session e;
+			uint32_t vm = v[j].vm;
+
+			if (uatomic_read(&ftd.moves) != moves) {
+				pthread_mutex_unlock(&ftd.lock);
+				goto out;
+			}
+			if (!vm || dp_session_get(ftd.dp, &v[j].flow, &e) ||
+			    e.placement != v[j].placement ||
+			    ftd.pl[e.placement].primary != vm ||
+			    ftd.cfg.vms[vm].state != VM_UP ||
+			    dp_session_del(ftd.dp, &v[j].flow))
+				continue;
+			session_forget(&v[j].flow);
+			gone++;
+		}
+		pthread_mutex_unlock(&ftd.lock);
+	}
+out:
+	free(v);
+	if (gone) {
+		uatomic_add(&ftd.forgotten, gone);
+		ftd_log(LOG_DBG, "forgot %llu closed session%s: nothing left of them in their VMs",
+			(unsigned long long)gone, gone == 1 ? "" : "s");
+	}
+}
+
 static void *repl_thread(void *arg)
 {
 	(void)arg;
 	urcu_memb_register_thread();
-	while (!CMM_LOAD_SHARED(ftd.stop))
+	while (!CMM_LOAD_SHARED(ftd.stop)) {
 		replicate_once();
+		forget_closed();
+	}
 	urcu_memb_unregister_thread();
 	return NULL;
 }

@@ -99,6 +99,23 @@ static void sync_one(const struct ftvm_flow *flow, const struct ftvm_session *v,
 	urcu_memb_read_unlock();
 }
 
+bool session_forget(const struct ftvm_flow *flow)
+{
+	struct ftd_session *s;
+	bool gone = false;
+
+	urcu_memb_read_lock();
+	s = session_lookup(flow);
+	if (s && !cds_lfht_del(ftd.sessions, &s->node)) {
+		uatomic_dec(&ftd.pl[s->placement].sessions);
+		uatomic_dec(&ftd.nsessions);
+		urcu_memb_call_rcu(&s->rcu, session_free);
+		gone = true;
+	}
+	urcu_memb_read_unlock();
+	return gone;
+}
+
 /* New sessions are in the table: they want backups and their state staged. */
 static void learned(void)
 {
