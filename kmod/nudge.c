@@ -140,10 +140,10 @@ static bool ftvm_retire_sock(struct sock *sk)
 /*
  * Check the names of a nudge, retire or gone check (@cmd) before any
  * socket is touched: FTVM_A_TUPLE only, at least one; their number in
- * *@named.
+ * *@named.  Returns the VM's namespace, referenced, or an ERR_PTR().
  */
-static int ftvm_named_check(struct genl_info *info, u8 cmd,
-			    unsigned int *named)
+static struct net *ftvm_named_net(struct genl_info *info, u8 cmd,
+				  unsigned int *named)
 {
 	struct netlink_ext_ack *extack = info->extack;
 	struct ftvm_tuple t;
@@ -158,7 +158,7 @@ static int ftvm_named_check(struct genl_info *info, u8 cmd,
 			NL_SET_ERR_MSG_ATTR(extack, a, FTVM_NOT_RETIRE);
 		else
 			NL_SET_ERR_MSG_ATTR(extack, a, FTVM_NOT_GONE);
-		return -EINVAL;
+		return ERR_PTR(-EINVAL);
 	}
 	*named = 0;
 	nla_for_each_attr(a, genlmsg_data(info->genlhdr),
@@ -167,7 +167,7 @@ static int ftvm_named_check(struct genl_info *info, u8 cmd,
 			continue;
 		err = ftvm_tuple_parse(a, &t, extack);
 		if (err)
-			return err;
+			return ERR_PTR(err);
 		(*named)++;
 	}
 	if (!*named) {
@@ -177,9 +177,25 @@ static int ftvm_named_check(struct genl_info *info, u8 cmd,
 			NL_SET_ERR_MSG(extack, "name the sessions to retire (FTVM_A_TUPLE)");
 		else
 			NL_SET_ERR_MSG(extack, "name the sessions to check (FTVM_A_TUPLE)");
-		return -EINVAL;
+		return ERR_PTR(-EINVAL);
 	}
-	return 0;
+	return ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],
+				extack);
+}
+
+/*
+ * The socket that a request's attribute @a names, referenced (as
+ * ftvm_sock_lookup()), if @a is an FTVM_A_TUPLE naming a TCP session
+ * (into @t); NULL if that session has no socket; ERR_PTR(-EINVAL) if @a
+ * names no TCP session.
+ */
+static struct sock *ftvm_named_sock(struct net *net, const struct nlattr *a,
+				    struct ftvm_tuple *t)
+{
+	if (nla_type(a) != FTVM_A_TUPLE || ftvm_tuple_parse(a, t, NULL) ||
+	    t->proto != IPPROTO_TCP)
+		return ERR_PTR(-EINVAL);
+	return ftvm_sock_lookup(net, t);
 }
 
 /* Nudge or retire (@cmd) the sessions a request names. */
@@ -191,25 +207,17 @@ static int ftvm_named_doit(struct genl_info *info, u8 cmd)
 	struct nlattr *a;
 	struct net *net;
 	u32 count = 0;
-	int rem, err;
+	int rem;
 
-	err = ftvm_named_check(info, cmd, &named);
-	if (err)
-		return err;
-	net = ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],
-			       info->extack);
+	net = ftvm_named_net(info, cmd, &named);
 	if (IS_ERR(net))
 		return PTR_ERR(net);
 
 	nla_for_each_attr(a, genlmsg_data(info->genlhdr),
 			  genlmsg_len(info->genlhdr), rem) {
-		struct sock *sk;
+		struct sock *sk = ftvm_named_sock(net, a, &t);
 
-		if (nla_type(a) != FTVM_A_TUPLE ||
-		    ftvm_tuple_parse(a, &t, NULL) || t.proto != IPPROTO_TCP)
-			continue;
-		sk = ftvm_sock_lookup(net, &t);
-		if (!sk)
+		if (IS_ERR_OR_NULL(sk))
 			continue;
 		if (sk_fullsock(sk) && sk->sk_protocol == IPPROTO_TCP &&
 		    (nudge ? ftvm_nudge_sock(sk) : ftvm_retire_sock(sk)))
@@ -300,13 +308,9 @@ int ftvm_gone_doit(struct sk_buff *skb, struct genl_info *info)
 	struct net *net;
 	u32 count = 0;
 	void *hdr;
-	int rem, err;
+	int rem;
 
-	err = ftvm_named_check(info, FTVM_CMD_SESSION_GONE, &named);
-	if (err)
-		return err;
-	net = ftvm_nl_vm_netns(genl_info_net(info), info->attrs[FTVM_A_VM],
-			       info->extack);
+	net = ftvm_named_net(info, FTVM_CMD_SESSION_GONE, &named);
 	if (IS_ERR(net))
 		return PTR_ERR(net);
 	msg = ftvm_restore_reply_new(named);
@@ -321,12 +325,10 @@ int ftvm_gone_doit(struct sk_buff *skb, struct genl_info *info)
 
 	nla_for_each_attr(a, genlmsg_data(info->genlhdr),
 			  genlmsg_len(info->genlhdr), rem) {
-		struct sock *sk;
+		struct sock *sk = ftvm_named_sock(net, a, &t);
 
-		if (nla_type(a) != FTVM_A_TUPLE ||
-		    ftvm_tuple_parse(a, &t, NULL) || t.proto != IPPROTO_TCP)
+		if (IS_ERR(sk))
 			continue;
-		sk = ftvm_sock_lookup(net, &t);
 		if (sk) {
 			sock_gen_put(sk);
 			continue;
