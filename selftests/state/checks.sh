@@ -26,7 +26,9 @@
 #    record carries its state (a checkpoint that replaced an entry the
 #    snapshot had seen must not be pruned with the closed ones);
 #  - retired sessions (a drain's): their connections end in the VM and
-#    the VM forgets them and their state at once; the others keep it;
+#    the VM forgets them and their state at once; the others keep it; a
+#    gone check names the retired ones only (IPv4 names of kvstore's
+#    v4-mapped sockets);
 #  - a socket that sent without moving its byte streams (a keepalive
 #    probe) is captured again by an incremental snapshot (its TSval);
 #  - a gone check (FTVM_CMD_SESSION_GONE) names only the connections
@@ -277,6 +279,13 @@ retired() {
 		{ echo "the others: '$out', expected $((N - N / 2)) records with their state"; return 1; }
 	out=$(state retire 1 "$WORK/recs" records 0-$((N / 2 - 1))) && [[ $out == "count 0" ]] ||
 		{ echo "retire again: '$out', expected count 0"; return 1; }
+	# kvstore is dual-stack: its IPv4 clients' sockets are v4-mapped,
+	# found by their IPv4 names.  The retired ones are gone, the others
+	# not.
+	out=$(state gone 1 "$WORK/recs") && [[ $out == "count $((N / 2)) rports "* ]] ||
+		{ echo "gone check: '$out', expected count $((N / 2))"; return 1; }
+	out=$(state gone 1 "$WORK/recs" records $((N / 2))-$((N - 1))) && [[ $out == "count 0" ]] ||
+		{ echo "gone check of those not retired: '$out', expected count 0"; return 1; }
 	client_quit
 }
 
@@ -482,7 +491,7 @@ ktap_check "closed sessions are forgotten by the next complete TCP snapshot of t
 cleanup; trap - EXIT
 ktap_check "checkpoints during complete snapshots keep their state" ckpt_during
 cleanup; trap - EXIT
-ktap_check "retired sessions end and are forgotten at once, state and all; the others keep theirs" \
+ktap_check "retired sessions end and are forgotten at once, state and all; the others keep theirs; only they are gone" \
 	retired
 cleanup; trap - EXIT
 ktap_check "a socket that sent without moving its byte streams (keepalive) is captured again" sent

@@ -3,7 +3,9 @@
 #
 # Session state over IPv6 only: the same failover as failover.sh, with
 # clients, service address and routes all IPv6 (the records carry
-# family AF_INET6 and 16-byte addresses).
+# family AF_INET6 and 16-byte addresses); and gone checks of the same
+# records: none gone where they live, all where they do not, or no
+# longer do.
 #
 #   client C                    host H                            VM A / VM B
 #  2001:db8::2/64 -- cveth -- hC 2001:db8::1/64
@@ -60,6 +62,10 @@ kv6_failover() {
 	out=$(state dump 1 $PORT out "$WORK/recs") || { echo "$out"; return 1; }
 	[[ $out == "records $N "* ]] || { echo "snapshot: $out, expected $N records"; return 1; }
 	(($(count_estab6 "$A") == N)) || { echo "A has $(count_estab6 "$A") IPv6 sessions"; return 1; }
+	out=$(state gone 1 "$WORK/recs") && [[ $out == "count 0" ]] ||
+		{ echo "gone check on A: '$out', expected count 0"; return 1; }
+	out=$(state gone 2 "$WORK/recs") && [[ $out == "count $N rports "* ]] ||
+		{ echo "gone check on B: '$out', expected count $N"; return 1; }
 	fail_over || return 1
 	out=$(state restore 2 "$WORK/recs" stage batch 32) && [[ $out == "count $N" ]] ||
 		{ echo "stage: $out"; return 1; }
@@ -69,7 +75,12 @@ kv6_failover() {
 	grep -q "resumed $N\$" "$WORK/b.log" ||
 		{ echo "B resumed $(grep -c resumed "$WORK/b.log") of $N"; return 1; }
 	(($(count_estab6 "$B") == N)) || { echo "B has $(count_estab6 "$B") IPv6 sessions"; return 1; }
+	out=$(state gone 2 "$WORK/recs") && [[ $out == "count 0" ]] ||
+		{ echo "gone check on B, live: '$out', expected count 0"; return 1; }
 	client_quit
+	# Closed by the client, then by kvstore: nothing left of them on B.
+	wait_for 20 eval '[[ $(state gone 2 "$WORK/recs") == "count $N rports "* ]]' ||
+		{ echo "gone check on B, closed: '$(state gone 2 "$WORK/recs")', expected count $N"; return 1; }
 }
 
 ktap_begin 2
