@@ -99,19 +99,25 @@ static void sync_one(const struct ftvm_flow *flow, const struct ftvm_session *v,
 	urcu_memb_read_unlock();
 }
 
+/* @s out of the table, uncounted, freed after a grace period. */
+static bool session_del(struct ftd_session *s)
+{
+	if (cds_lfht_del(ftd.sessions, &s->node))
+		return false;	/* another thread's already */
+	uatomic_dec(&ftd.pl[s->placement].sessions);
+	uatomic_dec(&ftd.nsessions);
+	urcu_memb_call_rcu(&s->rcu, session_free);
+	return true;
+}
+
 bool session_forget(const struct ftvm_flow *flow)
 {
 	struct ftd_session *s;
-	bool gone = false;
+	bool gone;
 
 	urcu_memb_read_lock();
 	s = session_lookup(flow);
-	if (s && !cds_lfht_del(ftd.sessions, &s->node)) {
-		uatomic_dec(&ftd.pl[s->placement].sessions);
-		uatomic_dec(&ftd.nsessions);
-		urcu_memb_call_rcu(&s->rcu, session_free);
-		gone = true;
-	}
+	gone = s && session_del(s);
 	urcu_memb_read_unlock();
 	return gone;
 }
@@ -146,12 +152,8 @@ long sessions_sync(void)
 		if (CMM_LOAD_SHARED(s->seen) == c.gen)
 			continue;
 		pthread_mutex_lock(&ftd.lock);
-		if (!cds_lfht_del(ftd.sessions, &s->node)) {
-			uatomic_dec(&ftd.pl[s->placement].sessions);
-			uatomic_dec(&ftd.nsessions);
-			urcu_memb_call_rcu(&s->rcu, session_free);
+		if (session_del(s))
 			removed++;
-		}
 		pthread_mutex_unlock(&ftd.lock);
 	}
 	urcu_memb_read_unlock();
