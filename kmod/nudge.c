@@ -325,8 +325,10 @@ int ftvm_gone_doit(struct sk_buff *skb, struct genl_info *info)
 
 	nla_for_each_attr(a, genlmsg_data(info->genlhdr),
 			  genlmsg_len(info->genlhdr), rem) {
-		struct sock *sk = ftvm_named_sock(net, a, &t);
+		struct sock *sk;
 
+		cond_resched();
+		sk = ftvm_named_sock(net, a, &t);
 		if (IS_ERR(sk))
 			continue;
 		if (sk) {
@@ -338,7 +340,6 @@ int ftvm_gone_doit(struct sk_buff *skb, struct genl_info *info)
 		if (WARN_ON_ONCE(ftvm_tuple_put(msg, &t)))
 			goto nospace;
 		count++;
-		cond_resched();
 	}
 	put_net(net);
 	nest = nla_nest_start(msg, FTVM_A_SNAP);
