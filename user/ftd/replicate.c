@@ -880,7 +880,7 @@ static void replicate_once(void)
  *    request socket in its handshake (FTVM_CMD_SESSION_GONE);
  *  - under ftd.lock, each of those whose entry still names the same
  *    placement, with the same primary, is deleted from the map, then
- *    from the table; nothing at all if ftd.moves changed since the
+ *    from the table; nothing more once ftd.moves has changed since the
  *    candidates were taken (a failover, a handoff, a placement written,
  *    a session moved: what could make a session live in a VM after that
  *    VM was asked), and no pass starts until FORGET_QUIET_NS after one,
