@@ -145,12 +145,15 @@ static void sched_lower(const struct sched_saved *s)
 		pthread_setschedparam(pthread_self(), s->policy, &s->sp);
 }
 
-/* Placement @id becomes (@np, @nb): in the data path, then the model. */
+/*
+ * Placement @id becomes (@np, @nb): in the data path, then the model.
+ * Its callers (a failover, a handoff) call model_moved() before and
+ * after their writes, under the same ftd.lock.
+ */
 static int placement_switch(uint32_t id, uint32_t np, uint32_t nb)
 {
 	struct ftd_placement *p = &ftd.pl[id];
 
-	model_moved();
 	if (dp_placement_set(ftd.dp, id, np, nb)) {
 		ftd_log(LOG_ERR, "placement %u: %s", id, dp_errmsg());
 		return -1;
@@ -715,7 +718,6 @@ long reprotect_pass(long budget, bool *more)
 		err = dp_session_move(ftd.dp, &s->flow, nid);
 		if (err)
 			continue;	/* gone from the map: sync drops it */
-		model_moved();
 		CMM_STORE_SHARED(s->placement, nid);
 		uatomic_dec(&ftd.pl[old].sessions);
 		uatomic_inc(&ftd.pl[nid].sessions);
@@ -732,6 +734,8 @@ long reprotect_pass(long budget, bool *more)
 	}
 	urcu_memb_read_unlock();
 	ftd.last.reprotected += (uint64_t)moved;
+	if (moved)
+		model_moved();	/* once for the batch, under the same lock */
 	pthread_mutex_unlock(&ftd.lock);
 	free(batch);
 	if (moved)
