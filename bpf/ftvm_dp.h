@@ -20,8 +20,8 @@
 
 #include <linux/types.h>
 
-#define FTVM_DP_ABI_VERSION	7
-#define FTVM_DP_ABI_TYPE	"ftvm_abi_v7"
+#define FTVM_DP_ABI_VERSION	8
+#define FTVM_DP_ABI_TYPE	"ftvm_abi_v8"
 #define FTVM_DP_PIN_DIR		"/sys/fs/bpf/tc/globals"
 
 /* VM ids index the VM tables: the same ids as ftvm.ko's VM registry. */
@@ -130,12 +130,26 @@ struct ftvm_session {
 	__u32 placement;	/* 1..FTVM_MAX_PLACEMENTS-1 */
 	__u32 service;		/* service index, for the counters */
 	__u64 created_ns;	/* bpf_ktime_get_ns() at creation */
+	__u64 seen_ns;		/* a recent packet's time; 0: none yet */
+	__u64 seen_jiffies;	/* the same in jiffies */
 };
+
+/*
+ * ftvm_steer notes when a session's packets come (seen_ns, coarse
+ * CLOCK_MONOTONIC) once a grain, not for every packet: it reads jiffies
+ * (one load) per packet, and the clock and writes the entry only when
+ * seen_jiffies is FTVM_SEEN_GRAIN_JIFFIES old.  A session's last packet
+ * therefore came less than FTVM_SEEN_GRAIN_NS after its seen_ns, on
+ * any kernel (HZ >= 100).  An entry userspace writes may leave both 0,
+ * until a packet comes.
+ */
+#define FTVM_SEEN_GRAIN_JIFFIES	100
+#define FTVM_SEEN_GRAIN_NS	1000000000ull
 
 /*
  * A record of ftvm_new_sessions: a session ftvm_steer has just created,
  * so that userspace learns it at once instead of at its next sweep of
- * the session maps.  56 bytes.
+ * the session maps.  72 bytes.
  */
 struct ftvm_new_session {
 	struct ftvm_flow flow;
@@ -225,7 +239,7 @@ enum ftvm_dp_stat {
 };
 
 /* The marker whose BTF name carries the ABI version. */
-struct ftvm_abi_v7 {
+struct ftvm_abi_v8 {
 	__u32 version;
 };
 

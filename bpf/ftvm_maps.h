@@ -18,7 +18,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct ftvm_abi_v7);
+	__type(value, struct ftvm_abi_v8);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ftvm_abi SEC(".maps");
 

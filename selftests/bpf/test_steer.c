@@ -1078,6 +1078,69 @@ static void test_sessions(void)
 	ftvm_dp_placement_set(dp, 3, 3, 1);
 }
 
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * When a session's packets came (seen_ns, seen_jiffies): its creation's
+ * time; noted again by a packet once the note is a grain old, with the
+ * clock's time; not by a packet within the grain.
+ */
+static void test_seen(void)
+{
+	struct frame_spec sp = { 4, IPPROTO_UDP, .saddr = CLI4, .daddr = VIP4,
+				 .sport = 45000, .dport = 53, .payload = 8 };
+	int fd = bpf_map__fd(steer->maps.ftvm_sessions4);
+	struct ftvm_session e0, e1, e2;
+	uint8_t out[FRAME_MAX];
+	struct ftvm_flow4 k;
+	struct ftvm_flow fl;
+	uint64_t t0, t1;
+	struct frame f;
+	size_t outlen;
+	int ok, v;
+
+	spec_flow(&sp, &fl);
+	ftvm_flow_to_flow4(&fl, &k);
+	ok = !frame_build(&sp, &f) &&
+	     !run_xdp(f.data, f.len, out, &outlen, &v) && v == XDP_REDIRECT &&
+	     !bpf_map_lookup_elem(fd, &k, &e0);
+	ok = ok && e0.seen_ns == e0.created_ns && e0.seen_jiffies;
+	/* Made a grain old: the next packet notes its time. */
+	e1 = e0;
+	e1.seen_ns = 1;
+	e1.seen_jiffies = e0.seen_jiffies - FTVM_SEEN_GRAIN_JIFFIES;
+	t0 = clock_ns(CLOCK_MONOTONIC_COARSE);
+	ok = ok && !bpf_map_update_elem(fd, &k, &e1, BPF_EXIST) &&
+	     !run_xdp(f.data, f.len, out, &outlen, &v) && v == XDP_REDIRECT &&
+	     !bpf_map_lookup_elem(fd, &k, &e1);
+	t1 = clock_ns(CLOCK_MONOTONIC);
+	ok = ok && e1.seen_ns >= t0 && e1.seen_ns <= t1 &&
+	     e1.seen_jiffies >= e0.seen_jiffies &&
+	     e1.placement == e0.placement && e1.created_ns == e0.created_ns;
+	/* Within the grain: the entry is not written. */
+	e2 = e1;
+	e2.seen_ns = 2;
+	ok = ok && !bpf_map_update_elem(fd, &k, &e2, BPF_EXIST) &&
+	     !run_xdp(f.data, f.len, out, &outlen, &v) && v == XDP_REDIRECT &&
+	     !bpf_map_lookup_elem(fd, &k, &e2) && e2.seen_ns == 2 &&
+	     e2.seen_jiffies == e1.seen_jiffies;
+	if (!ok)
+		ktap_diag("seen: created %llu, seen %llu %llu %llu (clock %llu..%llu)",
+			  (unsigned long long)e0.created_ns,
+			  (unsigned long long)e0.seen_ns,
+			  (unsigned long long)e1.seen_ns,
+			  (unsigned long long)e2.seen_ns,
+			  (unsigned long long)t0, (unsigned long long)t1);
+	ktap_result(ok, "a session's packets note when it was seen: at its creation, then once a grain, not per packet");
+	ftvm_dp_session_del(dp, &fl);
+}
+
 /* ------------------------------------------------------------------ */
 /* Redirects the kernel fails: redirect_err.                           */
 
@@ -1473,7 +1536,7 @@ int main(void)
 		return ktap_finish();
 	}
 	ktap_print_header(MATRIX_TESTS + ARRAY_SIZE(fixtures) + 4 + 3 + 1 +
-			  3 + REDIRECT_TESTS + FENCE_TESTS + FAILED_TESTS);
+			  3 + 1 + REDIRECT_TESTS + FENCE_TESTS + FAILED_TESTS);
 	probe_live();
 	if (no_live)
 		ktap_diag("%s: no frame is delivered to a VM's device; the deliveries are not checked, the failed redirects skipped",
@@ -1485,6 +1548,7 @@ int main(void)
 	test_devmap_copies();
 	test_garbage();
 	test_sessions();
+	test_seen();
 	test_redirect_errors();
 	test_redirect_err_other();
 	test_fence();

@@ -5,7 +5,8 @@
  *   ftctl session list [service SERVICE]
  *
  * Each line: client, service, placement, the placement's primary and
- * backup VM now, and the session's age.
+ * backup VM now, the session's age, and how long it has been idle (to
+ * within a grain: ftvm_dp.h, FTVM_SEEN_GRAIN_NS).
  */
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +28,7 @@ static int print_session(const struct ftvm_flow *f, const struct ftvm_session *s
 	struct sess_ctx *c = arg;
 	struct ftvm_placement pl = {};
 	char src[80], dst[80];
+	uint64_t seen;
 
 	if (c->filtered &&
 	    (f->family != c->filter.family || f->proto != c->filter.proto ||
@@ -52,6 +54,10 @@ static int print_session(const struct ftvm_flow *f, const struct ftvm_session *s
 	print_uint(PRINT_JSON, "service_index", NULL, s->service);
 	print_u64(PRINT_ANY, "age_ms", " age %llums",
 		  c->now > s->created_ns ? (c->now - s->created_ns) / 1000000 : 0);
+	/* No packet has noted a time since userspace wrote the entry: its age. */
+	seen = s->seen_ns ? s->seen_ns : s->created_ns;
+	print_u64(PRINT_ANY, "idle_ms", " idle %llums",
+		  c->now > seen ? (c->now - seen) / 1000000 : 0);
 	print_nl();
 	close_json_object();
 	return 0;
