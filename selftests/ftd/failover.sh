@@ -153,7 +153,7 @@ start_ftd() {
 	wait_for 10 F status
 }
 
-ktap_begin 49
+ktap_begin 51
 
 if ! setup; then
 	ktap_fail "topology"
@@ -858,6 +858,47 @@ if [[ -n $module ]]; then
 else
 	ktap_skip "ftd relaxed its strict service as it stopped" "without ftvm.ko"
 fi
+
+# 14. Idle UDP sessions are forgotten (forget-idle-udp), busy ones kept.
+# ftd again, sweeping every 500 ms, forgetting UDP sessions idle for 2 s
+# (so: within 2 s + a grain of 1 s + a sweep of their last datagram; a
+# round of the guest's client, without KVM, is well under that).
+sed -i -e '/^scan-interval /d' -e '/^forget-idle-udp /d' "$CONF"
+printf 'scan-interval 500\nforget-idle-udp 2000\n' >>"$CONF"
+forgot_udp() { status_field udp_idle_forgotten; }
+no_sessions() { [[ $(n_sessions) == 0 ]]; }
+# Not inside ktap_check: its $(...) would wait for ftd's stdout.
+start_ftd
+idle_forgotten() {
+	# Nothing sent since the last check: every session is idle.
+	wait_for 10 no_sessions || { echo "$(n_sessions) sessions left"; return 1; }
+	(($(forgot_udp) >= NS)) || { echo "forgotten: $(forgot_udp)"; return 1; }
+	F -j session list | python3 -c 'import json, sys; sys.exit(len(json.load(sys.stdin)) != 0)'
+}
+ktap_check "forget-idle-udp 2000: ftd forgets the $NS idle UDP sessions, map and table" idle_forgotten
+busy_kept() {
+	local f0 i
+	round i0 "$TMP/i0" && [[ $(grep -vc ' -$' "$TMP/i0") == "$NS" ]] ||
+		{ echo "round i0: $(grep -c ' -$' "$TMP/i0") unanswered"; return 1; }
+	wait_for 10 have_all || { echo "$(n_sessions) sessions learned"; return 1; }
+	f0=$(forgot_udp)
+	# A datagram per session every 300-400 ms for 4 s.
+	for i in $(seq 1 12); do
+		round "i$i" "$TMP/ib" || return 1
+		read -r -t 0.3 <> <(:)
+	done
+	[[ $(grep -vc ' -$' "$TMP/ib") == "$NS" && $(forgot_udp) == "$f0" ]] &&
+		have_all || { echo "forgotten $(($(forgot_udp) - f0)), $(n_sessions) sessions"; return 1; }
+	# Idle again: all forgotten, and each is placed anew when it sends.
+	wait_for 10 no_sessions || { echo "$(n_sessions) sessions left"; return 1; }
+	(($(forgot_udp) - f0 == NS)) || { echo "forgotten $(($(forgot_udp) - f0))"; return 1; }
+	round i2 "$TMP/i2" && [[ $(grep -vc ' -$' "$TMP/i2") == "$NS" ]] &&
+		wait_for 10 have_all
+}
+ktap_check "busy UDP sessions are kept (none forgotten over 4 s), forgotten once idle, answered again when they send" busy_kept
+kill "$ftd_pid"
+wait "$ftd_pid"
+ftd_pid=
 echo quit >&"${UDPC[1]}"
 if grep -q "AddressSanitizer\|runtime error\|LeakSanitizer" "$TMP/ftd.log"; then
 	ktap_fail "ftd ran clean under the sanitizers"

@@ -484,6 +484,7 @@ static void test_config(void)
 		ktap_diag("%s", e.msg);
 	ftd.cfg.vms[9].used = true;
 	ftd.cfg.forget_ms = 0;
+	ftd.cfg.udp_idle_ms = 0;
 	cfg_save(&ftd.cfg);
 	cfg_defaults(c);
 	if (cfg_load(path, c, &e)) {
@@ -502,7 +503,8 @@ static void test_config(void)
 	}
 	same = same && c->svcs[0].used &&
 	       !memcmp(&c->svcs[0].key, &ftd.cfg.svcs[0].key,
-		       sizeof(c->svcs[0].key)) && c->forget_ms == 0;
+		       sizeof(c->svcs[0].key)) && c->forget_ms == 0 &&
+	       c->udp_idle_ms == 0;
 	ktap_result(same, "config: what ftd saves, it reads back");
 	{
 		FILE *f = fopen(path, "w");
@@ -518,6 +520,18 @@ static void test_config(void)
 		if (!same)
 			ktap_diag("%s", e.msg);
 		ktap_result(same, "config: forget-closed below a second is refused, the default (10 s) kept");
+		f = fopen(path, "w");
+		if (f) {
+			fputs("forget-idle-udp 1000\nforget-idle-udp 500\n", f);
+			fclose(f);
+		}
+		cfg_defaults(c);
+		same = f && cfg_load(path, c, &e) &&
+		       strstr(e.msg, ":2: invalid forget-idle-udp \"500\"") &&
+		       c->udp_idle_ms == 1000;
+		if (!same)
+			ktap_diag("%s", e.msg);
+		ktap_result(same, "config: forget-idle-udp below a second is refused on its line");
 	}
 	{
 		struct ftvm_service_key k;
@@ -1031,6 +1045,90 @@ static void test_resume(void)
 	reprotect_all();
 }
 
+/* In the table? */
+static bool in_table(const struct ftvm_flow *f)
+{
+	bool in;
+
+	urcu_memb_read_lock();
+	in = session_lookup(f);
+	urcu_memb_read_unlock();
+	return in;
+}
+
+/*
+ * forget-idle-udp: a sweep forgets, from the map and the table, the UDP
+ * sessions idle for longer than it plus a grain, and no other: not a
+ * UDP session seen more recently, nor one whose entry has no time, nor
+ * a TCP session however idle; 0 forgets none.
+ */
+static void test_idle_udp(void)
+{
+	enum { IDLE_MS = 10000 };
+	uint64_t now = monotonic_ns(), idle = IDLE_MS * 1000000ull;
+	static struct ftvm_session v[NSESS];
+	struct ftvm_flow tcp = flows[0];
+	struct ftvm_session tv = { 0 };
+	unsigned long f0 = uatomic_read(&ftd.udp_forgotten);
+	uint32_t want = 0, wrong = 0;
+	bool ok = true;
+
+	/*
+	 * By i % 4: idle for long; seen just now; no time; idle, but less
+	 * than forget-idle-udp plus a grain.
+	 */
+	for (uint32_t i = 0; i < NSESS && ok; i++) {
+		ok = !dp_session_get(ftd.dp, &flows[i], &v[i]);
+		switch (i % 4) {
+		case 0:
+			v[i].seen_ns = now - idle - FTVM_SEEN_GRAIN_NS - 5000000000ull;
+			want++;
+			break;
+		case 1:
+			v[i].seen_ns = now;
+			break;
+		case 2:
+			v[i].seen_ns = v[i].created_ns = 0;
+			break;
+		default:
+			v[i].seen_ns = now - idle - FTVM_SEEN_GRAIN_NS + 3000000000ull;
+		}
+	}
+	tcp.proto = IPPROTO_TCP;
+	tv.placement = v[0].placement;
+	tv.seen_ns = tv.created_ns = now - idle - 100 * FTVM_SEEN_GRAIN_NS;
+	ok = ok && !dp_session_put(ftd.dp, flows, v, NSESS) &&
+	     !dp_session_put(ftd.dp, &tcp, &tv, 1);
+	/* 0: never. */
+	ftd.cfg.udp_idle_ms = 0;
+	ok = ok && sessions_sync() == NSESS + 1 &&
+	     uatomic_read(&ftd.udp_forgotten) == f0 &&
+	     uatomic_read(&ftd.nsessions) == NSESS + 1;
+	ktap_result(ok, "forget-idle-udp 0: a sweep forgets no idle UDP session");
+
+	ftd.cfg.udp_idle_ms = IDLE_MS;
+	ok = ok && sessions_sync() == NSESS + 1;
+	for (uint32_t i = 0; i < NSESS && ok; i++) {
+		struct ftvm_session e;
+		bool gone = i % 4 == 0;
+
+		if (gone != (dp_session_get(ftd.dp, &flows[i], &e) != 0) ||
+		    gone == in_table(&flows[i])) {
+			if (wrong++ < 3)
+				ktap_diag("idle udp: session %u (case %u) %s", i,
+					  i % 4, gone ? "kept" : "forgotten");
+		}
+	}
+	ok = ok && !wrong && in_table(&tcp) &&
+	     !dp_session_get(ftd.dp, &tcp, &tv) &&
+	     uatomic_read(&ftd.udp_forgotten) - f0 == want &&
+	     uatomic_read(&ftd.nsessions) == NSESS + 1 - want &&
+	     sessions_sync() == NSESS + 1 - want;
+	ktap_result(ok, "forget-idle-udp: a sweep forgets the %u UDP sessions idle past it plus a grain, from map and table; keeps the others and an idle TCP session",
+		    want);
+	ftd.cfg.udp_idle_ms = 0;
+}
+
 int main(void)
 {
 	if (geteuid())
@@ -1041,7 +1139,7 @@ int main(void)
 		       dp_errmsg());
 		return KSFT_SKIP;
 	}
-	ktap_print_header(37);
+	ktap_print_header(40);
 	test_row();
 	if (make_sessions()) {
 		ktap_result(0, "sessions: %s", dp_errmsg());
@@ -1060,5 +1158,6 @@ int main(void)
 	test_commit_config();
 	test_commit_round_trip();
 	test_commit_nl();
+	test_idle_udp();
 	return ktap_finish();
 }

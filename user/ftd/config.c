@@ -74,6 +74,7 @@ void cfg_defaults(struct ftd_cfg *c)
 	c->reprotect_batch = 256;
 	c->scan_ms = 1000;
 	c->forget_ms = 10000;
+	c->udp_idle_ms = 300000;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -641,6 +642,12 @@ static int cfg_statement(struct ftd_cfg *c, int n, char **w, char *err,
 		if (parse_ms(w[1], 0, 86400000, &ms) || (ms && ms < 1000))
 			return seterr(err, len, "invalid forget-closed \"%s\": expected 1000..86400000 ms, or 0 for never", w[1]);
 		c->forget_ms = ms;
+	} else if (!strcmp(k, "forget-idle-udp")) {
+		uint32_t ms;
+
+		if (parse_ms(w[1], 0, 86400000, &ms) || (ms && ms < 1000))
+			return seterr(err, len, "invalid forget-idle-udp \"%s\": expected 1000..86400000 ms, or 0 for never", w[1]);
+		c->udp_idle_ms = ms;
 	} else if (!strcmp(k, "control")) {
 		if (w[1][0] != '/' || strlen(w[1]) >= sizeof(c->sock))
 			return seterr(err, len, "control needs an absolute path shorter than %zu bytes", sizeof(c->sock));
@@ -722,10 +729,10 @@ int cfg_save(const struct ftd_cfg *c)
 			c->attach[i].generic ? " generic" : "");
 	fprintf(f, "criterion %s\nanti-affinity %s\nreplication-interval %u\n"
 		"reprotect-rate %u\nreprotect-batch %u\nscan-interval %u\n"
-		"forget-closed %u\n",
+		"forget-closed %u\nforget-idle-udp %u\n",
 		crit_name(c->criterion), c->anti_affinity ? "on" : "off",
 		c->repl_interval_ms, c->reprotect_rate, c->reprotect_batch,
-		c->scan_ms, c->forget_ms);
+		c->scan_ms, c->forget_ms, c->udp_idle_ms);
 	for (int i = FTVM_VM_ID_MIN; i <= FTVM_VM_ID_MAX; i++) {
 		if (!c->vms[i].used)
 			continue;

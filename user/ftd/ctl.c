@@ -863,6 +863,25 @@ static bool client_is(const struct client_sel *c, const struct ftvm_flow *f)
 		       c->family == FTVM_FAMILY_V6 ? 16 : 4);
 }
 
+/*
+ * How long the data plane has seen no packet of @flow (to within a
+ * grain, FTVM_SEEN_GRAIN_NS): "idle_ms", null when its entry has no
+ * time (written by userspace, no packet since) or is gone.
+ */
+static void print_idle(const struct ftvm_flow *flow)
+{
+	struct ftvm_session e;
+	uint64_t now = monotonic_ns(), since = 0;
+
+	if (!dp_session_get(ftd.dp, flow, &e))
+		since = e.seen_ns ? e.seen_ns : e.created_ns;
+	if (since)
+		print_u64(PRINT_ANY, "idle_ms", " idle %llu ms",
+			  now > since ? (now - since) / 1000000 : 0);
+	else
+		print_null(PRINT_JSON, "idle_ms", NULL);
+}
+
 static int cmd_session(int argc, char **argv)
 {
 	const char *verb = argc ? argv[0] : "list";
@@ -963,6 +982,7 @@ static int cmd_session(int argc, char **argv)
 			print_uint(PRINT_JSON, "backup_id", NULL, p->backup);
 			print_string(PRINT_ANY, "proto", " %s",
 				     s->flow.proto == IPPROTO_TCP ? "tcp" : "udp");
+			print_idle(&s->flow);
 			if (ftd.have_module && s->flow.proto == IPPROTO_TCP) {
 				print_uint(PRINT_JSON, "staged_on", NULL,
 					   uatomic_read(&s->staged_on));
@@ -1070,6 +1090,9 @@ static int cmd_status(int argc, char **argv)
 	print_u64(PRINT_ANY, "closed_forgotten",
 		  "Closed sessions forgotten: %llu\n",
 		  uatomic_read(&ftd.forgotten));
+	print_u64(PRINT_ANY, "udp_idle_forgotten",
+		  "Idle UDP sessions forgotten: %llu\n",
+		  uatomic_read(&ftd.udp_forgotten));
 	print_u64(PRINT_ANY, "failovers", "Failovers: %llu\n", ftd.failovers);
 	if (l->event_ns) {
 		open_json_object("last_failover");

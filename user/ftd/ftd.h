@@ -137,6 +137,7 @@ struct ftd_cfg {
 	uint32_t reprotect_batch;
 	uint32_t scan_ms;		/* session map scan period */
 	uint32_t forget_ms;		/* forget-closed: age, 0 = never */
+	uint32_t udp_idle_ms;		/* forget-idle-udp: idle, 0 = never */
 	struct {
 		char dev[IF_NAMESIZE];
 		bool generic;
@@ -185,6 +186,7 @@ struct ftd {
 	unsigned long moves;
 	uint64_t moved_ns;
 	unsigned long forgotten;	/* closed sessions forgotten; uatomic */
+	unsigned long udp_forgotten;	/* idle UDP sessions forgotten; uatomic */
 };
 
 extern struct ftd ftd;

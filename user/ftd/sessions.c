@@ -10,6 +10,10 @@
  * placement of existing ones (under ftd.lock, after the map).  Readers
  * (listings, status) take no lock.  The per-placement session counts
  * (ftd.pl[].sessions) follow every change atomically.
+ *
+ * The sweep also forgets idle UDP sessions (forget-idle-udp): a UDP
+ * flow never closes, and its entry would otherwise stay until the LRU
+ * map needs room, when the entry it drops may be a live TCP session's.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -59,7 +63,38 @@ static void session_free(struct rcu_head *head)
 struct sync_ctx {
 	uint64_t gen;
 	long added;
+	/* The sweep's: UDP sessions idle since before @idle_before. */
+	uint64_t idle_before;		/* 0: none wanted */
+	struct ftvm_flow *idle;
+	size_t nidle, idle_cap;
 };
+
+/*
+ * Has @v been idle since before @before?  The last packet came less
+ * than a grain after seen_ns (ftvm_dp.h); an entry that userspace wrote
+ * and no packet has noted yet counts from its creation, and one with
+ * neither time is never idle.
+ */
+static bool session_idle(const struct ftvm_session *v, uint64_t before)
+{
+	uint64_t since = v->seen_ns ? v->seen_ns : v->created_ns;
+
+	return since && since + FTVM_SEEN_GRAIN_NS <= before;
+}
+
+static void idle_note(struct sync_ctx *c, const struct ftvm_flow *flow)
+{
+	if (c->nidle == c->idle_cap) {
+		size_t n = c->idle_cap ? 2 * c->idle_cap : 256;
+		struct ftvm_flow *v = realloc(c->idle, n * sizeof(*v));
+
+		if (!v)
+			return;	/* the next sweep finds it again */
+		c->idle = v;
+		c->idle_cap = n;
+	}
+	c->idle[c->nidle++] = *flow;
+}
 
 static void sync_one(const struct ftvm_flow *flow, const struct ftvm_session *v,
 		     void *arg)
@@ -68,6 +103,9 @@ static void sync_one(const struct ftvm_flow *flow, const struct ftvm_session *v,
 	struct ftd_session *s, *old;
 	struct cds_lfht_node *ret;
 
+	if (c->idle_before && flow->proto == IPPROTO_UDP &&
+	    session_idle(v, c->idle_before))
+		idle_note(c, flow);
 	urcu_memb_read_lock();
 	old = session_lookup(flow);
 	if (old) {
@@ -122,6 +160,37 @@ bool session_forget(const struct ftvm_flow *flow)
 	return gone;
 }
 
+/* Hold ftd.lock for this many idle sessions at most. */
+#define IDLE_HOLD	256
+
+/*
+ * Forget the idle UDP sessions a sweep found: each deleted from the map,
+ * then from the table, if its entry is still idle (a datagram since
+ * keeps it).  A datagram that comes after that is placed anew, as a new
+ * session's is: on the service's row, which for an unchanged row is the
+ * same placement.  Returns how many were forgotten.
+ */
+static long forget_idle(const struct sync_ctx *c)
+{
+	long gone = 0;
+
+	for (size_t i = 0; i < c->nidle; i += IDLE_HOLD) {
+		pthread_mutex_lock(&ftd.lock);
+		for (size_t j = i; j < c->nidle && j < i + IDLE_HOLD; j++) {
+			struct ftvm_session e;
+
+			if (dp_session_get(ftd.dp, &c->idle[j], &e) ||
+			    !session_idle(&e, c->idle_before) ||
+			    dp_session_del(ftd.dp, &c->idle[j]))
+				continue;
+			session_forget(&c->idle[j]);
+			gone++;
+		}
+		pthread_mutex_unlock(&ftd.lock);
+	}
+	return gone;
+}
+
 /* New sessions are in the table: they want backups and their state staged. */
 static void learned(void)
 {
@@ -137,14 +206,19 @@ static void learned(void)
 long sessions_sync(void)
 {
 	struct sync_ctx c = { .gen = ++sync_gen };
+	uint64_t idle = (uint64_t)CMM_LOAD_SHARED(ftd.cfg.udp_idle_ms) *
+			1000000ull;
 	struct cds_lfht_iter it;
 	struct ftd_session *s;
 	uint64_t start = monotonic_ns();
-	long n, removed = 0;
+	long n, removed = 0, idled = 0;
 
+	if (idle && start > idle)
+		c.idle_before = start - idle;
 	n = dp_session_scan(ftd.dp, sync_one, &c);
 	if (n < 0) {
 		ftd_log(LOG_ERR, "session scan: %s", dp_errmsg());
+		free(c.idle);
 		return n;
 	}
 	urcu_memb_read_lock();
@@ -157,9 +231,18 @@ long sessions_sync(void)
 		pthread_mutex_unlock(&ftd.lock);
 	}
 	urcu_memb_read_unlock();
+	if (c.nidle) {
+		idled = forget_idle(&c);
+		free(c.idle);
+		if (idled) {
+			uatomic_add(&ftd.udp_forgotten, idled);
+			ftd_log(LOG_DBG, "forgot %ld idle UDP session%s", idled,
+				idled == 1 ? "" : "s");
+		}
+	}
 	pthread_mutex_lock(&ftd.lock);
 	placement_gc(start);
-	if (c.added || removed)
+	if (c.added || removed || idled)
 		maglev_refresh_least_loaded();
 	pthread_mutex_unlock(&ftd.lock);
 	if (c.added)
