@@ -41,9 +41,8 @@
  * forgets those (ftd removes them from the data path's session map,
  * Documentation/replication.rst, "Closed sessions").  It changes
  * nothing.  A UDP name is never said gone (a UDP service's binding is
- * no connection), nor is any name of a port that a socket bound to a
- * device holds in the namespace: the lookup below, for any device,
- * cannot find such a socket's connections.
+ * no connection).  Sessions of sockets bound to a device are found as
+ * well (ftvm_sock_lookup()).
  *
  * Each socket is found in the established hash under RCU, with a
  * reference, and locked with lock_sock() in the request's process
@@ -63,29 +62,53 @@
 #include "restore.h"
 #include "state.h"
 
-/*
- * The socket of TCP session @t in @net, referenced (it may be a
- * time-wait or request minisock: check sk_fullsock()), or NULL.
- */
-struct sock *ftvm_sock_lookup(struct net *net, const struct ftvm_tuple *t)
+/* ftvm_sock_lookup() for a segment that came in on device @dif. */
+static struct sock *ftvm_sock_lookup_dev(struct net *net,
+					 const struct ftvm_tuple *t, int dif)
 {
 	struct inet_hashinfo *h = net->ipv4.tcp_death_row.hashinfo;
-	struct sock *sk = NULL;
 
-	rcu_read_lock();
 	if (t->family == AF_INET || ftvm_tuple_mapped(t)) {
 		__be32 l = t->family == AF_INET ? t->laddr.v4 : t->laddr.v6.s6_addr32[3];
 		__be32 r = t->family == AF_INET ? t->raddr.v4 : t->raddr.v6.s6_addr32[3];
 
-		sk = __inet_lookup_established(net, h, r, htons(t->rport), l,
-					       t->lport, 0, 0);
+		return __inet_lookup_established(net, h, r, htons(t->rport), l,
+						 t->lport, dif, 0);
 	}
 #if IS_ENABLED(CONFIG_IPV6)
-	else
-		sk = __inet6_lookup_established(net, h, &t->raddr.v6,
-						htons(t->rport), &t->laddr.v6,
-						t->lport, 0, 0);
+	return __inet6_lookup_established(net, h, &t->raddr.v6,
+					  htons(t->rport), &t->laddr.v6,
+					  t->lport, dif, 0);
+#else
+	return NULL;
 #endif
+}
+
+/*
+ * The socket of TCP session @t in @net, referenced (it may be a
+ * time-wait or request minisock: check sk_fullsock()), or NULL.
+ *
+ * A lookup names the device a segment came in on, and finds the
+ * sockets bound to no device or to that one (SO_BINDTODEVICE, or a
+ * listener's binding, which its connections inherit).  With no segment
+ * here, @t is looked up as if for no device, then, if nothing was
+ * found, for each device of @net in turn: a VM's namespace has a few.
+ * A socket bound to a device that has left @net is not found; it can
+ * neither send nor receive.
+ */
+struct sock *ftvm_sock_lookup(struct net *net, const struct ftvm_tuple *t)
+{
+	struct net_device *dev;
+	struct sock *sk;
+
+	rcu_read_lock();
+	sk = ftvm_sock_lookup_dev(net, t, 0);
+	if (!sk)
+		for_each_netdev_rcu(net, dev) {
+			sk = ftvm_sock_lookup_dev(net, t, dev->ifindex);
+			if (sk)
+				break;
+		}
 	rcu_read_unlock();
 	return sk;
 }
@@ -240,59 +263,6 @@ int ftvm_retire_doit(struct sk_buff *skb, struct genl_info *info)
 }
 
 /*
- * Whether a socket bound to a device holds TCP port @port in @net: a
- * listener, or a connection (which inherits its listener's binding).
- * The bind bucket has every socket of the port (state.c,
- * ftvm_gather_tcp()); walked under its lock, as there.
- */
-static bool ftvm_port_devbound(struct net *net, u16 port)
-{
-	struct inet_hashinfo *h = net->ipv4.tcp_death_row.hashinfo;
-	struct inet_bind_hashbucket *head =
-		&h->bhash[inet_bhashfn(net, port, h->bhash_size)];
-	struct inet_bind_bucket *tb;
-	bool bound = false;
-	struct sock *sk;
-
-	spin_lock_bh(&head->lock);
-	inet_bind_bucket_for_each(tb, &head->chain) {
-		if (!net_eq(ib_net(tb), net) || tb->port != port)
-			continue;
-		sk_for_each_bound(sk, &tb->owners)
-			if (sk->sk_bound_dev_if) {
-				bound = true;
-				break;
-			}
-	}
-	spin_unlock_bh(&head->lock);
-	return bound;
-}
-
-/* The ports of one gone check already walked, and what was found. */
-struct ftvm_ports {
-	u16 port[8];
-	bool bound[8];
-	unsigned int n;
-};
-
-static bool ftvm_ports_devbound(struct ftvm_ports *p, struct net *net,
-				u16 port)
-{
-	unsigned int i;
-	bool bound;
-
-	for (i = 0; i < p->n; i++)
-		if (p->port[i] == port)
-			return p->bound[i];
-	bound = ftvm_port_devbound(net, port);
-	if (p->n < ARRAY_SIZE(p->port)) {
-		p->port[p->n] = port;
-		p->bound[p->n++] = bound;
-	}
-	return bound;
-}
-
-/*
  * session-gone: the reply names (FTVM_A_TUPLE, as asked) each named TCP
  * session of which nothing is left in the VM's namespace, and counts
  * them (FTVM_A_SNAP { COUNT }).  Sized for every name before any
@@ -300,7 +270,6 @@ static bool ftvm_ports_devbound(struct ftvm_ports *p, struct net *net,
  */
 int ftvm_gone_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	struct ftvm_ports ports = {};
 	struct sk_buff *msg;
 	unsigned int named;
 	struct ftvm_tuple t;
@@ -335,8 +304,6 @@ int ftvm_gone_doit(struct sk_buff *skb, struct genl_info *info)
 			sock_gen_put(sk);
 			continue;
 		}
-		if (ftvm_ports_devbound(&ports, net, t.lport))
-			continue;
 		if (WARN_ON_ONCE(ftvm_tuple_put(msg, &t)))
 			goto nospace;
 		count++;

@@ -386,28 +386,50 @@ void ftvm_tuple_to_mapped(const struct ftvm_tuple *t, struct ftvm_tuple *m)
 }
 
 /* The service's listener for @r in @net, referenced, or NULL. */
-static struct sock *ftvm_listener(struct net *net, const struct ftvm_rec *r)
+/* The listener a SYN of @r coming in on device @dif would find.  RCU. */
+static struct sock *ftvm_listener_dev(struct net *net,
+				      const struct ftvm_rec *r, int dif)
 {
 	struct inet_hashinfo *h = net->ipv4.tcp_death_row.hashinfo;
 	struct sock *sk = NULL;
 
-	rcu_read_lock();
 	if (r->key.family == AF_INET || ftvm_tuple_mapped(&r->key)) {
 		__be32 l = r->key.family == AF_INET ? r->key.laddr.v4 : r->key.laddr.v6.s6_addr32[3];
 		__be32 p = r->key.family == AF_INET ? r->key.raddr.v4 : r->key.raddr.v6.s6_addr32[3];
 
 		sk = __inet_lookup_listener(net, h, NULL, 0, p, htons(r->key.rport),
-					    l, r->key.lport, 0, 0);
+					    l, r->key.lport, dif, 0);
 	}
 #if IS_ENABLED(CONFIG_IPV6)
 	else
 		sk = inet6_lookup_listener(net, h, NULL, 0, &r->key.raddr.v6,
 					   htons(r->key.rport), &r->key.laddr.v6,
-					   r->key.lport, 0, 0);
+					   r->key.lport, dif, 0);
 #endif
-	if (IS_ERR(sk) || (sk && (sk->sk_state != TCP_LISTEN ||
-				  sk->sk_protocol != IPPROTO_TCP ||
-				  !refcount_inc_not_zero(&sk->sk_refcnt))))
+	return IS_ERR(sk) ? NULL : sk;
+}
+
+/*
+ * The service's listener for @r in @net, referenced, or NULL: the one
+ * bound to no device, else (SO_BINDTODEVICE) the first device of @net
+ * whose SYN would find one, as for ftvm_sock_lookup().
+ */
+static struct sock *ftvm_listener(struct net *net, const struct ftvm_rec *r)
+{
+	struct net_device *dev;
+	struct sock *sk;
+
+	rcu_read_lock();
+	sk = ftvm_listener_dev(net, r, 0);
+	if (!sk)
+		for_each_netdev_rcu(net, dev) {
+			sk = ftvm_listener_dev(net, r, dev->ifindex);
+			if (sk)
+				break;
+		}
+	if (sk && (sk->sk_state != TCP_LISTEN ||
+		   sk->sk_protocol != IPPROTO_TCP ||
+		   !refcount_inc_not_zero(&sk->sk_refcnt)))
 		sk = NULL;
 	rcu_read_unlock();
 	return sk;
@@ -580,6 +602,15 @@ static int ftvm_rec_build_tcp(struct net *net, struct ftvm_rec *r,
 		return err;
 	r->sock = sock;
 	sk = sock->sk;
+	/* Bound to its listener's device, as an accepted connection is. */
+	if (r->listener->sk_bound_dev_if) {
+		err = sock_bindtoindex(sk, r->listener->sk_bound_dev_if, true);
+		if (err) {
+			NL_SET_ERR_MSG_ATTR(extack, r->attr,
+					    "cannot bind the session to its listener's device");
+			return err;
+		}
+	}
 
 	lock_sock(sk);
 	err = ftvm_repair_seqs(sk, r);

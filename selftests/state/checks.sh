@@ -33,7 +33,12 @@
 #    probe) is captured again by an incremental snapshot (its TSval);
 #  - a gone check (FTVM_CMD_SESSION_GONE) names only the connections
 #    with nothing left in the VM: not one in its handshake (a request
-#    socket), established, in time-wait or in close-wait.
+#    socket), established, in time-wait or in close-wait;
+#  - a service whose listener is bound to its VM's device
+#    (SO_BINDTODEVICE, which its connections inherit): its sessions are
+#    found by a gone check and a nudge, restored in B bound to B's
+#    device as B's listener is, and go on there; retired there, they
+#    end, and only they are gone.
 source "$(dirname "$0")/lib.sh"
 
 N=${FTVM_STATE_SESSIONS:-20}
@@ -463,6 +468,68 @@ gone() {
 	exec 7>&- 8<&-
 }
 
+# An echo service on a listener bound to a device (its connections
+# inherit the binding).
+BOUND_ECHO='
+import socket, sys, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[3].encode())
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1024)
+def serve(c):
+	while True:
+		d = c.recv(65536)
+		if not d:
+			break
+		c.sendall(d)
+	c.close()
+while True:
+	c, _ = s.accept()
+	threading.Thread(target=serve, args=(c,), daemon=True).start()'
+
+# bound_estab NS N: N established connections of the service in NS, all
+# bound to its eth0.
+bound_estab() {
+	local all on
+	all=$(ip netns exec "$1" ss -Htan state established "sport = :$PORT" | wc -l)
+	on=$(ip netns exec "$1" ss -Htan state established "sport = :$PORT" | grep -c "%eth0:$PORT ")
+	((all == $2 && on == $2)) || { echo "$1: $all established, $on on eth0, expected $2"; return 1; }
+}
+
+devbound() {
+	local out
+	setup || return 1
+	ip netns exec "$A" python3 -c "$BOUND_ECHO" $SVC $PORT eth0 & PIDS+=($!)
+	ip netns exec "$B" python3 -c "$BOUND_ECHO" $SVC $PORT eth0 & PIDS+=($!)
+	wait_listen "$A" $PORT && wait_listen "$B" $PORT || { echo "no service"; return 1; }
+	client echo "$N" && cmd "round 1" || return 1
+	bound_estab "$A" "$N" || return 1
+	out=$(state dump 1 $PORT proto tcp out "$WORK/recs") && [[ $out == "records $N "* ]] ||
+		{ echo "dump: '$out', expected $N records"; return 1; }
+	# Found, for all their binding: none gone, each nudged.
+	out=$(state gone 1 "$WORK/recs") && [[ $out == "count 0" ]] ||
+		{ echo "gone check in A: '$out', expected count 0"; return 1; }
+	out=$(state nudge 1 "$WORK/recs") && [[ $out == "count $N" ]] ||
+		{ echo "nudge in A: '$out', expected count $N"; return 1; }
+	fail_over || return 1
+	out=$(state restore 2 "$WORK/recs") && [[ $out == "count $N" ]] ||
+		{ echo "restore: '$out', expected count $N"; return 1; }
+	bound_estab "$B" "$N" || return 1
+	steer_b
+	cmd "round 2" || return 1
+	out=$(state gone 2 "$WORK/recs") && [[ $out == "count 0" ]] ||
+		{ echo "gone check in B: '$out', expected count 0"; return 1; }
+	out=$(state retire 2 "$WORK/recs" records 0-$((N / 2 - 1))) &&
+		[[ $out == "count $((N / 2))" ]] ||
+		{ echo "retire in B: '$out', expected count $((N / 2))"; return 1; }
+	bound_estab "$B" $((N - N / 2)) || return 1
+	out=$(state gone 2 "$WORK/recs") && [[ $out == "count $((N / 2)) rports "* ]] ||
+		{ echo "gone check after the retire: '$out', expected count $((N / 2))"; return 1; }
+	out=$(state gone 2 "$WORK/recs" records $((N / 2))-$((N - 1))) && [[ $out == "count 0" ]] ||
+		{ echo "gone check of the others: '$out', expected count 0"; return 1; }
+}
+
 ckpt_during() {
 	local many=200 i out line
 	kv_in_a $many 1 || return 1
@@ -475,7 +542,7 @@ ckpt_during() {
 	client_quit
 }
 
-ktap_begin 9
+ktap_begin 10
 ktap_check "bad records, missing listener and namespaces are refused and leave nothing" bad_records
 cleanup; trap - EXIT
 ktap_check "snapshots during connection churn; closing sockets are not captured" churn
@@ -498,4 +565,7 @@ ktap_check "a socket that sent without moving its byte streams (keepalive) is ca
 cleanup; trap - EXIT
 ktap_check "a gone check names only the connections with nothing left: not one in its handshake, established, in time-wait or close-wait" \
 	gone
+cleanup; trap - EXIT
+ktap_check "a service bound to its VM's device: its sessions found, restored bound to B's device, going on, retired, gone" \
+	devbound
 ktap_end
