@@ -102,6 +102,14 @@ static const struct nla_policy ftvm_activate_snap_policy[FTVM_A_SNAP_MAX + 1] = 
 	[FTVM_A_SNAP_TRACKED] = { .type = NLA_REJECT },
 };
 
+/* What a socket can hold: srtt_us is scaled by 8, mdev_us by 4. */
+static struct netlink_range_validation ftvm_srtt_range __ro_after_init = {
+	.max = U32_MAX >> 3,
+};
+static struct netlink_range_validation ftvm_rttvar_range __ro_after_init = {
+	.max = U32_MAX >> 2,
+};
+
 const struct nla_policy ftvm_tcp_policy[FTVM_A_TCP_MAX + 1] = {
 	[FTVM_A_TCP_STATE] = { .type = NLA_U8 },
 	[FTVM_A_TCP_SND_UNA] = { .type = NLA_U32 },
@@ -124,6 +132,10 @@ const struct nla_policy ftvm_tcp_policy[FTVM_A_TCP_MAX + 1] = {
 	[FTVM_A_TCP_TS_RECENT] = { .type = NLA_U32 },
 	[FTVM_A_TCP_SNDBUF] = { .type = NLA_U32 },
 	[FTVM_A_TCP_RCVBUF] = { .type = NLA_U32 },
+	[FTVM_A_TCP_SRTT_US] = NLA_POLICY_FULL_RANGE(NLA_U32, &ftvm_srtt_range),
+	[FTVM_A_TCP_RTTVAR_US] = NLA_POLICY_FULL_RANGE(NLA_U32, &ftvm_rttvar_range),
+	[FTVM_A_TCP_SND_CWND] = { .type = NLA_U32 },
+	[FTVM_A_TCP_SND_SSTHRESH] = { .type = NLA_U32 },
 };
 
 const struct nla_policy ftvm_sess_policy[FTVM_A_SESS_MAX + 1] = {

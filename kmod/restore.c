@@ -111,6 +111,15 @@ static int ftvm_rec_parse_tcp(struct nlattr *nest, struct ftvm_rec *r,
 		r->sndbuf = nla_get_u32(tb[FTVM_A_TCP_SNDBUF]);
 	if (tb[FTVM_A_TCP_RCVBUF])
 		r->rcvbuf = nla_get_u32(tb[FTVM_A_TCP_RCVBUF]);
+	/* Optional: records of an ftvm.ko that did not write them. */
+	if (tb[FTVM_A_TCP_SRTT_US])
+		r->srtt_us = nla_get_u32(tb[FTVM_A_TCP_SRTT_US]);
+	if (tb[FTVM_A_TCP_RTTVAR_US])
+		r->rttvar_us = nla_get_u32(tb[FTVM_A_TCP_RTTVAR_US]);
+	if (tb[FTVM_A_TCP_SND_CWND])
+		r->cwnd = nla_get_u32(tb[FTVM_A_TCP_SND_CWND]);
+	if (tb[FTVM_A_TCP_SND_SSTHRESH])
+		r->ssthresh = nla_get_u32(tb[FTVM_A_TCP_SND_SSTHRESH]);
 	if (r->sndq_len > FTVM_QUEUE_MAX || r->rcvq_len > FTVM_QUEUE_MAX) {
 		NL_SET_ERR_MSG_ATTR(extack, nest, "queue larger than 16 MiB");
 		return -EFBIG;
@@ -238,7 +247,7 @@ static struct ftvm_rec *ftvm_rec_parse(struct nlattr *nest,
 	if (tb[FTVM_A_SESS_COOKIE])
 		tmp.src_cookie = nla_get_u64(tb[FTVM_A_SESS_COOKIE]);
 	if (tb[FTVM_A_SESS_FLAGS])
-		tmp.stale = nla_get_u32(tb[FTVM_A_SESS_FLAGS]) & FTVM_SESS_F_STALE;
+		tmp.stale = !!(nla_get_u32(tb[FTVM_A_SESS_FLAGS]) & FTVM_SESS_F_STALE);
 	if (tmp.blob_len && tmp.key.proto != IPPROTO_TCP) {
 		NL_SET_ERR_MSG_ATTR(extack, tb[FTVM_A_SESS_BLOB],
 				    "application state is kept for TCP sessions only");
@@ -257,26 +266,28 @@ static struct ftvm_rec *ftvm_rec_parse(struct nlattr *nest,
 	return r;
 }
 
-static int ftvm_rec_fill(struct ftvm_rec *r, struct nlattr *a,
+/* @got: the queue bytes of @r so far, send then receive queue. */
+static int ftvm_rec_fill(struct ftvm_rec *r, u32 got[2], struct nlattr *a,
 			 struct netlink_ext_ack *extack)
 {
 	bool snd = nla_type(a) == FTVM_A_SNDQ;
-	u32 *got = snd ? &r->sndq_got : &r->rcvq_got;
+	u32 *gotq = snd ? &got[0] : &got[1];
 	u32 len = snd ? r->sndq_len : r->rcvq_len;
 	u8 *dst = r->data + (snd ? 0 : r->sndq_len);
 
-	if (nla_len(a) > len - *got) {
+	if (nla_len(a) > len - *gotq) {
 		NL_SET_ERR_MSG_ATTR(extack, a, "more queue bytes than the record declares");
 		return -EINVAL;
 	}
-	memcpy(dst + *got, nla_data(a), nla_len(a));
-	*got += nla_len(a);
+	memcpy(dst + *gotq, nla_data(a), nla_len(a));
+	*gotq += nla_len(a);
 	return 0;
 }
 
-static int ftvm_rec_complete(struct ftvm_rec *r, struct netlink_ext_ack *extack)
+static int ftvm_rec_complete(struct ftvm_rec *r, const u32 got[2],
+			     struct netlink_ext_ack *extack)
 {
-	if (r->sndq_got != r->sndq_len || r->rcvq_got != r->rcvq_len) {
+	if (got[0] != r->sndq_len || got[1] != r->rcvq_len) {
 		NL_SET_ERR_MSG_ATTR(extack, r->attr,
 				    "record truncated: queue bytes missing");
 		return -EINVAL;
@@ -290,6 +301,7 @@ static int ftvm_recs_parse(struct genl_info *info, struct list_head *list,
 {
 	struct netlink_ext_ack *extack = info->extack;
 	struct ftvm_rec *r = NULL;
+	u32 got[2] = {};		/* r's queue bytes so far */
 	struct nlattr *a;
 	int rem, err;
 
@@ -299,10 +311,11 @@ static int ftvm_recs_parse(struct genl_info *info, struct list_head *list,
 		switch (nla_type(a)) {
 		case FTVM_A_SESSION:
 			if (r) {
-				err = ftvm_rec_complete(r, extack);
+				err = ftvm_rec_complete(r, got, extack);
 				if (err)
 					goto err;
 			}
+			got[0] = got[1] = 0;
 			r = ftvm_rec_parse(a, extack);
 			if (IS_ERR(r)) {
 				err = PTR_ERR(r);
@@ -318,7 +331,7 @@ static int ftvm_recs_parse(struct genl_info *info, struct list_head *list,
 				err = -EINVAL;
 				goto err;
 			}
-			err = ftvm_rec_fill(r, a, extack);
+			err = ftvm_rec_fill(r, got, a, extack);
 			if (err)
 				goto err;
 			break;
@@ -329,7 +342,7 @@ static int ftvm_recs_parse(struct genl_info *info, struct list_head *list,
 		err = -EINVAL;
 		goto err;
 	}
-	err = ftvm_rec_complete(r, extack);
+	err = ftvm_rec_complete(r, got, extack);
 	if (err)
 		goto err;
 	return 0;
@@ -499,9 +512,40 @@ static int ftvm_repair_seqs(struct sock *sk, const struct ftvm_rec *r)
 }
 
 /*
+ * What no repair option can set: the RTT estimate and the congestion
+ * window, so that the connection goes on at the pace it had, on the
+ * same path (the host's), not from the initial window and a 1 s RTO
+ * as a new one would.  connect() in repair mode initialised both
+ * (tcp_init_transfer()); the congestion control's own state starts
+ * afresh from the window.  As tcp_rtt_estimator() and tcp_set_rto()
+ * keep them: srtt_us scaled by 8, mdev_us by 4.  lock_sock(sk) held.
+ */
+static void ftvm_repair_cong(struct sock *sk, const struct ftvm_rec *r)
+{
+	struct tcp_sock *tp = tcp_sk(sk);
+
+	if (r->srtt_us) {
+		tp->srtt_us = r->srtt_us << 3;
+		tp->mdev_us = r->rttvar_us << 2;
+		tp->mdev_max_us = max(tp->mdev_us, tcp_rto_min_us(sk));
+		tp->rttvar_us = tp->mdev_max_us;
+		tp->rtt_seq = tp->snd_nxt;
+		inet_csk(sk)->icsk_rto = __tcp_set_rto(tp);
+		tcp_bound_rto(sk);
+	}
+	if (r->cwnd) {
+		tcp_snd_cwnd_set(tp, min(r->cwnd, tp->snd_cwnd_clamp));
+		tp->snd_cwnd_stamp = tcp_jiffies32;
+	}
+	if (r->ssthresh)
+		tp->snd_ssthresh = max(r->ssthresh, 2U);
+}
+
+/*
  * What TCP_REPAIR_OPTIONS (MSS, window scaling, SACK, timestamps) and
- * TCP_TIMESTAMP do on the connected socket in repair mode, and the
- * buffer sizes.  lock_sock(sk) held.
+ * TCP_TIMESTAMP do on the connected socket in repair mode, the buffer
+ * sizes, and the RTT estimate and congestion window.  lock_sock(sk)
+ * held.
  */
 static int ftvm_repair_opts(struct sock *sk, const struct ftvm_rec *r)
 {
@@ -540,6 +584,7 @@ static int ftvm_repair_opts(struct sock *sk, const struct ftvm_rec *r)
 				       (int)(2 * r->sndq_len + SKB_TRUESIZE(0))));
 	WRITE_ONCE(sk->sk_rcvbuf, max3(sk->sk_rcvbuf, (int)min_t(u32, r->rcvbuf, INT_MAX),
 				       (int)(2 * r->rcvq_len + SKB_TRUESIZE(0))));
+	ftvm_repair_cong(sk, r);
 	return 0;
 }
 

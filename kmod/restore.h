@@ -42,15 +42,20 @@ struct ftvm_rec {
 	u8 snd_wscale, rcv_wscale;
 	u16 mss;
 	u16 blob_len;
-	bool picked;			/* stage.c: named by the request */
-	bool inserted;			/* stage.c: added by the request */
-	bool keep_old;			/* stage.c: the staged one wins */
-	bool stale;			/* FTVM_SESS_F_STALE */
-	bool held;			/* stage.c: a client's segment waits */
+	u8 opts;			/* FTVM_TCP_OPT_* */
+	/*
+	 * One byte: written by the parse (stale), then only under the
+	 * store's stage_lock (the others, stage.c's).
+	 */
+	u8 stale:1;			/* FTVM_SESS_F_STALE */
+	u8 picked:1;			/* named by the request */
+	u8 inserted:1;		/* added by the request */
+	u8 keep_old:1;		/* the staged one wins */
+	u8 held:1;			/* a client's segment waits */
 	u32 snd_una, copied_seq, sndq_len, rcvq_len;
 	u32 snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
-	u32 opts, ts_val, sndbuf, rcvbuf;
-	u32 sndq_got, rcvq_got;		/* while parsing */
+	u32 ts_val, sndbuf, rcvbuf;
+	u32 srtt_us, rttvar_us, cwnd, ssthresh;	/* 0: not known */
 	/* Built, not yet committed. */
 	struct socket *sock;
 	struct sock *listener;

@@ -622,6 +622,10 @@ static __always_inline void ftvm_w_tcp(u8 **p, struct sock *sk, u64 now_ns)
 	ftvm_w_u32(p, FTVM_A_TCP_TS_RECENT, rx->ts_recent);
 	ftvm_w_u32(p, FTVM_A_TCP_SNDBUF, READ_ONCE(sk->sk_sndbuf));
 	ftvm_w_u32(p, FTVM_A_TCP_RCVBUF, READ_ONCE(sk->sk_rcvbuf));
+	ftvm_w_u32(p, FTVM_A_TCP_SRTT_US, tp->srtt_us >> 3);
+	ftvm_w_u32(p, FTVM_A_TCP_RTTVAR_US, tp->mdev_us >> 2);
+	ftvm_w_u32(p, FTVM_A_TCP_SND_CWND, tcp_snd_cwnd(tp));
+	ftvm_w_u32(p, FTVM_A_TCP_SND_SSTHRESH, tp->snd_ssthresh);
 	ftvm_w_nest_end(*p, nest);
 }
 
@@ -1326,6 +1330,10 @@ struct ftvm_rec *ftvm_rec_capture(struct net *net, const struct ftvm_tuple *t,
 	r->ts_val = ftvm_tcp_ts(tp, tcp_clock_ns());
 	r->sndbuf = READ_ONCE(sk->sk_sndbuf);
 	r->rcvbuf = READ_ONCE(sk->sk_rcvbuf);
+	r->srtt_us = tp->srtt_us >> 3;
+	r->rttvar_us = tp->mdev_us >> 2;
+	r->cwnd = tcp_snd_cwnd(tp);
+	r->ssthresh = tp->snd_ssthresh;
 	err = ftvm_copy_queues(sk, r);
 unlock:
 	release_sock(sk);

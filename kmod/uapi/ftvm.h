@@ -251,6 +251,10 @@ enum ftvm_a_tcp {
 	FTVM_A_TCP_TS_RECENT,	/* u32: the peer's last timestamp */
 	FTVM_A_TCP_SNDBUF,	/* u32: bytes */
 	FTVM_A_TCP_RCVBUF,	/* u32: bytes */
+	FTVM_A_TCP_SRTT_US,	/* u32: smoothed RTT, us; 0: no sample */
+	FTVM_A_TCP_RTTVAR_US,	/* u32: its mean deviation, us */
+	FTVM_A_TCP_SND_CWND,	/* u32: congestion window, segments */
+	FTVM_A_TCP_SND_SSTHRESH, /* u32: slow start threshold, segments */
 
 	__FTVM_A_TCP_MAX,
 	FTVM_A_TCP_MAX = __FTVM_A_TCP_MAX - 1

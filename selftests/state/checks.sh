@@ -38,7 +38,10 @@
 #    (SO_BINDTODEVICE, which its connections inherit): its sessions are
 #    found by a gone check and a nudge, restored in B bound to B's
 #    device as B's listener is, and go on there; retired there, they
-#    end, and only they are gone.
+#    end, and only they are gone;
+#  - the RTT estimate and congestion window go with a session: restored,
+#    a connection has the original's cwnd, ssthresh, srtt, rttvar and
+#    RTO, and goes on.
 source "$(dirname "$0")/lib.sh"
 
 N=${FTVM_STATE_SESSIONS:-20}
@@ -468,13 +471,14 @@ gone() {
 	exec 7>&- 8<&-
 }
 
-# An echo service on a listener bound to a device (its connections
-# inherit the binding).
-BOUND_ECHO='
+# An echo service; on a listener bound to device ARGV[3] if given (its
+# connections inherit the binding).
+ECHO_SERVER='
 import socket, sys, threading
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[3].encode())
+if len(sys.argv) > 3:
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[3].encode())
 s.bind((sys.argv[1], int(sys.argv[2])))
 s.listen(1024)
 def serve(c):
@@ -500,8 +504,8 @@ bound_estab() {
 devbound() {
 	local out
 	setup || return 1
-	ip netns exec "$A" python3 -c "$BOUND_ECHO" $SVC $PORT eth0 & PIDS+=($!)
-	ip netns exec "$B" python3 -c "$BOUND_ECHO" $SVC $PORT eth0 & PIDS+=($!)
+	ip netns exec "$A" python3 -c "$ECHO_SERVER" $SVC $PORT eth0 & PIDS+=($!)
+	ip netns exec "$B" python3 -c "$ECHO_SERVER" $SVC $PORT eth0 & PIDS+=($!)
 	wait_listen "$A" $PORT && wait_listen "$B" $PORT || { echo "no service"; return 1; }
 	client echo "$N" && cmd "round 1" || return 1
 	bound_estab "$A" "$N" || return 1
@@ -530,6 +534,79 @@ devbound() {
 		{ echo "gone check of the others: '$out', expected count 0"; return 1; }
 }
 
+# N connections each send a megabyte and read it back (their congestion
+# windows open), say "ready", wait for a line, then each echoes 64 KiB
+# more and says "ok".
+BULK_CLIENT='
+import socket, sys
+def echo(c, n):
+	data = bytes(range(256)) * (n // 256)
+	c.sendall(data)
+	got = b""
+	while len(got) < n:
+		d = c.recv(65536)
+		if not d:
+			raise SystemExit("closed")
+		got += d
+	if got != data:
+		raise SystemExit("echo differs")
+cs = [socket.create_connection((sys.argv[1], int(sys.argv[2]))) for _ in range(int(sys.argv[3]))]
+for c in cs:
+	echo(c, 1 << 20)
+print("ready", flush=True)
+sys.stdin.readline()
+for c in cs:
+	echo(c, 1 << 16)
+print("ok", flush=True)'
+
+# tcp_view NS: "rport cwnd ssthresh srtt/rttvar rto" per established
+# connection of the service in NS (ssthresh "-": infinite), by port.
+tcp_view() {
+	ip netns exec "$1" ss -Htin state established "sport = :$PORT" | python3 -c '
+import re, sys
+lines = sys.stdin.read().split("\n")
+conn = None
+for l in lines:
+	f = l.split()
+	if len(f) >= 4 and ":" in f[3] and not l.startswith("\t") and not l.startswith(" "):
+		conn = f[3].rsplit(":", 1)[1]
+		continue
+	if conn and "cwnd:" in l:
+		g = lambda k: (re.search(r"\b" + k + r":(\S+)", l) or [None, "-"])[1]
+		print(conn, g("cwnd"), g("ssthresh"), g("rtt"), g("rto"))
+		conn = None' | sort -n
+}
+
+# cong: the RTT estimate and the congestion window, which no repair
+# option sets, go with the session: B's restored connections have A's
+# cwnd, ssthresh, srtt and rttvar, and an RTO from that RTT (not the
+# 1 s of a connection without a sample); then they go on.
+cong() {
+	local line out a b
+	setup || return 1
+	ip netns exec "$A" python3 -c "$ECHO_SERVER" $SVC $PORT & PIDS+=($!)
+	ip netns exec "$B" python3 -c "$ECHO_SERVER" $SVC $PORT & PIDS+=($!)
+	wait_listen "$A" $PORT && wait_listen "$B" $PORT || { echo "no service"; return 1; }
+	coproc BC { exec ip netns exec "$C" python3 -c "$BULK_CLIENT" $SVC $PORT 4 2>&1; }
+	PIDS+=("$BC_PID")
+	read -r -t 120 line <&"${BC[0]}" && [[ $line == ready ]] || { echo "client: $line"; return 1; }
+	a=$(tcp_view "$A")
+	[[ $(wc -l <<<"$a") == 4 ]] || { echo "A: '$a'"; return 1; }
+	# A connection that moved a megabyte has a window past the initial 10.
+	awk '$2 > 10 { n++ } END { exit !n }' <<<"$a" || { echo "A's windows did not open: $a"; return 1; }
+	out=$(state dump 1 $PORT proto tcp out "$WORK/recs") && [[ $out == "records 4 "* ]] ||
+		{ echo "dump: '$out'"; return 1; }
+	fail_over || return 1
+	out=$(state restore 2 "$WORK/recs") && [[ $out == "count 4" ]] ||
+		{ echo "restore: '$out'"; return 1; }
+	b=$(tcp_view "$B")
+	[[ $a == "$b" ]] || { printf 'A (port cwnd ssthresh rtt rto):\n%s\nB:\n%s\n' "$a" "$b"; return 1; }
+	awk '$5 >= 1000 { n++ } END { exit n }' <<<"$b" || { echo "B's RTO is the initial one: $b"; return 1; }
+	steer_b
+	echo go >&"${BC[1]}"
+	read -r -t 120 line <&"${BC[0]}" && [[ $line == ok ]] || { echo "client after the failover: $line"; return 1; }
+}
+
 ckpt_during() {
 	local many=200 i out line
 	kv_in_a $many 1 || return 1
@@ -542,7 +619,7 @@ ckpt_during() {
 	client_quit
 }
 
-ktap_begin 10
+ktap_begin 11
 ktap_check "bad records, missing listener and namespaces are refused and leave nothing" bad_records
 cleanup; trap - EXIT
 ktap_check "snapshots during connection churn; closing sockets are not captured" churn
@@ -568,4 +645,7 @@ ktap_check "a gone check names only the connections with nothing left: not one i
 cleanup; trap - EXIT
 ktap_check "a service bound to its VM's device: its sessions found, restored bound to B's device, going on, retired, gone" \
 	devbound
+cleanup; trap - EXIT
+ktap_check "the RTT estimate and congestion window go with the session: restored with the original's, the connection goes on" \
+	cong
 ktap_end
