@@ -6,7 +6,8 @@
 #
 #  - restore into a VM whose listener went away: refused, nothing left;
 #  - each bad record (other version, no version, bad family, truncated
-#    queue, malformed attribute, 5-tuple twice): refused with its extack
+#    queue, an RTT no socket can hold, malformed attribute, 5-tuple
+#    twice): refused with its extack
 #    message, nothing left; then the good records restore and the
 #    clients go on; restoring them again: 5-tuple in use, the live
 #    sessions unharmed;
@@ -79,6 +80,7 @@ bad_records() {
 	refused noversion "without a format version" &&
 	refused family "address family must be" &&
 	refused truncate "queue bytes missing" &&
+	refused srtt "integer out of range" &&
 	refused garbage "" &&
 	refused dup "already in use" || return 1
 	# VM 3 has no namespace; VM 4's namespace is gone.

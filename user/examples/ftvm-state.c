@@ -14,7 +14,7 @@
  * stream of record attributes (Documentation/state-format.rst); "dump"
  * writes it, "restore" sends it in batches of N records (default: all
  * in one request).  "mangle" corrupts the first record for the tests:
- * version, noversion, family, truncate, garbage, dup.  "activate ...
+ * version, noversion, family, truncate, garbage, dup, srtt.  "activate ...
  * from FILE" names the sessions of FILE's records (by 5-tuple), or with
  * "records I-J" (repeatable, 0-based, inclusive) those of the records
  * I to J, in that order; "nudge", "retire" and "gone" name sessions the
@@ -249,6 +249,10 @@ static void mangle(char *rec, const char *kind)
 	} else if (!strcmp(kind, "truncate")) {
 		a = sub(sub(s, FTVM_A_SESS_TCP), FTVM_A_TCP_SNDQ_LEN);
 		++*(uint32_t *)ftvm_nla_data(a);
+	} else if (!strcmp(kind, "srtt")) {
+		/* More than a socket can hold (scaled by 8 in 32 bits). */
+		a = sub(sub(s, FTVM_A_SESS_TCP), FTVM_A_TCP_SRTT_US);
+		*(uint32_t *)ftvm_nla_data(a) = UINT32_MAX;
 	} else if (!strcmp(kind, "garbage")) {
 		/* An attribute inside the nest runs past its end. */
 		a = sub(s, FTVM_A_SESS_LPORT);
