@@ -102,12 +102,18 @@ static const struct nla_policy ftvm_activate_snap_policy[FTVM_A_SNAP_MAX + 1] = 
 	[FTVM_A_SNAP_TRACKED] = { .type = NLA_REJECT },
 };
 
-/* What a socket can hold: srtt_us is scaled by 8, mdev_us by 4. */
+/*
+ * What a socket can hold: srtt_us is scaled by 8, mdev_us by 4, and
+ * tcp_snd_cwnd_set() wants a window positive as an int.
+ */
 static struct netlink_range_validation ftvm_srtt_range __ro_after_init = {
 	.max = U32_MAX >> 3,
 };
 static struct netlink_range_validation ftvm_rttvar_range __ro_after_init = {
 	.max = U32_MAX >> 2,
+};
+static struct netlink_range_validation ftvm_cwnd_range __ro_after_init = {
+	.max = INT_MAX,
 };
 
 const struct nla_policy ftvm_tcp_policy[FTVM_A_TCP_MAX + 1] = {
@@ -134,7 +140,7 @@ const struct nla_policy ftvm_tcp_policy[FTVM_A_TCP_MAX + 1] = {
 	[FTVM_A_TCP_RCVBUF] = { .type = NLA_U32 },
 	[FTVM_A_TCP_SRTT_US] = NLA_POLICY_FULL_RANGE(NLA_U32, &ftvm_srtt_range),
 	[FTVM_A_TCP_RTTVAR_US] = NLA_POLICY_FULL_RANGE(NLA_U32, &ftvm_rttvar_range),
-	[FTVM_A_TCP_SND_CWND] = { .type = NLA_U32 },
+	[FTVM_A_TCP_SND_CWND] = NLA_POLICY_FULL_RANGE(NLA_U32, &ftvm_cwnd_range),
 	[FTVM_A_TCP_SND_SSTHRESH] = { .type = NLA_U32 },
 };
 

@@ -398,7 +398,6 @@ void ftvm_tuple_to_mapped(const struct ftvm_tuple *t, struct ftvm_tuple *m)
 	m->rport = t->rport;
 }
 
-/* The service's listener for @r in @net, referenced, or NULL. */
 /* The listener a SYN of @r coming in on device @dif would find.  RCU. */
 static struct sock *ftvm_listener_dev(struct net *net,
 				      const struct ftvm_rec *r, int dif)
@@ -518,15 +517,20 @@ static int ftvm_repair_seqs(struct sock *sk, const struct ftvm_rec *r)
  * as a new one would.  connect() in repair mode initialised both
  * (tcp_init_transfer()); the congestion control's own state starts
  * afresh from the window.  As tcp_rtt_estimator() and tcp_set_rto()
- * keep them: srtt_us scaled by 8, mdev_us by 4.  lock_sock(sk) held.
+ * keep them: srtt_us scaled by 8, mdev_us by 4; each at most the
+ * longest RTO, so that their sum cannot wrap to a short one (the
+ * policy took what the fields can hold; no sample is that long).  The
+ * policy also keeps the window positive as an int.  lock_sock(sk)
+ * held.
  */
 static void ftvm_repair_cong(struct sock *sk, const struct ftvm_rec *r)
 {
+	const u32 most = jiffies_to_usecs(TCP_RTO_MAX);
 	struct tcp_sock *tp = tcp_sk(sk);
 
 	if (r->srtt_us) {
-		tp->srtt_us = r->srtt_us << 3;
-		tp->mdev_us = r->rttvar_us << 2;
+		tp->srtt_us = min(r->srtt_us, most) << 3;
+		tp->mdev_us = min(r->rttvar_us, most) << 2;
 		tp->mdev_max_us = max(tp->mdev_us, tcp_rto_min_us(sk));
 		tp->rttvar_us = tp->mdev_max_us;
 		tp->rtt_seq = tp->snd_nxt;
