@@ -147,6 +147,16 @@ struct ftvm_session {
 #define FTVM_SEEN_GRAIN_NS	1000000000ull
 
 /*
+ * When @s's packets last came, as its entry says: seen_ns, or its
+ * creation if no packet has noted a time since userspace wrote it;
+ * 0 if it has neither.
+ */
+static inline __u64 ftvm_session_seen_ns(const struct ftvm_session *s)
+{
+	return s->seen_ns ? s->seen_ns : s->created_ns;
+}
+
+/*
  * A record of ftvm_new_sessions: a session ftvm_steer has just created,
  * so that userspace learns it at once instead of at its next sweep of
  * the session maps.  72 bytes.

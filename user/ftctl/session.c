@@ -54,8 +54,7 @@ static int print_session(const struct ftvm_flow *f, const struct ftvm_session *s
 	print_uint(PRINT_JSON, "service_index", NULL, s->service);
 	print_u64(PRINT_ANY, "age_ms", " age %llums",
 		  c->now > s->created_ns ? (c->now - s->created_ns) / 1000000 : 0);
-	/* No packet has noted a time since userspace wrote the entry: its age. */
-	seen = s->seen_ns ? s->seen_ns : s->created_ns;
+	seen = ftvm_session_seen_ns(s);
 	print_u64(PRINT_ANY, "idle_ms", " idle %llums",
 		  c->now > seen ? (c->now - seen) / 1000000 : 0);
 	print_nl();

@@ -874,7 +874,7 @@ static void print_idle(const struct ftvm_flow *flow)
 	uint64_t now = monotonic_ns(), since = 0;
 
 	if (!dp_session_get(ftd.dp, flow, &e))
-		since = e.seen_ns ? e.seen_ns : e.created_ns;
+		since = ftvm_session_seen_ns(&e);
 	if (since)
 		print_u64(PRINT_ANY, "idle_ms", " idle %llu ms",
 			  now > since ? (now - since) / 1000000 : 0);

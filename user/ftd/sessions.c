@@ -70,14 +70,13 @@ struct sync_ctx {
 };
 
 /*
- * Has @v been idle since before @before?  The last packet came less
- * than a grain after seen_ns (ftvm_dp.h); an entry that userspace wrote
- * and no packet has noted yet counts from its creation, and one with
- * neither time is never idle.
+ * Has @v been idle since before @before?  Its last packet came less
+ * than a grain after it was last seen (ftvm_dp.h); an entry with no
+ * time is never idle.
  */
 static bool session_idle(const struct ftvm_session *v, uint64_t before)
 {
-	uint64_t since = v->seen_ns ? v->seen_ns : v->created_ns;
+	uint64_t since = ftvm_session_seen_ns(v);
 
 	return since && since + FTVM_SEEN_GRAIN_NS <= before;
 }
