@@ -225,6 +225,7 @@ static struct sock *ftvm_named_sock(struct net *net, const struct nlattr *a,
 static int ftvm_named_doit(struct genl_info *info, u8 cmd)
 {
 	bool nudge = cmd == FTVM_CMD_SESSION_NUDGE;
+	struct sk_buff *msg;
 	unsigned int named;
 	struct ftvm_tuple t;
 	struct nlattr *a;
@@ -235,6 +236,12 @@ static int ftvm_named_doit(struct genl_info *info, u8 cmd)
 	net = ftvm_named_net(info, cmd, &named);
 	if (IS_ERR(net))
 		return PTR_ERR(net);
+	/* Before any session is touched: a retire cannot be undone. */
+	msg = ftvm_restore_reply_new(0);
+	if (!msg) {
+		put_net(net);
+		return -ENOMEM;
+	}
 
 	nla_for_each_attr(a, genlmsg_data(info->genlhdr),
 			  genlmsg_len(info->genlhdr), rem) {
@@ -249,7 +256,7 @@ static int ftvm_named_doit(struct genl_info *info, u8 cmd)
 		cond_resched();
 	}
 	put_net(net);
-	return ftvm_restore_reply(info, cmd, count, NULL);
+	return ftvm_restore_reply(msg, info, cmd, count, NULL);
 }
 
 int ftvm_nudge_doit(struct sk_buff *skb, struct genl_info *info)

@@ -936,14 +936,14 @@ void ftvm_restore_reply_fill(struct sk_buff *msg, struct genl_info *info,
 	genlmsg_end(msg, hdr);
 }
 
-/* The reply: FTVM_A_SNAP { COUNT, STAGED (if @staged) }. */
-int ftvm_restore_reply(struct genl_info *info, u8 cmd, u32 count,
-		       const u32 *staged)
+/*
+ * Send the reply FTVM_A_SNAP { COUNT, STAGED (if @staged) } in @msg,
+ * from ftvm_restore_reply_new(0) before the request changed anything:
+ * a request that did what it asked never answers -ENOMEM.
+ */
+int ftvm_restore_reply(struct sk_buff *msg, struct genl_info *info, u8 cmd,
+		       u32 count, const u32 *staged)
 {
-	struct sk_buff *msg = ftvm_restore_reply_new(0);
-
-	if (!msg)
-		return -ENOMEM;
 	ftvm_restore_reply_fill(msg, info, cmd, count, staged, NULL);
 	return genlmsg_reply(msg, info);
 }
@@ -966,6 +966,7 @@ static u32 ftvm_req_flags(struct genl_info *info, struct netlink_ext_ack *extack
 int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct netlink_ext_ack *extack = info->extack;
+	struct sk_buff *msg;
 	unsigned int n;
 	LIST_HEAD(list);
 	struct net *net;
@@ -997,14 +998,23 @@ int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info)
 	err = ftvm_recs_parse(info, &list, &n);
 	if (err)
 		goto out;
+	msg = ftvm_restore_reply_new(0);
+	if (!msg) {
+		ftvm_recs_free(&list);
+		err = -ENOMEM;
+		goto out;
+	}
 
 	if (flags & FTVM_SNAP_F_STAGE) {
 		/* Takes the records, or frees them on failure. */
 		err = ftvm_stage(genl_info_net(info), net, &list, extack,
 				 &staged);
 		if (!err)
-			err = ftvm_restore_reply(info, FTVM_CMD_SESSION_RESTORE,
-						 n, &staged);
+			err = ftvm_restore_reply(msg, info,
+						 FTVM_CMD_SESSION_RESTORE, n,
+						 &staged);
+		else
+			nlmsg_free(msg);
 		goto out;
 	}
 
@@ -1012,8 +1022,10 @@ int ftvm_restore_doit(struct sk_buff *skb, struct genl_info *info)
 	ftvm_recs_free(&list);
 	if (err >= 0) {
 		ftvm_hold_release(net);
-		err = ftvm_restore_reply(info, FTVM_CMD_SESSION_RESTORE, err,
-					 NULL);
+		err = ftvm_restore_reply(msg, info, FTVM_CMD_SESSION_RESTORE,
+					 err, NULL);
+	} else {
+		nlmsg_free(msg);
 	}
 out:
 	put_net(net);

@@ -100,9 +100,9 @@ static inline u32 ftvm_rec_rcv_end(const struct ftvm_rec *r)
 void ftvm_recs_free(struct list_head *list);
 int ftvm_recs_restore(struct net *net, struct list_head *list, bool quiet,
 		      struct netlink_ext_ack *extack);
-int ftvm_restore_reply(struct genl_info *info, u8 cmd, u32 count,
-		       const u32 *staged);
 struct sk_buff *ftvm_restore_reply_new(unsigned int tuples);
+int ftvm_restore_reply(struct sk_buff *msg, struct genl_info *info, u8 cmd,
+		       u32 count, const u32 *staged);
 void ftvm_restore_reply_fill(struct sk_buff *msg, struct genl_info *info,
 			     u8 cmd, u32 count, const u32 *staged,
 			     const struct list_head *named);

@@ -23,7 +23,7 @@
  * before the table is destroyed (the hold's pernet operations are
  * registered after the store's, so they exit first).
  *
- * Memory per staged session: one allocation, struct ftvm_rec (184 bytes
+ * Memory per staged session: one allocation, struct ftvm_rec (192 bytes
  * on x86-64) plus its queue bytes and blob, rounded up to the slab size,
  * and its share of the table's bucket array (8 bytes per bucket, the
  * table kept between 3/8 and 3/4 full: 11 to 22 bytes per record).  An
