@@ -19,7 +19,9 @@
  * byte lost or duplicated by the failover shows in rx or tx.
  *
  * Single-threaded, epoll, any number of connections.  Logs "resumed N"
- * on stderr each time it picks up restored state.
+ * on stderr each time it picks up restored state.  A connection whose
+ * state cannot be read (the kernel short of memory, again and again) is
+ * closed, not served as a new one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -124,6 +126,29 @@ static int conn_input(struct conn *c)
 	}
 }
 
+/*
+ * The state a connection comes with: 1 when it was restored with state
+ * (into @c->st), 0 when it is new (ENOENT: none attached).  A failed
+ * answer (ENOMEM, ENOBUFS: the kernel was short of memory) leaves the
+ * state where it is: ask again, a few times.  -1 when the state cannot
+ * be read: serving the connection as a new one would lose it silently.
+ */
+static int conn_resume(struct conn *c)
+{
+	for (int i = 0; i < 8; i++) {
+		ssize_t n = ftvm_restore_blob(c->fd, &c->st, sizeof(c->st));
+
+		if (n == sizeof(c->st))
+			return 1;
+		if (n >= 0 || errno == ENOENT || errno == ENOTCONN)
+			return 0;
+		if (errno != ENOMEM && errno != ENOBUFS && errno != EINTR)
+			break;
+		usleep(1000u << i);
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_in6 sa = { .sin6_family = AF_INET6 };
@@ -172,11 +197,21 @@ int main(int argc, char **argv)
 					continue;
 				}
 				c->fd = fd;
-				if (ftvm_restore_blob(fd, &c->st, sizeof(c->st)) == sizeof(c->st)) {
+				switch (conn_resume(c)) {
+				case 1:
 					fprintf(stderr, "kvstore: resumed %lu\n", ++resumed);
-				} else {
+					break;
+				case 0:
+					memset(&c->st, 0, sizeof(c->st));
 					c->st.rx = FNV_INIT;
 					c->st.tx = FNV_INIT;
+					break;
+				default:
+					fprintf(stderr, "kvstore: cannot read a connection's state, closing it: %s\n",
+						ftvm_strerror());
+					close(fd);
+					free(c);
+					continue;
 				}
 				ev.events = EPOLLIN;
 				ev.data.ptr = c;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <linux/netlink.h>
@@ -160,6 +161,7 @@ int ftnl_call(struct ftnl *nl, struct nl_msg *msg, nl_recvmsg_msg_cb_t cb,
 	      void *arg)
 {
 	struct call_ctx c = { .nl = nl, .cb = cb, .arg = arg };
+	bool dump = nlmsg_hdr(msg)->nlmsg_flags & NLM_F_DUMP;
 	struct nl_cb *nlcb;
 	int err;
 
@@ -184,7 +186,20 @@ int ftnl_call(struct ftnl *nl, struct nl_msg *msg, nl_recvmsg_msg_cb_t cb,
 	while (!c.done) {
 		err = nl_recvmsgs(nl->sk, nlcb);
 		if (err < 0 && !c.err) {
-			c.err = libnl_errno(err);
+			/*
+			 * libnl says NLE_NOMEM for the socket's ENOBUFS, and
+			 * leaves errno as recvmsg() set it.  A message for
+			 * this socket was dropped because the kernel could
+			 * not allocate it: for a request, its answer, and
+			 * whether it was done is unknown.
+			 */
+			if (err == -NLE_NOMEM && errno == ENOBUFS && !dump) {
+				snprintf(nl->ext_msg, sizeof(nl->ext_msg), "%s",
+					 "the kernel's answer was lost (no memory for it): the request may have been done");
+				c.err = -ENOBUFS;
+			} else {
+				c.err = libnl_errno(err);
+			}
 			break;
 		}
 	}

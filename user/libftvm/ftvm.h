@@ -41,7 +41,11 @@
  *	ftvm_checkpoint() returns 0, ftvm_restore_blob() the blob's length;
  *	on error both return -1 and set errno (ENOTCONN: @fd is not an
  *	established TCP connection; EMSGSIZE: @len above FTVM_BLOB_MAX;
- *	ENOENT: nothing attached, or ftvm.ko not loaded).
+ *	ENOENT: nothing attached, or ftvm.ko not loaded; ENOMEM, ENOBUFS:
+ *	the kernel was short of memory, try again: a failed
+ *	ftvm_restore_blob() leaves the state attached, and after
+ *	ENOBUFS from ftvm_checkpoint() the new blob may or may not be
+ *	attached).
  *	ftvm_strerror() returns the kernel's explanation of the last error
  *	of the calling thread, or "".
  */

@@ -191,8 +191,9 @@ int ftvm_nl_talk(struct ftvm_nl *nl, struct ftvm_msg *m, ftvm_nl_cb cb,
 		 void *arg)
 {
 	struct nlmsghdr *req = (struct nlmsghdr *)m->buf;
+	bool dump = req->nlmsg_flags & NLM_F_DUMP, replied = false;
 	static __thread char *buf;
-	int err = 0;
+	int err = 0, flags = 0;
 
 	nl->err[0] = 0;
 	nl->err_off = 0;
@@ -208,10 +209,31 @@ int ftvm_nl_talk(struct ftvm_nl *nl, struct ftvm_msg *m, ftvm_nl_cb cb,
 		struct nlmsghdr *nlh;
 		ssize_t n;
 
-		n = recv(nl->fd, buf, FTVM_NL_RCVBUF, 0);
+		n = recv(nl->fd, buf, FTVM_NL_RCVBUF, flags);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			/*
+			 * A message for this socket was dropped because the
+			 * kernel could not allocate it: netlink_ack() says
+			 * so, before what is queued.  The kernel handled the
+			 * request within send(), so all that is left of its
+			 * answer is queued now: read it.  A reply, which
+			 * only success sends, means the lost message was
+			 * the ack and the request was done; without one,
+			 * whether it was is unknown.
+			 */
+			if (errno == ENOBUFS && !dump && !flags) {
+				flags = MSG_DONTWAIT;
+				continue;
+			}
+			if (errno == EAGAIN && flags) {
+				if (replied)
+					return err;
+				snprintf(nl->err, sizeof(nl->err), "%s",
+					 "the kernel's answer was lost (no memory for it): the request may have been done");
+				return -ENOBUFS;
+			}
 			return -errno;
 		}
 		for (nlh = (struct nlmsghdr *)buf; NLMSG_OK(nlh, n);
@@ -230,6 +252,7 @@ int ftvm_nl_talk(struct ftvm_nl *nl, struct ftvm_msg *m, ftvm_nl_cb cb,
 				ftvm_nl_extack(nl, nlh);
 				return err ? err : *e;
 			}
+			replied = true;
 			if (cb && !err)
 				err = cb((const struct nlattr *)((char *)NLMSG_DATA(nlh) + GENL_HDRLEN),
 					 nlh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN, arg);
