@@ -8,8 +8,9 @@
 #   make demo       install what is missing, build, show a failover
 #   make bench      run the benchmarks, one "BENCH name value" line each
 #   make check-debug
-#                   the guest tests under a lockdep kernel built from
-#                   Debian's source (twenty minutes more the first time)
+#                   the guest tests under a lockdep, kmemleak and fault
+#                   injection kernel built from Debian's source (twenty
+#                   minutes more the first time)
 #
 # KDIR selects the kernel the module is built for (default: Debian's
 # linux-headers-amd64); V=1 shows the commands.
@@ -96,8 +97,9 @@ check-host: deps all
 check-guest: deps all
 	$(Q)./selftests/run.sh --guest-only
 
-# The guest tests again, under Debian's kernel rebuilt with lockdep and
-# DEBUG_ATOMIC_SLEEP (selftests/lib/debug-kernel.sh builds it once;
+# The guest tests again, under Debian's kernel rebuilt with lockdep,
+# DEBUG_ATOMIC_SLEEP, kmemleak and fault injection (faults/faults.sh
+# needs it; selftests/lib/debug-kernel.sh builds it once;
 # FTVM_KDEBUG_KASAN=1: another, with KASAN too), ftvm.ko built for it;
 # then ftvm.ko is built back for Debian's kernel.
 check-debug: deps

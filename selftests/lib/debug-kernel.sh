@@ -4,11 +4,13 @@
 # Build and install the debug guest kernel: Debian's 6.1 (the
 # linux-source-6.1 and linux-config-6.1 packages, the same source and
 # configuration as linux-image-amd64), with lockdep (PROVE_LOCKING and
-# PROVE_RCU) and DEBUG_ATOMIC_SLEEP on, and only the modules the guest
-# uses.  With FTVM_KDEBUG_KASAN=1, KASAN as well (another kernel,
-# release -ftvm-kasan): it finds more, but the guest runs about five
-# times slower than Debian's kernel, too slow for the rates some tests
-# ask for.  Prints its release (for KVER), and only that, on stdout;
+# PROVE_RCU), DEBUG_ATOMIC_SLEEP, kmemleak (DEBUG_KMEMLEAK, scanned on
+# demand only) and fault injection (FAILSLAB and FAIL_PAGE_ALLOC, driven
+# per task through /proc/thread-self/fail-nth: selftests/faults/faults.sh)
+# on, and only the modules the guest uses.  With FTVM_KDEBUG_KASAN=1,
+# KASAN as well (another kernel, release -ftvm-kasan): it finds more,
+# but the guest runs about five times slower than Debian's kernel, too
+# slow for the rates some tests ask for.  Prints its release (for KVER), and only that, on stdout;
 # what it does goes to stderr.
 #
 #   selftests/lib/debug-kernel.sh            build if need be, print KVER
@@ -26,7 +28,7 @@
 set -eu
 # Raise it whenever what the kernel is built with changes (MODULES, the
 # options below): a kernel built with another revision is rebuilt.
-KCONFIG_REV=1
+KCONFIG_REV=2
 LIB=$(cd "$(dirname "$0")" && pwd)
 KASAN=${FTVM_KDEBUG_KASAN:-0}
 if [[ $KASAN == 1 ]]; then
@@ -88,9 +90,14 @@ scripts/config --set-str LOCALVERSION "$LOCALVERSION" \
 	--set-str SYSTEM_TRUSTED_KEYS "" --set-str SYSTEM_REVOCATION_KEYS "" \
 	--enable PROVE_LOCKING --enable PROVE_RCU \
 	--enable DEBUG_ATOMIC_SLEEP --enable DEBUG_LIST \
-	--enable BUG_ON_DATA_CORRUPTION
+	--enable BUG_ON_DATA_CORRUPTION \
+	--enable DEBUG_KMEMLEAK --disable DEBUG_KMEMLEAK_DEFAULT_OFF \
+	--disable DEBUG_KMEMLEAK_AUTO_SCAN \
+	--enable FAULT_INJECTION --enable FAILSLAB --enable FAIL_PAGE_ALLOC \
+	--enable FAULT_INJECTION_DEBUG_FS
 want="PROVE_LOCKING PROVE_RCU DEBUG_ATOMIC_SLEEP DEBUG_INFO_BTF KPROBES VETH"
-want+=" NET_9P_VIRTIO"
+want+=" NET_9P_VIRTIO DEBUG_KMEMLEAK FAILSLAB FAIL_PAGE_ALLOC"
+want+=" FAULT_INJECTION_DEBUG_FS"
 if [[ $KASAN == 1 ]]; then
 	scripts/config --enable KASAN --enable KASAN_GENERIC --enable KASAN_INLINE
 	want+=" KASAN KASAN_INLINE"
