@@ -236,13 +236,8 @@ dump_clean() {
 		{ echo "after a failed dump: '$out', expected '$SHAPE'"; return 1; }
 }
 
-# B: nothing of the service but its listener.
-b_clean() {
-	local n
-	n=$(nB ss -Htan "sport = :$PORT" | grep -vc LISTEN)
-	((n == 0)) || { echo "B holds $n sockets of the service"; nB ss -tan; return 1; }
-}
-# Nor anything staged.
+# B: nothing of the service but its listener (b_clean), nor anything
+# staged.
 b_clean_staged() {
 	local out
 	b_clean || return 1
@@ -336,16 +331,7 @@ sessions() {
 	wait_listen "$A" $PORT && wait_listen "$B" $PORT || { echo "no service"; return 1; }
 	client "$kind" "$N" && cmd "round 3" || return 1
 	if [[ $kind == echo ]]; then
-		# As in failover.sh: unacknowledged echoes in A's send
-		# queue, unread data in its receive queue.
-		kill -STOP $apid
-		cmd "send 3000" && wait_queues "$A" $((N * 3000)) 0 || return 1
-		ip -n "$H" route add blackhole 198.18.0.2/32 table 100
-		ip -n "$H" rule add iif hA lookup 100
-		kill -CONT $apid
-		wait_queues "$A" 0 $((N * 3000)) || return 1
-		kill -STOP $apid
-		cmd "send 1000" && wait_queues "$A" $((N * 1000)) $((N * 3000)) || return 1
+		queue_both $apid "$N" || return 1
 	fi
 	out=$(state dump 1 $PORT out "$WORK/recs") && [[ $out == "records $N "* ]] ||
 		{ echo "snapshot: $out"; return 1; }

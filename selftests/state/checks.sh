@@ -47,13 +47,6 @@ source "$(dirname "$0")/lib.sh"
 
 N=${FTVM_STATE_SESSIONS:-20}
 
-# Nothing of the service in B but its listener (or nothing at all).
-b_clean() {
-	local n
-	n=$(nB ss -Htan "sport = :$PORT" | grep -vc LISTEN)
-	((n == 0)) || { echo "B holds $n sockets of the service:"; nB ss -tan; return 1; }
-}
-
 # refused KIND MESSAGE: restoring the mangled records fails with MESSAGE.
 refused() {
 	local out

@@ -55,18 +55,7 @@ echo_failover() {
 	client echo "$N" && cmd "round 3" || return 1
 	# Idle sessions first: a snapshot of them, not used.
 	out=$(state dump 1 $PORT) && [[ $out == "records $N "* ]] || { echo "idle: $out"; return 1; }
-	# 3000 bytes each, unread: in A's receive queue.
-	kill -STOP $apid
-	cmd "send 3000" && wait_queues "$A" $((N * 3000)) 0 || return 1
-	# Echoed, but the echoes are lost on the way: unacknowledged in
-	# A's send queue.
-	ip -n "$H" route add blackhole 198.18.0.2/32 table 100
-	ip -n "$H" rule add iif hA lookup 100
-	kill -CONT $apid
-	wait_queues "$A" 0 $((N * 3000)) || return 1
-	# And 1000 more each, unread.
-	kill -STOP $apid
-	cmd "send 1000" && wait_queues "$A" $((N * 1000)) $((N * 3000)) || return 1
+	queue_both $apid "$N" || return 1
 	out=$(state dump 1 $PORT out "$WORK/recs") || { echo "$out"; return 1; }
 	[[ $out == "records $N "* ]] || { echo "snapshot: $out"; return 1; }
 	local b=${out#* bytes }

@@ -108,6 +108,33 @@ wait_queues() {
 	return 1
 }
 
+# b_clean: nothing of the service in B but its listener (or nothing).
+b_clean() {
+	local n
+	n=$(nB ss -Htan "sport = :$PORT" | grep -vc LISTEN)
+	((n == 0)) || { echo "B holds $n sockets of the service:"; nB ss -tan; return 1; }
+}
+
+# queue_both APID N: the echo server APID in A and its N client
+# sessions (an echo client) left with data in both queues, 1000 bytes
+# each unread (receive queue) and 3000 each echoed but unacknowledged,
+# the echoes lost on the way (send queue); the server is left stopped.
+queue_both() {
+	local apid=$1 n=$2
+	# 3000 bytes each, unread: in A's receive queue.
+	kill -STOP "$apid"
+	cmd "send 3000" && wait_queues "$A" $((n * 3000)) 0 || return 1
+	# Echoed, but the echoes are lost on the way: unacknowledged in
+	# A's send queue.
+	ip -n "$H" route add blackhole 198.18.0.2/32 table 100
+	ip -n "$H" rule add iif hA lookup 100
+	kill -CONT "$apid"
+	wait_queues "$A" 0 $((n * 3000)) || return 1
+	# And 1000 more each, unread.
+	kill -STOP "$apid"
+	cmd "send 1000" && wait_queues "$A" $((n * 1000)) $((n * 3000))
+}
+
 # Start a client coprocess: client MODE N; talk with cmd.
 client() {
 	coproc CL { exec ip netns exec "$C" "$EX/sessclient" "$1" $SVC $PORT "$2" 2>&1; }

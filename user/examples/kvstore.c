@@ -135,18 +135,18 @@ static int conn_input(struct conn *c)
  */
 static int conn_resume(struct conn *c)
 {
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0;; i++) {
 		ssize_t n = ftvm_restore_blob(c->fd, &c->st, sizeof(c->st));
 
 		if (n == sizeof(c->st))
 			return 1;
 		if (n >= 0 || errno == ENOENT || errno == ENOTCONN)
 			return 0;
-		if (errno != ENOMEM && errno != ENOBUFS && errno != EINTR)
-			break;
-		usleep(1000u << i);
+		if ((errno != ENOMEM && errno != ENOBUFS && errno != EINTR) ||
+		    i == 7)
+			return -1;
+		usleep(1000u << i);	/* 1 to 64 ms */
 	}
-	return -1;
 }
 
 int main(int argc, char **argv)
