@@ -16,11 +16,15 @@
 #  - a complete snapshot of libftvm kvstore sessions (application
 #    state) and of echo sessions with data in both queues: every
 #    record is there, and the namespace forgets nothing it tracks;
-#  - a restore into B: every session live there, or none, nothing
-#    staged;
+#  - a restore into B: every session live there with all it had
+#    (kvstore resumed it from its state; the stopped echo server's
+#    connection holds the queued bytes), or none;
 #  - staging: every record staged, or none;
-#  - an activation of staged records: all live, or all still staged
-#    and none live.
+#  - an activation of staged records: all live (as after a restore),
+#    nothing left staged; or all still staged and none live.
+#
+# A request without a reply whose ack the kernel could not allocate
+# has an unknown outcome (the tools say so): either is accepted.
 #
 # Then the records restore for good and the clients go on, state and
 # bytes intact (kvstore's first reading of a session's state failed
