@@ -36,41 +36,13 @@
 # Topology: see ../state/lib.sh.  Under TCG with the debug kernel it
 # takes about fifteen minutes (settings: timeout).
 source "$(dirname "$0")/../state/lib.sh"
+source "$(dirname "$0")/lib.sh"
 
-FAILNTH=$TOP/selftests/lib/failnth.so
-DBG=/sys/kernel/debug
 # No request of these takes this many allocations: a loop that gets
 # there is stuck (a fault that never comes back as "missed").
 MAXN=${FTVM_FAULTS_MAX:-3000}
+faults_setup
 
-[[ -e /proc/self/fail-nth ]] ||
-	ktap_skip_all "the kernel has no fault injection (CONFIG_FAULT_INJECTION)"
-[[ -d $DBG/failslab ]] ||
-	ktap_skip_all "no $DBG/failslab (CONFIG_FAILSLAB, CONFIG_FAULT_INJECTION_DEBUG_FS)"
-[[ -r $FAILNTH ]] || ktap_skip_all "$FAILNTH is not built"
-
-# Fail sleeping allocations too, order-0 pages too, and quietly (the
-# log keeps one line per fault otherwise, with a stack).  Only the
-# task's fail-nth fails anything: the probability stays 0.
-knobs=()
-fault_knob() {
-	local f=$DBG/$1
-	[[ -w $f ]] || return 0
-	knobs+=("$f=$(cat "$f")")
-	echo "$2" >"$f"
-}
-fault_knobs_restore() {
-	local k
-	for k in "${knobs[@]}"; do echo "${k#*=}" >"${k%%=*}"; done
-}
-fault_knob failslab/ignore-gfp-wait N
-fault_knob failslab/verbose 0
-fault_knob fail_page_alloc/ignore-gfp-wait N
-fault_knob fail_page_alloc/ignore-gfp-highmem N
-fault_knob fail_page_alloc/min-order 0
-fault_knob fail_page_alloc/verbose 0
-KMEMLEAK=$DBG/kmemleak
-[[ -w $KMEMLEAK ]] && echo clear >"$KMEMLEAK"
 # What each loop did, for the log (a check's own output shows only
 # when it fails).
 SUMMARY=$(mktemp /tmp/ftvm-faults.XXXXXX)
@@ -240,14 +212,15 @@ dump_clean() {
 		{ echo "after a failed dump: '$out', expected '$SHAPE'"; return 1; }
 }
 
-# B: nothing of the service but its listener (b_clean), nor anything
-# staged.
-b_clean_staged() {
+# B holds nothing staged (asking drops what it holds: the reset).
+b_none_staged() {
 	local out
-	b_clean || return 1
 	out=$(state activate 2 discard staged) && [[ $out == "count 0 staged 0" ]] ||
 		{ echo "B had records staged: $out"; return 1; }
 }
+# B: nothing of the service but its listener (b_clean), nor anything
+# staged.
+b_clean_staged() { b_clean && b_none_staged; }
 # Every session live in B with all it had in A: kvstore resumed each
 # from its application state (its log counts them), the stopped echo
 # server's connections hold A's queued bytes.
@@ -293,11 +266,8 @@ stage_done() {
 
 activate_b() { faulted "$H" "$EX/ftvm-state" activate 2; }
 activate_done() {
-	local out
 	[[ $(cat "$WORK/out") == "count $N" ]] || { echo "activate: $(cat "$WORK/out")"; return 1; }
-	b_live || return 1
-	out=$(state activate 2 discard staged) && [[ $out == "count 0 staged 0" ]] ||
-		{ echo "B has records staged after the activation: $out"; return 1; }
+	b_live && b_none_staged
 }
 # A failed activation leaves every record staged and none live.
 still_staged() {
@@ -384,24 +354,6 @@ sessions() {
 		! grep -q "cannot read" "$WORK/b.log" || { cat "$WORK/b.log"; return 1; }
 	fi
 	client_quit
-}
-
-# Nothing ftvm.ko allocated is unreferenced (kmemleak, when the kernel
-# has it): a leak on an error path shows here.
-no_leak() {
-	[[ -w $KMEMLEAK ]] || { echo "# no kmemleak in this kernel"; return 0; }
-	# kmemleak reports an object only once it is 5 s old: not a
-	# condition to poll for.
-	sleep 6
-	echo scan >"$KMEMLEAK"
-	if grep -q ftvm "$KMEMLEAK"; then
-		echo "kmemleak:"; head -n 60 "$KMEMLEAK"; return 1
-	fi
-	if grep -q 'unreferenced object' "$KMEMLEAK"; then
-		echo "# kmemleak reports objects not of ftvm.ko:"
-		sed 's/^/# /' "$KMEMLEAK" | head -n 40
-	fi
-	return 0
 }
 
 # check DESC FUNC ARGS...: FUNC in a subshell (ktap_check), whose exit
