@@ -59,6 +59,25 @@ fail:
 	return libnl_errno(err);
 }
 
+/*
+ * After an exchange that did not end with its answer's end: libnl still
+ * expects that end's sequence number, and would take every later answer
+ * for one out of sequence; a dump the kernel could not go on with (no
+ * memory for a batch) stays under way on the socket, stalled until
+ * something else is read there, and the socket takes no other dump
+ * meanwhile.  A new socket starts afresh.  Not for a socket subscribed
+ * to events (ftnl_call() is not used on one).
+ */
+static void ftnl_reset(struct ftnl *nl)
+{
+	struct ftnl fresh;
+
+	if (ftnl_open(&fresh))
+		return;		/* the next request fails as it may */
+	nl_socket_free(nl->sk);
+	nl->sk = fresh.sk;
+}
+
 void ftnl_close(struct ftnl *nl)
 {
 	if (nl->sk)
@@ -177,6 +196,7 @@ int ftnl_call(struct ftnl *nl, struct nl_msg *msg, nl_recvmsg_msg_cb_t cb,
 	nlmsg_free(msg);
 	if (err < 0) {
 		nl_cb_put(nlcb);
+		/* Nothing was sent (ENOBUFS: no memory to take it in). */
 		return libnl_errno(err);
 	}
 	nl_cb_err(nlcb, NL_CB_CUSTOM, call_err, &c);
@@ -191,19 +211,27 @@ int ftnl_call(struct ftnl *nl, struct nl_msg *msg, nl_recvmsg_msg_cb_t cb,
 			 * leaves errno as recvmsg() set it.  A message for
 			 * this socket was dropped because the kernel could
 			 * not allocate it: for a request, its answer, and
-			 * whether it was done is unknown.
+			 * whether it was done is unknown; for a dump, the
+			 * next batch.
 			 */
-			if (err == -NLE_NOMEM && errno == ENOBUFS && !dump) {
+			if (err == -NLE_NOMEM && errno == ENOBUFS) {
 				snprintf(nl->ext_msg, sizeof(nl->ext_msg), "%s",
+					 dump ? "the kernel had no memory for the rest of the dump" :
 					 "the kernel's answer was lost (no memory for it): the request may have been done");
 				c.err = -ENOBUFS;
 			} else {
+				/* libnl's own, which errno says less well. */
+				snprintf(nl->ext_msg, sizeof(nl->ext_msg),
+					 "libnl: %s", nl_geterror(err));
 				c.err = libnl_errno(err);
 			}
 			break;
 		}
 	}
 	nl_cb_put(nlcb);
+	/* A dump's first batch that failed is told by the ack: ENOBUFS. */
+	if (!c.done || (dump && c.err == -ENOBUFS))
+		ftnl_reset(nl);
 	return c.err;
 }
 

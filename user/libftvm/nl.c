@@ -3,12 +3,14 @@
  * Minimal generic netlink client for the ftvm family (see nl.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/genetlink.h>
 
@@ -119,26 +121,56 @@ static int ftvm_nl_family_cb(const struct nlattr *attrs, size_t len, void *arg)
 	return 0;
 }
 
-int ftvm_nl_open(struct ftvm_nl *nl)
+/* A generic netlink socket, bound, set up as ftvm_nl_talk() wants it. */
+static int ftvm_nl_socket(void)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	int one = 1, rcvbuf = FTVM_NL_RCVBUF, err;
+	int one = 1, rcvbuf = FTVM_NL_RCVBUF, fd, err;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	/* Privileged callers may exceed rmem_max; others get what they can. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/*
+ * A dump the kernel could not go on with (no memory for its next batch:
+ * ENOBUFS) stays under way, stalled until something else is read from
+ * the socket, and the socket takes no other dump meanwhile (EBUSY).  A
+ * new socket in the same place (the same descriptor) ends it.
+ */
+static int ftvm_nl_reset(struct ftvm_nl *nl)
+{
+	int fd = ftvm_nl_socket(), err = 0;
+
+	if (fd < 0)
+		return fd;
+	if (dup3(fd, nl->fd, O_CLOEXEC) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int ftvm_nl_open(struct ftvm_nl *nl)
+{
 	struct ftvm_msg m;
+	int err;
 
 	memset(nl, 0, sizeof(*nl));
-	nl->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	nl->fd = ftvm_nl_socket();
 	if (nl->fd < 0)
-		return -errno;
-	setsockopt(nl->fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
-	setsockopt(nl->fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-	/* Privileged callers may exceed rmem_max; others get what they can. */
-	if (setsockopt(nl->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
-		setsockopt(nl->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	setsockopt(nl->fd, SOL_SOCKET, SO_SNDBUFFORCE, &rcvbuf, sizeof(rcvbuf));
-	if (bind(nl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		err = -errno;
-		goto err;
-	}
+		return nl->fd;
 	nl->family = GENL_ID_CTRL;
 	err = ftvm_msg_init(&m, nl, CTRL_CMD_GETFAMILY, 0);
 	if (err)
@@ -187,14 +219,19 @@ static void ftvm_nl_extack(struct ftvm_nl *nl, const struct nlmsghdr *nlh)
 	}
 }
 
-int ftvm_nl_talk(struct ftvm_nl *nl, struct ftvm_msg *m, ftvm_nl_cb cb,
-		 void *arg)
+/* How far an exchange got. */
+enum ftvm_nl_got { FTVM_NL_UNSENT, FTVM_NL_SENT, FTVM_NL_REPLIED };
+
+/* One exchange; *@got: how far it got. */
+static int ftvm_nl_talk_once(struct ftvm_nl *nl, struct ftvm_msg *m,
+			     ftvm_nl_cb cb, void *arg, enum ftvm_nl_got *got)
 {
 	struct nlmsghdr *req = (struct nlmsghdr *)m->buf;
 	bool dump = req->nlmsg_flags & NLM_F_DUMP, replied = false;
 	static __thread char *buf;
 	int err = 0, flags = 0;
 
+	*got = FTVM_NL_UNSENT;
 	nl->err[0] = 0;
 	nl->err_off = 0;
 	req->nlmsg_len = m->len;
@@ -203,8 +240,10 @@ int ftvm_nl_talk(struct ftvm_nl *nl, struct ftvm_msg *m, ftvm_nl_cb cb,
 		if (!buf)
 			return -ENOMEM;
 	}
+	/* No memory for the request's own buffer: ENOBUFS, nothing done. */
 	if (send(nl->fd, m->buf, m->len, 0) < 0)
 		return -errno;
+	*got = FTVM_NL_SENT;
 	for (;;) {
 		struct nlmsghdr *nlh;
 		ssize_t n;
@@ -234,7 +273,13 @@ int ftvm_nl_talk(struct ftvm_nl *nl, struct ftvm_msg *m, ftvm_nl_cb cb,
 					 "the kernel's answer was lost (no memory for it): the request may have been done");
 				return -ENOBUFS;
 			}
-			return -errno;
+			err = -errno;
+			if (err == -ENOBUFS && dump) {
+				ftvm_nl_reset(nl);
+				snprintf(nl->err, sizeof(nl->err), "%s",
+					 "the kernel had no memory for the rest of the dump");
+			}
+			return err;
 		}
 		for (nlh = (struct nlmsghdr *)buf; NLMSG_OK(nlh, n);
 		     nlh = NLMSG_NEXT(nlh, n)) {
@@ -244,6 +289,9 @@ int ftvm_nl_talk(struct ftvm_nl *nl, struct ftvm_msg *m, ftvm_nl_cb cb,
 				const struct nlmsgerr *e = NLMSG_DATA(nlh);
 
 				ftvm_nl_extack(nl, nlh);
+				/* Its first batch failed: the dump is under way. */
+				if (dump && e->error == -ENOBUFS)
+					ftvm_nl_reset(nl);
 				return err ? err : e->error;
 			}
 			if (nlh->nlmsg_type == NLMSG_DONE) {
@@ -253,10 +301,37 @@ int ftvm_nl_talk(struct ftvm_nl *nl, struct ftvm_msg *m, ftvm_nl_cb cb,
 				return err ? err : *e;
 			}
 			replied = true;
+			*got = FTVM_NL_REPLIED;
 			if (cb && !err)
 				err = cb((const struct nlattr *)((char *)NLMSG_DATA(nlh) + GENL_HDRLEN),
 					 nlh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN, arg);
 		}
+	}
+}
+
+int ftvm_nl_talk(struct ftvm_nl *nl, struct ftvm_msg *m, ftvm_nl_cb cb,
+		 void *arg)
+{
+	bool dump = ((struct nlmsghdr *)m->buf)->nlmsg_flags & NLM_F_DUMP;
+	enum ftvm_nl_got got;
+	unsigned int tries = 0;
+	int err;
+
+	/*
+	 * Refused before any reply: nothing was done, and @cb has seen
+	 * nothing, so the same request can go again; so can one the
+	 * kernel found no memory to take in, and a dump whose first batch
+	 * found none.  (A dump that failed half-way has given @cb part of
+	 * its answer: not sent again.)
+	 */
+	for (;;) {
+		err = ftvm_nl_talk_once(nl, m, cb, arg, &got);
+		if (got == FTVM_NL_REPLIED || tries >= nl->nomem_retries ||
+		    !(err == -ENOMEM ||
+		      (err == -ENOBUFS && (dump || got == FTVM_NL_UNSENT))))
+			return err;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000L << (tries++ & 7) },
+			  NULL);
 	}
 }
 

@@ -17,6 +17,15 @@ struct ftvm_nl {
 	uint32_t seq;
 	char err[256];		/* the kernel's extack message, if any */
 	uint32_t err_off;	/* offset of the offending attribute, or 0 */
+	/*
+	 * A request ftvm.ko refused for want of memory (-ENOMEM before any
+	 * reply: it changed nothing, Documentation/netlink.rst), or that
+	 * the kernel had no memory to take in (send()'s ENOBUFS), is sent
+	 * again this many times, 1, 2, 4, ... ms apart.  0 (ftvm_nl_open()'s
+	 * default): the caller is told at once.  A daemon sets it; a tool
+	 * reports.
+	 */
+	unsigned int nomem_retries;
 };
 
 /* A request being built; buf is malloc()ed and grows. */
@@ -40,7 +49,9 @@ void ftvm_msg_nest_end(struct ftvm_msg *m, long off);
 /*
  * Send @m and read replies until the ack (or the end of a dump); @cb is
  * called for every reply message with its attributes.  Returns 0 or a
- * negative errno; nl->err then holds the kernel's explanation.
+ * negative errno; nl->err then holds the kernel's explanation.  Sends
+ * it again, up to nl->nomem_retries times, if it was refused for want
+ * of memory before any reply.
  */
 typedef int (*ftvm_nl_cb)(const struct nlattr *attrs, size_t len, void *arg);
 int ftvm_nl_talk(struct ftvm_nl *nl, struct ftvm_msg *m, ftvm_nl_cb cb, void *arg);
