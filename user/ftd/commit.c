@@ -31,9 +31,15 @@ static bool is_strict(const struct ftd_service *s)
 
 static int commit_nl(void)
 {
+	int err;
+
 	if (!ftd.have_module)
 		return -ENOENT;
-	return nl.fd >= 0 ? 0 : ftvm_nl_open(&nl);
+	if (nl.fd >= 0)
+		return 0;
+	err = ftvm_nl_open(&nl);
+	nl.nomem_retries = FTD_NOMEM_RETRIES;
+	return err;
 }
 
 /* A service's key as ftvm.ko names it. */

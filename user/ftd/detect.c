@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../lib/ftnl.h"
@@ -183,17 +184,46 @@ void detect_module_read(void)
 	}
 }
 
+/* One request about @vm to ftvm.ko (vm_msg()); @nsfd: its namespace. */
+static int vm_msg_once(uint8_t cmd, const struct ftd_vm *vm, bool full,
+		       int extra, nl_recvmsg_msg_cb_t cb, void *arg, int nsfd)
+{
+	struct nl_msg *msg;
+	struct nlattr *nest;
+
+	msg = ftnl_msg(&req_nl, cmd, 0);
+	if (!msg)
+		return -ENOMEM;
+	nest = nla_nest_start(msg, FTVM_A_VM);
+	if (!nest || nla_put_u32(msg, FTVM_A_VM_ID, vm->id) ||
+	    (nsfd >= 0 && nla_put_s32(msg, FTVM_A_VM_NETNS_FD, nsfd)) ||
+	    (full && nla_put_string(msg, FTVM_A_VM_NAME, vm->name)) ||
+	    (full && nla_put_string(msg, FTVM_A_VM_IFNAME, vm->dev)) ||
+	    (full && vm->has_mac && nla_put(msg, FTVM_A_VM_MAC, 6, vm->mac)) ||
+	    (full && nla_put_u8(msg, FTVM_A_VM_SILENT_EXIT, vm->silent_exit)) ||
+	    (extra == FTVM_A_VM_STATE &&
+	     nla_put_u8(msg, FTVM_A_VM_STATE, FTVM_VM_STATE_UP)) ||
+	    (extra == FTVM_A_VM_RESUME && nla_put_flag(msg, FTVM_A_VM_RESUME)) ||
+	    (extra == FTVM_A_VM_ARM && nla_put_flag(msg, FTVM_A_VM_ARM))) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(msg, nest);
+	req_nl.ext_msg[0] = 0;
+	return ftnl_call(&req_nl, msg, cb, arg);
+}
+
 /*
  * One request about @vm to ftvm.ko: its id, and with @full all it is
  * registered with; @extra adds FTVM_A_VM_STATE (up), FTVM_A_VM_RESUME or
- * FTVM_A_VM_ARM, if it names one of them.
+ * FTVM_A_VM_ARM, if it names one of them.  Sent again if ftvm.ko refused
+ * it for want of memory (FTD_NOMEM_RETRIES).
  */
 static int vm_msg(uint8_t cmd, const struct ftd_vm *vm, bool full,
 		  int extra, nl_recvmsg_msg_cb_t cb, void *arg,
 		  char *err, size_t len)
 {
-	struct nl_msg *msg;
-	struct nlattr *nest;
+	unsigned int tries = 0;
 	int ret, nsfd = -1;
 
 	if (full && vm->netns[0]) {
@@ -210,34 +240,13 @@ static int vm_msg(uint8_t cmd, const struct ftd_vm *vm, bool full,
 			return -errno;
 		}
 	}
-	msg = ftnl_msg(&req_nl, cmd, 0);
-	if (!msg) {
-		if (nsfd >= 0)
-			close(nsfd);
-		return -ENOMEM;
-	}
 	/* A VM registered, changed (its namespace), failed or brought back. */
 	if (cmd != FTVM_CMD_VM_GET)
 		model_moved();
-	nest = nla_nest_start(msg, FTVM_A_VM);
-	if (!nest || nla_put_u32(msg, FTVM_A_VM_ID, vm->id) ||
-	    (nsfd >= 0 && nla_put_s32(msg, FTVM_A_VM_NETNS_FD, nsfd)) ||
-	    (full && nla_put_string(msg, FTVM_A_VM_NAME, vm->name)) ||
-	    (full && nla_put_string(msg, FTVM_A_VM_IFNAME, vm->dev)) ||
-	    (full && vm->has_mac && nla_put(msg, FTVM_A_VM_MAC, 6, vm->mac)) ||
-	    (full && nla_put_u8(msg, FTVM_A_VM_SILENT_EXIT, vm->silent_exit)) ||
-	    (extra == FTVM_A_VM_STATE &&
-	     nla_put_u8(msg, FTVM_A_VM_STATE, FTVM_VM_STATE_UP)) ||
-	    (extra == FTVM_A_VM_RESUME && nla_put_flag(msg, FTVM_A_VM_RESUME)) ||
-	    (extra == FTVM_A_VM_ARM && nla_put_flag(msg, FTVM_A_VM_ARM))) {
-		nlmsg_free(msg);
-		if (nsfd >= 0)
-			close(nsfd);
-		return -EMSGSIZE;
-	}
-	nla_nest_end(msg, nest);
-	req_nl.ext_msg[0] = 0;
-	ret = ftnl_call(&req_nl, msg, cb, arg);
+	while ((ret = vm_msg_once(cmd, vm, full, extra, cb, arg, nsfd)) == -ENOMEM &&
+	       tries < FTD_NOMEM_RETRIES)
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000L << tries++ },
+			  NULL);
 	if (nsfd >= 0)
 		close(nsfd);
 	if (ret && err)
@@ -376,16 +385,23 @@ static int sync_one(struct nl_msg *msg, void *arg)
 int module_sync_registry(void)
 {
 	bool seen[FTVM_VM_ID_MAX + 1] = {};
+	unsigned int tries = 0;
 	struct nl_msg *msg;
 	char err[256];
 	int ret;
 
 	if (!ftd.have_module)
 		return 0;
-	msg = ftnl_msg(&req_nl, FTVM_CMD_VM_GET, NLM_F_DUMP);
-	if (!msg)
-		return -ENOMEM;
-	ret = ftnl_call(&req_nl, msg, sync_one, seen);
+	/* Done again if the kernel ran short of memory (sync_one() may). */
+	for (;;) {
+		msg = ftnl_msg(&req_nl, FTVM_CMD_VM_GET, NLM_F_DUMP);
+		ret = msg ? ftnl_call(&req_nl, msg, sync_one, seen) : -ENOMEM;
+		if ((ret != -ENOMEM && ret != -ENOBUFS) ||
+		    tries >= FTD_NOMEM_RETRIES)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000L << tries++ },
+			  NULL);
+	}
 	if (ret) {
 		ftd_log(LOG_ERR, "ftvm.ko registry dump: %s",
 			ftnl_strerror(&req_nl, ret));

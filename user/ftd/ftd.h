@@ -412,6 +412,15 @@ int64_t commit_view_staged_ms(const struct commit_view *cv,
 			      const struct ftvm_flow *f);
 void commit_view_free(struct commit_view *cv);
 
+/*
+ * A request ftvm.ko refused for want of memory changed nothing: ftd sends
+ * it again, this many times, 1, 2, 4, ... ms apart (63 ms in all), on
+ * every socket it has to ftvm.ko, rather than lose what it was for (a
+ * session's last state, its activation on the backup, a VM's
+ * registration).
+ */
+#define FTD_NOMEM_RETRIES	6
+
 /* detect.c */
 int detect_module_open(void);
 int detect_module_fd(void);

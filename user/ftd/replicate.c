@@ -1111,6 +1111,7 @@ int repl_open(void)
 	err = ftvm_nl_open(&repl.nl);
 	if (err)
 		return err;
+	repl.nl.nomem_retries = FTD_NOMEM_RETRIES;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&repl.kick, &ca);
@@ -1490,8 +1491,11 @@ static void lock_ahead(void)
  * Dump every TCP service of @x, incrementally, adding up into @sum;
  * those this ftd's replication thread has not had a round of yet too (it
  * may not have started them: this ftd just started), so that a failover
- * or a handoff takes every session of @x.  -1 when @x's namespace is gone
- * (nothing more to take), else 0.  repl.lock held.
+ * or a handoff takes every session of @x.  A dump that ran out of memory
+ * half-way (what it gave is kept: each record is whole) is done again,
+ * from the same generation, as libftvm does one refused at once.  -1
+ * when @x's namespace is gone (nothing more to take) or a dump still
+ * fails, else 0.  repl.lock held.
  */
 static int dump_services(uint32_t x, struct dump_sum *sum)
 {
@@ -1499,9 +1503,24 @@ static int dump_services(uint32_t x, struct dump_sum *sum)
 
 	for (uint32_t i = 0; i < FTVM_MAX_SERVICES; i++) {
 		const struct ftd_service *s = &ftd.cfg.svcs[i];
+		unsigned int tries = 0;
+		struct dump_sum one;
+		int err;
 
-		if (s->used && s->key.proto == IPPROTO_TCP &&
-		    dump_vm(x, s, i, false, sum))
+		if (!s->used || s->key.proto != IPPROTO_TCP)
+			continue;
+		for (;;) {
+			one = (struct dump_sum){ 0 };
+			err = dump_vm(x, s, i, false, &one);
+			if (!err || (err != -ENOMEM && err != -ENOBUFS) ||
+			    tries >= FTD_NOMEM_RETRIES)
+				break;
+			nanosleep(&(struct timespec){ .tv_nsec = 1000000L << tries++ },
+				  NULL);
+		}
+		sum->moving += one.moving;
+		sum->handshakes += one.handshakes;
+		if (err)
 			ret = -1;
 	}
 	return ret;
