@@ -60,19 +60,8 @@ write_conf() {
 
 ktap_begin 9
 
-if ! setup 1 2 3 4 || ! write_conf ||
-   ! start_ftd LD_PRELOAD="$FAILNTH" FTVM_FAIL_STORM="$STORM" \
-	FTVM_FAIL_NTH_OUT="$TMP/storm" || ! start_clients; then
-	ktap_fail "four VMs, ftd in the storm"
-	ktap_diag "$(tail -20 "$TMP/ftd.log" 2>/dev/null)"
-	ktap_end
-fi
-ktap_ok "four VMs, ftd in the storm"
-
-opened() {
-	answer kv && answer udp && answer churn || return 1
-	ask kv "round 3" && ask udp "round 2"
-}
+start_all "four VMs, ftd in the storm" 1 2 3 4 -- LD_PRELOAD="$FAILNTH" \
+	FTVM_FAIL_STORM="$STORM" FTVM_FAIL_NTH_OUT="$TMP/storm"
 ktap_check "$N TCP (kvstore) and $NU UDP sessions talk" opened
 ktap_check "every TCP session's state is staged on its backup" protected
 
@@ -84,11 +73,6 @@ ktap_check "$A's device deleted while the clients send: every session goes on, n
 	fail_during_run "$A"
 ktap_check "afterwards every session has a new backup with its state staged" protected
 
-ended() {
-	ask kv "round 2" && ask udp "round 2" || return 1
-	tell kv quit && tell udp quit && tell churn quit
-	wait_for 30 sh -c "! ip netns pids $CLI | grep -q ."
-}
 ktap_check "clients end cleanly" ended
 
 # What the storm did, from failnth.so in ftd once it has exited; what

@@ -89,17 +89,7 @@ write_conf() {
 
 ktap_begin 25
 
-if ! setup 1 2 3 4 5 6 || ! write_conf || ! start_ftd || ! start_clients; then
-	ktap_fail "topology and ftd"
-	ktap_diag "$(tail -20 "$TMP/ftd.log" 2>/dev/null)"
-	ktap_end
-fi
-ktap_ok "six VMs, ftd with XDP steering and ftvm.ko"
-
-opened() {
-	answer kv && answer udp && answer churn || return 1
-	ask kv "round 3" && ask udp "round 2"
-}
+start_all "six VMs, ftd with XDP steering and ftvm.ko" 1 2 3 4 5 6
 ktap_check "$N TCP (kvstore) and $NU UDP sessions talk" opened
 ktap_check "every TCP session's state is staged on its backup" protected
 
@@ -492,11 +482,6 @@ BP=$(busiest)
 ktap_check "then $BP, the primary, dies: its sessions go on on their new backups" \
 	fail_during_run "$BP"
 
-ended() {
-	ask kv "round 2" && ask udp "round 2" || return 1
-	tell kv quit && tell udp quit && tell churn quit
-	wait_for 30 sh -c "! ip netns pids $CLI | grep -q ."
-}
 ktap_check "clients end cleanly" ended
 ktap_diag "$(grep -E "failover|activated" "$TMP/ftd.log" | tail -8)"
 ktap_end

@@ -34,6 +34,34 @@ start_clients() {
 	exec 5>"$TMP/kv.in" 6<"$TMP/kv.out" 7>"$TMP/ud.in" 8<"$TMP/ud.out" \
 		11>"$TMP/ch.in" 12<"$TMP/ch.out"
 }
+# start_all DESC VM... [-- VAR=VALUE...]: the topology with those VMs,
+# ftd's configuration (the test's write_conf), ftd (with those in its
+# environment) and the clients: "ok DESC", or "not ok DESC" and the
+# test ends.  In the test's own shell (start_clients).
+start_all() {
+	local desc=$1 vms=()
+	shift
+	while (($#)) && [[ $1 != -- ]]; do vms+=("$1"); shift; done
+	(($#)) && shift
+	if ! setup "${vms[@]}" || ! write_conf || ! start_ftd "$@" ||
+	   ! start_clients; then
+		ktap_fail "$desc"
+		ktap_diag "$(tail -20 "$TMP/ftd.log" 2>/dev/null)"
+		ktap_end
+	fi
+	ktap_ok "$desc"
+}
+# opened: each client connected its sessions, which answer a few rounds.
+opened() {
+	answer kv && answer udp && answer churn || return 1
+	ask kv "round 3" && ask udp "round 2"
+}
+# ended: a last round each, then every client quits and is gone.
+ended() {
+	ask kv "round 2" && ask udp "round 2" || return 1
+	tell kv quit && tell udp quit && tell churn quit
+	wait_for 30 sh -c "! ip netns pids $CLI | grep -q ."
+}
 tell() {
 	case $1 in kv) echo "$2" >&5 ;; udp) echo "$2" >&7 ;; churn) echo "$2" >&11 ;; esac
 }

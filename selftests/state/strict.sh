@@ -69,17 +69,7 @@ print(k[sys.argv[2]] if k else "none")' "$TMP/svc.json" "$1"
 
 ktap_begin 13
 
-if ! setup 1 2 3 4 5 || ! write_conf || ! start_ftd || ! start_clients; then
-	ktap_fail "topology and ftd"
-	ktap_diag "$(tail -20 "$TMP/ftd.log" 2>/dev/null)"
-	ktap_end
-fi
-ktap_ok "five VMs, ftd with XDP steering, kv strict in ftvm.ko"
-
-opened() {
-	answer kv && answer udp && answer churn || return 1
-	ask kv "round 3" && ask udp "round 2"
-}
+start_all "five VMs, ftd with XDP steering, kv strict in ftvm.ko" 1 2 3 4 5
 ktap_check "$N TCP (kvstore) and $NU UDP sessions talk" opened
 ktap_check "every TCP session's state is staged on its backup" protected
 
@@ -170,11 +160,6 @@ relaxed() {
 }
 ktap_check "switched to relaxed while the clients send: nothing lost, nothing left held" relaxed
 
-ended() {
-	ask kv "round 2" && ask udp "round 2" || return 1
-	tell kv quit && tell udp quit && tell churn quit
-	wait_for 30 sh -c "! ip netns pids $CLI | grep -q ."
-}
 ktap_check "clients end cleanly" ended
 ktap_diag "$(grep -E "failover|activated" "$TMP/ftd.log" | tail -6)"
 ktap_end
