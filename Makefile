@@ -98,14 +98,13 @@ check-guest: deps all
 	$(Q)./selftests/run.sh --guest-only
 
 # The guest tests again, under Debian's kernel rebuilt with lockdep,
-# DEBUG_ATOMIC_SLEEP, kmemleak and fault injection (faults/faults.sh
-# needs it; selftests/lib/debug-kernel.sh builds it once;
-# FTVM_KDEBUG_KASAN=1: another, with KASAN too), ftvm.ko built for it;
-# then ftvm.ko is built back for Debian's kernel.
+# DEBUG_ATOMIC_SLEEP, kmemleak and fault injection (the tests in faults/
+# need it; selftests/lib/debug-kernel.sh builds it once;
+# FTVM_KDEBUG_KASAN=1: another, with KASAN too), ftvm.ko built for it,
+# kmemleak on for faults/ only (selftests/lib/check-debug.sh); then
+# ftvm.ko is built back for Debian's kernel.
 check-debug: deps
-	$(Q)krel=$$(./selftests/lib/debug-kernel.sh) && test -n "$$krel" && \
-	$(MAKE) check-guest KVER=$$krel KDIR=/lib/modules/$$krel/build; \
-	rc=$$?; $(MAKE) kmod; exit $$rc
+	$(Q)./selftests/lib/check-debug.sh
 
 demo: deps
 	$(Q)$(MAKE) all

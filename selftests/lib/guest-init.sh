@@ -36,9 +36,11 @@ ip link set lo up
 echo 1 >/proc/sys/kernel/sysrq
 dmesg -n 4
 
-# kmemleak (a debug kernel's): what boot left unreferenced is not ours.
+# kmemleak (a debug kernel's, unless booted with kmemleak=off): what
+# boot left unreferenced is not ours.
 KMEMLEAK=/sys/kernel/debug/kmemleak
-[[ -w $KMEMLEAK ]] && echo clear >"$KMEMLEAK"
+grep -qw kmemleak=off /proc/cmdline && KMEMLEAK=
+[[ -n $KMEMLEAK && -w $KMEMLEAK ]] && echo clear >"$KMEMLEAK"
 
 rc=0
 if ! insmod "$TOP/ftvm.ko"; then
@@ -73,7 +75,7 @@ fi
 # Whatever the run left unreferenced, the module gone: a leak of its
 # own, or of what it made the kernel allocate.  vm-run.sh fails the run
 # on these lines ("kmemleak:"), with the objects' allocation traces.
-if [[ -w $KMEMLEAK ]]; then
+if [[ -n $KMEMLEAK && -w $KMEMLEAK ]]; then
 	echo scan >"$KMEMLEAK"
 	sed 's/^/# ftvm-guest: kmemleak: /' "$KMEMLEAK" | head -n 400
 fi
