@@ -402,11 +402,20 @@ up_armed_ms() {
 }
 holds_over() { local a; a=$(up_armed_ms) && [[ -n $a ]] && ! grep -qvx 0 <<<"$a"; }
 holds_armed() { local a; a=$(up_armed_ms) && [[ -n $a ]] && ! grep -qx 0 <<<"$a"; }
-# flag_of VM: "FAILED to_backups_ms" of VM in ftd's data plane.
+# flag_of VM: "FAILED to_backups_ms" of VM in ftd's data plane; without
+# python too, to read it well within the 5 s of an arming ("ftctl target
+# list": "N dev ... failed (to backups MS ms)", or "failed").
 flag_of() {
-	H env FTVM_PIN_DIR="$PIN" "$FTCTL" -j target list | python3 -c 'import json, sys
-v = [v for v in json.load(sys.stdin) if "vm%d" % v["vm"] == sys.argv[1]][0]
-print(int(v["failed"]), v.get("to_backups_ms", 0))' "$1"
+	local line
+	line=$(H env FTVM_PIN_DIR="$PIN" "$FTCTL" target list |
+	       awk -v n="${1#vm}" '$1 == n') && [[ -n $line ]] || return 1
+	if [[ $line =~ \ failed\ \(to\ backups\ ([0-9]+)\ ms\) ]]; then
+		echo "1 ${BASH_REMATCH[1]}"
+	elif [[ $line == *" failed" ]]; then
+		echo "1 0"
+	else
+		echo "0 0"
+	fi
 }
 ftd_dies_and_restarts_late() {
 	local rc f t0 UP
@@ -423,11 +432,11 @@ ftd_dies_and_restarts_late() {
 	[[ $f == "1 0" ]] || { echo "$vm once the hold is over: '$f', want failed, to the backups no more"; return 1; }
 	mid_late_ms=$((($(date +%s%N) - t0) / 1000000))
 	start_ftd || { tail -5 "$TMP/ftd.log"; return 1; }
-	# Armed again and flagged anew (FTVM_A_VM_RESUME), then finished.
-	holds_armed || { echo "the backups were not armed again: $(up_armed_ms | xargs)"; return 1; }
+	# Flagged anew and armed again (FTVM_A_VM_RESUME), then finished.
 	f=$(flag_of "$vm") || return 1
 	[[ $f == "1 "* && ${f#* } -gt 0 ]] ||
 		{ echo "$vm after the resume: '$f', want failed, to the backups again"; return 1; }
+	holds_armed || { echo "the backups were not armed again: $(up_armed_ms | xargs)"; return 1; }
 	grep -q "failover: .* sessions of vm $vm live on" "$TMP/ftd.log" ||
 		{ echo "the new ftd made none of $vm's sessions live"; return 1; }
 }
