@@ -244,9 +244,8 @@ static int vm_msg(uint8_t cmd, const struct ftd_vm *vm, bool full,
 	if (cmd != FTVM_CMD_VM_GET)
 		model_moved();
 	while ((ret = vm_msg_once(cmd, vm, full, extra, cb, arg, nsfd)) == -ENOMEM &&
-	       tries < FTD_NOMEM_RETRIES)
-		nanosleep(&(struct timespec){ .tv_nsec = 1000000L << tries++ },
-			  NULL);
+	       nomem_backoff(&tries))
+		;
 	if (nsfd >= 0)
 		close(nsfd);
 	if (ret && err)
@@ -396,11 +395,8 @@ int module_sync_registry(void)
 	for (;;) {
 		msg = ftnl_msg(&req_nl, FTVM_CMD_VM_GET, NLM_F_DUMP);
 		ret = msg ? ftnl_call(&req_nl, msg, sync_one, seen) : -ENOMEM;
-		if ((ret != -ENOMEM && ret != -ENOBUFS) ||
-		    tries >= FTD_NOMEM_RETRIES)
+		if ((ret != -ENOMEM && ret != -ENOBUFS) || !nomem_backoff(&tries))
 			break;
-		nanosleep(&(struct timespec){ .tv_nsec = 1000000L << tries++ },
-			  NULL);
 	}
 	if (ret) {
 		ftd_log(LOG_ERR, "ftvm.ko registry dump: %s",

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define _LGPL_SOURCE
 #include <urcu/urcu-memb.h>
@@ -420,6 +421,19 @@ void commit_view_free(struct commit_view *cv);
  * registration).
  */
 #define FTD_NOMEM_RETRIES	6
+
+/*
+ * Before try *@tries + 1 of a request the kernel had no memory for: false
+ * once FTD_NOMEM_RETRIES are spent, else sleeps 1, 2, 4, ... ms (and
+ * counts the try).
+ */
+static inline bool nomem_backoff(unsigned int *tries)
+{
+	if (*tries >= FTD_NOMEM_RETRIES)
+		return false;
+	nanosleep(&(struct timespec){ .tv_nsec = 1000000L << (*tries)++ }, NULL);
+	return true;
+}
 
 /* detect.c */
 int detect_module_open(void);

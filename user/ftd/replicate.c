@@ -1512,11 +1512,9 @@ static int dump_services(uint32_t x, struct dump_sum *sum)
 		for (;;) {
 			one = (struct dump_sum){ 0 };
 			err = dump_vm(x, s, i, false, &one);
-			if (!err || (err != -ENOMEM && err != -ENOBUFS) ||
-			    tries >= FTD_NOMEM_RETRIES)
+			if ((err != -ENOMEM && err != -ENOBUFS) ||
+			    !nomem_backoff(&tries))
 				break;
-			nanosleep(&(struct timespec){ .tv_nsec = 1000000L << tries++ },
-				  NULL);
 		}
 		sum->moving += one.moving;
 		sum->handshakes += one.handshakes;
